@@ -1,0 +1,115 @@
+"""Shared fixtures: a real PostgreSQL, two fixed tenants provisioned for the whole session.
+
+Tenant aliases must exist before test transactions start, so `alpha` and `beta` are provisioned
+once, right after the test system database is created; tests that create more tenants clean up
+after themselves. Tests that need tenant data use `databases="__all__"`.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+# Playwright's sync API runs an event loop in the test thread; our ORM calls there are still
+# synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+FIXED_TENANTS = {"alpha": "Alpha Corp", "beta": "Beta Ltd"}
+_fixed_rows: dict[str, dict[str, Any]] = {}
+
+pytest_plugins = [p for p in ["sqlsim.pytest_plugin"] if os.path.exists("sqlsim/pytest_plugin.py")]
+
+
+def _drop_leftover_test_tenants() -> None:
+    from psycopg import sql
+
+    from tenants.provisioning import admin_connection
+
+    with admin_connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_dbtools\\_tenant\\_%'")
+        for (name,) in cur.fetchall():
+            cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute("RESET ROLE")
+        cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'test\\_dbtools\\_tenant\\_%'")
+        for (name,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    from tenants import provisioning
+
+    with django_db_blocker.unblock():
+        _drop_leftover_test_tenants()
+        for slug, name in FIXED_TENANTS.items():
+            tenant = provisioning.create_tenant(slug, name)
+            _fixed_rows[slug] = {
+                f.attname: getattr(tenant, f.attname) for f in tenant._meta.concrete_fields
+            }
+    yield
+    with django_db_blocker.unblock():
+        for slug in FIXED_TENANTS:
+            provisioning.destroy_tenant_database(slug)
+
+
+def _fixed_tenant(slug: str) -> Any:
+    """The tenant row, recreated if a transactional test flushed the system database."""
+    from tenants.models import Tenant
+
+    row = dict(_fixed_rows[slug])
+    row.pop("id")
+    tenant, _ = Tenant.objects.update_or_create(slug=slug, defaults=row)
+    return tenant
+
+
+@pytest.fixture
+def tenant_alpha(django_db_setup: None, django_db_blocker: Any) -> Any:
+    with django_db_blocker.unblock():
+        return _fixed_tenant("alpha")
+
+
+@pytest.fixture
+def tenant_beta(django_db_setup: None, django_db_blocker: Any) -> Any:
+    with django_db_blocker.unblock():
+        return _fixed_tenant("beta")
+
+
+@pytest.fixture
+def make_user(db: None) -> Any:
+    """make_user("ann", tenant, "viewer") -> a user with that role in that tenant."""
+    from tenants.models import Membership
+
+    def make(username: str, tenant: Any = None, role: str = "viewer", **extra: Any) -> Any:
+        user = get_user_model().objects.create_user(username, password="pw-" + username, **extra)
+        if tenant is not None:
+            Membership.objects.create(user=user, tenant=tenant, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api() -> Any:
+    """api(user, tenant) -> an APIClient logged in as user, sending X-Tenant-Slug."""
+
+    def make(user: Any = None, tenant: Any = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        if tenant is not None:
+            client.credentials(HTTP_X_TENANT_SLUG=getattr(tenant, "slug", tenant))
+        return client
+
+    return make
+
+
+@pytest.fixture
+def in_tenant() -> Any:
+    """with in_tenant(tenant): ... run ORM code against that tenant's database."""
+    from dbtools.tenancy import use_tenant
+
+    return use_tenant

@@ -1,0 +1,94 @@
+"""Request logging and the tenant of each request."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from dbtools import tenancy
+from tenants import access
+
+log = structlog.get_logger("dbtools.request")
+
+SESSION_KEY = "tenant_slug"
+# Pages outside any tenant. API views say so themselves (`tenant_scoped = False`): their tenant
+# comes from the X-Tenant-Slug header, checked after authentication by the API's permission class.
+SYSTEM_PAGE_PREFIXES = ("/admin/", "/accounts/", "/static/", "/tenant/", "/api/", "/favicon")
+
+
+class RequestLogMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        structlog.contextvars.clear_contextvars()
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex[:16]
+        structlog.contextvars.bind_contextvars(request_id=request_id, tenant=None)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            user=user.get_username() if user is not None and user.is_authenticated else None,
+        )
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class TenantMiddleware:
+    """Pages: the tenant chosen in the header's selector (kept in the session).
+
+    Whatever tenant a request sets (here or in the API's permission class) is undone when the
+    request ends, and idle tenant connections beyond the per-thread budget are closed."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.tenant = None  # type: ignore[attr-defined]
+        request.tenant_role = None  # type: ignore[attr-defined]
+        token = tenancy._current.set(tenancy._current.get())
+        try:
+            return self.get_response(request)
+        finally:
+            tenancy._current.reset(token)
+            tenancy.trim_connections()
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        if request.path.startswith(SYSTEM_PAGE_PREFIXES) or not request.user.is_authenticated:
+            return None
+        if getattr(view_func, "tenant_scoped", True) is False:
+            return None
+        choices = list(access.tenants_for(request.user))
+        wanted = request.session.get(SESSION_KEY)
+        tenant = next((t for t in choices if t.slug == wanted), None)
+        if tenant is None:
+            tenant = next((t for t in choices if t.is_active), None)
+        if tenant is None:
+            return render(request, "no_tenant.html", {"choices": choices}, status=403)
+        if not tenant.is_active:
+            return render(
+                request, "no_tenant.html", {"choices": choices, "suspended": tenant}, status=403
+            )
+        request.session[SESSION_KEY] = tenant.slug
+        activate(request, tenant, access.check_member(request.user, tenant))
+        return None
+
+
+def activate(request: HttpRequest, tenant: Any, role: str) -> None:
+    request.tenant = tenant  # type: ignore[attr-defined]
+    request.tenant_role = role  # type: ignore[attr-defined]
+    tenancy.activate(tenant)
+    structlog.contextvars.bind_contextvars(tenant=tenant.slug)

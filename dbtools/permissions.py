@@ -1,0 +1,48 @@
+"""API permissions: tenant from X-Tenant-Slug, then the member's role decides.
+
+Viewers read; operators also write; admins also manage users and settings. A view may raise
+the bar per action with `required_roles = {"destroy": Role.ADMIN}`.
+"""
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from dbtools.middleware import activate
+from tenants import access
+from tenants.models import Role
+
+TENANT_HEADER = "X-Tenant-Slug"
+
+
+class TenantRolePermission(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        try:
+            tenant = access.find_tenant(request.headers.get(TENANT_HEADER))
+            role = access.check_member(request.user, tenant)
+        except access.TenantHeaderMissing as exc:
+            raise exceptions.ParseError(exc.message) from exc
+        except access.TenantNotFound as exc:
+            raise exceptions.NotFound(exc.message) from exc
+        except access.TenantAccessError as exc:
+            raise exceptions.PermissionDenied(exc.message) from exc
+        activate(request._request, tenant, role)
+        needed = getattr(view, "required_roles", {}).get(getattr(view, "action", None))
+        if needed is None:
+            needed = Role.VIEWER if request.method in SAFE_METHODS else Role.OPERATOR
+        if not access.has_role(role, needed):
+            raise exceptions.PermissionDenied(
+                f"Your role in this tenant ({role}) cannot do this; it needs {needed}."
+            )
+        return True
+
+
+class IsSuperuser(BasePermission):
+    message = "Only platform administrators can manage tenants."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)

@@ -1,0 +1,199 @@
+"""DbTools settings: everything comes from the environment (see `.env.example`).
+
+Defaults are chosen so that `make run` works on a fresh machine with no `.env`.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _local_secret(name: str, nbytes: int = 32) -> str:
+    """A secret kept in var/ so that a machine without .env still gets a stable, private value."""
+    import base64
+    import secrets
+
+    path = VAR_DIR / name
+    if not path.exists():
+        VAR_DIR.mkdir(exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(nbytes)).decode())
+    return path.read_text().strip()
+
+
+DEBUG = env.bool("DBTOOLS_DEBUG", default=False)
+SECRET_KEY = env.str("DBTOOLS_SECRET_KEY", default="") or _local_secret("secret_key")
+ALLOWED_HOSTS = env.list("DBTOOLS_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DBTOOLS_CSRF_TRUSTED_ORIGINS", default=[])
+
+# AES-256-GCM keys for stored credentials: "kid:base64key,kid:base64key"; the first one encrypts,
+# all of them decrypt, which is what makes `rotate_encryption_key` possible.
+DBTOOLS_ENCRYPTION_KEYS = env.str("DBTOOLS_ENCRYPTION_KEYS", default="") or (
+    "local:" + _local_secret("encryption_key")
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "tenants",
+    "core",
+]
+
+# Apps whose tables live in every tenant database and never in the system database.
+TENANT_APPS = {"core"}
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "dbtools.middleware.RequestLogMiddleware",
+    "dbtools.middleware.TenantMiddleware",
+]
+
+ROOT_URLCONF = "dbtools.urls"
+WSGI_APPLICATION = "dbtools.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dbtools.context_processors.shell",
+            ],
+            "builtins": ["django_htmx.templatetags.django_htmx"],
+        },
+    }
+]
+
+# The system database. Tenant databases are added at run time (see dbtools/tenancy.py) with the
+# same engine settings but their own name, role and password.
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default="postgres://dbtools:dbtools@127.0.0.1:5432/dbtools_system"
+    )
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DBTOOLS_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_ROUTERS = ["dbtools.routers.TenantRouter"]
+
+# Tenant databases: name prefix (the slug follows), how long an idle tenant connection may live,
+# and how many tenant connections one thread keeps open at most (least recently used go first).
+DBTOOLS_TENANT_DB_PREFIX = env.str("DBTOOLS_TENANT_DB_PREFIX", default="dbtools_tenant_")
+DBTOOLS_TENANT_CONN_MAX_AGE = env.int("DBTOOLS_TENANT_CONN_MAX_AGE", default=300)
+DBTOOLS_TENANT_CONN_KEEP = env.int("DBTOOLS_TENANT_CONN_KEEP", default=4)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("DBTOOLS_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["dbtools.permissions.TenantRolePermission"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "dbtools.api.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "dbtools.schema.TenantAutoSchema",
+    "EXCEPTION_HANDLER": "dbtools.api.exception_handler",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DbTools API",
+    "DESCRIPTION": "Manage SQL Server fleets per tenant. Tenant-scoped endpoints need the "
+    "`X-Tenant-Slug` header; authenticate with a session or `Authorization: Token <key>`.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI from our own static files (the sidecar package): DBAs work on closed networks.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Django-Q2. The ORM broker needs nothing else; set DBTOOLS_REDIS_URL for several worker nodes.
+DBTOOLS_REDIS_URL = env.str("DBTOOLS_REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "dbtools",
+    "workers": env.int("DBTOOLS_Q_WORKERS", default=2),
+    # A task that outlives `timeout` is killed; `retry` must exceed the longest task or Q2 would
+    # hand the same task to a second worker while the first still runs it.
+    "timeout": env.int("DBTOOLS_Q_TIMEOUT", default=300),
+    "retry": env.int("DBTOOLS_Q_RETRY", default=360),
+    "catch_up": False,
+    "max_attempts": 1,
+    "save_limit": 1000,
+    "label": "Tasks",
+}
+if DBTOOLS_REDIS_URL:
+    Q_CLUSTER["redis"] = DBTOOLS_REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# SQL Server access.
+DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")
+
+LOG_LEVEL = env.str("DBTOOLS_LOG_LEVEL", default="INFO")
+from dbtools.logging import configure as _configure_logging  # noqa: E402
+
+LOGGING_CONFIG = None
+_configure_logging(LOG_LEVEL, json=env.bool("DBTOOLS_LOG_JSON", default=True))

@@ -1,0 +1,175 @@
+"""The current tenant, and the database alias that reaches its database.
+
+A request, a task or a command sets the tenant with `use_tenant(...)`; the router then sends every
+tenant model to that tenant's alias. Aliases are registered on first use in
+`connections.settings` with the tenant's own PostgreSQL role, so even a bug in our code cannot read
+another tenant's database: that role has no CONNECT there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import connections
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
+
+
+class NoTenantError(RuntimeError):
+    """A tenant model was used with no tenant set: we never fall back to the system database."""
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    id: int
+    slug: str
+    name: str
+    alias: str
+
+
+_current: ContextVar[TenantContext | None] = ContextVar("dbtools_tenant", default=None)
+
+
+def alias_for(slug: str) -> str:
+    return f"tenant_{slug}"
+
+
+def database_name(slug: str) -> str:
+    return f"{settings.DBTOOLS_TENANT_DB_PREFIX}{slug}"
+
+
+def current() -> TenantContext:
+    ctx = _current.get()
+    if ctx is None:
+        raise NoTenantError(
+            "No tenant is set: wrap tenant work in dbtools.tenancy.use_tenant(...) "
+            "(requests get it from the session or the X-Tenant-Slug header)."
+        )
+    return ctx
+
+
+def current_or_none() -> TenantContext | None:
+    return _current.get()
+
+
+def register(tenant: Tenant) -> str:
+    """Make sure the tenant's alias exists and points at its database as its own role."""
+    from dbtools import crypto
+
+    alias = alias_for(tenant.slug)
+    wanted = {
+        "NAME": tenant.db_name,
+        "USER": tenant.db_user,
+        "HOST": tenant.db_host,
+        "PORT": str(tenant.db_port),
+    }
+    existing = connections.settings.get(alias)
+    if existing and all(existing.get(k) == v for k, v in wanted.items()):
+        return alias
+    cfg = copy.deepcopy(connections.settings["default"])
+    cfg.update(wanted)
+    cfg["PASSWORD"] = crypto.decrypt(tenant.db_password_encrypted)
+    cfg["CONN_MAX_AGE"] = settings.DBTOOLS_TENANT_CONN_MAX_AGE
+    cfg["CONN_HEALTH_CHECKS"] = True
+    cfg["TEST"] = {**cfg.get("TEST", {}), "NAME": tenant.db_name, "MIGRATE": True}
+    connections.settings[alias] = cfg
+    if existing:
+        # Settings changed (a tenant moved servers): drop the stale connection of this thread.
+        forget_connection(alias)
+    return alias
+
+
+def unregister(slug: str) -> None:
+    alias = alias_for(slug)
+    forget_connection(alias)
+    connections.settings.pop(alias, None)
+
+
+def forget_connection(alias: str) -> None:
+    if alias in connections.settings:
+        conn = connections[alias]
+        conn.close()
+        with contextlib.suppress(AttributeError):
+            del connections[alias]
+
+
+@contextlib.contextmanager
+def use_tenant(tenant: Tenant) -> Iterator[TenantContext]:
+    ctx = TenantContext(id=tenant.pk, slug=tenant.slug, name=tenant.name, alias=register(tenant))
+    token = _current.set(ctx)
+    _touch(ctx.alias)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+@contextlib.contextmanager
+def use_tenant_slug(slug: str) -> Iterator[TenantContext]:
+    """For tasks and commands: look the tenant up in the system database, then use it."""
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=slug)
+    with use_tenant(tenant) as ctx:
+        yield ctx
+
+
+# --- bounded tenant connections -------------------------------------------------------------
+# Django keeps one connection per alias per thread. With hundreds of tenants a long-lived worker
+# would end up holding one idle connection per tenant it ever served; instead each thread keeps at
+# most DBTOOLS_TENANT_CONN_KEEP tenant connections and closes the least recently used ones.
+
+_lru = threading.local()
+
+
+def _touch(alias: str) -> None:
+    order: OrderedDict[str, None] = getattr(_lru, "order", None) or OrderedDict()
+    _lru.order = order
+    order[alias] = None
+    order.move_to_end(alias)
+
+
+def trim_connections(keep: int | None = None) -> None:
+    keep = settings.DBTOOLS_TENANT_CONN_KEEP if keep is None else keep
+    order: OrderedDict[str, None] | None = getattr(_lru, "order", None)
+    if not order:
+        return
+    while len(order) > keep:
+        alias, _ = order.popitem(last=False)
+        if alias in connections.settings:
+            conn = connections[alias]
+            if conn.connection is not None and not conn.in_atomic_block:
+                conn.close()
+
+
+def open_tenant_connections() -> int:
+    """How many tenant connections this thread holds open (for tests and benchmarks)."""
+    return sum(
+        1
+        for conn in connections.all(initialized_only=True)
+        if conn.alias != "default" and conn.connection is not None
+    )
+
+
+def atomic():  # noqa: ANN201 - returns Django's Atomic context manager
+    """A transaction on the current tenant's database."""
+    from django.db import transaction
+
+    return transaction.atomic(using=current().alias)
+
+
+def activate(tenant: Tenant) -> TenantContext:
+    """Set the tenant for the rest of the current request; TenantMiddleware undoes it."""
+    ctx = TenantContext(id=tenant.pk, slug=tenant.slug, name=tenant.name, alias=register(tenant))
+    _current.set(ctx)
+    _touch(ctx.alias)
+    return ctx

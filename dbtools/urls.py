@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from core.api.views import ActivityViewSet
+from dbtools import views
+from tenants.api.views import TenantViewSet
+
+# PRD paths have no trailing slash; accept both.
+api = DefaultRouter(trailing_slash="/?")
+api.include_root_view = False
+api.register("tenants", TenantViewSet, basename="tenant")
+api.register("activity", ActivityViewSet, basename="activity")
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("servers/", views.placeholder, {"section": "Servers"}, name="servers"),
+    path("groups/", views.placeholder, {"section": "Groups"}, name="groups"),
+    path("policies/", views.placeholder, {"section": "Policies"}, name="policies"),
+    path("jobs/", views.placeholder, {"section": "Jobs"}, name="jobs"),
+    path("alerts/", views.placeholder, {"section": "Alerts"}, name="alerts"),
+    path("", include("core.urls")),
+    path("", include("tenants.urls")),
+    path("tenant/select", views.select_tenant, name="select-tenant"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The PRD's Tenant Management page lives at /admin/tenants/.
+    path("admin/tenants/", RedirectView.as_view(pattern_name="admin:tenants_tenant_changelist")),
+    path("admin/", admin.site.urls),
+    path("api/health", views.health, name="api-health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include(api.urls)),
+]

@@ -1,0 +1,54 @@
+// Small behaviours of the app shell: toasts, confirmations, auto-submitting selects, the
+// mobile menu and HTMX error handling. Everything works without it, just less smoothly.
+(() => {
+  const toasts = () => document.getElementById("toasts");
+
+  function toast(text, level = "info") {
+    const el = document.createElement("div");
+    el.className = `toast toast-${level}`;
+    el.setAttribute("role", "status");
+    el.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button"; close.className = "toast-close"; close.setAttribute("aria-label", "Dismiss"); close.textContent = "×";
+    el.appendChild(close);
+    toasts().appendChild(el);
+    setTimeout(() => el.remove(), 6000);
+  }
+  window.dbtoolsToast = toast;
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("#toasts .toast").forEach((el) => setTimeout(() => el.remove(), 6000));
+  });
+  document.addEventListener("click", (e) => {
+    const close = e.target.closest(".toast-close");
+    if (close) close.parentElement.remove();
+    const toggle = e.target.closest(".nav-toggle");
+    if (toggle) {
+      const open = document.getElementById("sidebar").classList.toggle("open");
+      toggle.setAttribute("aria-expanded", String(open));
+    }
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") document.getElementById("sidebar")?.classList.remove("open");
+  });
+  document.addEventListener("change", (e) => {
+    if (e.target.matches("select[data-autosubmit]")) e.target.form.requestSubmit();
+  });
+  document.addEventListener("submit", (e) => {
+    const msg = e.target.dataset.confirm;
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
+
+  // Server messages for HTMX requests arrive as an HX-Trigger "toast" event.
+  document.body?.addEventListener("toast", (e) => toast(e.detail.text, e.detail.level));
+  document.addEventListener("htmx:responseError", (e) => {
+    toast(`Request failed (${e.detail.xhr.status}).`, "error");
+  });
+  document.addEventListener("htmx:sendError", () => {
+    const banner = document.getElementById("error-banner");
+    if (banner) { banner.textContent = "DbTools cannot be reached. Retrying…"; banner.hidden = false; }
+  });
+  document.addEventListener("htmx:afterRequest", (e) => {
+    if (e.detail.successful) { const b = document.getElementById("error-banner"); if (b) b.hidden = true; }
+  });
+})();

@@ -1,0 +1,77 @@
+"""Who may work in which tenant, with which role. Used by pages and the API alike."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
+
+from tenants.models import ROLE_RANK, Membership, Role, Tenant
+
+
+class TenantAccessError(Exception):
+    status = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TenantHeaderMissing(TenantAccessError):
+    status = 400
+
+
+class TenantNotFound(TenantAccessError):
+    status = 404
+
+
+class TenantSuspended(TenantAccessError):
+    status = 403
+
+
+class NotAMember(TenantAccessError):
+    status = 403
+
+
+def find_tenant(slug: str | None) -> Tenant:
+    if not slug:
+        raise TenantHeaderMissing("The X-Tenant-Slug header is required for this endpoint.")
+    tenant = Tenant.objects.exclude(status=Tenant.Status.DELETED).filter(slug=slug).first()
+    if tenant is None:
+        raise TenantNotFound(f"Tenant {slug!r} was not found.")
+    if tenant.status == Tenant.Status.SUSPENDED:
+        raise TenantSuspended(f"Tenant {slug!r} is suspended.")
+    return tenant
+
+
+def role_of(user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> Role | None:
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        # Platform operators support every tenant.
+        return Role.ADMIN
+    role = (
+        Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True).first()
+    )
+    return Role(role) if role else None
+
+
+def has_role(role: Role | str | None, needed: Role | str) -> bool:
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
+
+
+def check_member(user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> Role:
+    role = role_of(user, tenant)
+    if role is None:
+        raise NotAMember(f"You are not a member of tenant {tenant.slug!r}.")
+    return role
+
+
+def tenants_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tenant]:
+    """Tenants the user can select: never deleted ones; suspended ones stay visible (greyed)."""
+    qs = Tenant.objects.exclude(status=Tenant.Status.DELETED)
+    if not user.is_authenticated:
+        return qs.none()
+    if user.is_superuser:
+        return qs
+    return qs.filter(memberships__user=user)

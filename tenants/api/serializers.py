@@ -1,0 +1,23 @@
+from rest_framework import serializers
+
+from tenants.models import SLUG_PATTERN, Tenant
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "slug", "name", "status", "db_name", "db_host", "db_port", "created_at",
+                  "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TenantCreateSerializer(serializers.Serializer):
+    slug = serializers.RegexField(
+        SLUG_PATTERN,
+        max_length=50,
+        error_messages={
+            "invalid": "3–50 lowercase letters, digits and hyphens, "
+            "not starting or ending with a hyphen."
+        },
+    )
+    name = serializers.CharField(max_length=200)

@@ -1,0 +1,73 @@
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from dbtools.permissions import IsSuperuser
+from tenants import provisioning
+from tenants.api.serializers import TenantCreateSerializer, TenantSerializer
+from tenants.models import Tenant
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class ProvisioningFailed(APIException):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_code = "provisioning_failed"
+
+
+class TenantViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):  # fmt: skip
+    """Tenants (system endpoint: no X-Tenant-Slug; platform administrators only)."""
+
+    queryset = Tenant.objects.all()
+    serializer_class = TenantSerializer
+    permission_classes = [IsSuperuser]
+    lookup_field = "slug"
+    filterset_fields = ["status"]
+
+    @extend_schema(request=TenantCreateSerializer, responses={201: TenantSerializer})
+    def create(self, request: Request) -> Response:
+        data = TenantCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            tenant = provisioning.create_tenant(
+                data.validated_data["slug"], data.validated_data["name"], request.user
+            )
+        except provisioning.SlugTakenError as exc:
+            raise Conflict({"slug": [str(exc)]}) from exc
+        except ValidationError as exc:
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        except provisioning.ProvisioningError as exc:
+            raise ProvisioningFailed(str(exc)) from exc
+        return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: TenantSerializer})
+    def destroy(self, request: Request, slug: str) -> Response:
+        tenant = provisioning.delete_tenant(self.get_object(), request.user)
+        return Response(TenantSerializer(tenant).data)
+
+    def _change(self, fn, request: Request) -> Response:  # noqa: ANN001
+        try:
+            tenant = fn(self.get_object(), request.user)
+        except provisioning.TenantStateError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(TenantSerializer(tenant).data)
+
+    @extend_schema(request=None, responses={200: TenantSerializer})
+    @action(detail=True, methods=["post"])
+    def suspend(self, request: Request, slug: str) -> Response:
+        return self._change(provisioning.suspend_tenant, request)
+
+    @extend_schema(request=None, responses={200: TenantSerializer})
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, slug: str) -> Response:
+        return self._change(provisioning.activate_tenant, request)
