@@ -78,10 +78,13 @@ class Fleet:
         self.control_port: int | None = None
 
     def __getitem__(self, name: str) -> Instance:
-        try:
-            return self.instances[name.upper()]
-        except KeyError:
-            raise KeyError(f"no instance named {name}") from None
+        key = name.upper()
+        if key in self.instances:
+            return self.instances[key]
+        matches = [i for i in self.instances.values() if i.config.name.upper() == key]
+        if len(matches) == 1:
+            return matches[0]
+        raise KeyError(f"no instance named {name}")
 
     async def start(self, control_port: int | None = None) -> None:
         raise_nofile_limit(len(self.instances) * 2 + 256)

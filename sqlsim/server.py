@@ -161,6 +161,7 @@ class Instance:
         self.catalog: dict[str, Any] = {}  # deployed objects (later issues)
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task] = set()
         self._spids = itertools.count(51)
         self._tran_ids = itertools.count(1)
         self.stats = {
@@ -219,12 +220,20 @@ class Instance:
             with contextlib.suppress(Exception):
                 writer.transport.abort()
         self._conns.clear()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         self.stats["connections"] += 1
         conn = Connection(self, Channel(reader, writer))
         try:
@@ -239,6 +248,8 @@ class Instance:
             log.exception("%s: connection handler crashed", self.name)
         finally:
             self._conns.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -345,9 +356,9 @@ class Connection:
                     "with Integrated authentication.",
                 )
                 return False
-            user = await self.ntlm_exchange(login)
-            if user is None or steering.refuse_logins:
-                await self.login_failed(18456, f"Login failed for user '{user or ''}'.")
+            user, verified = await self.ntlm_exchange(login)
+            if not verified or steering.refuse_logins:
+                await self.login_failed(18456, f"Login failed for user '{user}'.")
                 return False
             session = Session(
                 spid=next(self.instance._spids),
@@ -413,10 +424,11 @@ class Connection:
         self.instance.stats["logins_ok"] += 1
         return True
 
-    async def ntlm_exchange(self, login: tds.Login7) -> str | None:
+    async def ntlm_exchange(self, login: tds.Login7) -> tuple[str, bool]:
+        """Run NEGOTIATE/CHALLENGE/AUTHENTICATE; returns (DOMAIN\\user, verified)."""
         cfg = self.cfg
         if not ntlm.is_negotiate(login.sspi):
-            return None
+            return "", False
         challenge = ntlm.make_challenge(cfg.domain, cfg.name, cfg.dns_domain)
         await self._steer_delay()
         await self.ch.send(tds.PKT_REPLY, tds.sspi_token(challenge.message))
@@ -426,14 +438,13 @@ class Connection:
         try:
             auth = ntlm.parse_authenticate(payload)
         except (ValueError, struct.error):
-            return None
+            return "", False
         user = f"{auth.domain}\\{auth.user}"
-        users = {k.lower(): v for k, v in cfg.domain_users.items()}
-        password = users.get(user.lower())
-        if password is None or not ntlm.verify_v2(auth, challenge.server_challenge, password):
-            self._failed_user = user
-            return None if password is None else None
-        return user
+        users = {k.lower(): (k, v) for k, v in cfg.domain_users.items()}
+        known = users.get(user.lower())
+        if known is None or not ntlm.verify_v2(auth, challenge.server_challenge, known[1]):
+            return user, False
+        return known[0], True
 
     async def login_failed(
         self, number: int, text: str, klass: int = 14, then_18456: str | None = None

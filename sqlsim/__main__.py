@@ -1,0 +1,70 @@
+"""Command line: ``python -m sqlsim --count 500 --base-port 14330 [--control-port 14329]``
+or ``python -m sqlsim --fleet fleet.json``.  Runs until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+from .fleet import Fleet, load_fleet_file, make_configs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sqlsim", description="Simulated SQL Server fleet (TDS 7.4)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--count", type=int, help="number of instances SQLPROD01..")
+    src.add_argument("--fleet", help="fleet file (JSON)")
+    p.add_argument("--base-port", type=int, default=14330, help="first port (with --count)")
+    p.add_argument("--prefix", default="SQLPROD", help="instance name prefix (with --count)")
+    p.add_argument(
+        "--versions",
+        default="2019,2022,2017,2016",
+        help="comma-separated versions cycled over the instances (with --count)",
+    )
+    p.add_argument("--control-port", type=int, help="JSON-over-HTTP control port on 127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (loopback only)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def amain(args: argparse.Namespace) -> None:
+    if args.fleet:
+        configs = load_fleet_file(args.fleet)
+    else:
+        versions = [int(v) for v in args.versions.split(",") if v.strip()]
+        configs = make_configs(args.count, args.base_port, prefix=args.prefix, versions=versions)
+    fleet = Fleet(configs, host=args.host)
+    started = time.monotonic()
+    await fleet.start(args.control_port)
+    ports = [i.port for i in fleet.instances.values()]
+    print(
+        f"sqlsim: {len(ports)} instances on {args.host} ports {min(ports)}-{max(ports)} "
+        f"started in {time.monotonic() - started:.2f}s"
+        + (f"; control http://{args.host}:{fleet.control_port}" if fleet.control_port else ""),
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await fleet.stop()
+    print("sqlsim: stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        print("sqlsim: refusing to listen on a non-loopback address", file=sys.stderr)
+        return 2
+    asyncio.run(amain(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
