@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.backends.base.base import BaseDatabaseWrapper
 from rest_framework.test import APIClient
 
 # Playwright's sync API runs an event loop in the test thread; our ORM calls there are still
@@ -29,7 +30,9 @@ def _drop_leftover_test_tenants() -> None:
     from tenants.provisioning import admin_connection
 
     with admin_connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_dbtools\\_tenant\\_%'")
+        cur.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_dbtools\\_tenant\\_%'"
+        )
         for (name,) in cur.fetchall():
             cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(name)))
             cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -113,3 +116,24 @@ def in_tenant() -> Any:
     from dbtools.tenancy import use_tenant
 
     return use_tenant
+
+
+@pytest.fixture
+def scratch_tenants(monkeypatch: pytest.MonkeyPatch, django_db_blocker: Any) -> Iterator[Any]:
+    """For tests that provision tenants: allows connections to the new tenant databases and
+    destroys them afterwards. `scratch_tenants("gamma")` marks a slug for clean-up."""
+    from dbtools import tenancy
+    from tenants import provisioning
+
+    # Django's test cases refuse connections to aliases not known when the test started, which
+    # tenants created inside the test are not: put the unpatched method back for this test.
+    real = django_db_blocker._real_ensure_connection
+    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", real)
+    slugs: list[str] = []
+    yield slugs.append
+    with provisioning.admin_connection() as conn:
+        for slug in slugs:
+            name = tenancy.database_name(slug)
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+                provisioning.destroy_tenant_database(slug)
+            tenancy.unregister(slug)

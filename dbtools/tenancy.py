@@ -97,6 +97,8 @@ def unregister(slug: str) -> None:
 def forget_connection(alias: str) -> None:
     if alias in connections.settings:
         conn = connections[alias]
+        if conn.in_atomic_block:
+            return  # the surrounding transaction (a test's) still needs it
         conn.close()
         with contextlib.suppress(AttributeError):
             del connections[alias]

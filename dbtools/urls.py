@@ -5,12 +5,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from core.api.views import ActivityViewSet
+from core.api.views import ActivityViewSet, SettingsView
 from dbtools import views
 from tenants.api.views import TenantViewSet
 
 # PRD paths have no trailing slash; accept both.
-api = DefaultRouter(trailing_slash="/?")
+api = DefaultRouter()
+api.trailing_slash = "/?"
 api.include_root_view = False
 api.register("tenants", TenantViewSet, basename="tenant")
 api.register("activity", ActivityViewSet, basename="activity")
@@ -33,5 +34,6 @@ urlpatterns = [
     path("api/health", views.health, name="api-health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/settings", SettingsView.as_view(), name="api-settings"),
     path("api/", include(api.urls)),
 ]

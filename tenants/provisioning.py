@@ -217,7 +217,7 @@ def delete_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tenan
     if tenant.status == Tenant.Status.DELETED:
         return tenant
     _set_status(tenant, Tenant.Status.DELETED, "tenant.deleted", user)
-    tenancy.unregister(tenant.slug)
+    tenancy.forget_connection(tenancy.alias_for(tenant.slug))
     with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(tenant.db_user)))
     return tenant

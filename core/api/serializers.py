@@ -8,3 +8,33 @@ class ActivityLogSerializer(serializers.ModelSerializer):
         model = ActivityLog
         fields = ["id", "action", "entity_type", "entity_id", "entity_name", "details", "user_id",
                   "user_name", "created_at"]  # fmt: skip
+
+
+def settings_serializer_class() -> type[serializers.Serializer]:
+    """One bounded integer field per known setting; PATCH may send any subset."""
+    from core.settings_store import SPECS
+
+    fields = {
+        s.key: serializers.IntegerField(
+            min_value=s.minimum, max_value=s.maximum, required=False, help_text=s.label
+        )
+        for s in SPECS.values()
+    }
+
+    def validate(self, attrs):  # noqa: ANN001
+        current = {**self.context.get("current", {}), **attrs}
+        errors = {}
+        for kind in ("cpu", "memory"):
+            warn, crit = current[f"{kind}_warning_percent"], current[f"{kind}_critical_percent"]
+            if warn >= crit:
+                errors[f"{kind}_critical_percent"] = ["Critical must be above warning."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    return type(
+        "TenantSettingsSerializer", (serializers.Serializer,), {**fields, "validate": validate}
+    )
+
+
+TenantSettingsSerializer = settings_serializer_class()
