@@ -76,6 +76,8 @@ class TenantMiddleware:
         tenant = next((t for t in choices if t.slug == wanted), None)
         if tenant is None:
             tenant = next((t for t in choices if t.is_active), None)
+        if tenant is None and choices:
+            tenant = choices[0]  # all of the user's tenants are suspended
         if tenant is None:
             return render(request, "no_tenant.html", {"choices": choices}, status=403)
         if not tenant.is_active:

@@ -25,3 +25,9 @@ class TenantAutoSchema(AutoSchema):
                 )
             )
         return params
+
+
+def strip_trailing_slashes(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """Our API routes accept an optional trailing slash; document them as the PRD names them."""
+    result["paths"] = {path.rstrip("/") or "/": item for path, item in result["paths"].items()}
+    return result

@@ -169,6 +169,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dbtools.schema.strip_trailing_slashes",
+    ],
 }
 
 # Django-Q2. The ORM broker needs nothing else; set DBTOOLS_REDIS_URL for several worker nodes.

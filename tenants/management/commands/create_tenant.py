@@ -17,9 +17,8 @@ class Command(BaseCommand):
         try:
             tenant = provisioning.create_tenant(slug, name)
         except ValidationError as exc:
-            raise CommandError(
-                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            )
+            errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            raise CommandError(errors) from exc
         except (provisioning.SlugTakenError, provisioning.ProvisioningError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Tenant {tenant.slug} created ({tenant.db_name})"))

@@ -1,0 +1,58 @@
+import pytest
+
+from core import activity
+from core.models import ActivityLog
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture
+def entries(tenant_alpha, in_tenant):
+    with in_tenant(tenant_alpha):
+        for i in range(60):
+            activity.record("server.created", "server", i, f"SQL{i:02}", {"n": i})
+        activity.record("group.created", "group", 1, "Production")
+
+
+def test_newest_first_and_paginated(api, admin_user, tenant_alpha, entries):
+    r = api(admin_user, tenant_alpha).get("/api/activity")
+    body = r.json()
+    assert r.status_code == 200
+    assert body["count"] == 62  # with the tenant.created entry from provisioning
+    assert len(body["results"]) == 50
+    assert body["results"][0]["entity_name"] == "Production"
+    assert body["next"]
+    page2 = api(admin_user, tenant_alpha).get("/api/activity?page=2").json()
+    assert len(page2["results"]) == 12
+
+
+def test_filters(api, admin_user, tenant_alpha, entries):
+    client = api(admin_user, tenant_alpha)
+    assert client.get("/api/activity?entity_type=group").json()["count"] == 1
+    assert client.get("/api/activity?entity_type=server&entity_id=7").json()["count"] == 1
+    assert client.get("/api/activity?q=SQL05").json()["count"] == 1
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "until=2026-13-45", "page=999", "user_id=x"])
+def test_bad_filters_are_client_errors(api, admin_user, tenant_alpha, entries, query):
+    r = api(admin_user, tenant_alpha).get(f"/api/activity?{query}")
+    assert r.status_code in (400, 404)
+    assert "Traceback" not in r.content.decode()
+
+
+def test_read_only(api, admin_user, tenant_alpha):
+    r = api(admin_user, tenant_alpha).post("/api/activity", {"action": "x"}, format="json")
+    assert r.status_code == 405
+
+
+def test_activity_page_lists_and_filters(client, admin_user, tenant_alpha, entries, in_tenant):
+    client.force_login(admin_user)
+    page = client.get("/activity/")
+    assert page.status_code == 200
+    assert b"Production" in page.content
+    partial = client.get("/activity/?q=Production", headers={"HX-Request": "true"})
+    assert b"<html" not in partial.content
+    assert b"Production" in partial.content
+    assert b"SQL05" not in partial.content
+    with in_tenant(tenant_alpha):
+        assert ActivityLog.objects.filter(entity_type="server").count() == 60
