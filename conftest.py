@@ -137,3 +137,45 @@ def scratch_tenants(monkeypatch: pytest.MonkeyPatch, django_db_blocker: Any) -> 
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
                 provisioning.destroy_tenant_database(slug)
             tenancy.unregister(slug)
+
+
+# --- browser tests ------------------------------------------------------------------------------
+CHROMIUM = os.environ.get("DBTOOLS_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def login(page: Any) -> Any:
+    def do(username: str, password: str) -> Any:
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state()
+        return page
+
+    return do
