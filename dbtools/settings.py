@@ -55,10 +55,11 @@ INSTALLED_APPS = [
     "django_q",
     "tenants",
     "core",
+    "servers",
 ]
 
 # Apps whose tables live in every tenant database and never in the system database.
-TENANT_APPS = {"core"}
+TENANT_APPS = {"core", "servers"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

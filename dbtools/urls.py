@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from core.api.views import ActivityViewSet, SettingsView
 from dbtools import views
+from servers.api.views import GroupViewSet, LabelViewSet, ServerViewSet
 from tenants.api.views import TenantViewSet
 
 # PRD paths have no trailing slash; accept both.
@@ -15,6 +16,9 @@ api.trailing_slash = "/?"
 api.include_root_view = False
 api.register("tenants", TenantViewSet, basename="tenant")
 api.register("activity", ActivityViewSet, basename="activity")
+api.register("servers", ServerViewSet, basename="server")
+api.register("groups", GroupViewSet, basename="group")
+api.register("labels", LabelViewSet, basename="label")
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

@@ -1,0 +1,146 @@
+from rest_framework import serializers
+
+from servers import sqlclient
+from servers.models import Label, Server, ServerGroup, hex_color
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    color = serializers.CharField(required=False, allow_blank=True, validators=[hex_color])
+
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color"]
+
+
+class GroupRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ServerGroup
+        fields = ["id", "name"]
+
+
+class ConnectionSerializer(serializers.Serializer):
+    """What it takes to reach an instance; shared by create, update and test-connection."""
+
+    host = serializers.CharField(max_length=255)
+    port = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True,
+                                    default=1433)  # fmt: skip
+    instance_name = serializers.CharField(max_length=128, required=False, allow_blank=True,
+                                          default="")  # fmt: skip
+    auth_type = serializers.ChoiceField(choices=Server.AuthType.choices)
+    username = serializers.CharField(max_length=256, required=False, allow_blank=True, default="")
+    password = serializers.CharField(max_length=512, required=False, allow_blank=True, default="",
+                                     write_only=True, trim_whitespace=False,
+                                     style={"input_type": "password"})  # fmt: skip
+    encrypt = serializers.ChoiceField(choices=Server.Encryption.choices, default="on")
+    trust_server_certificate = serializers.BooleanField(default=False)
+
+    def validate_host(self, value: str) -> str:
+        value = value.strip()
+        if any(c in value for c in ";{}=\\ ") or not value:
+            raise serializers.ValidationError(
+                "A host name or IP address; put a named instance in instance_name."
+            )
+        return value
+
+    def validate_instance_name(self, value: str) -> str:
+        if any(c in value for c in ";{}=\\ "):
+            raise serializers.ValidationError("An instance name, e.g. SQLEXPRESS.")
+        return value.strip()
+
+    def validate(self, attrs: dict) -> dict:
+        auth = attrs.get("auth_type", getattr(self.instance, "auth_type", "sql"))
+        user = attrs.get("username", getattr(self.instance, "username", ""))
+        if not user:
+            raise serializers.ValidationError({"username": ["A login is required."]})
+        if auth == "windows" and "\\" not in user:
+            raise serializers.ValidationError(
+                {"username": ["Windows logins are written DOMAIN\\user."]}
+            )
+        has_stored = bool(getattr(self.instance, "password_encrypted", ""))
+        if not attrs.get("password") and not has_stored:
+            raise serializers.ValidationError({"password": ["A password is required."]})
+        return attrs
+
+    def target(self) -> sqlclient.Target:
+        from servers.actions import target_for
+
+        return target_for(self.validated_data, self.validated_data.get("password", ""))
+
+
+class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
+    labels = LabelSerializer(many=True, read_only=True)
+    groups = GroupRefSerializer(many=True, read_only=True)
+    validate_connection = serializers.BooleanField(
+        write_only=True, required=False, default=False, source="validate",
+        help_text="Test the connection first; nothing is saved when the test fails.",
+    )  # fmt: skip
+
+    class Meta:
+        model = Server
+        fields = [
+            "id", "name", "host", "port", "instance_name", "auth_type", "username", "password",
+            "encrypt", "trust_server_certificate", "status", "version", "major_version",
+            "product_name", "edition", "last_checked_at", "last_error", "last_error_kind",
+            "monitoring_status", "deployed_version", "deployed_at", "deployment_error",
+            "labels", "groups", "created_at", "updated_at", "validate_connection",
+        ]  # fmt: skip
+        read_only_fields = [
+            "status", "version", "major_version", "product_name", "edition", "last_checked_at",
+            "last_error", "last_error_kind", "monitoring_status", "deployed_version",
+            "deployed_at", "deployment_error", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def to_internal_value(self, data: dict) -> dict:
+        # The PRD spells it `validate: true`; DRF reserves `validate`, so map it.
+        if hasattr(data, "copy"):
+            data = data.copy()
+            if "validate" in data and "validate_connection" not in data:
+                data["validate_connection"] = data.pop("validate")
+        return super().to_internal_value(data)
+
+
+class ServerIdsSerializer(serializers.Serializer):
+    server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
+                                       allow_empty=False, max_length=5000)  # fmt: skip
+
+
+class LabelNamesSerializer(serializers.Serializer):
+    labels = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False,
+                                   max_length=50)  # fmt: skip
+
+
+class BulkActionSerializer(ServerIdsSerializer):
+    action = serializers.ChoiceField(choices=["add_to_group", "add_label", "deploy", "delete"])
+    group_id = serializers.IntegerField(required=False, min_value=1)
+    label = serializers.CharField(required=False, max_length=64)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["action"] == "add_to_group" and not attrs.get("group_id"):
+            raise serializers.ValidationError({"group_id": ["Choose a group."]})
+        if attrs["action"] == "add_label" and not (attrs.get("label") or "").strip():
+            raise serializers.ValidationError({"label": ["Name a label."]})
+        return attrs
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    server_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ServerGroup
+        fields = ["id", "name", "description", "server_count", "created_at", "updated_at"]
+
+
+class ServerBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Server
+        fields = ["id", "name", "host", "instance_name", "port", "status", "monitoring_status"]
+
+
+class GroupDetailSerializer(GroupSerializer):
+    servers = serializers.SerializerMethodField()
+
+    class Meta(GroupSerializer.Meta):
+        fields = [*GroupSerializer.Meta.fields, "servers"]
+
+    def get_servers(self, group: ServerGroup) -> list[dict]:
+        return ServerBriefSerializer(group.servers.alive(), many=True).data

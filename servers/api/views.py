@@ -1,0 +1,223 @@
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from servers import actions, deployment
+from servers.api.serializers import (
+    BulkActionSerializer,
+    ConnectionSerializer,
+    GroupDetailSerializer,
+    GroupSerializer,
+    LabelNamesSerializer,
+    LabelSerializer,
+    ServerIdsSerializer,
+    ServerSerializer,
+)
+from servers.filters import ServerFilter
+from servers.models import Label, Server, ServerGroup
+
+TestResult = inline_serializer(
+    "ConnectionTestResult",
+    {
+        "ok": serializers.BooleanField(),
+        "message": serializers.CharField(),
+        "error_kind": serializers.CharField(required=False),
+        "version": serializers.CharField(required=False),
+        "product_name": serializers.CharField(required=False),
+        "edition": serializers.CharField(required=False),
+        "supports_minimum": serializers.BooleanField(required=False),
+        "has_view_server_state": serializers.BooleanField(required=False),
+        "elapsed_ms": serializers.FloatField(required=False),
+    },
+)
+
+
+def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    try:
+        return fn(*args, **kwargs)
+    except actions.ActionError as exc:
+        raise ValidationError(exc.errors) from exc
+
+
+def server_queryset() -> QuerySet[Server]:
+    return Server.objects.alive().prefetch_related(
+        Prefetch("labels", Label.objects.order_by("name")),
+        Prefetch("groups", ServerGroup.objects.order_by("name")),
+    )
+
+
+class ServerViewSet(viewsets.ModelViewSet):
+    """SQL Server instances of the current tenant."""
+
+    serializer_class = ServerSerializer
+    filterset_class = ServerFilter
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Server]:
+        return server_queryset()
+
+    def create(self, request: Request) -> Response:
+        data = ServerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        validate = fields.pop("validate", False)
+        try:
+            server = _run(actions.create_server, fields, request.user, validate=validate)
+        except actions.ConnectionFailed as exc:
+            return Response(
+                {"detail": exc.result["message"], "connection": exc.result},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(ServerSerializer(server).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:  # noqa: ANN002, ANN003
+        server = self.get_object()
+        data = ServerSerializer(server, data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields.pop("validate", None)
+        _run(actions.update_server, server, fields, request.user)
+        return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:  # noqa: ANN002, ANN003
+        actions.delete_servers([self.get_object()], request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=ConnectionSerializer, responses={200: TestResult, 400: TestResult})
+    @action(detail=False, methods=["post"], url_path="test-connection")
+    def test_connection(self, request: Request) -> Response:
+        """Test a connection without saving anything (10 s timeout)."""
+        data = ConnectionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = actions.test_connection(data.target())
+        return Response(result, status=200 if result["ok"] else 400)
+
+    @extend_schema(request=None, responses={200: TestResult, 400: TestResult},
+                   operation_id="servers_retest_connection")  # fmt: skip
+    @action(detail=True, methods=["post"], url_path="test-connection")
+    def retest(self, request: Request, pk: str) -> Response:
+        """Test the saved connection again and record the outcome."""
+        result = actions.recheck_server(self.get_object(), request.user)
+        return Response(result, status=200 if result["ok"] else 400)
+
+    @extend_schema(request=LabelNamesSerializer, responses={200: LabelSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def labels(self, request: Request, pk: str) -> Response:
+        """Assign labels by name; unknown names become new labels."""
+        data = LabelNamesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        server = self.get_object()
+        actions.assign_labels([server], data.validated_data["labels"], request.user)
+        return Response(LabelSerializer(server.labels.order_by("name"), many=True).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"labels/(?P<label_id>\d+)")
+    def remove_label(self, request: Request, pk: str, label_id: str) -> Response:
+        server = self.get_object()
+        label = get_object_or_404(Label, pk=label_id)
+        if not actions.remove_label(server, label, request.user):
+            return Response({"detail": "The server does not carry this label."}, status=404)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: deployment.StatusSerializer})
+    @action(detail=True, methods=["post"])
+    def deploy(self, request: Request, pk: str) -> Response:
+        """Queue deployment of the DbTools monitoring objects; poll deployment-status."""
+        server = self.get_object()
+        deployment.request_deploy([server], request.user)
+        return Response(deployment.status_of(server), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: deployment.StatusSerializer})
+    @action(detail=True, methods=["get"], url_path="deployment-status")
+    def deployment_status(self, request: Request, pk: str) -> Response:
+        return Response(deployment.status_of(self.get_object()))
+
+    @extend_schema(
+        request=BulkActionSerializer,
+        responses={200: inline_serializer("BulkResult", {"affected": serializers.IntegerField()})},
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request) -> Response:
+        """One action on many servers: add_to_group, add_label, deploy or delete."""
+        data = BulkActionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        servers = _run(actions.alive_servers, v["server_ids"])
+        if v["action"] == "add_to_group":
+            group = ServerGroup.objects.filter(pk=v["group_id"]).first()
+            if group is None:
+                raise ValidationError({"group_id": ["Unknown group."]})
+            affected = actions.add_to_group(group, servers, request.user)
+        elif v["action"] == "add_label":
+            actions.assign_labels(servers, [v["label"]], request.user)
+            affected = len(servers)
+        elif v["action"] == "deploy":
+            affected = len(deployment.request_deploy(servers, request.user))
+        else:
+            affected = actions.delete_servers(servers, request.user)
+        return Response({"affected": affected})
+
+
+class GroupViewSet(viewsets.ModelViewSet):
+    """Server groups; deleting a group leaves its servers in place."""
+
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[ServerGroup]:
+        return ServerGroup.objects.annotate(
+            server_count=Count("servers", filter=Q(servers__deleted_at__isnull=True))
+        )
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return GroupDetailSerializer if self.action == "retrieve" else GroupSerializer
+
+    def perform_create(self, serializer: GroupSerializer) -> None:
+        v = serializer.validated_data
+        serializer.instance = _run(actions.create_group, v["name"], v.get("description", ""),
+                                   self.request.user)  # fmt: skip
+        serializer.instance.server_count = 0
+
+    def perform_update(self, serializer: GroupSerializer) -> None:
+        _run(
+            actions.update_group, serializer.instance, serializer.validated_data, self.request.user
+        )
+
+    def perform_destroy(self, instance: ServerGroup) -> None:
+        actions.delete_group(instance, self.request.user)
+
+    @extend_schema(request=ServerIdsSerializer, responses={200: GroupDetailSerializer})
+    @action(detail=True, methods=["post"], url_path="servers")
+    def add_servers(self, request: Request, pk: str) -> Response:
+        data = ServerIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        group = self.get_object()
+        actions.add_to_group(group, _run(actions.alive_servers, data.validated_data["server_ids"]),
+                             request.user)  # fmt: skip
+        return Response(GroupDetailSerializer(self.get_queryset().get(pk=group.pk)).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"servers/(?P<server_id>\d+)")
+    def remove_server(self, request: Request, pk: str, server_id: str) -> Response:
+        group = self.get_object()
+        server = get_object_or_404(Server.objects.alive(), pk=server_id)
+        if not actions.remove_from_group(group, server, request.user):
+            return Response({"detail": "The server is not in this group."}, status=404)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LabelViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = LabelSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Label]:
+        return Label.objects.all()
+
+    def perform_create(self, serializer: LabelSerializer) -> None:
+        v = serializer.validated_data
+        serializer.instance = _run(actions.create_label, v["name"], v.get("color", ""),
+                                   self.request.user)  # fmt: skip

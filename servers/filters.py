@@ -1,0 +1,39 @@
+"""Server list filters, shared by the Servers page and `GET /api/servers`."""
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from servers.models import Server, ServerGroup
+
+SORTABLE = ["name", "host", "status", "version", "created_at", "monitoring_status"]
+
+
+class ServerFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.MultipleChoiceFilter(choices=Server.Status.choices)
+    monitoring_status = django_filters.MultipleChoiceFilter(choices=Server.Monitoring.choices)
+    group = django_filters.ModelMultipleChoiceFilter(
+        field_name="groups", queryset=lambda request: ServerGroup.objects.all(), distinct=True
+    )
+    label = django_filters.CharFilter(method="with_labels", label="Labels (comma separated)")
+    ordering = django_filters.OrderingFilter(fields=[(f, f) for f in SORTABLE])
+
+    class Meta:
+        model = Server
+        fields = ["q", "status", "monitoring_status", "group", "label", "auth_type"]
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """Name, host, instance, group or label, as a DBA would type it."""
+        for word in value.split():
+            queryset = queryset.filter(
+                Q(name__icontains=word) | Q(host__icontains=word)
+                | Q(instance_name__icontains=word) | Q(groups__name__icontains=word)
+                | Q(labels__name__icontains=word)
+            )  # fmt: skip
+        return queryset.distinct()
+
+    def with_labels(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """Servers carrying every one of the labels named."""
+        for label in filter(None, (v.strip() for v in value.split(","))):
+            queryset = queryset.filter(labels__name__iexact=label)
+        return queryset.distinct()
