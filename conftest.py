@@ -179,3 +179,12 @@ def login(page: Any) -> Any:
         return page
 
     return do
+
+
+@pytest.fixture
+def use_alpha(tenant_alpha: Any) -> Iterator[Any]:
+    """Run the test body inside tenant alpha, as a request or a task would."""
+    from dbtools.tenancy import use_tenant
+
+    with use_tenant(tenant_alpha):
+        yield tenant_alpha
