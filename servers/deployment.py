@@ -109,6 +109,6 @@ def mark_outdated() -> int:
         .filter(
             monitoring_status=Server.Monitoring.MONITORED,
             deployed_version__lt=monitoring.SCRIPT_VERSION,
-        )  # fmt: skip
+        )
         .update(monitoring_status=Server.Monitoring.OUTDATED)
     )

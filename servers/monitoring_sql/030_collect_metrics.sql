@@ -1,0 +1,133 @@
+-- One round trip per collection: several result sets, VIEW SERVER STATE only.
+-- CREATE OR ALTER needs SQL Server 2016 SP1; a stub then ALTER works on 2016 RTM too.
+IF OBJECT_ID(N'DbTools.usp_CollectMetrics', N'P') IS NULL
+    EXEC(N'CREATE PROCEDURE DbTools.usp_CollectMetrics AS RETURN 0');
+GO
+ALTER PROCEDURE DbTools.usp_CollectMetrics
+    @last_cpu_record_id bigint = NULL
+AS
+BEGIN
+    SET NOCOUNT ON;
+    -- Stay out of the workload's way: lose any deadlock, never wait long on a lock, read no locks.
+    SET DEADLOCK_PRIORITY LOW;
+    SET LOCK_TIMEOUT 1000;
+    SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED;
+
+    DECLARE @ms_ticks bigint = (SELECT ms_ticks FROM sys.dm_os_sys_info);
+
+    -- 1. instance: the instance's own clock, so rates do not depend on the collector's timing
+    SELECT SYSUTCDATETIME() AS collected_at,
+           @ms_ticks AS ms_ticks,
+           si.sqlserver_start_time,
+           si.cpu_count,
+           si.physical_memory_kb,
+           si.committed_kb,
+           si.committed_target_kb
+    FROM sys.dm_os_sys_info AS si;
+
+    -- 2. CPU: one SystemHealth record a minute; every record newer than the last one seen
+    SELECT rb.record_id,
+           DATEADD(ms, -1 * (@ms_ticks - rb.[timestamp]), SYSUTCDATETIME()) AS event_time,
+           rb.sql_cpu,
+           rb.system_idle
+    FROM (
+        SELECT x.record.value('(./Record/@id)[1]', 'bigint') AS record_id,
+               x.[timestamp],
+               x.record.value('(./Record/SchedulerMonitorEvent/SystemHealth/ProcessUtilization)[1]', 'int') AS sql_cpu,
+               x.record.value('(./Record/SchedulerMonitorEvent/SystemHealth/SystemIdle)[1]', 'int') AS system_idle
+        FROM (
+            SELECT [timestamp], CONVERT(xml, record) AS record
+            FROM sys.dm_os_ring_buffers
+            WHERE ring_buffer_type = N'RING_BUFFER_SCHEDULER_MONITOR'
+              AND record LIKE N'%<SystemHealth>%'
+        ) AS x
+    ) AS rb
+    WHERE rb.record_id > ISNULL(@last_cpu_record_id, 0)
+    ORDER BY rb.record_id;
+
+    -- 3. memory
+    SELECT sm.total_physical_memory_kb,
+           sm.available_physical_memory_kb,
+           sm.system_memory_state_desc,
+           pm.physical_memory_in_use_kb,
+           pm.memory_utilization_percentage,
+           pm.process_physical_memory_low,
+           pm.process_virtual_memory_low
+    FROM sys.dm_os_sys_memory AS sm
+    CROSS JOIN sys.dm_os_process_memory AS pm;
+
+    -- 4. connections and sessions
+    SELECT (SELECT COUNT(*) FROM sys.dm_exec_connections) AS connections,
+           (SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE is_user_process = 1) AS user_sessions,
+           (SELECT COUNT(*) FROM sys.dm_exec_requests WHERE session_id > 50) AS active_requests,
+           (SELECT COUNT(*) FROM sys.dm_exec_requests WHERE blocking_session_id <> 0) AS blocked_requests;
+
+    -- 5. performance counters, read by cntr_type: 65792 raw, 272696576 cumulative per second,
+    --    537003264 ratio over its 1073939712 base
+    SELECT RTRIM(pc.[object_name]) AS object_name,
+           RTRIM(pc.counter_name) AS counter_name,
+           RTRIM(pc.instance_name) AS instance_name,
+           pc.cntr_value,
+           pc.cntr_type
+    FROM sys.dm_os_performance_counters AS pc
+    WHERE (pc.counter_name IN (N'Batch Requests/sec', N'SQL Compilations/sec',
+                               N'SQL Re-Compilations/sec', N'User Connections',
+                               N'Processes blocked', N'Memory Grants Pending',
+                               N'Target Server Memory (KB)', N'Total Server Memory (KB)',
+                               N'Page life expectancy', N'Lock Waits/sec',
+                               N'Buffer cache hit ratio', N'Buffer cache hit ratio base')
+           AND pc.instance_name IN (N'', N'_Total'))
+       OR (pc.counter_name = N'Page life expectancy' AND pc.[object_name] LIKE N'%Buffer Manager%');
+
+    -- 6. waits, cumulative since start, without the benign ones
+    SELECT ws.wait_type,
+           ws.waiting_tasks_count,
+           ws.wait_time_ms,
+           ws.signal_wait_time_ms
+    FROM sys.dm_os_wait_stats AS ws
+    WHERE ws.wait_time_ms > 0
+      AND ws.wait_type NOT IN (
+        N'BROKER_EVENTHANDLER', N'BROKER_RECEIVE_WAITFOR', N'BROKER_TASK_STOP',
+        N'BROKER_TO_FLUSH', N'BROKER_TRANSMITTER', N'CHECKPOINT_QUEUE', N'CHKPT',
+        N'CLR_AUTO_EVENT', N'CLR_MANUAL_EVENT', N'CLR_SEMAPHORE', N'DBMIRROR_DBM_EVENT',
+        N'DBMIRROR_EVENTS_QUEUE', N'DBMIRROR_WORKER_QUEUE', N'DBMIRRORING_CMD',
+        N'DIRTY_PAGE_POLL', N'DISPATCHER_QUEUE_SEMAPHORE', N'EXECSYNC', N'FSAGENT',
+        N'FT_IFTS_SCHEDULER_IDLE_WAIT', N'FT_IFTSHC_MUTEX', N'HADR_CLUSAPI_CALL',
+        N'HADR_FILESTREAM_IOMGR_IOCOMPLETION', N'HADR_LOGCAPTURE_WAIT',
+        N'HADR_NOTIFICATION_DEQUEUE', N'HADR_TIMER_TASK', N'HADR_WORK_QUEUE',
+        N'KSOURCE_WAKEUP', N'LAZYWRITER_SLEEP', N'LOGMGR_QUEUE', N'MEMORY_ALLOCATION_EXT',
+        N'ONDEMAND_TASK_QUEUE', N'PARALLEL_REDO_DRAIN_WORKER', N'PARALLEL_REDO_LOG_CACHE',
+        N'PARALLEL_REDO_TRAN_LIST', N'PARALLEL_REDO_WORKER_SYNC', N'PARALLEL_REDO_WORKER_WAIT_WORK',
+        N'PREEMPTIVE_XE_GETTARGETSTATE', N'PWAIT_ALL_COMPONENTS_INITIALIZED',
+        N'PWAIT_DIRECTLOGCONSUMER_GETNEXT', N'QDS_PERSIST_TASK_MAIN_LOOP_SLEEP',
+        N'QDS_ASYNC_QUEUE', N'QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP',
+        N'QDS_SHUTDOWN_QUEUE', N'REDO_THREAD_PENDING_WORK', N'REQUEST_FOR_DEADLOCK_SEARCH',
+        N'RESOURCE_QUEUE', N'SERVER_IDLE_CHECK', N'SLEEP_BPOOL_FLUSH', N'SLEEP_DBSTARTUP',
+        N'SLEEP_DCOMSTARTUP', N'SLEEP_MASTERDBREADY', N'SLEEP_MASTERMDREADY',
+        N'SLEEP_MASTERUPGRADED', N'SLEEP_MSDBSTARTUP', N'SLEEP_SYSTEMTASK', N'SLEEP_TASK',
+        N'SLEEP_TEMPDBSTARTUP', N'SNI_HTTP_ACCEPT', N'SOS_WORK_DISPATCHER',
+        N'SP_SERVER_DIAGNOSTICS_SLEEP', N'SQLTRACE_BUFFER_FLUSH',
+        N'SQLTRACE_INCREMENTAL_FLUSH_SLEEP', N'SQLTRACE_WAIT_ENTRIES', N'VDI_CLIENT_OTHER',
+        N'WAIT_FOR_RESULTS', N'WAITFOR', N'WAITFOR_TASKSHUTDOWN', N'WAIT_XTP_RECOVERY',
+        N'WAIT_XTP_HOST_WAIT', N'WAIT_XTP_OFFLINE_CKPT_NEW_LOG', N'WAIT_XTP_CKPT_CLOSE',
+        N'XE_DISPATCHER_JOIN', N'XE_DISPATCHER_WAIT', N'XE_TIMER_EVENT'
+      );
+
+    -- 7. file I/O, cumulative since start; sample_ms is the instance's clock for the deltas
+    SELECT vfs.database_id,
+           DB_NAME(vfs.database_id) AS database_name,
+           vfs.[file_id],
+           mf.type_desc AS file_type,
+           mf.physical_name,
+           vfs.num_of_reads,
+           vfs.num_of_bytes_read,
+           vfs.io_stall_read_ms,
+           vfs.num_of_writes,
+           vfs.num_of_bytes_written,
+           vfs.io_stall_write_ms,
+           vfs.size_on_disk_bytes,
+           vfs.sample_ms
+    FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
+    JOIN sys.master_files AS mf
+      ON mf.database_id = vfs.database_id AND mf.[file_id] = vfs.[file_id];
+END
