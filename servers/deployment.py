@@ -39,9 +39,7 @@ def status_of(server: Server) -> dict[str, Any]:
         "monitoring_status": server.monitoring_status,
         "deployed_version": server.deployed_version,
         "available_version": monitoring.SCRIPT_VERSION,
-        "upgrade_available": bool(
-            server.deployed_version and server.deployed_version < monitoring.SCRIPT_VERSION
-        ),
+        "upgrade_available": server.upgrade_available,
         "deployed_at": server.deployed_at,
         "error": server.deployment_error,
     }
@@ -100,15 +98,3 @@ def deploy(server: Server, user: AbstractBaseUser | None = None) -> dict[str, An
                     {"version": outcome.version, "from_version": outcome.previous_version},
                     user)  # fmt: skip
     return status_of(server)
-
-
-def mark_outdated() -> int:
-    """After DbTools ships newer scripts, deployed servers show that an upgrade is available."""
-    return (
-        Server.objects.alive()
-        .filter(
-            monitoring_status=Server.Monitoring.MONITORED,
-            deployed_version__lt=monitoring.SCRIPT_VERSION,
-        )
-        .update(monitoring_status=Server.Monitoring.OUTDATED)
-    )

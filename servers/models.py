@@ -33,7 +33,6 @@ class Server(models.Model):
         NOT_DEPLOYED = "not_deployed", "Not deployed"
         DEPLOYING = "deploying", "Deploying"
         MONITORED = "monitored", "Monitored"
-        OUTDATED = "outdated", "Upgrade available"
         FAILED = "failed", "Deployment failed"
 
     name = models.CharField(max_length=128)
@@ -88,6 +87,13 @@ class Server(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def upgrade_available(self) -> bool:
+        """Deployed monitoring objects older than the scripts this DbTools ships."""
+        from servers.monitoring import SCRIPT_VERSION
+
+        return bool(self.deployed_version and self.deployed_version < SCRIPT_VERSION)
 
     @property
     def address(self) -> str:

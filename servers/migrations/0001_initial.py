@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
                 ('major_version', models.PositiveSmallIntegerField(blank=True, null=True)),
                 ('product_name', models.CharField(blank=True, max_length=64)),
                 ('edition', models.CharField(blank=True, max_length=128)),
-                ('monitoring_status', models.CharField(choices=[('not_deployed', 'Not deployed'), ('deploying', 'Deploying'), ('monitored', 'Monitored'), ('outdated', 'Upgrade available'), ('failed', 'Deployment failed')], default='not_deployed', max_length=16)),
+                ('monitoring_status', models.CharField(choices=[('not_deployed', 'Not deployed'), ('deploying', 'Deploying'), ('monitored', 'Monitored'), ('failed', 'Deployment failed')], default='not_deployed', max_length=16)),
                 ('deployed_version', models.PositiveIntegerField(blank=True, null=True)),
                 ('deployed_at', models.DateTimeField(blank=True, null=True)),
                 ('deployment_error', models.TextField(blank=True)),
