@@ -22,8 +22,7 @@ api.register("labels", LabelViewSet, basename="label")
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("servers/", views.placeholder, {"section": "Servers"}, name="servers"),
-    path("groups/", views.placeholder, {"section": "Groups"}, name="groups"),
+    path("", include("servers.urls")),
     path("policies/", views.placeholder, {"section": "Policies"}, name="policies"),
     path("jobs/", views.placeholder, {"section": "Jobs"}, name="jobs"),
     path("alerts/", views.placeholder, {"section": "Alerts"}, name="alerts"),

@@ -16,6 +16,7 @@ ICONS = [
     "settings", "building-2", "users", "log-out", "chevron-down", "x", "circle-alert",
     "circle-check", "loader-circle", "search", "plus", "trash-2", "menu", "refresh-cw",
     "database", "tag", "play", "pause", "pencil", "external-link", "book-open",
+    "check", "plug-zap", "rocket", "chevron-right",
 ]  # fmt: skip
 
 

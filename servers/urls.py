@@ -1,0 +1,44 @@
+from django.urls import path
+
+from servers import views
+
+urlpatterns = [
+    path("servers/", views.server_list, name="servers"),
+    path("servers/add", views.by_method(views.server_add, views.server_create), name="server-add"),
+    path("servers/add/test-connection", views.wizard_test, name="server-test-new"),
+    path("servers/bulk", views.bulk, name="servers-bulk"),
+    path("servers/<int:pk>/", views.server_detail, name="server-detail"),
+    path(
+        "servers/<int:pk>/edit",
+        views.by_method(views.server_edit_page, views.server_update),
+        name="server-edit",
+    ),
+    path("servers/<int:pk>/edit/test-connection", views.wizard_test, name="server-test-edit"),
+    path("servers/<int:pk>/delete", views.server_delete, name="server-delete"),
+    path("servers/<int:pk>/test-connection", views.server_retest, name="server-retest"),
+    path("servers/<int:pk>/deploy", views.server_deploy, name="server-deploy"),
+    path("servers/<int:pk>/monitoring", views.server_monitoring, name="server-monitoring"),
+    path("servers/<int:pk>/groups/add", views.server_add_group, name="server-add-group"),
+    path(
+        "servers/<int:pk>/groups/<int:group_id>/remove",
+        views.server_remove_group,
+        name="server-remove-group",
+    ),
+    path("servers/<int:pk>/labels/add", views.server_add_labels, name="server-add-labels"),
+    path(
+        "servers/<int:pk>/labels/<int:label_id>/remove",
+        views.server_remove_label,
+        name="server-remove-label",
+    ),
+    path("groups/", views.group_list, name="groups"),
+    path("groups/create", views.group_create, name="group-create"),
+    path("groups/<int:pk>/", views.group_detail, name="group-detail"),
+    path("groups/<int:pk>/edit", views.group_update, name="group-edit"),
+    path("groups/<int:pk>/delete", views.group_delete, name="group-delete"),
+    path("groups/<int:pk>/servers/add", views.group_add_servers, name="group-add-servers"),
+    path(
+        "groups/<int:pk>/servers/<int:server_id>/remove",
+        views.group_remove_server,
+        name="group-remove-server",
+    ),
+]

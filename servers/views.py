@@ -1,0 +1,446 @@
+"""Servers and Groups pages (stories 2.3, 2.4, 2.5, 2.7, 2.8).
+
+Thin views: forms validate (through the API's serializers), `servers.actions` and
+`servers.deployment` write. Page actions are POSTs that need the operator role; a viewer sees
+every page without its actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import trigger_client_event
+
+from core.models import ActivityLog
+from dbtools.decorators import role_required
+from servers import actions, deployment
+from servers.api.views import server_queryset
+from servers.filters import SORTABLE, ServerFilter
+from servers.forms import BulkForm, GroupForm, LabelsForm, ServerForm, ServerIdsForm
+from servers.models import Label, Server, ServerGroup
+from tenants import access
+from tenants.models import Role
+
+PAGE_SIZE = 50
+COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("status", "Status"),
+           ("monitoring_status", "Monitoring"), ("groups", "Groups"), ("labels", "Labels"),
+           ("version", "Version"), ("created_at", "Added")]  # fmt: skip
+FILTER_KEYS = ("q", "status", "monitoring_status", "group", "label")
+CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
+
+
+ERROR_KINDS = {
+    "unreachable": "Unreachable",
+    "timeout": "Timed out",
+    "login_failed": "Login failed",
+    "permission_missing": "Permission missing",
+    "version_unsupported": "Version not supported",
+    "tls_failure": "Encryption (TLS) failed",
+    "query_failed": "Query failed",
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def by_method(
+    get: Callable[..., HttpResponse], post: Callable[..., HttpResponse]
+) -> Callable[..., HttpResponse]:
+    """One URL, a page on GET and a (role-checked) action on POST."""
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return get(request, *args, **kwargs)
+        if request.method == "POST":
+            return post(request, *args, **kwargs)
+        return HttpResponseNotAllowed(["GET", "POST"])
+
+    return view
+
+
+def _forbidden_unless_operator(request: HttpRequest) -> HttpResponse | None:
+    if access.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
+        return None
+    context = {"title": "Not allowed", "message": f"This needs the {Role.OPERATOR} role."}
+    return render(request, "error.html", context, status=403)
+
+
+def _described(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A connection test result with a heading for its error kind."""
+    if result is not None and not result.get("ok"):
+        kind = result.get("error_kind", "")
+        result = {**result, "kind_label": ERROR_KINDS.get(kind, "Connection failed")}
+    return result
+
+
+def _toast(response: HttpResponse, text: str, level: str = "success") -> HttpResponse:
+    return trigger_client_event(response, "toast", {"text": text, "level": level})
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    """Where a list action returns: the page it came from (with its filters), if ours."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, {request.get_host()}, request.is_secure()
+    ):
+        return referer
+    return fallback
+
+
+def _query(request: HttpRequest, *drop: str) -> str:
+    params = request.GET.copy()
+    for key in ("page", *drop):
+        params.pop(key, None)
+    return params.urlencode()
+
+
+def _server(pk: int) -> Server:
+    return get_object_or_404(server_queryset(), pk=pk)
+
+
+# -- server list -----------------------------------------------------------------------------------
+def _list_context(request: HttpRequest) -> dict[str, Any]:
+    filterset = ServerFilter(request.GET, queryset=server_queryset())
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    ordering = request.GET.get("ordering", "")
+    current_labels = [n.strip() for n in request.GET.get("label", "").split(",") if n.strip()]
+    query_no_sort = _query(request, "ordering")
+    headers = []
+    for key, title in COLUMNS:
+        head: dict[str, Any] = {"title": title, "key": key}
+        if key in SORTABLE:
+            head["dir"] = "ascending" if ordering == key else (
+                "descending" if ordering == f"-{key}" else ""
+            )  # fmt: skip
+            nxt = f"-{key}" if ordering == key else key
+            head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
+        headers.append(head)
+    return {
+        "filter": filterset,
+        "page": page,
+        "ordering": ordering,
+        "headers": headers,
+        "query_no_page": _query(request),
+        "query_no_label": _query(request, "label"),
+        "current_labels": current_labels,
+        "label_param": ",".join(current_labels),
+        "filtered": any(request.GET.get(k) for k in FILTER_KEYS),
+        "groups": ServerGroup.objects.all(),
+        "labels": Label.objects.all(),
+        "statuses": Server.Status.choices,
+        "monitoring_statuses": Server.Monitoring.choices,
+    }
+
+
+def server_list(
+    request: HttpRequest, bulk_form: BulkForm | None = None, status: int = 200
+) -> HttpResponse:
+    context = _list_context(request)
+    context["bulk_form"] = bulk_form
+    context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
+    if request.htmx and bulk_form is None:
+        return render(request, "servers/list.html#rows", context)
+    return render(request, "servers/list.html", context, status=status)
+
+
+@role_required(Role.OPERATOR)
+def bulk(request: HttpRequest) -> HttpResponse:
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        return server_list(request, form, status=400)
+    data = form.cleaned_data
+    servers, action = data["servers"], data["action"]
+    if action == "add_to_group":
+        added = actions.add_to_group(data["group"], servers, request.user)
+        text = f"{added} server(s) added to {data['group'].name}."
+    elif action == "add_label":
+        actions.assign_labels(servers, [data["label"]], request.user)
+        text = f"Label “{data['label']}” added to {len(servers)} server(s)."
+    elif action == "deploy":
+        queued = deployment.request_deploy(servers, request.user)
+        text = f"Deployment queued for {len(queued)} server(s)."
+    else:
+        deleted = actions.delete_servers(servers, request.user)
+        text = f"{deleted} server(s) deleted."
+    messages.success(request, text)
+    return redirect(_back(request, reverse("servers")))
+
+
+# -- onboarding wizard -----------------------------------------------------------------------------
+def _wizard(
+    request: HttpRequest,
+    form: ServerForm,
+    server: Server | None = None,
+    result: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "server": server,
+        "result": _described(result),
+        "connection_fields": CONNECTION_FIELD_NAMES,
+        "test_url": reverse("server-test-edit", args=[server.pk])
+        if server
+        else reverse("server-test-new"),
+        "cancel_url": reverse("server-detail", args=[server.pk]) if server else reverse("servers"),
+    }
+    return render(request, "servers/form.html", context, status=status)
+
+
+def server_add(request: HttpRequest) -> HttpResponse:
+    return _forbidden_unless_operator(request) or _wizard(request, ServerForm())
+
+
+@role_required(Role.OPERATOR)
+def server_create(request: HttpRequest) -> HttpResponse:
+    form = ServerForm(request.POST)
+    if not form.is_valid():
+        return _wizard(request, form, status=400)
+    try:
+        server = actions.create_server(form.cleaned_data, request.user, validate=True)
+    except actions.ActionError as exc:
+        for field, errors in exc.errors.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return _wizard(request, form, status=400)
+    except actions.ConnectionFailed as exc:
+        return _wizard(request, form, result=exc.result, status=400)
+    messages.success(request, f"Server {server.name} added.")
+    return redirect("servers")
+
+
+def server_edit_page(request: HttpRequest, pk: int) -> HttpResponse:
+    server = _server(pk)
+    denied = _forbidden_unless_operator(request)
+    return denied or _wizard(request, ServerForm(server=server), server)
+
+
+@role_required(Role.OPERATOR)
+def server_update(request: HttpRequest, pk: int) -> HttpResponse:
+    server = _server(pk)
+    form = ServerForm(request.POST, server=server)
+    if not form.is_valid():
+        return _wizard(request, form, server, status=400)
+    if form.connection_changed():  # what the page tested is checked again before saving
+        result = actions.test_connection(form.target())
+        if not result["ok"]:
+            return _wizard(request, form, server, result=result, status=400)
+    try:
+        actions.update_server(server, form.cleaned_data, request.user)
+    except actions.ActionError as exc:
+        for field, errors in exc.errors.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return _wizard(request, form, server, status=400)
+    messages.success(request, f"Server {server.name} saved.")
+    return redirect("servers")
+
+
+@role_required(Role.OPERATOR)
+def wizard_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The wizard's "Test connection": nothing is saved."""
+    server = _server(pk) if pk is not None else None
+    form = ServerForm(request.POST, server=server, connection_only=True)
+    context: dict[str, Any] = {"form": form, "oob_errors": True}
+    if not form.is_valid():
+        return render(request, "servers/form.html#test_result", context, status=400)
+    context["result"] = _described(actions.test_connection(form.target()))
+    return render(request, "servers/form.html#test_result", context)
+
+
+# -- server detail ---------------------------------------------------------------------------------
+def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
+    member_of = [g.pk for g in server.groups.all()]
+    return {
+        "server": server,
+        "deploy": deployment.status_of(server),
+        "other_groups": ServerGroup.objects.exclude(pk__in=member_of),
+        "all_labels": Label.objects.all(),
+        "activity": ActivityLog.objects.filter(entity_type="server", entity_id=str(server.pk))[:20],
+        "labels_form": LabelsForm(),
+        **extra,
+    }
+
+
+def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "servers/detail.html", _detail_context(_server(pk)))
+
+
+def _detail_done(request: HttpRequest, pk: int, text: str, level: str = "success",
+                 **extra: Any) -> HttpResponse:  # fmt: skip
+    """After a detail-page action: HTMX gets the fresh page (it swaps #server-detail) and a
+    toast; a plain POST is redirected back."""
+    if not request.htmx:
+        getattr(messages, level)(request, text)
+        return redirect("server-detail", pk=pk)
+    response = render(request, "servers/detail.html", _detail_context(_server(pk), **extra))
+    return _toast(response, text, level)
+
+
+def _detail_error(request: HttpRequest, server: Server, **extra: Any) -> HttpResponse:
+    return render(request, "servers/detail.html", _detail_context(server, **extra), status=400)
+
+
+def server_monitoring(request: HttpRequest, pk: int) -> HttpResponse:
+    """The monitoring card alone: polled while a deployment runs."""
+    return render(request, "servers/detail.html#monitoring", _detail_context(_server(pk)))
+
+
+@role_required(Role.OPERATOR)
+def server_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    server = _server(pk)
+    actions.delete_servers([server], request.user)
+    messages.success(request, f"Server {server.name} deleted.")
+    return redirect("servers")
+
+
+@role_required(Role.OPERATOR)
+def server_retest(request: HttpRequest, pk: int) -> HttpResponse:
+    result = actions.recheck_server(_server(pk), request.user)
+    level = "success" if result["ok"] else "error"
+    return _detail_done(request, pk, result["message"], level, test_result=_described(result))
+
+
+@role_required(Role.OPERATOR)
+def server_deploy(request: HttpRequest, pk: int) -> HttpResponse:
+    queued = deployment.request_deploy([_server(pk)], request.user)
+    text = "Deployment queued." if queued else "A deployment is already running."
+    return _detail_done(request, pk, text, "success" if queued else "info")
+
+
+@role_required(Role.OPERATOR)
+def server_add_group(request: HttpRequest, pk: int) -> HttpResponse:
+    server = _server(pk)
+    group_id = request.POST.get("group", "")
+    group = ServerGroup.objects.filter(pk=group_id).first() if group_id.isdigit() else None
+    if group is None:
+        return _detail_error(request, server, group_error="Choose a group.")
+    actions.add_to_group(group, [server], request.user)
+    return _detail_done(request, pk, f"Added to {group.name}.")
+
+
+@role_required(Role.OPERATOR)
+def server_remove_group(request: HttpRequest, pk: int, group_id: int) -> HttpResponse:
+    server = _server(pk)
+    group = get_object_or_404(ServerGroup, pk=group_id)
+    actions.remove_from_group(group, server, request.user)
+    return _detail_done(request, pk, f"Removed from {group.name}.")
+
+
+@role_required(Role.OPERATOR)
+def server_add_labels(request: HttpRequest, pk: int) -> HttpResponse:
+    server = _server(pk)
+    form = LabelsForm(request.POST)
+    if not form.is_valid():
+        return _detail_error(request, server, labels_form=form)
+    labels = actions.assign_labels([server], form.cleaned_data["labels"], request.user)
+    return _detail_done(request, pk, f"Labelled {', '.join(lbl.name for lbl in labels)}.")
+
+
+@role_required(Role.OPERATOR)
+def server_remove_label(request: HttpRequest, pk: int, label_id: int) -> HttpResponse:
+    server = _server(pk)
+    label = get_object_or_404(Label, pk=label_id)
+    actions.remove_label(server, label, request.user)
+    return _detail_done(request, pk, f"Label {label.name} removed.")
+
+
+# -- groups ----------------------------------------------------------------------------------------
+def _groups() -> QuerySet[ServerGroup]:
+    return ServerGroup.objects.annotate(
+        server_count=Count("servers", filter=Q(servers__deleted_at__isnull=True))
+    )
+
+
+def group_list(
+    request: HttpRequest, form: GroupForm | None = None, status: int = 200
+) -> HttpResponse:
+    context = {"groups": _groups(), "form": form or GroupForm()}
+    return render(request, "servers/groups.html", context, status=status)
+
+
+@role_required(Role.OPERATOR)
+def group_create(request: HttpRequest) -> HttpResponse:
+    form = GroupForm(request.POST)
+    if form.is_valid():
+        try:
+            group = actions.create_group(
+                form.cleaned_data["name"], form.cleaned_data.get("description", ""), request.user
+            )
+        except actions.ActionError as exc:
+            form.add_error("name", exc.errors.get("name", [str(exc)]))
+        else:
+            messages.success(request, f"Group {group.name} created.")
+            return redirect("group-detail", pk=group.pk)
+    return group_list(request, form, status=400)
+
+
+def group_detail(
+    request: HttpRequest,
+    pk: int,
+    form: GroupForm | None = None,
+    picker: ServerIdsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    group = get_object_or_404(_groups(), pk=pk)
+    members = group.servers.alive().prefetch_related(
+        Prefetch("labels", Label.objects.order_by("name"))
+    )
+    context = {
+        "group": group,
+        "members": members,
+        "candidates": Server.objects.alive()
+        .exclude(groups=group)
+        .only("pk", "name", "host", "instance_name", "port"),
+        "form": form or GroupForm(group=group),
+        "picker": picker,
+    }
+    return render(request, "servers/group_detail.html", context, status=status)
+
+
+@role_required(Role.OPERATOR)
+def group_update(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(ServerGroup, pk=pk)
+    form = GroupForm(request.POST, group=group)
+    if form.is_valid():
+        try:
+            actions.update_group(group, form.cleaned_data, request.user)
+        except actions.ActionError as exc:
+            form.add_error("name", exc.errors.get("name", [str(exc)]))
+        else:
+            messages.success(request, f"Group {group.name} saved.")
+            return redirect("group-detail", pk=pk)
+    return group_detail(request, pk, form=form, status=400)
+
+
+@role_required(Role.OPERATOR)
+def group_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(ServerGroup, pk=pk)
+    actions.delete_group(group, request.user)
+    messages.success(request, f"Group {group.name} deleted; its servers stay.")
+    return redirect("groups")
+
+
+@role_required(Role.OPERATOR)
+def group_add_servers(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(ServerGroup, pk=pk)
+    picker = ServerIdsForm(request.POST)
+    if not picker.is_valid():
+        return group_detail(request, pk, picker=picker, status=400)
+    added = actions.add_to_group(group, picker.cleaned_data["servers"], request.user)
+    messages.success(request, f"{added} server(s) added to {group.name}.")
+    return redirect("group-detail", pk=pk)
+
+
+@role_required(Role.OPERATOR)
+def group_remove_server(request: HttpRequest, pk: int, server_id: int) -> HttpResponse:
+    group = get_object_or_404(ServerGroup, pk=pk)
+    server = _server(server_id)
+    actions.remove_from_group(group, server, request.user)
+    messages.success(request, f"{server.name} removed from {group.name}.")
+    return redirect("group-detail", pk=pk)

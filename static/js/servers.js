@@ -1,0 +1,101 @@
+// Servers and Groups pages: the wizard's "Save only after a passing test", bulk selection,
+// clickable rows, the group picker's filter, and swapping 400 answers that carry field errors.
+(() => {
+  // -- onboarding wizard -------------------------------------------------------------------------
+  function setupWizard(form) {
+    const names = (form.dataset.connectionFields || "").split(/\s+/).filter(Boolean);
+    const save = form.querySelector("[data-save]");
+    const fingerprint = () => JSON.stringify(names.map((n) => {
+      const el = form.elements[n];
+      if (!el) return null;
+      return el.type === "checkbox" ? el.checked : el.value;
+    }));
+    // On edit the stored settings count as tested: only a change asks for a new test.
+    let passed = form.hasAttribute("data-tested") ? fingerprint() : null;
+    let pending = null;
+    const update = () => {
+      const ok = passed !== null && fingerprint() === passed;
+      save.disabled = !ok;
+      save.title = ok ? "" : "Test the connection first";
+    };
+    form.addEventListener("input", update);
+    form.addEventListener("change", update);
+    form.addEventListener("htmx:beforeRequest", (e) => {
+      if (e.detail.elt.matches("[data-test]")) { pending = fingerprint(); passed = null; update(); }
+    });
+    form.addEventListener("htmx:afterSwap", (e) => {
+      if (e.detail.target.id !== "test-result") return;
+      passed = e.detail.target.querySelector("[data-test-ok]") ? pending : null;
+      update();
+    });
+    update();
+  }
+
+  // -- bulk selection ----------------------------------------------------------------------------
+  function bulkUpdate() {
+    const bar = document.querySelector("form[data-bulk]");
+    if (!bar) return;
+    const boxes = document.querySelectorAll('input[name="server_ids"][form="bulk-form"]');
+    const n = [...boxes].filter((b) => b.checked).length;
+    bar.querySelector("[data-bulk-count]").textContent =
+      n ? `${n} server${n === 1 ? "" : "s"} selected` : "No servers selected";
+    bar.classList.toggle("has-selection", n > 0);
+    bar.querySelectorAll("[data-needs-selection]").forEach((b) => { b.disabled = n === 0; });
+    const all = document.querySelector("[data-select-all]");
+    if (all) {
+      all.checked = n > 0 && n === boxes.length;
+      all.indeterminate = n > 0 && n < boxes.length;
+    }
+  }
+
+  document.addEventListener("change", (e) => {
+    if (e.target.matches("[data-select-all]")) {
+      document.querySelectorAll('input[name="server_ids"][form="bulk-form"]')
+        .forEach((b) => { b.checked = e.target.checked; });
+    }
+    if (e.target.matches('input[name="server_ids"], [data-select-all]')) bulkUpdate();
+  });
+
+  // A submit button may ask for its own confirmation (the bulk bar's Delete).
+  document.addEventListener("submit", (e) => {
+    const msg = e.submitter?.dataset.confirmSubmit;
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
+
+  // -- clickable rows (the name stays the keyboard path) -----------------------------------------
+  document.addEventListener("click", (e) => {
+    const row = e.target.closest("tr[data-href]");
+    if (!row || e.target.closest("a, button, input, label, select, form")) return;
+    if (window.getSelection()?.toString()) return; // selecting text, not navigating
+    if (e.metaKey || e.ctrlKey) window.open(row.dataset.href, "_blank");
+    else window.location.href = row.dataset.href;
+  });
+
+  // -- picker filter -----------------------------------------------------------------------------
+  document.addEventListener("input", (e) => {
+    const sel = e.target.dataset?.filterList;
+    if (!sel) return;
+    const words = e.target.value.toLowerCase().split(/\s+/).filter(Boolean);
+    document.querySelectorAll(`${sel} li`).forEach((li) => {
+      const text = li.textContent.toLowerCase();
+      li.hidden = !words.every((w) => text.includes(w));
+    });
+  });
+
+  // -- 400 answers with field errors are shown, not treated as failures ----------------------------
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    if (e.detail.xhr.status === 400 && e.detail.elt.closest("[data-swap-400]")) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+
+  function init(root) {
+    root.querySelectorAll("form[data-wizard]").forEach(setupWizard);
+    bulkUpdate();
+  }
+  document.addEventListener("DOMContentLoaded", () => init(document));
+  document.addEventListener("htmx:afterSettle", (e) => {
+    if (e.detail.target.id === "server-rows") bulkUpdate();
+  });
+})();
