@@ -56,10 +56,11 @@ INSTALLED_APPS = [
     "tenants",
     "core",
     "servers",
+    "monitoring",
 ]
 
 # Apps whose tables live in every tenant database and never in the system database.
-TENANT_APPS = {"core", "servers"}
+TENANT_APPS = {"core", "servers", "monitoring"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
