@@ -11,3 +11,4 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run in the test's own process

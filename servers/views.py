@@ -184,10 +184,10 @@ def _wizard(
         "server": server,
         "result": _described(result),
         "connection_fields": CONNECTION_FIELD_NAMES,
-        "test_url": reverse("server-test-edit", args=[server.pk])
+        "test_url": reverse("servers-test-edit", args=[server.pk])
         if server
-        else reverse("server-test-new"),
-        "cancel_url": reverse("server-detail", args=[server.pk]) if server else reverse("servers"),
+        else reverse("servers-test-new"),
+        "cancel_url": reverse("servers-detail", args=[server.pk]) if server else reverse("servers"),
     }
     return render(request, "servers/form.html", context, status=status)
 
@@ -277,7 +277,7 @@ def _detail_done(request: HttpRequest, pk: int, text: str, level: str = "success
     toast; a plain POST is redirected back."""
     if not request.htmx:
         getattr(messages, level)(request, text)
-        return redirect("server-detail", pk=pk)
+        return redirect("servers-detail", pk=pk)
     response = render(request, "servers/detail.html", _detail_context(_server(pk), **extra))
     return _toast(response, text, level)
 
@@ -376,7 +376,7 @@ def group_create(request: HttpRequest) -> HttpResponse:
             form.add_error("name", exc.errors.get("name", [str(exc)]))
         else:
             messages.success(request, f"Group {group.name} created.")
-            return redirect("group-detail", pk=group.pk)
+            return redirect("groups-detail", pk=group.pk)
     return group_list(request, form, status=400)
 
 
@@ -414,7 +414,7 @@ def group_update(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("name", exc.errors.get("name", [str(exc)]))
         else:
             messages.success(request, f"Group {group.name} saved.")
-            return redirect("group-detail", pk=pk)
+            return redirect("groups-detail", pk=pk)
     return group_detail(request, pk, form=form, status=400)
 
 
@@ -434,7 +434,7 @@ def group_add_servers(request: HttpRequest, pk: int) -> HttpResponse:
         return group_detail(request, pk, picker=picker, status=400)
     added = actions.add_to_group(group, picker.cleaned_data["servers"], request.user)
     messages.success(request, f"{added} server(s) added to {group.name}.")
-    return redirect("group-detail", pk=pk)
+    return redirect("groups-detail", pk=pk)
 
 
 @role_required(Role.OPERATOR)
@@ -443,4 +443,4 @@ def group_remove_server(request: HttpRequest, pk: int, server_id: int) -> HttpRe
     server = _server(server_id)
     actions.remove_from_group(group, server, request.user)
     messages.success(request, f"{server.name} removed from {group.name}.")
-    return redirect("group-detail", pk=pk)
+    return redirect("groups-detail", pk=pk)
