@@ -196,6 +196,14 @@ if DBTOOLS_REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Collector: parallel collections per shard task, per-server time limit, servers per shard task,
+# and how long one shard task runs before the next dispatch takes over (it must stay below the
+# Django-Q2 timeout above).
+DBTOOLS_COLLECTOR_CONCURRENCY = env.int("DBTOOLS_COLLECTOR_CONCURRENCY", default=10)
+DBTOOLS_COLLECTOR_TIMEOUT = env.int("DBTOOLS_COLLECTOR_TIMEOUT", default=5)
+DBTOOLS_COLLECTOR_SHARD_SIZE = env.int("DBTOOLS_COLLECTOR_SHARD_SIZE", default=1000)
+DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default=150)
+
 # SQL Server access.
 DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")
 

@@ -161,3 +161,24 @@ class FileIoStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id}@{self.collected_at} {self.database_name}/{self.file_id}"
+
+
+class CollectorLease(models.Model):
+    """Which worker collects which shard of this tenant's fleet, and until when. A shard is the
+    servers with `id % shards == shard`; one live lease per shard means no server is collected
+    twice in a cycle, and an expired lease is picked up by the next dispatch, so none is
+    skipped for long."""
+
+    shards = models.PositiveIntegerField()
+    shard = models.PositiveIntegerField()
+    owner = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "collector_leases"
+        constraints = [
+            models.UniqueConstraint(fields=["shards", "shard"], name="collector_lease_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"shard {self.shard}/{self.shards} held by {self.owner or 'nobody'}"

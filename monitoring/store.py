@@ -1,0 +1,189 @@
+"""Batched writes of collection results into the current tenant's database: one transaction and a
+handful of set-based statements per batch, whatever the number of servers in it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, transaction
+from psycopg.types.json import Jsonb
+
+from dbtools import tenancy
+from monitoring import partitions
+from monitoring.collect import Computed
+from monitoring.models import MetricType
+
+ROLLUP = "5 minutes"
+_local = threading.local()
+
+
+@dataclass
+class Result:
+    server_id: int
+    attempted_at: dt.datetime
+    next_due_at: dt.datetime
+    duration_ms: float
+    status: str  # online | degraded | offline
+    computed: Computed | None = None
+    error_kind: str = ""
+    error: str = ""
+
+
+def metric_type_ids(alias: str) -> dict[str, int]:
+    cache = getattr(_local, "types", None)
+    if cache is None:
+        cache = _local.types = {}
+    if alias not in cache:
+        cache[alias] = dict(MetricType.objects.using(alias).values_list("name", "id"))
+    return cache[alias]
+
+
+def _ensure_partitions(alias: str, now: dt.datetime) -> None:
+    seen = getattr(_local, "partitions", None)
+    if seen is None:
+        seen = _local.partitions = set()
+    key = (alias, now.date())
+    if key not in seen:
+        partitions.ensure_around(alias, now)
+        seen.add(key)
+
+
+def write(results: list[Result]) -> int:
+    """Store a batch; returns the number of time-series rows written."""
+    if not results:
+        return 0
+    alias = tenancy.current().alias
+    types = metric_type_ids(alias)
+    _ensure_partitions(alias, max(r.attempted_at for r in results))
+    m_srv, m_type, m_at, m_val = [], [], [], []
+    snaps: list[list[Any]] = [[] for _ in range(9)]
+    w_rows: list[list[Any]] = [[] for _ in range(7)]
+    f_rows: list[list[Any]] = [[] for _ in range(12)]
+    for r in results:
+        c = r.computed
+        if c is None:
+            continue
+        for name, at, value in c.metrics:
+            if name in types:
+                m_srv.append(r.server_id)
+                m_type.append(types[name])
+                m_at.append(at)
+                m_val.append(value)
+        s = c.snapshot
+        for col, v in zip(snaps, [r.server_id, c.collected_at, r.status, s["cpu_percent"],
+                                  s["cpu_other_percent"], s["memory_percent"],
+                                  s["connection_count"], s["batch_requests_sec"],
+                                  r.duration_ms], strict=True):  # fmt: skip
+            col.append(v)
+        for wait in c.waits:
+            for col, v in zip(w_rows, [r.server_id, c.collected_at, *wait], strict=True):
+                col.append(v)
+        for f in c.files:
+            for col, v in zip(f_rows, [r.server_id, c.collected_at, *f], strict=True):
+                col.append(v)
+    rows = 0
+    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+        if m_srv:
+            cur.execute(
+                """INSERT INTO metrics (server_id, metric_type_id, collected_at, value)
+                   SELECT * FROM unnest(%s::int[], %s::smallint[], %s::timestamptz[],
+                                        %s::float8[])
+                   ON CONFLICT DO NOTHING""",
+                [m_srv, m_type, m_at, m_val],
+            )
+            rows += cur.rowcount
+            # Kept current as data arrives, so long ranges never scan raw rows.
+            cur.execute(
+                f"""INSERT INTO metric_rollups_5m AS r
+                      (server_id, metric_type_id, bucket, samples, total, minimum, maximum)
+                    SELECT s, t, date_bin('{ROLLUP}', at, '2000-01-01'), count(*), sum(v),
+                           min(v), max(v)
+                    FROM unnest(%s::int[], %s::smallint[], %s::timestamptz[], %s::float8[])
+                         AS u(s, t, at, v)
+                    GROUP BY 1, 2, 3
+                    ON CONFLICT (server_id, metric_type_id, bucket) DO UPDATE SET
+                      samples = r.samples + excluded.samples, total = r.total + excluded.total,
+                      minimum = least(r.minimum, excluded.minimum),
+                      maximum = greatest(r.maximum, excluded.maximum)""",
+                [m_srv, m_type, m_at, m_val],
+            )
+        if snaps[0]:
+            cur.execute(
+                """INSERT INTO server_snapshots (server_id, collected_at, status, cpu_percent,
+                     cpu_other_percent, memory_percent, connection_count, batch_requests_sec,
+                     duration_ms)
+                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::float8[],
+                     %s::float8[], %s::float8[], %s::int[], %s::float8[], %s::float8[])
+                   ON CONFLICT DO NOTHING""",
+                snaps,
+            )
+            rows += cur.rowcount
+        if w_rows[0]:
+            cur.execute(
+                """INSERT INTO wait_stats (server_id, collected_at, wait_type, waiting_tasks,
+                     wait_time_ms, signal_wait_time_ms, interval_ms)
+                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int8[],
+                     %s::int8[], %s::int8[], %s::int8[])
+                   ON CONFLICT DO NOTHING""",
+                w_rows,
+            )
+            rows += cur.rowcount
+        if f_rows[0]:
+            cur.execute(
+                """INSERT INTO file_io_stats (server_id, collected_at, database_name, file_id,
+                     file_type, reads, writes, bytes_read, bytes_written, read_latency_ms,
+                     write_latency_ms, interval_ms)
+                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int[],
+                     %s::varchar[], %s::int8[], %s::int8[], %s::int8[], %s::int8[],
+                     %s::float8[], %s::float8[], %s::int8[])
+                   ON CONFLICT DO NOTHING""",
+                f_rows,
+            )
+            rows += cur.rowcount
+        _write_state(cur, results)
+    return rows
+
+
+def _write_state(cur: Any, results: list[Result]) -> None:
+    ok = [r.computed is not None for r in results]
+    cur.execute(
+        """INSERT INTO collector_state AS s (server_id, next_due_at, last_attempt_at,
+             last_success_at, last_cpu_record_id, counters, consecutive_failures, last_error,
+             last_error_kind, last_duration_ms)
+           SELECT u.id, u.due, u.at, CASE WHEN u.ok THEN u.at END, u.cpu, coalesce(u.counters,
+                  '{}'::jsonb), CASE WHEN u.ok THEN 0 ELSE 1 END, u.err, u.kind, u.ms
+           FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::bool[], %s::int8[],
+                       %s::jsonb[], %s::text[], %s::varchar[], %s::float8[])
+                AS u(id, due, at, ok, cpu, counters, err, kind, ms)
+           ON CONFLICT (server_id) DO UPDATE SET
+             next_due_at = excluded.next_due_at,
+             last_attempt_at = excluded.last_attempt_at,
+             last_success_at = coalesce(excluded.last_success_at, s.last_success_at),
+             last_cpu_record_id = coalesce(excluded.last_cpu_record_id, s.last_cpu_record_id),
+             counters = CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.counters
+                             ELSE s.counters END,
+             consecutive_failures = CASE WHEN excluded.last_success_at IS NOT NULL THEN 0
+                                         ELSE s.consecutive_failures + 1 END,
+             last_error = excluded.last_error, last_error_kind = excluded.last_error_kind,
+             last_duration_ms = excluded.last_duration_ms""",
+        [
+            [r.server_id for r in results],
+            [r.next_due_at for r in results],
+            [r.attempted_at for r in results],
+            ok,
+            [r.computed.last_cpu_record_id if r.computed else None for r in results],
+            [Jsonb(r.computed.counters) if r.computed else None for r in results],
+            [r.error for r in results],
+            [r.error_kind for r in results],
+            [r.duration_ms for r in results],
+        ],
+    )
+    cur.execute(
+        """UPDATE servers SET status = u.status, updated_at = now()
+           FROM unnest(%s::int[], %s::varchar[]) AS u(id, status)
+           WHERE servers.id = u.id AND servers.status <> u.status""",
+        [[r.server_id for r in results], [r.status for r in results]],
+    )
