@@ -150,7 +150,7 @@ def default_driver() -> str:
 
         if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
             return getattr(settings, "DBTOOLS_ODBC_DRIVER", None) or DEFAULT_DRIVER
-    except Exception:  # noqa: BLE001 - Django absent or settings broken: use the default
+    except Exception:
         pass
     return DEFAULT_DRIVER
 
@@ -161,7 +161,7 @@ def default_timeout() -> int:
 
         if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
             return int(getattr(settings, "DBTOOLS_SQL_TIMEOUT", DEFAULT_TIMEOUT))
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return DEFAULT_TIMEOUT
 
@@ -339,16 +339,14 @@ def classify_query_error(exc: BaseException, target: Target, timeout: int) -> Ta
         return Timeout(
             f"{target.address} did not finish the query within {timeout} s.", detail=detail
         )
-    if native in _PERMISSION_ERRORS or state == "42000" and "permission" in text.lower():
+    if native in _PERMISSION_ERRORS or (state == "42000" and "permission" in text.lower()):
         return PermissionMissing(
             f"The login '{_who(target)}' is missing a permission on {target.address}: {text} "
             f"DbTools needs VIEW SERVER STATE (GRANT VIEW SERVER STATE TO [{_who(target)}]).",
             detail=detail,
         )
     if state.startswith("08") or native in (20006, 20017, 20004):
-        return Unreachable(
-            f"The connection to {target.address} was lost ({text}).", detail=detail
-        )
+        return Unreachable(f"The connection to {target.address} was lost ({text}).", detail=detail)
     return QueryFailed(f"{target.address} answered with an error: {text}", detail=detail,
                        number=native)  # fmt: skip
 
@@ -584,7 +582,7 @@ def product_name(major: int) -> str:
     return PRODUCT_NAMES.get(major, f"SQL Server (version {major})")
 
 
-def test_connection(  # noqa: PT028 - not a test; see __test__ below
+def test_connection(
     target: Target,
     *,
     driver: str | None = None,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
 import time
 
-from .fleet import Fleet, load_fleet_file, make_configs
+from .fleet import Fleet, describe, load_fleet_file, make_configs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--control-port", type=int, help="JSON-over-HTTP control port on 127.0.0.1")
     p.add_argument("--host", default="127.0.0.1", help="listen address (loopback only)")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON line (ports, control URL) when ready"
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -41,6 +45,16 @@ async def amain(args: argparse.Namespace) -> None:
     started = time.monotonic()
     await fleet.start(args.control_port)
     ports = [i.port for i in fleet.instances.values()]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "control_port": fleet.control_port,
+                    "instances": [describe(i) for i in fleet.instances.values()],
+                }
+            ),
+            flush=True,
+        )
     print(
         f"sqlsim: {len(ports)} instances on {args.host} ports {min(ports)}-{max(ports)} "
         f"started in {time.monotonic() - started:.2f}s"

@@ -134,7 +134,7 @@ _SET_OPTIONS = {
 }  # fmt: skip
 
 
-@registry.statement(r"set (\w+)(?: (.*))?")
+@registry.statement(r"set (\w+)(?: ([^;]*))?")
 def set_option(ctx: Context, m: re.Match[str]) -> list[Output]:
     option = m.group(1)
     if option not in _SET_OPTIONS:

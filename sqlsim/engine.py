@@ -229,6 +229,7 @@ def split_batch(sql: str) -> list[str]:
 class Registry:
     def __init__(self) -> None:
         self._statements: list[tuple[re.Pattern[str], Handler]] = []
+        self._batches: list[tuple[re.Pattern[str], Handler]] = []
         self._procedures: dict[str, ProcHandler] = {}
 
     def statement(self, pattern: str) -> Callable[[Handler], Handler]:
@@ -237,6 +238,17 @@ class Registry:
 
         def deco(fn: Handler) -> Handler:
             self._statements.append((compiled, fn))
+            return fn
+
+        return deco
+
+    def batch(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Register ``fn(ctx, match)`` for a whole batch (e.g. CREATE PROCEDURE with a body
+        containing semicolons); tried before the batch is split into statements."""
+        compiled = re.compile(pattern, re.S)
+
+        def deco(fn: Handler) -> Handler:
+            self._batches.append((compiled, fn))
             return fn
 
         return deco
@@ -266,9 +278,11 @@ class Registry:
         """Run a batch; raises SqlError with the outputs produced so far in ``.partial``."""
         outputs: list[Output] = []
         whole = normalise(ctx.sql)
-        found = self.find_statement(whole)
-        statements = [ctx.sql] if found else split_batch(ctx.sql)
-        for n, text in enumerate(statements):
+        for pattern, fn in reversed(self._batches):
+            m = pattern.fullmatch(whole)
+            if m:
+                return await _resolve(fn(ctx, m))
+        for n, text in enumerate(split_batch(ctx.sql)):
             sub = Context(ctx.instance, ctx.session, text, ctx.params)
             try:
                 outputs.extend(await self.run_statement(sub, first=n == 0))

@@ -91,7 +91,12 @@ class Fleet:
         batch = 200
         items = list(self.instances.values())
         for i in range(0, len(items), batch):
-            await asyncio.gather(*(inst.start(self.host) for inst in items[i : i + batch]))
+            await asyncio.gather(
+                *(
+                    inst.start(self.host) if inst.config.running else inst.bind(self.host)
+                    for inst in items[i : i + batch]
+                )
+            )
         if control_port is not None:
             self._control = await asyncio.start_server(
                 self._control_handler, self.host, control_port
@@ -148,10 +153,19 @@ class Fleet:
         return describe(inst)
 
     async def reset(self) -> None:
+        """Undo all steering: back to each instance's configured state."""
         for inst in self.instances.values():
-            await self.steer(inst.name if not inst.config.instance_name else
-                             inst.config.server_name,
-                             cpu=None, delay=0, hang=False, refuse_logins=False, running=True)
+            await self.steer(
+                inst.config.server_name,
+                cpu=None,
+                delay=0,
+                hang=inst.config.hang,
+                refuse_logins=False,
+                running=inst.config.running,
+            )
+            for lg in inst.config.logins:
+                lg.view_server_state = inst.baseline_vss.get(lg.name, lg.view_server_state)
+            inst.config.windows_view_server_state = inst.baseline_windows_vss
 
     # -- control port: tiny JSON-over-HTTP ------------------------------------------------------
     async def _control_handler(

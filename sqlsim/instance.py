@@ -153,6 +153,8 @@ class InstanceConfig:
         default_factory=lambda: ["master", "tempdb", "model", "msdb", "AppDB"]
     )
     seed: int | None = None
+    running: bool = True  # False: the port is known but nothing listens (until started)
+    hang: bool = False  # accept TCP connections and never answer
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:

@@ -157,6 +157,9 @@ class Instance:
     def __init__(self, config: InstanceConfig, registry: Registry | None = None) -> None:
         self.config = config
         self.state = InstanceState(config)
+        self.state.steering.hang = config.hang
+        self.baseline_vss = {lg.name: lg.view_server_state for lg in config.logins}
+        self.baseline_windows_vss = config.windows_view_server_state
         self.registry = registry or default_registry
         self.catalog: dict[str, Any] = {}  # deployed objects (later issues)
         self._server: asyncio.base_events.Server | None = None
@@ -194,6 +197,13 @@ class Instance:
         key = name.lower().replace("[", "").replace("]", "")
         obj = self.catalog.get(key)
         return obj.get("object_id") if isinstance(obj, dict) else None
+
+    async def bind(self, host: str = "127.0.0.1") -> None:
+        """Reserve the port (port 0 = pick a free one) without listening: the 'down' state."""
+        if self.config.port == 0:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                self.config.port = sock.getsockname()[1]
 
     async def start(self, host: str = "127.0.0.1") -> None:
         if self._server is not None:
@@ -564,12 +574,13 @@ class Connection:
                 pre = bytearray()
                 dones.append((tds.DONE_COUNT, item.curcmd, item.count))
             elif isinstance(item, Done):
-                segments.append(bytes(pre))
-                pre = bytearray()
-                dones.append((0, item.curcmd, 0))
+                # SQL Server sends no DONE for SET/USE/... inside a batch; ODBC would otherwise
+                # see an empty "result" before the first SELECT.
+                continue
         if pre or not segments:
             segments.append(bytes(pre))
-            dones.append((0, 0, 0))
+            last_cmd = outputs[-1].curcmd if outputs and isinstance(outputs[-1], Done) else 0
+            dones.append((0, last_cmd, 0))
         out = bytearray()
         inxact = tds.DONE_INXACT if self.session and self.session.trancount else 0
         for i, (seg, (status, curcmd, count)) in enumerate(zip(segments, dones, strict=True)):
