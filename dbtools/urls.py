@@ -38,5 +38,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/settings", SettingsView.as_view(), name="api-settings"),
+    path("api/", include("monitoring.api.urls")),
     path("api/", include(api.urls)),
 ]

@@ -19,7 +19,7 @@ from tenants import access
 @extend_schema(
     responses={
         200: inline_serializer(
-            "Health", {"status": serializers.CharField(), "details": serializers.DictField()}
+            "ApiHealth", {"status": serializers.CharField(), "details": serializers.DictField()}
         )
     },
     description="Liveness of the web tier and its system database (503 when unreachable).",

@@ -87,4 +87,5 @@ say "Migrating the system database and every tenant database"
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py migrate_tenants --quiet
 .venv/bin/python manage.py collectstatic --noinput -v 0
+.venv/bin/python manage.py setup_schedules >/dev/null
 .venv/bin/python manage.py seed_demo

@@ -1,0 +1,55 @@
+from rest_framework import serializers
+
+from monitoring.models import MAX_INTERVAL, MIN_INTERVAL, CollectionConfig
+from monitoring.series import METRICS, RANGES
+from monitoring.store import metric_type_ids
+
+
+class CollectionConfigSerializer(serializers.ModelSerializer):
+    interval_seconds = serializers.IntegerField(min_value=MIN_INTERVAL, max_value=MAX_INTERVAL)
+    metrics_enabled = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=50,
+        help_text="Metric type names to store; empty means all.",
+    )  # fmt: skip
+
+    class Meta:
+        model = CollectionConfig
+        fields = ["server_id", "interval_seconds", "enabled", "metrics_enabled", "updated_at"]
+        read_only_fields = ["server_id", "updated_at"]
+
+    def validate_metrics_enabled(self, value: list[str]) -> list[str]:
+        from dbtools import tenancy
+
+        known = metric_type_ids(tenancy.current().alias)
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown metric type(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
+            )
+        return sorted(set(value))
+
+
+class ServerHealthSerializer(serializers.Serializer):
+    server_id = serializers.IntegerField()
+    name = serializers.CharField()
+    host = serializers.CharField()
+    instance_name = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["healthy", "warning", "critical", "offline", "unknown"]
+    )
+    connection_status = serializers.CharField()
+    last_collected_at = serializers.DateTimeField(allow_null=True)
+    cpu = serializers.FloatField(allow_null=True)
+    memory = serializers.FloatField(allow_null=True)
+    connections = serializers.IntegerField(allow_null=True)
+    batch_requests_sec = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class MetricsQuerySerializer(serializers.Serializer):
+    range = serializers.ChoiceField(choices=list(RANGES), default="1h")
+    metric = serializers.ChoiceField(choices=list(METRICS), default="cpu")
+
+
+class RetentionSerializer(serializers.Serializer):
+    metrics_retention_days = serializers.IntegerField(min_value=1, max_value=365)

@@ -1,0 +1,144 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import activity, settings_store
+from monitoring import health, retention, series
+from monitoring.api.serializers import (
+    CollectionConfigSerializer,
+    MetricsQuerySerializer,
+    RetentionSerializer,
+    ServerHealthSerializer,
+)
+from monitoring.models import CollectionConfig
+from servers.models import Server
+from tenants.models import Role
+
+
+def _server(pk: int) -> Server:
+    return get_object_or_404(Server.objects.alive(), pk=pk)
+
+
+class FleetHealthView(APIView):
+    """Health of every server: healthy, warning, critical, offline or unknown (story 3.6)."""
+
+    @extend_schema(responses={200: ServerHealthSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        items = health.fleet_health()
+        return Response({"summary": health.summary(items), "results": items})
+
+
+class ServerHealthView(APIView):
+    @extend_schema(responses={200: ServerHealthSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        _server(pk)
+        return Response(health.fleet_health(pk)[0])
+
+
+class ServerMetricsView(APIView):
+    """A time series: raw samples up to 24 h, 5-minute averages (with min/max) beyond."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("range", str, enum=list(series.RANGES), default="1h"),
+            OpenApiParameter("metric", str, enum=list(series.METRICS), default="cpu"),
+        ],
+        responses={200: inline_serializer("MetricSeries", {"series": serializers.ListField()})},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        server = _server(pk)
+        q = MetricsQuerySerializer(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        body = series.series(server.pk, q.validated_data["metric"], q.validated_data["range"])
+        if q.validated_data["metric"] == "waits":
+            body["top_waits"] = series.top_waits(server.pk, q.validated_data["range"])
+        return Response(body)
+
+
+class CollectionConfigView(APIView):
+    """Collection interval (30–3600 s), on/off and metric types for one server (story 3.2);
+    changes apply from the next cycle."""
+
+    def _config(self, pk: int) -> CollectionConfig:
+        server = _server(pk)
+        config, _ = CollectionConfig.objects.get_or_create(
+            server=server,
+            defaults={"interval_seconds": settings_store.get("collection_interval_seconds")},
+        )
+        return config
+
+    @extend_schema(responses={200: CollectionConfigSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(CollectionConfigSerializer(self._config(pk)).data)
+
+    @extend_schema(request=CollectionConfigSerializer, responses={200: CollectionConfigSerializer})
+    def put(self, request: Request, pk: int) -> Response:
+        config = self._config(pk)
+        data = CollectionConfigSerializer(config, data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(CollectionConfigSerializer(save_config(config, data.validated_data,
+                                                               request.user)).data)  # fmt: skip
+
+
+def save_config(config: CollectionConfig, changes: dict, user: object) -> CollectionConfig:
+    """The one write of collection settings; also the activity log."""
+    diff = {k: {"from": getattr(config, k), "to": v} for k, v in changes.items()
+            if getattr(config, k) != v}  # fmt: skip
+    if diff:
+        for key, change in diff.items():
+            setattr(config, key, change["to"])
+        config.save()
+        activity.record("server.collection_configured", "server", config.server_id,
+                        config.server.name, diff, user)  # fmt: skip
+    return config
+
+
+class CollectionSwitchView(CollectionConfigView):
+    enable = True
+
+    @extend_schema(request=None, responses={200: CollectionConfigSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        config = save_config(self._config(pk), {"enabled": self.enable}, request.user)
+        return Response(CollectionConfigSerializer(config).data)
+
+
+class CollectionStartView(CollectionSwitchView):
+    enable = True
+
+
+class CollectionStopView(CollectionSwitchView):
+    enable = False
+
+
+class RetentionView(APIView):
+    """Metrics retention in days (1–365; default 30). Admins change it."""
+
+    required_roles = {"put": Role.ADMIN}
+
+    @property
+    def action(self) -> str:
+        return self.request.method.lower()
+
+    @extend_schema(responses={200: RetentionSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"metrics_retention_days": settings_store.get("metrics_retention_days")})
+
+    @extend_schema(request=RetentionSerializer, responses={200: RetentionSerializer})
+    def put(self, request: Request) -> Response:
+        data = RetentionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = settings_store.update(data.validated_data, request.user)
+        return Response({"metrics_retention_days": values["metrics_retention_days"]})
+
+
+class MetricsStatsView(APIView):
+    """Storage statistics: partitions, row estimates, sizes and the date range stored."""
+
+    @extend_schema(
+        responses={200: inline_serializer("MetricStats", {"tables": serializers.DictField()})}
+    )
+    def get(self, request: Request) -> Response:
+        return Response(retention.stats())

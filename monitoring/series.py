@@ -1,0 +1,76 @@
+"""Time series for charts and the metrics API: raw samples up to 24 h, 5-minute rollups beyond."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from dbtools import tenancy
+from monitoring.store import metric_type_ids
+
+RANGES = {"1h": 1, "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
+RAW_UP_TO_HOURS = 24
+METRICS = {
+    "cpu": ["cpu_percent", "cpu_other_percent"],
+    "memory": ["memory_percent"],
+    "connections": ["connection_count", "user_sessions"],
+    "batch_requests": ["batch_requests_sec", "sql_compilations_sec"],
+    "waits": ["wait_time_ms"],
+    "io": ["disk_io_reads", "disk_io_writes", "read_latency_ms", "write_latency_ms"],
+}
+
+
+def series(server_id: int, metric: str, range_: str) -> dict[str, Any]:
+    hours = RANGES[range_]
+    now = timezone.now()
+    since = now - dt.timedelta(hours=hours)
+    alias = tenancy.current().alias
+    types = metric_type_ids(alias)
+    names = [n for n in METRICS[metric] if n in types]
+    ids = [types[n] for n in names]
+    rollup = hours > RAW_UP_TO_HOURS
+    if rollup:
+        sql = """SELECT metric_type_id, bucket, total / samples, minimum, maximum
+                 FROM metric_rollups_5m
+                 WHERE server_id = %s AND metric_type_id = ANY(%s) AND bucket >= %s
+                 ORDER BY bucket"""
+    else:
+        sql = """SELECT metric_type_id, collected_at, value, NULL, NULL FROM metrics
+                 WHERE server_id = %s AND metric_type_id = ANY(%s) AND collected_at >= %s
+                 ORDER BY collected_at"""
+    by_id: dict[int, list[list[Any]]] = {i: [] for i in ids}
+    with connections[alias].cursor() as cur:
+        cur.execute(sql, [server_id, ids, since])
+        for type_id, at, value, lo, hi in cur.fetchall():
+            point = [at.isoformat(), round(value, 3)]
+            if rollup:
+                point += [round(lo, 3), round(hi, 3)]
+            by_id[type_id].append(point)
+    return {
+        "server_id": server_id,
+        "metric": metric,
+        "range": range_,
+        "resolution": "5m" if rollup else "raw",
+        "from": since.isoformat(),
+        "to": now.isoformat(),
+        "series": [{"name": n, "points": by_id[types[n]]} for n in names],
+    }
+
+
+def top_waits(server_id: int, range_: str, limit: int = 10) -> list[dict[str, Any]]:
+    since = timezone.now() - dt.timedelta(hours=RANGES[range_])
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(
+            """SELECT wait_type, sum(wait_time_ms), sum(waiting_tasks), sum(signal_wait_time_ms)
+               FROM wait_stats WHERE server_id = %s AND collected_at >= %s
+               GROUP BY wait_type ORDER BY 2 DESC LIMIT %s""",
+            [server_id, since, limit],
+        )
+        return [
+            {"wait_type": w, "wait_time_ms": int(ms), "waiting_tasks": int(n),
+             "signal_wait_time_ms": int(sig)}
+            for w, ms, n, sig in cur.fetchall()
+        ]  # fmt: skip
