@@ -12,6 +12,7 @@ kinds a DBA understands (see ``TargetError`` and its subclasses).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -143,27 +144,26 @@ class QueryFailed(TargetError):
 
 
 # -- connection string --------------------------------------------------------------------------
-def default_driver() -> str:
-    """``settings.DBTOOLS_ODBC_DRIVER`` when Django settings are available, else FreeTDS."""
+def _django_setting(name: str, default: Any) -> Any:
+    """A Django setting when settings are configured; ``default`` without Django."""
     try:
         from django.conf import settings
 
-        if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
-            return getattr(settings, "DBTOOLS_ODBC_DRIVER", None) or DEFAULT_DRIVER
-    except Exception:
-        pass
-    return DEFAULT_DRIVER
+        if not (settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
+            return default
+        return getattr(settings, name, default)
+    except Exception:  # Django missing, or a settings module that cannot load
+        return default
+
+
+def default_driver() -> str:
+    """``settings.DBTOOLS_ODBC_DRIVER`` when Django settings are available, else FreeTDS."""
+    return _django_setting("DBTOOLS_ODBC_DRIVER", None) or DEFAULT_DRIVER
 
 
 def default_timeout() -> int:
-    try:
-        from django.conf import settings
-
-        if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
-            return int(getattr(settings, "DBTOOLS_SQL_TIMEOUT", DEFAULT_TIMEOUT))
-    except Exception:
-        pass
-    return DEFAULT_TIMEOUT
+    """``settings.DBTOOLS_SQL_TIMEOUT`` (seconds) when set, else 10."""
+    return int(_django_setting("DBTOOLS_SQL_TIMEOUT", None) or DEFAULT_TIMEOUT)
 
 
 def is_freetds(driver: str) -> bool:
@@ -458,10 +458,8 @@ class SqlConnection:
 
     def close(self) -> None:
         if self.raw is not None:
-            try:
+            with contextlib.suppress(pyodbc.Error):
                 self.raw.close()
-            except pyodbc.Error:
-                pass
             self.raw = None
 
     @property
@@ -585,9 +583,9 @@ def product_name(major: int) -> str:
 def test_connection(
     target: Target,
     *,
-    driver: str | None = None,
-    timeout: int | None = None,
-    strict: bool = False,
+    driver: str | None = None,  # noqa: PT028
+    timeout: int | None = None,  # noqa: PT028
+    strict: bool = False,  # noqa: PT028
 ) -> ConnectionReport:
     """Log in, read version/edition/permission and check them.
 

@@ -21,7 +21,7 @@ from .engine import (
 )
 from .tds import ENV_DATABASE
 
-# -- sp_datatype_info(_100): SQLGetTypeInfo ---------------------------------------------------------
+# -- sp_datatype_info(_100): SQLGetTypeInfo -----------------------------------------------
 _TYPEINFO_COLUMNS = [
     col("TYPE_NAME", "nvarchar", 128),
     col("DATA_TYPE", "smallint"),
@@ -103,12 +103,33 @@ _TYPEINFO_ROWS = [
     _ti("real", 7, 24, radix=2),
     _ti("varchar", 12, 8000, "'", "'", "max length", searchable=3, unsigned=None, usertype=2),
     _ti(
-        "datetime2", 93, 27, "'", "'", "scale", searchable=3, unsigned=None,
-        min_scale=0, max_scale=7, sql_type=9, sub=3,
+        "datetime2",
+        93,
+        27,
+        "'",
+        "'",
+        "scale",
+        searchable=3,
+        unsigned=None,
+        min_scale=0,
+        max_scale=7,
+        sql_type=9,
+        sub=3,
     ),
     _ti(
-        "datetime", 93, 23, "'", "'", None, searchable=3, unsigned=None,
-        min_scale=3, max_scale=3, sql_type=9, sub=3, usertype=12,
+        "datetime",
+        93,
+        23,
+        "'",
+        "'",
+        None,
+        searchable=3,
+        unsigned=None,
+        min_scale=3,
+        max_scale=3,
+        sql_type=9,
+        sub=3,
+        usertype=12,
     ),
     _ti("nvarchar", -9, 4000, "N'", "'", "max length", searchable=3, unsigned=None, usertype=0),
     _ti("nchar", -8, 4000, "N'", "'", "length", searchable=3, unsigned=None),

@@ -20,6 +20,7 @@ NAME is the server name (``SQLPROD01`` or ``SQLNAMED01%5CINST1``).  From a shell
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -191,10 +192,8 @@ class SubprocessFleet(ControlClient):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self._fleet_file)
-        except OSError:
-            pass
         return self.proc.returncode
 
     def __enter__(self) -> SubprocessFleet:

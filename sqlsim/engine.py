@@ -180,10 +180,8 @@ def _lex_strings(sql: str) -> list[tuple[str, str]]:
     while i < n:
         ch = sql[i]
         if ch == "'":
-            if sql[start:i].endswith(("N", "n")) and (i - 1 >= start):
-                code_end = i - 1
-            else:
-                code_end = i
+            prefixed = sql[start:i].endswith(("N", "n")) and i - 1 >= start
+            code_end = i - 1 if prefixed else i
             parts.append(("code", sql[start:code_end]))
             j = i + 1
             while j < n:
@@ -447,10 +445,7 @@ def parse_exec_args(text: str, params: dict[str, Any]) -> list[Any]:
         if i >= len(toks):
             break
         tok = toks[i]
-        if tok.kind == "var":
-            value = params.get(tok.text.lower())
-        else:
-            value = _literal(tok)
+        value = params.get(tok.text.lower()) if tok.kind == "var" else _literal(tok)
         if neg and isinstance(value, (int, decimal.Decimal)):
             value = -value
         args.append(value)
@@ -573,7 +568,7 @@ class _Evaluator:
             left = _arith(tok.text, left, right)
         return left
 
-    def factor(self) -> Typed:  # noqa: C901 - small recursive-descent switch
+    def factor(self) -> Typed:
         tok = self.peek()
         if tok is None:
             raise SqlError(102, "Incorrect syntax near the end of the batch.", 1, 15)
@@ -651,7 +646,7 @@ def _typed_python(value: Any) -> Typed:
 
 
 def _arith(op: str, left: Typed, right: Typed) -> Typed:
-    (a, ta), (b, tb) = left, right
+    (a, ta), (b, _) = left, right
     if a is None or b is None:
         return None, ta
     if isinstance(a, str) or isinstance(b, str):
@@ -714,9 +709,7 @@ def server_property(ctx: Context, prop: str) -> Any:
         "productupdatelevel": info.update_level or None,
         "productmajorversion": str(info.major),
         "edition": edition,
-        "editionid": Variant(
-            {2: -1534726760, 3: 1804890536, 4: -1592396055}.get(engine, 0), "int"
-        ),
+        "editionid": Variant({2: -1534726760, 3: 1804890536, 4: -1592396055}.get(engine, 0), "int"),
         "engineedition": Variant(engine, "int"),
         "machinename": cfg.name,
         "servername": cfg.server_name,

@@ -183,9 +183,9 @@ class Fleet:
             body = b""
             if int(headers.get("content-length", "0") or 0):
                 body = await reader.readexactly(int(headers["content-length"]))
-            method, path, _ = (request_line.split(" ") + ["", ""])[:3]
+            method, path, _ = [*request_line.split(" "), "", ""][:3]
             status, payload = await self._route(method, path, body)
-        except Exception as exc:  # noqa: BLE001 - report to the caller
+        except Exception as exc:
             status, payload = 400, {"error": str(exc)}
         data = json.dumps(payload, default=str).encode()
         writer.write(

@@ -307,10 +307,8 @@ class InstanceState:
 
     def _fill_ring(self, now: float) -> None:
         minute = int(now // 60)
-        if self._last_ring_minute < 0:
-            start = minute - 255
-        else:
-            start = self._last_ring_minute + 1
+        first = self._last_ring_minute < 0
+        start = minute - 255 if first else self._last_ring_minute + 1
         for m in range(max(start, minute - 255), minute + 1):
             cpu = int(self.cpu_percent(m * 60.0))
             system_idle = max(0, 100 - cpu - self._rng.randint(0, 5))

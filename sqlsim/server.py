@@ -26,6 +26,8 @@ from .engine import (
     RowCount,
     Session,
     SqlError,
+)
+from .engine import (
     registry as default_registry,
 )
 from .instance import InstanceConfig, InstanceState
@@ -111,7 +113,7 @@ class Channel:
         self.write(tds.packetize(ptype, payload, self.packet_size))
         await self.writer.drain()
 
-    # -- TLS inside PRELOGIN ----------------------------------------------------------------------
+    # -- TLS inside PRELOGIN -------------------------------------------------------------------
     async def tls_handshake(self, ctx: ssl.SSLContext) -> None:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         sslobj = ctx.wrap_bio(incoming, outgoing, server_side=True)
@@ -307,7 +309,7 @@ class Connection:
             return
         await self.serve_requests()
 
-    # -- PRELOGIN -----------------------------------------------------------------------------------
+    # -- PRELOGIN ------------------------------------------------------------------------------
     async def prelogin(self) -> str | None:
         ptype, _, payload = await self.ch.read_message()
         if ptype != tds.PKT_PRELOGIN:
@@ -349,7 +351,7 @@ class Connection:
             return None
         return mode
 
-    # -- LOGIN7 / SSPI ------------------------------------------------------------------------------
+    # -- LOGIN7 / SSPI -------------------------------------------------------------------------
     async def authenticate(self, login: tds.Login7) -> bool:
         cfg = self.cfg
         steering = self.instance.steering
@@ -462,13 +464,18 @@ class Connection:
         out = tds.message(tds.TOKEN_ERROR, number, 1, klass, text, self.cfg.name)
         if then_18456 is not None:
             out += tds.message(
-                tds.TOKEN_ERROR, 18456, 1, 14, f"Login failed for user '{then_18456}'.", self.cfg.name
+                tds.TOKEN_ERROR,
+                18456,
+                1,
+                14,
+                f"Login failed for user '{then_18456}'.",
+                self.cfg.name,
             )
         out += tds.done(tds.TOKEN_DONE, tds.DONE_ERROR, 0, 0)
         await self.ch.send(tds.PKT_REPLY, out)
         self.instance.stats["logins_failed"] += 1
 
-    # -- requests -----------------------------------------------------------------------------------
+    # -- requests ------------------------------------------------------------------------------
     async def serve_requests(self) -> None:
         pending_read: asyncio.Task | None = None
         queued: tuple[int, int, bytes] | None = None
@@ -544,7 +551,9 @@ class Connection:
     def encode_error(self, err: SqlError, done_token: int, final: bool = True) -> bytes:
         out = bytearray()
         for e in err.all():
-            out += tds.message(tds.TOKEN_ERROR, e.number, e.state, e.klass, e.message, self.cfg.name)
+            out += tds.message(
+                tds.TOKEN_ERROR, e.number, e.state, e.klass, e.message, self.cfg.name
+            )
         status = tds.DONE_ERROR | (0 if final else tds.DONE_MORE)
         out += tds.done(done_token, status, 0xC1, 0)
         return bytes(out)
@@ -608,7 +617,9 @@ class Connection:
                 if name == "sp_execute":
                     handle = values[0]
                     if handle not in session.prepared:
-                        raise SqlError(8179, f"Could not find prepared statement with handle {handle}.", 4)
+                        raise SqlError(
+                            8179, f"Could not find prepared statement with handle {handle}.", 4
+                        )
                     stmt, names = session.prepared[handle]
                     args = values[1:]
                 else:
@@ -694,7 +705,9 @@ class Connection:
 
     def _begin_tran(self) -> bytes:
         assert self.session is not None
-        self.tran_desc = struct.pack("<Q", next(self.instance._tran_ids) + (self.session.spid << 32))
+        self.tran_desc = struct.pack(
+            "<Q", next(self.instance._tran_ids) + (self.session.spid << 32)
+        )
         self.session.trancount = 1
         return tds.envchange(tds.ENV_BEGIN_TRAN, self.tran_desc, b"")
 

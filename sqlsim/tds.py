@@ -372,8 +372,10 @@ class SqlType:
         if n in ("float", "real"):
             if value is None:
                 return b"\x00"
-            return b"\x08" + struct.pack("<d", float(value)) if n == "float" else (
-                b"\x04" + struct.pack("<f", float(value))
+            return (
+                b"\x08" + struct.pack("<d", float(value))
+                if n == "float"
+                else (b"\x04" + struct.pack("<f", float(value)))
             )
         if n == "bit":
             return b"\x00" if value is None else b"\x01" + (b"\x01" if value else b"\x00")
@@ -680,7 +682,7 @@ def _read_plp(r: _Reader) -> bytes | None:
     return bytes(out)
 
 
-def _read_typed_value(r: _Reader) -> tuple[int, Any, str]:  # noqa: C901 - a flat type switch
+def _read_typed_value(r: _Reader) -> tuple[int, Any, str]:
     t = r.u8()
     if t in _FIXED_LEN:
         raw = r.take(_FIXED_LEN[t])

@@ -6,12 +6,18 @@ import datetime as dt
 import decimal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import pyodbc
 import pytest
 
-from sqlsim.pytest_plugin import SqlsimFleet, sqlsim, sqlsim_factory, sqlsim_fleet  # noqa: F401
 from sqlsim.tests.helpers import connect
+
+if TYPE_CHECKING:
+    from sqlsim.pytest_plugin import SqlsimFleet
+
+# The root conftest registers this plugin too; naming it here keeps the module self-sufficient.
+pytest_plugins = ["sqlsim.pytest_plugin"]
 
 
 def test_connect_and_identity_queries(sqlsim: SqlsimFleet) -> None:
@@ -193,12 +199,14 @@ def test_several_clients_at_once(sqlsim: SqlsimFleet) -> None:
         name = names[i % len(names)]
         try:
             for _ in range(5):
-                with connect(sqlsim.port(name), encryption=("off", "request", "require")[i % 3]) as c:
+                with connect(
+                    sqlsim.port(name), encryption=("off", "request", "require")[i % 3]
+                ) as c:
                     got = c.cursor().execute("SELECT @@SERVERNAME, ? * 2", i).fetchone()
                     assert tuple(got) == (name, i * 2)
                     with lock:
                         results.append(name)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
