@@ -37,7 +37,7 @@ TestResult = inline_serializer(
 )
 
 
-def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def _run(fn, *args, **kwargs):  # noqa: ANN001
     try:
         return fn(*args, **kwargs)
     except actions.ActionError as exc:
@@ -75,7 +75,7 @@ class ServerViewSet(viewsets.ModelViewSet):
             )
         return Response(ServerSerializer(server).data, status=status.HTTP_201_CREATED)
 
-    def update(self, request: Request, *args, **kwargs) -> Response:  # noqa: ANN002, ANN003
+    def update(self, request: Request, *args, **kwargs) -> Response:
         server = self.get_object()
         data = ServerSerializer(server, data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
@@ -84,7 +84,7 @@ class ServerViewSet(viewsets.ModelViewSet):
         _run(actions.update_server, server, fields, request.user)
         return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)
 
-    def destroy(self, request: Request, *args, **kwargs) -> Response:  # noqa: ANN002, ANN003
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
         actions.delete_servers([self.get_object()], request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

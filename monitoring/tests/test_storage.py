@@ -1,0 +1,168 @@
+"""Batched writes, rollups, health thresholds, series and retention on a real tenant database."""
+
+import datetime as dt
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from core import settings_store
+from monitoring import health, partitions, retention, store
+from monitoring.collect import compute, parse
+from monitoring.models import CollectorState, Metric, MetricRollup, ServerSnapshot
+from monitoring.tests.factories import result_sets
+from servers.models import Server
+
+pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
+
+
+def make_server(name="SQL1", **kw):
+    return Server.objects.create(name=name, host="h", username="u", **kw)
+
+
+def result(server, at, *, cpu=35, avail_kb=4_000_000, ok=True, counters=None):
+    if not ok:
+        return store.Result(server.pk, at, at + dt.timedelta(minutes=1), 5000.0, "offline",
+                            None, "timeout", "no answer")  # fmt: skip
+    sets = result_sets(at=at, cpu=[(int(at.timestamp()), at, cpu, 100 - cpu - 5)],
+                       avail_kb=avail_kb)  # fmt: skip
+    computed = compute(parse(sets), counters or {})
+    return store.Result(server.pk, at, at + dt.timedelta(minutes=1), 12.5, "online", computed)
+
+
+def test_write_stores_metrics_snapshots_and_state_in_one_batch():
+    s1, s2 = make_server("SQL1"), make_server("SQL2")
+    now = timezone.now().replace(microsecond=0)
+    rows = store.write([result(s1, now), result(s2, now, ok=False)])
+    assert rows > 5
+    assert ServerSnapshot.objects.filter(server_id=s1.pk).count() == 1
+    assert not ServerSnapshot.objects.filter(server_id=s2.pk).exists()
+    assert Metric.objects.filter(server_id=s1.pk).count() >= 5
+    st1, st2 = CollectorState.objects.get(pk=s1.pk), CollectorState.objects.get(pk=s2.pk)
+    assert st1.last_success_at == now
+    assert st1.counters["ms_ticks"] == 1_000_000
+    assert st2.last_success_at is None
+    assert st2.consecutive_failures == 1
+    assert st2.last_error_kind == "timeout"
+    s1.refresh_from_db()
+    s2.refresh_from_db()
+    assert (s1.status, s2.status) == ("online", "offline")
+    # A second failure counts up; a success resets.
+    store.write([result(s2, now + dt.timedelta(minutes=1), ok=False)])
+    assert CollectorState.objects.get(pk=s2.pk).consecutive_failures == 2
+
+
+def test_rollups_match_raw_averages():
+    server = make_server()
+    base = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    values = [10, 20, 30, 40, 90]
+    for i, cpu in enumerate(values):
+        store.write([result(server, base + dt.timedelta(minutes=i), cpu=cpu)])
+    cpu_type = store.metric_type_ids(connections["tenant_alpha"].alias)["cpu_percent"]
+    rollup = MetricRollup.objects.get(server_id=server.pk, metric_type_id=cpu_type)
+    raw = list(Metric.objects.filter(server_id=server.pk, metric_type_id=cpu_type)
+               .values_list("value", flat=True))  # fmt: skip
+    assert rollup.samples == len(raw) == 5
+    assert rollup.total / rollup.samples == pytest.approx(sum(raw) / len(raw)) == 38
+    assert (rollup.minimum, rollup.maximum) == (10, 90)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "avail_kb", "expected"),
+    [(35, 8_000_000, "healthy"), (85, 8_000_000, "warning"), (97, 8_000_000, "critical"),
+     (35, 2_000_000, "warning"), (35, 500_000, "critical")],
+)  # fmt: skip
+def test_health_thresholds(cpu, avail_kb, expected):
+    server = make_server()
+    store.write([result(server, timezone.now(), cpu=cpu, avail_kb=avail_kb)])
+    [h] = health.fleet_health()
+    assert h["status"] == expected
+    assert h["cpu"] == cpu
+
+
+def test_health_thresholds_come_from_tenant_settings():
+    server = make_server()
+    store.write([result(server, timezone.now(), cpu=60)])
+    assert health.fleet_health()[0]["status"] == "healthy"
+    settings_store.update({"cpu_warning_percent": 50})
+    assert health.fleet_health(server.pk)[0]["status"] == "warning"
+
+
+def test_health_offline_and_unknown():
+    never = make_server("NEVER")
+    stale = make_server("STALE")
+    failing = make_server("FAILING")
+    old = timezone.now() - dt.timedelta(minutes=10)
+    store.write([result(stale, old), result(failing, timezone.now(), ok=False)])
+    by_name = {h["name"]: h["status"] for h in health.fleet_health()}
+    assert by_name == {"NEVER": "unknown", "STALE": "offline", "FAILING": "offline"}
+    assert health.summary(health.fleet_health())["offline"] == 2
+    assert never.pk
+
+
+def test_api_health_metrics_and_stats(api, admin_user, tenant_alpha):
+    server = make_server()
+    now = timezone.now()
+    for i in range(3):
+        store.write([result(server, now - dt.timedelta(minutes=3 - i), cpu=20 + i)])
+    client = api(admin_user, tenant_alpha)
+    body = client.get("/api/servers/health").json()
+    assert body["summary"]["healthy"] == 1
+    assert body["results"][0]["server_id"] == server.pk
+    assert client.get(f"/api/servers/{server.pk}/health").json()["status"] == "healthy"
+    assert client.get("/api/servers/999999/health").status_code == 404
+    r = client.get(f"/api/servers/{server.pk}/metrics?range=1h&metric=cpu")
+    assert r.status_code == 200
+    cpu = next(s for s in r.json()["series"] if s["name"] == "cpu_percent")
+    assert [p[1] for p in cpu["points"]] == [20, 21, 22]
+    long = client.get(f"/api/servers/{server.pk}/metrics?range=7d&metric=cpu").json()
+    assert long["resolution"] == "5m"
+    assert client.get(f"/api/servers/{server.pk}/metrics?range=2y").status_code == 400
+    assert client.get(f"/api/servers/{server.pk}/metrics?metric=nope").status_code == 400
+    stats = client.get("/api/metrics/stats").json()
+    assert stats["snapshots"] == 3
+    assert stats["tables"]["metrics"]["partitions"] >= 4
+
+
+def test_collection_config_api(api, make_user, tenant_alpha):
+    server = make_server()
+    client = api(make_user("op", tenant_alpha, "operator"), tenant_alpha)
+    url = f"/api/servers/{server.pk}/collection-config"
+    assert client.get(url).json()["interval_seconds"] == 60
+    for bad in ({"interval_seconds": 29}, {"interval_seconds": 3601}, {"interval_seconds": "x"},
+                {"interval_seconds": 60, "metrics_enabled": ["cpu_percent", "bogus"]}):  # fmt: skip
+        r = client.put(url, bad, format="json")
+        assert r.status_code == 400
+    assert client.get(url).json()["interval_seconds"] == 60
+    r = client.put(url, {"interval_seconds": 30, "metrics_enabled": ["cpu_percent"]}, format="json")
+    assert r.json()["interval_seconds"] == 30
+    assert client.post(f"/api/servers/{server.pk}/collection/stop").json()["enabled"] is False
+    assert client.post(f"/api/servers/{server.pk}/collection/start").json()["enabled"] is True
+    viewer = api(make_user("vi", tenant_alpha, "viewer"), tenant_alpha)
+    assert viewer.put(url, {"interval_seconds": 90}, format="json").status_code == 403
+
+
+def test_retention_api_bounds(api, admin_user, tenant_alpha):
+    client = api(admin_user, tenant_alpha)
+    assert client.get("/api/settings/retention").json() == {"metrics_retention_days": 30}
+    for bad in (0, 366, "x"):
+        r = client.put("/api/settings/retention", {"metrics_retention_days": bad}, format="json")
+        assert r.status_code == 400
+    r = client.put("/api/settings/retention", {"metrics_retention_days": 7}, format="json")
+    assert r.json() == {"metrics_retention_days": 7}
+
+
+def test_retention_drops_whole_old_partitions(in_tenant):
+    server = make_server()
+    alias = "tenant_alpha"
+    now = timezone.now()
+    old_day = (now - dt.timedelta(days=40)).date()
+    partitions.ensure(alias, old_day, old_day)
+    store.write([result(server, dt.datetime.combine(old_day, dt.time(12), dt.UTC))])
+    store.write([result(server, now)])
+    assert ServerSnapshot.objects.count() == 2
+    out = retention.cleanup()
+    assert f"server_snapshots_p{old_day:%Y%m%d}" in out["partitions_dropped"]
+    assert f"metrics_p{old_day:%Y%m%d}" in out["partitions_dropped"]
+    assert ServerSnapshot.objects.count() == 1
+    assert retention.cleanup()["partitions_dropped"] == []
