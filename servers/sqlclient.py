@@ -172,7 +172,7 @@ def is_freetds(driver: str) -> bool:
 
 def _odbc_value(value: str) -> str:
     """Brace-quote a connection-string value when it needs it."""
-    if value == "" or re.search(r"[;{}=\[\](),?*!@\s]", value) or value != value.strip():
+    if value == "" or re.search(r"[;{}]", value) or value != value.strip():
         return "{" + value.replace("}", "}}") + "}"
     return value
 
@@ -222,7 +222,7 @@ def connection_string(target: Target, driver: str | None = None, timeout: int | 
             parts.append(("PWD", target.password))
         parts.append(("LoginTimeout", str(timeout)))
     parts.append(("APP", APP_NAME))
-    return ";".join(f"{k}={_odbc_value(v) if k != 'DRIVER' else v}" for k, v in parts) + ";"
+    return ";".join(f"{k}={v if k == 'DRIVER' else _odbc_value(v)}" for k, v in parts) + ";"
 
 
 # -- error classification -----------------------------------------------------------------------
