@@ -107,8 +107,9 @@ def test_bulk_add_to_group_and_delete(operator_page, tenant_alpha):
     page = operator_page
     with use_tenant(tenant_alpha):
         for name in ("SQLA01", "SQLB01", "SQLC01"):
-            actions.create_server({"name": name, "host": f"{name.lower()}.corp", "port": 1433,
-                                   "auth_type": "sql", "username": "u", "password": "p"})  # fmt: skip
+            fields = {"name": name, "host": f"{name.lower()}.corp", "port": 1433,
+                      "auth_type": "sql", "username": "u", "password": "p"}  # fmt: skip
+            actions.create_server(fields)
         actions.create_group("Batch")
     page.goto("/servers/")
     bar = page.locator("form[data-bulk]")
