@@ -162,8 +162,10 @@ _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 def normalise(sql: str) -> str:
     out = []
     for kind, text in _lex_strings(sql):
-        if kind == "code":
-            text = _COMMENT.sub(" ", text).lower()
+        if kind == "comment":
+            text = " "
+        elif kind == "code":
+            text = text.lower()
         out.append(text)
     norm = re.sub(r"\s+", " ", "".join(out)).strip()
     while norm.endswith(";"):
@@ -172,10 +174,9 @@ def normalise(sql: str) -> str:
 
 
 def _lex_strings(sql: str) -> list[tuple[str, str]]:
-    """Split into ('code', ...) and ('str', "N'...'") pieces so string contents keep their case."""
+    """Split into ('code', ...), ('str', "N'...'") and ('comment', ...) pieces."""
     parts: list[tuple[str, str]] = []
-    i = 0
-    start = 0
+    i = start = 0
     n = len(sql)
     while i < n:
         ch = sql[i]
@@ -192,8 +193,17 @@ def _lex_strings(sql: str) -> list[tuple[str, str]]:
                     break
                 j += 1
             parts.append(("str", sql[code_end : j + 1]))
-            i = j + 1
-            start = i
+            i = start = j + 1
+        elif sql.startswith("--", i) or sql.startswith("/*", i):
+            parts.append(("code", sql[start:i]))
+            if sql.startswith("--", i):
+                end = sql.find("\n", i)
+                end = n if end < 0 else end
+            else:
+                end = sql.find("*/", i + 2)
+                end = n if end < 0 else end + 2
+            parts.append(("comment", sql[i:end]))
+            i = start = end
         else:
             i += 1
     parts.append(("code", sql[start:]))
@@ -206,8 +216,8 @@ def split_batch(sql: str) -> list[str]:
     buf: list[str] = []
     depth = 0
     for kind, text in _lex_strings(sql):
-        if kind == "str":
-            buf.append(text)
+        if kind != "code":
+            buf.append(text if kind == "str" else " ")
             continue
         for ch in text:
             if ch in "([":
@@ -371,7 +381,7 @@ def unknown_statement_error(sql: str, norm: str) -> SqlError:
 def _has_top_level_from(norm: str) -> bool:
     depth = 0
     for kind, text in _lex_strings(norm):
-        if kind == "str":
+        if kind != "code":
             continue
         for tok in re.finditer(r"[()]|\bfrom\b", text):
             t = tok.group(0)
