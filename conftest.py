@@ -24,22 +24,42 @@ _fixed_rows: dict[str, dict[str, Any]] = {}
 pytest_plugins = [p for p in ["sqlsim.pytest_plugin"] if os.path.exists("sqlsim/pytest_plugin.py")]
 
 
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _drop_leftover_test_tenants() -> None:
+    """Drop tenant databases and roles left by test runs that died (their pid is gone)."""
+    import re
+
     from psycopg import sql
 
     from tenants.provisioning import admin_connection
 
+    pattern = re.compile(r"^test(\d+)_tenant_")
     with admin_connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_dbtools\\_tenant\\_%'"
-        )
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test%\\_tenant\\_%'")
         for (name,) in cur.fetchall():
-            cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(name)))
-            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            cur.execute("RESET ROLE")
-        cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'test\\_dbtools\\_tenant\\_%'")
+            m = pattern.match(name)
+            if m and not _alive(m[1]):
+                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(name)))
+                cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                cur.execute("RESET ROLE")
+        cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'test%\\_tenant\\_%'")
         for (name,) in cur.fetchall():
-            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+            m = pattern.match(name)
+            if m and not _alive(m[1]):
+                cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+        cur.execute("SELECT datname FROM pg_database WHERE datname ~ '^test[0-9]+_dbtools$'")
+        for (name,) in cur.fetchall():
+            if not _alive(name[4:].split("_")[0]):
+                cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,16 @@
 """Tests: same settings, but tenant databases and roles get a `test_` prefix so a test run never
 touches a developer's tenants, and the test system database is cloned from the prepared template."""
 
+import os
+
 from dbtools.settings import *  # noqa: F403
 from dbtools.settings import DATABASES
 
-DBTOOLS_TENANT_DB_PREFIX = "test_dbtools_tenant_"
-DATABASES["default"]["TEST"] = {"TEMPLATE": "dbtools_template"}
+# One namespace per test process, so parallel runs (xdist workers, two developers' shells) never
+# share databases; conftest drops what dead runs left behind.
+TEST_RUN = os.environ.get("DBTOOLS_TEST_RUN") or str(os.getpid())
+DBTOOLS_TENANT_DB_PREFIX = f"test{TEST_RUN}_tenant_"
+DATABASES["default"]["TEST"] = {"TEMPLATE": "dbtools_template", "NAME": f"test{TEST_RUN}_dbtools"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

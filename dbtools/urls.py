@@ -21,7 +21,7 @@ api.register("groups", GroupViewSet, basename="group")
 api.register("labels", LabelViewSet, basename="label")
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", include("monitoring.urls")),
     path("", include("servers.urls")),
     path("policies/", views.placeholder, {"section": "Policies"}, name="policies"),
     path("jobs/", views.placeholder, {"section": "Jobs"}, name="jobs"),

@@ -53,9 +53,5 @@ def select_tenant(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(nxt)
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html")
-
-
 def placeholder(request: HttpRequest, section: str) -> HttpResponse:
     return render(request, "placeholder.html", {"section": section})

@@ -16,11 +16,16 @@ class ServerFilter(django_filters.FilterSet):
         field_name="groups", queryset=lambda request: ServerGroup.objects.all(), distinct=True
     )
     label = django_filters.CharFilter(method="with_labels", label="Labels (comma separated)")
+    health = django_filters.MultipleChoiceFilter(
+        method="with_health",
+        choices=[(h, h.title()) for h in ("healthy", "warning", "critical", "offline", "unknown")],
+        label="Health",
+    )
     ordering = django_filters.OrderingFilter(fields=[(f, f) for f in SORTABLE])
 
     class Meta:
         model = Server
-        fields = ["q", "status", "monitoring_status", "group", "label", "auth_type"]
+        fields = ["q", "status", "monitoring_status", "group", "label", "health", "auth_type"]
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Name, host, instance, group or label, as a DBA would type it."""
@@ -37,3 +42,13 @@ class ServerFilter(django_filters.FilterSet):
         for label in filter(None, (v.strip() for v in value.split(","))):
             queryset = queryset.filter(labels__name__iexact=label)
         return queryset.distinct()
+
+    def with_health(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        """Health as the dashboard shows it (latest snapshot against the tenant's thresholds)."""
+        from monitoring.health import fleet_health
+
+        if not value:
+            return queryset
+        return queryset.filter(
+            pk__in=[h["server_id"] for h in fleet_health() if h["status"] in value]
+        )

@@ -27,8 +27,8 @@ def test_migrate_tenants_applies_pending_and_survives_a_broken_tenant(capsys, sc
             call_command("migrate", "core", "zero", database=ctx.alias, verbosity=0)
         assert not table_exists(fresh, "activity_log")
         broken = Tenant.objects.create(
-            slug="mig-broken", name="Broken", db_name="test_dbtools_tenant_mig_missing",
-            db_user="test_dbtools_tenant_mig_missing", db_host=other.db_host,
+            slug="mig-broken", name="Broken", db_name=tenancy.database_name("mig-missing"),
+            db_user=tenancy.database_name("mig-missing"), db_host=other.db_host,
             db_port=other.db_port, db_password_encrypted=crypto.encrypt("x"),
         )  # fmt: skip
         with pytest.raises(CommandError, match="1 tenant\\(s\\) failed: mig-broken"):

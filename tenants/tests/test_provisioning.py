@@ -28,7 +28,7 @@ def cleanup(scratch_tenants):
 def test_create_tenant_provisions_database_and_role(cleanup, admin_user):
     cleanup("gamma")
     tenant = provisioning.create_tenant("gamma", "Gamma Inc", admin_user)
-    name = "test_dbtools_tenant_gamma"
+    name = tenancy.database_name("gamma")
     assert (tenant.db_name, tenant.db_user, tenant.status) == (name, name, "active")
     assert db_exists(name) and role_exists(name)
     assert tenant.db_password_encrypted.startswith("v1:")
@@ -61,23 +61,23 @@ def test_failure_at_any_step_leaves_nothing_behind(cleanup, monkeypatch, failing
     with pytest.raises(provisioning.ProvisioningError, match="injected failure"):
         provisioning.create_tenant("delta", "Delta")
     assert not Tenant.objects.filter(slug="delta").exists()
-    assert not db_exists("test_dbtools_tenant_delta")
-    assert not role_exists("test_dbtools_tenant_delta")
+    assert not db_exists(tenancy.database_name("delta"))
+    assert not role_exists(tenancy.database_name("delta"))
     assert "tenant_delta" not in tenancy.connections.settings
 
 
 def test_role_creation_failure_is_reported_and_clean(cleanup):
     cleanup("epsilon")
     with provisioning.admin_connection() as conn:
-        conn.execute('CREATE ROLE "test_dbtools_tenant_epsilon"')
+        conn.execute(f'CREATE ROLE "{tenancy.database_name("epsilon")}"')
     try:
         with pytest.raises(provisioning.ProvisioningError, match="creating the database role"):
             provisioning.create_tenant("epsilon", "Epsilon")
-        assert not db_exists("test_dbtools_tenant_epsilon")
+        assert not db_exists(tenancy.database_name("epsilon"))
         assert not Tenant.objects.filter(slug="epsilon").exists()
     finally:
         with provisioning.admin_connection() as conn:
-            conn.execute('DROP ROLE IF EXISTS "test_dbtools_tenant_epsilon"')
+            conn.execute(f'DROP ROLE IF EXISTS "{tenancy.database_name("epsilon")}"')
 
 
 def test_api_create_then_duplicate_is_409(cleanup, api, admin_user):
@@ -102,7 +102,7 @@ def test_api_reports_provisioning_failure_cause(cleanup, api, admin_user, monkey
     assert r.status_code == 500
     assert "disk full" in r.json()["detail"]
     assert not Tenant.objects.filter(slug="eta").exists()
-    assert not db_exists("test_dbtools_tenant_eta")
+    assert not db_exists(tenancy.database_name("eta"))
 
 
 def test_create_tenant_command(cleanup, capsys):

@@ -1,0 +1,70 @@
+"""Dashboard (story 3.7, live per story 3.9) and the server Metrics tab (story 3.8)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from monitoring import health, series
+from servers.models import Server, ServerGroupMember
+
+STATUS_ORDER = ["critical", "offline", "warning", "unknown", "healthy"]
+
+
+def _board() -> dict[str, Any]:
+    items = health.fleet_health()
+    items.sort(key=lambda h: (health.ORDER[h["status"]], h["name"].lower()))
+    by_id = {h["server_id"]: h["status"] for h in items}
+    groups: dict[tuple[int, str], Counter] = {}
+    for group_id, group_name, server_id in ServerGroupMember.objects.filter(
+        server__deleted_at__isnull=True
+    ).values_list("group_id", "group__name", "server_id"):
+        groups.setdefault((group_id, group_name), Counter())[by_id.get(server_id, "unknown")] += 1
+    group_rows = [
+        {"id": gid, "name": name, "total": sum(c.values()),
+         "counts": [(s, c.get(s, 0)) for s in STATUS_ORDER]}
+        for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
+    ]  # fmt: skip
+    return {
+        "health": items,
+        "summary": health.summary(items),
+        "groups": group_rows,
+        "updated_at": timezone.now(),
+    }
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = _board()
+    template = "monitoring/dashboard.html#board" if request.htmx else "monitoring/dashboard.html"
+    return render(request, template, context)
+
+
+def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Metrics tab: one chart per metric for the chosen range (data embedded as JSON)."""
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    range_ = request.GET.get("range", "1h")
+    if range_ not in series.RANGES:
+        range_ = "1h"
+    charts = [
+        ("cpu", "CPU %", "%"),
+        ("memory", "Memory %", "%"),
+        ("connections", "Connections", ""),
+        ("batch_requests", "Batch requests / s", "/s"),
+        ("waits", "Wait time (ms per s)", "ms/s"),
+        ("io", "File I/O", ""),
+    ]
+    data = {key: series.series(server.pk, key, range_) for key, _t, _u in charts}
+    context = {
+        "server": server,
+        "range": range_,
+        "ranges": list(series.RANGES),
+        "charts": charts,
+        "data": data,
+        "has_data": any(p["points"] for d in data.values() for p in d["series"]),
+        "top_waits": series.top_waits(server.pk, range_),
+    }
+    return render(request, "monitoring/server_metrics.html", context)
