@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 from django import forms
+from django.utils.text import Truncator
 from rest_framework import serializers
 
 from servers import actions, sqlclient
@@ -56,7 +57,7 @@ class ServerForm(forms.Form):
         label="Port",
         required=False,
         initial=1433,
-        help_text="Leave empty to find a named instance through SQL Server Browser.",
+        help_text="Empty: find a named instance via SQL Browser.",
         widget=forms.TextInput(attrs={"inputmode": "numeric"}),
     )
     instance_name = forms.CharField(
@@ -170,7 +171,8 @@ class LabelsForm(forms.Form):
         if not serializer.is_valid():
             errors = serializer.errors.get("labels", ["Name at least one label."])
             if isinstance(errors, dict):  # per-item errors: {index: [messages]}
-                errors = [f"“{names[i]}”: {m}" for i, msgs in errors.items() for m in msgs]
+                errors = [f"“{Truncator(names[i]).chars(24)}”: {m}"
+                          for i, msgs in errors.items() for m in msgs]  # fmt: skip
             _add_serializer_errors(self, {"labels": errors or ["Name at least one label."]})
             return self.cleaned_data
         return {"labels": serializer.validated_data["labels"]}

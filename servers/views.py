@@ -238,7 +238,7 @@ def server_update(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, error)
         return _wizard(request, form, server, status=400)
     messages.success(request, f"Server {server.name} saved.")
-    return redirect("servers")
+    return redirect("servers-detail", pk=server.pk)
 
 
 @role_required(Role.OPERATOR)

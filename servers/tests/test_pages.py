@@ -235,7 +235,7 @@ def test_edit_keeps_password_when_left_empty(op, sqlsim):
     assert sqlsim.password not in page
     # Rename only: no connection change, no test needed.
     r = op.post(f"/servers/{s.pk}/edit", form(sqlsim, name="Prod One", password=""))
-    assert r.status_code == 302
+    assert r.status_code == 302 and r["Location"] == f"/servers/{s.pk}/"
     s.refresh_from_db()
     assert s.name == "Prod One" and s.password_encrypted == stored
     # A connection change is tested with the stored password before it is saved.
