@@ -57,14 +57,18 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         ("waits", "Wait time (ms per s)", "ms/s"),
         ("io", "File I/O", ""),
     ]
-    data = {key: series.series(server.pk, key, range_) for key, _t, _u in charts}
+    panels = [
+        {"key": key, "title": title, "unit": unit, "id": f"series-{key}",
+         "data": series.series(server.pk, key, range_)}
+        for key, title, unit in charts
+    ]  # fmt: skip
     context = {
         "server": server,
         "range": range_,
         "ranges": list(series.RANGES),
-        "charts": charts,
-        "data": data,
-        "has_data": any(p["points"] for d in data.values() for p in d["series"]),
+        "charts": panels,
+        "has_data": any(s["points"] for p in panels for s in p["data"]["series"]),
         "top_waits": series.top_waits(server.pk, range_),
     }
-    return render(request, "monitoring/server_metrics.html", context)
+    template = "monitoring/server_metrics.html"
+    return render(request, template + "#panel" if request.htmx else template, context)
