@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import signal
@@ -26,6 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="2019,2022,2017,2016",
         help="comma-separated versions cycled over the instances (with --count)",
     )
+    p.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module that registers extra statement handlers (repeatable)",
+    )
     p.add_argument("--control-port", type=int, help="JSON-over-HTTP control port on 127.0.0.1")
     p.add_argument("--host", default="127.0.0.1", help="listen address (loopback only)")
     p.add_argument(
@@ -36,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> None:
+    for module in args.load:
+        importlib.import_module(module)
     if args.fleet:
         configs = load_fleet_file(args.fleet)
     else:

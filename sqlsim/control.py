@@ -115,7 +115,13 @@ class SubprocessFleet(ControlClient):
 
     host = "127.0.0.1"
 
-    def __init__(self, configs: Iterable[InstanceConfig], start_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        configs: Iterable[InstanceConfig],
+        start_timeout: float = 120.0,
+        load: Iterable[str] = (),
+    ) -> None:
+        """``load``: modules the child imports to register extra handlers (``--load``)."""
         configs = list(configs)
         fd, self._fleet_file = tempfile.mkstemp(prefix="sqlsim-fleet-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -134,6 +140,7 @@ class SubprocessFleet(ControlClient):
                 "--control-port",
                 "0",
                 "--json",
+                *[arg for module in load for arg in ("--load", module)],
             ],
             stdout=subprocess.PIPE,
             stderr=None,

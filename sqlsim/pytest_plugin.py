@@ -8,8 +8,9 @@ Fixtures
     ``sqlsim_fleet``   (session) a started :class:`SqlsimFleet` with the standard instances below.
     ``sqlsim``         (function) the same fleet; every steering change made in the test is
                        undone afterwards (``reset()``).
-    ``sqlsim_factory`` (function) ``sqlsim_factory(configs)`` starts an extra fleet from
-                       InstanceConfig objects (port 0 = pick a free one); stopped after the test.
+    ``sqlsim_factory`` (function) ``sqlsim_factory(configs, load=())`` starts an extra fleet
+                       from InstanceConfig objects (port 0 = pick a free one), importing the
+                       handler modules in ``load`` in the child; stopped after the test.
 
 The fleet runs in a child process (``python -m sqlsim --fleet ... --control-port 0``) and is
 steered through its control port, so pyodbc in the test process can never block the server.
@@ -81,8 +82,8 @@ class SqlsimFleet(SubprocessFleet):
     windows_users = WINDOWS_USERS
 
 
-def start_fleet(configs: Iterable[InstanceConfig]) -> SqlsimFleet:
-    return SqlsimFleet(configs)
+def start_fleet(configs: Iterable[InstanceConfig], load: Iterable[str] = ()) -> SqlsimFleet:
+    return SqlsimFleet(configs, load=load)
 
 
 _shared: list[SqlsimFleet] = []
@@ -119,11 +120,11 @@ def sqlsim(sqlsim_fleet: SqlsimFleet) -> Iterator[SqlsimFleet]:
 
 
 @pytest.fixture
-def sqlsim_factory() -> Iterator[Callable[[Iterable[InstanceConfig]], SqlsimFleet]]:
+def sqlsim_factory() -> Iterator[Callable[..., SqlsimFleet]]:
     started: list[SqlsimFleet] = []
 
-    def factory(configs: Iterable[InstanceConfig]) -> SqlsimFleet:
-        fleet = start_fleet(configs)
+    def factory(configs: Iterable[InstanceConfig], load: Iterable[str] = ()) -> SqlsimFleet:
+        fleet = start_fleet(configs, load)
         started.append(fleet)
         return fleet
 

@@ -247,3 +247,24 @@ def test_state_counters_drift_and_only_grow() -> None:
     assert state.cpu_percent() == 99
     mem = second["memory"]
     assert mem["committed_mb"] <= mem["committed_target_mb"] <= mem["physical_memory_mb"]
+
+
+def test_registry_extension_loaded_into_the_child(sqlsim_factory) -> None:
+    fleet = sqlsim_factory(
+        [InstanceConfig(name="SQLEXT01", port=0)], load=["sqlsim.tests.extra_handlers"]
+    )
+    with connect(fleet.port("SQLEXT01")) as conn:
+        cur = conn.cursor()
+        with pytest.raises(Exception, match="2812"):
+            cur.execute("EXEC dbo.usp_sqlsim_probe")
+        cur.execute(
+            "CREATE OR ALTER PROCEDURE dbo.usp_sqlsim_probe AS\nBEGIN\n  SET NOCOUNT ON;\n"
+            "  SELECT 1;\nEND"
+        )
+        assert cur.execute("SELECT OBJECT_ID('dbo.usp_sqlsim_probe')").fetchone()[0] == 901578250
+        fleet.spike_cpu("SQLEXT01", 88)
+        row = cur.execute("EXEC dbo.usp_sqlsim_probe @tag = ?", "hello").fetchone()
+        assert (row[0], row[2]) == (88, "hello")
+        # as an RPC by name (what pyodbc's {CALL ...} sends)
+        row = cur.execute("{CALL dbo.usp_sqlsim_probe (?)}", "rpc").fetchone()
+        assert row[2] == "rpc"
