@@ -59,7 +59,7 @@ def test_metrics_tab_ranges_and_no_data(viewer_client):
         assert b'data-chart="series-cpu"' in page.content
         assert b'id="series-cpu"' in page.content
     partial = viewer_client.get(
-        f"/servers/{server.pk}/metrics?range=7d", headers={"HX-Request": "1"}
+        f"/servers/{server.pk}/metrics?range=7d", headers={"HX-Request": "true"}
     )
     assert partial.content.lstrip().startswith(b'<div id="metrics-panel"')
     assert viewer_client.get("/servers/999999/metrics").status_code == 404
