@@ -15,6 +15,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import trigger_client_event
 
@@ -143,9 +144,11 @@ def server_list(
     context = _list_context(request)
     context["bulk_form"] = bulk_form
     context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
-    if request.htmx and bulk_form is None:
-        return render(request, "servers/list.html#rows", context)
-    return render(request, "servers/list.html", context, status=status)
+    partial = request.htmx and not request.htmx.history_restore_request and bulk_form is None
+    template = "servers/list.html#rows" if partial else "servers/list.html"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])  # the rows alone must not be cached as the page
+    return response
 
 
 @role_required(Role.OPERATOR)

@@ -82,6 +82,10 @@ def test_search_filter_sort_and_htmx_partial(op):
     html = r.content.decode()
     assert "<html" not in html and 'id="server-rows"' in html  # only the rows partial
     assert "SQLDW01" in html and "SQLAPP01" not in html
+    assert "HX-Request" in r["Vary"]
+    restore = op.get("/servers/", {"q": "warehouse"}, HTTP_HX_REQUEST="true",
+                     HTTP_HX_HISTORY_RESTORE_REQUEST="true")  # fmt: skip
+    assert b"<html" in restore.content  # history restore gets the whole page
 
     html = op.get("/servers/", {"q": "finance"}).content.decode()  # search by group name
     assert "SQLAPP01" in html and "SQLDW01" not in html
