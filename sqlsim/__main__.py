@@ -4,10 +4,12 @@ or ``python -m sqlsim --fleet fleet.json``.  Runs until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -38,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="listen address (loopback only)")
     p.add_argument(
         "--json", action="store_true", help="print one JSON line (ports, control URL) when ready"
+    )
+    p.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the parent process goes away (used by the pytest fixtures)",
     )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -75,9 +82,21 @@ async def amain(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.ensure_future(_watch_parent(stop)) if args.exit_with_parent else None
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     await fleet.stop()
-    print("sqlsim: stopped", flush=True)
+    with contextlib.suppress(OSError):  # stdout may be gone with the parent
+        print("sqlsim: stopped", flush=True)
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(1)
+        if os.getppid() != parent:
+            stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

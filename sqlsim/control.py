@@ -140,6 +140,7 @@ class SubprocessFleet(ControlClient):
                 "--control-port",
                 "0",
                 "--json",
+                "--exit-with-parent",
                 *[arg for module in load for arg in ("--load", module)],
             ],
             stdout=subprocess.PIPE,
