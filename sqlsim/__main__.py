@@ -4,8 +4,8 @@ or ``python -m sqlsim --fleet fleet.json``.  Runs until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
