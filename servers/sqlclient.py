@@ -285,6 +285,14 @@ def classify_connect_error(
         return Unreachable(_unreachable_text(target), detail=detail)
     # FreeTDS reports TLS negotiation failures and instance-name mismatches only as a generic
     # "Unable to connect to data source": ask the server's PRELOGIN answer what went wrong.
+    try:
+        socket.getaddrinfo(target.host, target.port or 1433, type=socket.SOCK_STREAM)
+    except OSError:
+        return Unreachable(
+            f"The host name '{target.host}' could not be resolved. Check the spelling, or use "
+            "the server's IP address.",
+            detail=detail,
+        )
     probe = probe_prelogin(target, timeout=min(timeout, 3))
     if probe is None:
         return Unreachable(_unreachable_text(target), detail=detail)

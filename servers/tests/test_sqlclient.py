@@ -167,6 +167,12 @@ def test_closed_port_is_unreachable(sqlsim: SqlsimFleet) -> None:
     assert "Could not reach 127.0.0.1 on port" in err.value.message
 
 
+def test_unknown_host_is_unreachable() -> None:
+    t = Target(host="no-such-host.invalid", port=1433, username="u", password="p")
+    with pytest.raises(sqlclient.Unreachable, match="could not be resolved"):
+        sqlclient.test_connection(t, timeout=FAST)
+
+
 def test_silent_server_times_out(sqlsim: SqlsimFleet) -> None:
     started = time.monotonic()
     with pytest.raises(sqlclient.Timeout) as err:
