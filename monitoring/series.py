@@ -13,6 +13,8 @@ from monitoring.store import metric_type_ids
 
 RANGES = {"1h": 1, "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
 RAW_UP_TO_HOURS = 24
+# Beyond 24 h, rollups re-bucketed so a chart gets at most ~2,000 points (what a chart can show).
+BUCKET_MINUTES = {"7d": 5, "30d": 30}
 METRICS = {
     "cpu": ["cpu_percent", "cpu_other_percent"],
     "memory": ["memory_percent"],
@@ -33,10 +35,12 @@ def series(server_id: int, metric: str, range_: str) -> dict[str, Any]:
     ids = [types[n] for n in names]
     rollup = hours > RAW_UP_TO_HOURS
     if rollup:
-        sql = """SELECT metric_type_id, bucket, total / samples, minimum, maximum
-                 FROM metric_rollups_5m
-                 WHERE server_id = %s AND metric_type_id = ANY(%s) AND bucket >= %s
-                 ORDER BY bucket"""
+        width = BUCKET_MINUTES[range_]
+        sql = f"""SELECT metric_type_id, date_bin('{width} minutes', bucket, '2000-01-01') AS b,
+                         sum(total) / sum(samples), min(minimum), max(maximum)
+                  FROM metric_rollups_5m
+                  WHERE server_id = %s AND metric_type_id = ANY(%s) AND bucket >= %s
+                  GROUP BY 1, 2 ORDER BY 2"""
     else:
         sql = """SELECT metric_type_id, collected_at, value, NULL, NULL FROM metrics
                  WHERE server_id = %s AND metric_type_id = ANY(%s) AND collected_at >= %s
@@ -53,7 +57,7 @@ def series(server_id: int, metric: str, range_: str) -> dict[str, Any]:
         "server_id": server_id,
         "metric": metric,
         "range": range_,
-        "resolution": "5m" if rollup else "raw",
+        "resolution": f"{BUCKET_MINUTES[range_]}m" if rollup else "raw",
         "from": since.isoformat(),
         "to": now.isoformat(),
         "series": [{"name": n, "points": by_id[types[n]]} for n in names],

@@ -117,6 +117,8 @@ def test_api_health_metrics_and_stats(api, admin_user, tenant_alpha):
     assert [p[1] for p in cpu["points"]] == [20, 21, 22]
     long = client.get(f"/api/servers/{server.pk}/metrics?range=7d&metric=cpu").json()
     assert long["resolution"] == "5m"
+    month = client.get(f"/api/servers/{server.pk}/metrics?range=30d&metric=cpu").json()
+    assert month["resolution"] == "30m"
     assert client.get(f"/api/servers/{server.pk}/metrics?range=2y").status_code == 400
     assert client.get(f"/api/servers/{server.pk}/metrics?metric=nope").status_code == 400
     stats = client.get("/api/metrics/stats").json()

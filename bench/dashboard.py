@@ -1,0 +1,146 @@
+"""Dashboard benchmark (issue 5). Prints server-side p50/p95 of the dashboard page, the server
+list page, the health API and a 30-day metrics query, with 100, 500 and 1,000 servers.
+
+Data: every server has 30 days of snapshots every 5 minutes (8,640 per server) and a collector
+state; raw CPU metrics every minute for the last 24 h; 5-minute rollups of CPU, memory and
+connections for 30 days on 20 servers (the 30-day query reads one server's rollups through the
+primary key, so the other servers' rollups would not change its time). Requests go through the
+real middleware and views with Django's test client (no network).
+
+Usage: .venv/bin/python bench/dashboard.py [--sizes 100,500,1000] [--runs 30]
+"""
+
+import argparse
+import time
+
+import _setup  # noqa: F401 - sets up Django
+from _setup import drop_tenant, fresh_tenant, summary
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.test import Client
+
+from dbtools import tenancy
+from monitoring import partitions
+from servers.models import Server, ServerGroup, ServerGroupMember
+
+SLUG = "bench-dash"
+
+
+def grow_fleet(alias: str, target: int) -> None:
+    have = Server.objects.count()
+    if have >= target:
+        return
+    Server.objects.bulk_create(
+        [Server(name=f"SQL{n:05}", host=f"10.0.{n // 250}.{n % 250}", username="dbtools",
+                monitoring_status="monitored", status="online") for n in range(have, target)]
+    )  # fmt: skip
+    groups = list(ServerGroup.objects.all()) or ServerGroup.objects.bulk_create(
+        [ServerGroup(name=f"Group {g}") for g in range(10)]
+    )
+    new = Server.objects.filter(name__gte=f"SQL{have:05}")
+    ServerGroupMember.objects.bulk_create(
+        [ServerGroupMember(group=groups[s.pk % 10], server=s) for s in new]
+    )
+    with connections[alias].cursor() as cur:
+        cur.execute(
+            """INSERT INTO server_snapshots (server_id, collected_at, status, cpu_percent,
+                 cpu_other_percent, memory_percent, connection_count, batch_requests_sec,
+                 duration_ms)
+               SELECT s.id, t, 'online', 20 + 60 * random(), 5 * random(), 50 + 45 * random(),
+                      (50 + 200 * random())::int, 1000 * random(), 12
+               FROM servers s,
+                    generate_series(date_trunc('minute', now()) - interval '30 days',
+                                    now(), interval '5 minutes') AS t
+               WHERE s.id > %s""",
+            [have],
+        )
+        cur.execute(
+            """INSERT INTO metrics (server_id, metric_type_id, collected_at, value)
+               SELECT s.id, mt.id, t, 20 + 60 * random()
+               FROM servers s, metric_types mt,
+                    generate_series(date_trunc('minute', now()) - interval '24 hours', now(),
+                                    interval '1 minute') AS t
+               WHERE s.id > %s AND mt.name = 'cpu_percent'""",
+            [have],
+        )
+        cur.execute(
+            """INSERT INTO metric_rollups_5m (server_id, metric_type_id, bucket, samples, total,
+                 minimum, maximum)
+               SELECT s.id, mt.id, t, 5, 5 * (20 + 60 * random()), 10, 95
+               FROM servers s, metric_types mt,
+                    generate_series(date_bin('5 minutes', now() - interval '30 days',
+                                             '2000-01-01'), now(), interval '5 minutes') AS t
+               WHERE s.id > %s AND s.id <= 20
+                 AND mt.name IN ('cpu_percent', 'memory_percent', 'connection_count')""",
+            [have],
+        )
+        cur.execute(
+            """INSERT INTO collector_state (server_id, next_due_at, last_attempt_at,
+                 last_success_at, counters, consecutive_failures, last_error, last_error_kind)
+               SELECT id, now(), now(), now(), '{}', 0, '', '' FROM servers WHERE id > %s""",
+            [have],
+        )
+        cur.execute("ANALYZE")
+
+
+def timed(client: Client, url: str, runs: int, **headers: str) -> list[float]:
+    client.get(url, headers=headers)  # warm
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        r = client.get(url, headers=headers)
+        out.append((time.perf_counter() - started) * 1000)
+        assert r.status_code == 200, (url, r.status_code)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100,500,1000")
+    ap.add_argument("--runs", type=int, default=30)
+    args = ap.parse_args()
+    tenant = fresh_tenant(SLUG, "Bench Dashboard")
+    user = get_user_model().objects.filter(username="bench-dash").first()
+    if user is None:
+        user = get_user_model().objects.create_superuser("bench-dash", "b@example.com", "x")
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["tenant_slug"] = SLUG
+    session.save()
+    try:
+        with tenancy.use_tenant(tenant) as ctx:
+            partitions.ensure(ctx.alias, *_days())
+            for size in (int(s) for s in args.sizes.split(",")):
+                started = time.perf_counter()
+                grow_fleet(ctx.alias, size)
+                print(f"\n{size} servers (data generated in {time.perf_counter() - started:.0f} s)")
+                sample = Server.objects.order_by("pk").first().pk
+                api = {"HTTP_X_TENANT_SLUG": SLUG}
+                for label, url, headers in [
+                    ("dashboard page", "/", {}),
+                    ("dashboard live refresh (HTMX)", "/", {"HX-Request": "true"}),
+                    ("server list page", "/servers/", {}),
+                    ("GET /api/servers/health", "/api/servers/health", {}),
+                    ("GET /api/servers/{id}/metrics?range=30d", f"/api/servers/{sample}/metrics?range=30d&metric=cpu", {}),
+                    ("GET /api/servers/{id}/metrics?range=24h", f"/api/servers/{sample}/metrics?range=24h&metric=cpu", {}),
+                ]:  # fmt: skip
+                    if url.startswith("/api/"):
+                        client.defaults.update(api)
+                    print(f"  {label:<42} {summary(timed(client, url, args.runs, **headers))}")
+                    client.defaults.pop("HTTP_X_TENANT_SLUG", None)
+    finally:
+        drop_tenant(SLUG)
+        get_user_model().objects.filter(username="bench-dash").delete()
+    return 0
+
+
+def _days():  # noqa: ANN202
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    return today - dt.timedelta(days=31), today + dt.timedelta(days=1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
