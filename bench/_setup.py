@@ -11,21 +11,22 @@ os.environ.setdefault("DBTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("DBTOOLS_TENANT_DB_PREFIX", "bench_dbtools_tenant_")
 os.environ.setdefault("DBTOOLS_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> str:
-    return f"p50 {pct(values, 50):.1f} ms, p95 {pct(values, 95):.1f} ms (n={len(values)}, mean {statistics.mean(values):.1f})"
+    p50, p95, mean = pct(values, 50), pct(values, 95), statistics.mean(values)
+    return f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (n={len(values)}, mean {mean:.1f})"
 
 
-def fresh_tenant(slug: str, name: str):  # noqa: ANN201
+def fresh_tenant(slug: str, name: str):
     from tenants import provisioning
     from tenants.models import Tenant
 

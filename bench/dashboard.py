@@ -116,14 +116,15 @@ def main() -> int:
                 grow_fleet(ctx.alias, size)
                 print(f"\n{size} servers (data generated in {time.perf_counter() - started:.0f} s)")
                 sample = Server.objects.order_by("pk").first().pk
+                metrics = f"/api/servers/{sample}/metrics?metric=cpu&range="
                 api = {"HTTP_X_TENANT_SLUG": SLUG}
                 for label, url, headers in [
                     ("dashboard page", "/", {}),
                     ("dashboard live refresh (HTMX)", "/", {"HX-Request": "true"}),
                     ("server list page", "/servers/", {}),
                     ("GET /api/servers/health", "/api/servers/health", {}),
-                    ("GET /api/servers/{id}/metrics?range=30d", f"/api/servers/{sample}/metrics?range=30d&metric=cpu", {}),
-                    ("GET /api/servers/{id}/metrics?range=24h", f"/api/servers/{sample}/metrics?range=24h&metric=cpu", {}),
+                    ("GET /api/servers/{id}/metrics?range=30d", metrics + "30d", {}),
+                    ("GET /api/servers/{id}/metrics?range=24h", metrics + "24h", {}),
                 ]:  # fmt: skip
                     if url.startswith("/api/"):
                         client.defaults.update(api)
@@ -135,7 +136,7 @@ def main() -> int:
     return 0
 
 
-def _days():  # noqa: ANN202
+def _days():
     import datetime as dt
 
     today = dt.datetime.now(dt.UTC).date()
