@@ -295,3 +295,12 @@ def test_slow_instance_times_out_on_login(sqlsim: SqlsimFleet) -> None:
     sqlsim.slow("SQLPROD03", 5)
     with pytest.raises(sqlclient.Timeout):
         sqlclient.test_connection(target(sqlsim, "SQLPROD03"), timeout=1)
+
+
+def test_client_requires_tls_but_server_has_no_certificate(sqlsim_factory) -> None:
+    from sqlsim.instance import InstanceConfig
+
+    fleet = sqlsim_factory([InstanceConfig(name="SQLNOCERT01", port=0, tls=False)])
+    with pytest.raises(sqlclient.TLSFailure, match="does not support encryption"):
+        sqlclient.test_connection(target(fleet, "SQLNOCERT01", encrypt=True), timeout=FAST)
+    assert sqlclient.test_connection(target(fleet, "SQLNOCERT01", encrypt=False), timeout=FAST).ok
