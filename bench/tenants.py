@@ -24,23 +24,23 @@ os.environ.setdefault("DBTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("DBTOOLS_TENANT_DB_PREFIX", "bench_dbtools_tenant_")
 os.environ.setdefault("DBTOOLS_ALLOWED_HOSTS", "testserver")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
 
-from dbtools import tenancy  # noqa: E402
-from tenants import provisioning  # noqa: E402
-from tenants.models import Tenant  # noqa: E402
+from dbtools import tenancy
+from tenants import provisioning
+from tenants.models import Tenant
 
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def cleanup() -> None:
