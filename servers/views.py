@@ -33,7 +33,7 @@ PAGE_SIZE = 50
 COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("status", "Status"),
            ("monitoring_status", "Monitoring"), ("groups", "Groups"), ("labels", "Labels"),
            ("version", "Version"), ("created_at", "Added")]  # fmt: skip
-FILTER_KEYS = ("q", "status", "monitoring_status", "group", "label")
+FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
 
@@ -100,6 +100,12 @@ def _query(request: HttpRequest, *drop: str) -> str:
     return params.urlencode()
 
 
+def _choices(filter_name: str) -> list[tuple[str, str]]:
+    """The choices of one of the list's filters (none if it has no such filter)."""
+    flt = ServerFilter.base_filters.get(filter_name)
+    return list(flt.extra.get("choices", [])) if flt is not None else []
+
+
 def _server(pk: int) -> Server:
     return get_object_or_404(server_queryset(), pk=pk)
 
@@ -135,6 +141,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "labels": Label.objects.all(),
         "statuses": Server.Status.choices,
         "monitoring_statuses": Server.Monitoring.choices,
+        "health_choices": _choices("health"),
     }
 
 

@@ -539,3 +539,10 @@ def test_other_tenants_servers_and_groups_are_404(op, tenant_beta, in_tenant):
     with in_tenant(tenant_beta):
         assert Server.objects.alive().filter(pk=sid).exists()
         assert ServerGroup.objects.filter(pk=gid).exists()
+
+
+def test_health_filter_from_the_dashboard_keeps_the_toolbar_honest(op):
+    make_server("SQLA01")
+    html = op.get("/servers/", {"health": "critical"}).content.decode()
+    assert 'id="f-health"' in html and '<option value="critical" selected>' in html
+    assert "No servers match these filters." in html and "No servers yet" not in html
