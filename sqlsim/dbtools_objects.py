@@ -1,0 +1,1075 @@
+"""DbTools' monitoring objects on a simulated instance: deployment DDL and the collection procedure.
+
+What DbTools sends (``servers/monitoring.py`` and ``servers/monitoring_sql/*.sql``) is recognised
+by shape, not by exact text: whitespace, comments and letter case of keywords may change; object
+names must be right.
+
+Deployment (objects live in the session's database, ``master`` for DbTools; remembered per
+instance for the life of the process, across client connections and simulated restarts):
+
+- ``SELECT HAS_PERMS_BY_NAME(...) AS a, HAS_PERMS_BY_NAME(...) AS b, ...``: VIEW SERVER STATE
+  from the login (live), CREATE PROCEDURE/TABLE/SCHEMA (and ALTER, CONTROL) from its
+  ``can_deploy`` right (default granted; steer it with ``set_can_deploy``).
+- ``SELECT OBJECT_ID(N'schema.name'[, N'U'|N'P'])`` and ``SCHEMA_ID``; ``IF OBJECT_ID(...) IS
+  NULL <statement>`` / ``IF SCHEMA_ID(...) IS NULL <statement>``; ``EXEC(N'...')``.
+- ``CREATE SCHEMA``, ``CREATE TABLE``, ``CREATE|ALTER|CREATE OR ALTER PROCEDURE`` (text and
+  SHA-256 kept); without the right: error 262 "CREATE ... permission denied in database".
+- ``DbTools.Config``: the version upsert batch (``DECLARE @v ... = ?; UPDATE ...; IF @@ROWCOUNT
+  = 0 INSERT ...``), single UPDATE/INSERT, ``SELECT [CAST(]value[ AS int)] ... WHERE name = N'x'``.
+- ``SELECT o.name, o.type_desc, o.modify_date FROM sys.objects AS o WHERE o.schema_id =
+  SCHEMA_ID(N'DbTools') [AND o.type IN (...)] [ORDER BY o.name]``.
+
+Collection: ``EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?`` (RPC or batch) returns
+the seven result sets of ``030_collect_metrics.sql`` from the instance's simulated clock
+(``ms_ticks``); 2812 before deployment, nothing from the ``AS RETURN 0`` stub, 300/297 without
+VIEW SERVER STATE.  ``DBCC SQLPERF('sys.dm_os_wait_stats', CLEAR)`` clears the wait stats.
+
+Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control client
+(``SqlsimFleet``), and to the control port's ``POST /instances/NAME/steer`` body:
+
+==========================================  =====================================================
+``restart(name)``                           ``{"restart": true}``: counters, ``ms_ticks`` and
+                                            ring-buffer record ids start again from small values;
+                                            open connections are dropped; deployed objects stay.
+``clear_wait_stats(name)``                  ``{"clear_wait_stats": true}`` (like DBCC SQLPERF)
+``set_can_deploy(name, granted, login)``    ``{"can_deploy": false[, "login": "dbtools"]}``
+``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
+                                            once (new ring-buffer records, counters move on)
+``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
+==========================================  =====================================================
+
+Also ``POST /instances/NAME/restart`` and ``POST /instances/NAME/clear-wait-stats``.  ``reset()``
+grants ``can_deploy`` again.  All metric values are computed from a few precomputed rates per
+instance when asked for (nothing runs for idle instances; a collection costs well under 1 ms of
+server CPU).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import random
+import re
+import time
+import zlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .control import ControlClient
+from .engine import (
+    Context,
+    Output,
+    ResultSet,
+    RowCount,
+    SqlError,
+    _lex_strings,
+    col,
+    permission_denied_view_server_state,
+    registry,
+)
+from .fleet import Fleet, FleetThread
+
+if TYPE_CHECKING:
+    from .server import Instance
+
+PROCEDURE = "DbTools.usp_CollectMetrics"
+RING_SIZE = 256  # records kept by RING_BUFFER_SCHEDULER_MONITOR
+RING_INTERVAL_MS = 60_000  # one SystemHealth record a minute
+
+
+# -- helpers on text ------------------------------------------------------------------------------
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_STR = r"[nN]?'(?:[^']|'')*'"
+_NAME = r"(?:\[[^\]]+\]|[\w#]+)(?:\.(?:\[[^\]]+\]|[\w#]+)){0,2}"
+
+
+def plain(sql: str) -> str:
+    """Comments removed, whitespace collapsed, case kept (for names and definitions)."""
+    out = []
+    for kind, text in _lex_strings(sql):
+        out.append(_COMMENT.sub(" ", text) if kind == "code" else text)
+    return re.sub(r"\s+", " ", "".join(out)).strip().rstrip(";").strip()
+
+
+def unquote(literal: str) -> str:
+    body = literal[1:] if literal[:1] in "nN" else literal
+    return body[1:-1].replace("''", "'")
+
+
+def split_name(text: str) -> tuple[str, str]:
+    """``[DbTools].[Config]`` -> ("DbTools", "Config"); one part -> dbo; three -> db dropped."""
+    parts = [p.strip().strip("[]") for p in re.findall(r"\[[^\]]+\]|[^.]+", text.strip())]
+    if len(parts) >= 3:
+        parts = parts[-2:]
+    if len(parts) == 1:
+        parts = ["dbo", parts[0]]
+    return parts[0], parts[1]
+
+
+def key_of(schema: str, name: str) -> str:
+    return f"{schema.lower()}.{name.lower()}"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# -- per-instance deployment state ----------------------------------------------------------------
+class Deployment:
+    """Schemas, objects and DbTools.Config rows of one instance, plus the can_deploy right.
+
+    Objects are also put in ``Instance.catalog`` (key ``schema.name`` lower-cased) so the
+    built-in ``OBJECT_ID()`` sees them.
+    """
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.schemas: dict[tuple[str, str], dict[str, Any]] = {}  # (db, schema) -> info
+        self.config_rows: dict[str, dict[str, str | None]] = {}  # db -> {name: value}
+        self.can_deploy_all = True
+        self.can_deploy_logins: dict[str, bool] = {}
+        self._ids = random.Random(zlib.crc32(inst.config.server_name.encode()))
+
+    @property
+    def catalog(self) -> dict[str, Any]:
+        return self.inst.catalog
+
+    def new_id(self) -> int:
+        return self._ids.randint(0x01000000, 0x7FFFFFFF)
+
+    def can_deploy(self, ctx: Context) -> bool:
+        login = ctx.session.login.lower()
+        if login in self.can_deploy_logins:
+            return self.can_deploy_logins[login]
+        entry = None if ctx.session.windows else ctx.config.login(ctx.session.login)
+        return self.can_deploy_all and bool(getattr(entry, "can_deploy", True))
+
+    def set_can_deploy(self, granted: bool, login: str | None = None) -> None:
+        if login is None:
+            self.can_deploy_all = granted
+            self.can_deploy_logins.clear()
+        else:
+            self.can_deploy_logins[login.lower()] = granted
+
+    def schema(self, db: str, name: str) -> dict[str, Any] | None:
+        return self.schemas.get((db.lower(), name.lower()))
+
+    def obj(self, db: str, schema: str, name: str, kind: str | None = None) -> dict[str, Any]:
+        found = self.catalog.get(key_of(schema, name))
+        if (
+            isinstance(found, dict)
+            and found.get("database", "").lower() == db.lower()
+            and (kind is None or found["type"] == kind)
+        ):
+            return found
+        return {}
+
+    def drop_all(self) -> None:
+        for key in [k for k, v in self.catalog.items() if isinstance(v, dict) and "sqlsim" in v]:
+            del self.catalog[key]
+        self.schemas.clear()
+        self.config_rows.clear()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "can_deploy": self.can_deploy_all,
+            "can_deploy_logins": dict(self.can_deploy_logins),
+            "schemas": [f"{db}.{info['name']}" for (db, _), info in self.schemas.items()],
+            "objects": [
+                {k: v.get(k) for k in ("database", "schema", "name", "type", "hash")}
+                for v in self.catalog.values()
+                if isinstance(v, dict) and "sqlsim" in v
+            ],
+            "config": {db: dict(rows) for db, rows in self.config_rows.items()},
+        }
+
+
+def deployment(inst: Instance) -> Deployment:
+    dep = inst.__dict__.get("dbtools_deployment")
+    if dep is None:
+        dep = inst.__dict__["dbtools_deployment"] = Deployment(inst)
+    return dep
+
+
+def _dep(ctx: Context) -> Deployment:
+    return deployment(ctx.instance)
+
+
+def _has_view_server_state(ctx: Context) -> bool:
+    """Checked live (a REVOKE applies to open sessions too)."""
+    if ctx.session.windows:
+        return bool(ctx.config.windows_view_server_state)
+    entry = ctx.config.login(ctx.session.login)
+    return bool(entry.view_server_state) if entry is not None else ctx.session.view_server_state
+
+
+def _denied(ctx: Context, action: str) -> SqlError:
+    return SqlError(262, f"{action} permission denied in database '{ctx.session.database}'.", 1, 14)
+
+
+# -- permissions ----------------------------------------------------------------------------------
+_PERM_ITEM = (
+    rf"has_perms_by_name ?\( ?(?P<sec>null|db_name ?\( ?\)|{_STR}) ?, ?(?P<cls>null|{_STR}) ?, ?"
+    rf"(?P<perm>{_STR}) ?\)(?: as (?P<alias>\[[^\]]+\]|\w+))?"
+)
+_PERM_RE = re.compile(_PERM_ITEM, re.I)
+
+
+@registry.statement(rf"(?i)select {_PERM_ITEM}(?: ?, ?{_PERM_ITEM.replace('?P<', '?P<x')})*")
+def has_perms(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    columns, values = [], []
+    for item in _PERM_RE.finditer(m.group(0)):
+        sec_class = unquote(item.group("cls")).lower() if item.group("cls") != "null" else ""
+        perm = unquote(item.group("perm")).lower()
+        sec = item.group("sec")
+        if sec_class in ("", "server"):
+            if perm in ("view server state", "alter server state"):
+                value = int(_has_view_server_state(ctx))
+            else:
+                value = int(perm in ("connect sql", "view any definition", "view any database"))
+        elif sec_class == "database":
+            if perm in ("connect",):
+                value = 1
+            elif perm.startswith(("create ", "alter", "control", "view definition")):
+                value = int(dep.can_deploy(ctx))
+            else:
+                value = 0
+        elif sec_class in ("object", "schema"):
+            name = unquote(sec) if sec.startswith(("'", "N'", "n'")) else ""
+            exists = (
+                bool(dep.obj(ctx.session.database, *split_name(name)))
+                if sec_class == "object"
+                else dep.schema(ctx.session.database, name) is not None
+            )
+            if not exists:
+                value = None
+            elif perm in ("execute", "select", "view definition"):
+                value = 1
+            else:
+                value = int(dep.can_deploy(ctx))
+        else:
+            value = 0
+        alias = (item.group("alias") or "").strip("[]")
+        columns.append(col(alias, "int"))
+        values.append(value)
+    return [ResultSet(columns, [tuple(values)])]
+
+
+# -- OBJECT_ID / SCHEMA_ID ------------------------------------------------------------------------
+_KIND_DESC = {"U": "USER_TABLE", "P": "SQL_STORED_PROCEDURE"}
+
+
+def _object_id(ctx: Context, name_lit: str, kind_lit: str | None) -> int | None:
+    schema, name = split_name(unquote(name_lit))
+    kind = unquote(kind_lit).strip().upper() if kind_lit else None
+    return _dep(ctx).obj(ctx.session.database, schema, name, kind).get("object_id")
+
+
+def _schema_id(ctx: Context, name_lit: str) -> int | None:
+    info = _dep(ctx).schema(ctx.session.database, unquote(name_lit))
+    return info["schema_id"] if info else None
+
+
+_OBJECT_ID_CALL = rf"object_id ?\( ?(?P<obj>{_STR}) ?(?:, ?(?P<kind>{_STR}) ?)?\)"
+_SCHEMA_ID_CALL = rf"schema_id ?\( ?(?P<schema>{_STR}) ?\)"
+
+
+@registry.statement(rf"(?i)select {_OBJECT_ID_CALL}(?: as (?P<alias>\[[^\]]+\]|\w+))?")
+def select_object_id(ctx: Context, m: re.Match[str]) -> list[Output]:
+    value = _object_id(ctx, m.group("obj"), m.group("kind"))
+    return [ResultSet([col((m.group("alias") or "").strip("[]"), "int")], [(value,)])]
+
+
+@registry.statement(rf"(?i)select {_SCHEMA_ID_CALL}(?: as (?P<alias>\[[^\]]+\]|\w+))?")
+def select_schema_id(ctx: Context, m: re.Match[str]) -> list[Output]:
+    value = _schema_id(ctx, m.group("schema"))
+    return [ResultSet([col((m.group("alias") or "").strip("[]"), "int")], [(value,)])]
+
+
+@registry.statement(
+    rf"(?i)if (?:{_OBJECT_ID_CALL}|{_SCHEMA_ID_CALL}) is (?P<neg>not )?null (?P<rest>.+)"
+)
+async def if_exists(ctx: Context, m: re.Match[str]) -> list[Output]:
+    if m.group("obj"):
+        value: int | None = _object_id(ctx, m.group("obj"), m.group("kind"))
+    else:
+        value = _schema_id(ctx, m.group("schema"))
+    if (value is None) == bool(m.group("neg")):
+        return []  # condition false: nothing runs
+    orig = re.match(
+        r"(?is)\s*if\s+(?:object_id|schema_id)\s*\([^)]*\)\s+is\s+(?:not\s+)?null\s+(.*)",
+        plain(ctx.sql),
+    )
+    rest = orig.group(1) if orig else m.group("rest")
+    return await ctx.instance.registry.run_batch(
+        Context(ctx.instance, ctx.session, rest, ctx.params)
+    )
+
+
+@registry.statement(rf"(?i)exec(?:ute)? ?\( ?(?P<text>{_STR}) ?\)")
+async def exec_string(ctx: Context, m: re.Match[str]) -> list[Output]:
+    inner = unquote(m.group("text"))
+    return await ctx.instance.registry.run_batch(
+        Context(ctx.instance, ctx.session, inner, ctx.params)
+    )
+
+
+# -- DDL ------------------------------------------------------------------------------------------
+@registry.statement(rf"(?i)create schema (?P<name>{_NAME})(?: authorization (?:\[[^\]]+\]|\w+))?")
+def create_schema(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    name = re.match(rf"(?i)create schema ({_NAME})", plain(ctx.sql))
+    schema = (name.group(1) if name else m.group("name")).strip("[]")
+    if not dep.can_deploy(ctx):
+        raise _denied(ctx, "CREATE SCHEMA")
+    db = ctx.session.database
+    if dep.schema(db, schema) is not None:
+        raise SqlError(2714, f"There is already an object named '{schema}' in the database.", 6, 16)
+    dep.schemas[(db.lower(), schema.lower())] = {
+        "name": schema,
+        "schema_id": 5 + len([s for s in dep.schemas if s[0] == db.lower()]),
+    }
+    return []
+
+
+def _store_object(ctx: Context, schema: str, name: str, kind: str, definition: str) -> None:
+    dep = _dep(ctx)
+    db = ctx.session.database
+    if dep.schema(db, schema) is None and schema.lower() != "dbo":
+        raise SqlError(
+            2760,
+            f'The specified schema name "{schema}" either does not exist or you do not have '
+            "permission to use it.",
+            1,
+            16,
+        )
+    key = key_of(schema, name)
+    existing = dep.obj(db, schema, name)
+    now = _utcnow()
+    dep.catalog[key] = {
+        "sqlsim": "dbtools_objects",
+        "object_id": existing.get("object_id") or dep.new_id(),
+        "database": db,
+        "schema": existing.get("schema", schema),
+        "name": existing.get("name", name),
+        "type": kind,
+        "type_desc": _KIND_DESC[kind],
+        "create_date": existing.get("create_date", now),
+        "modify_date": now,
+        "definition": definition,
+        "hash": hashlib.sha256(definition.encode()).hexdigest(),
+        "stub": bool(
+            re.fullmatch(r"(?is).*?\bas\s+(?:begin\s+)?return(?:\s+0)?;?(?:\s+end)?;?", definition)
+        ),
+    }
+
+
+def _exists_error(ctx: Context, schema: str, name: str) -> SqlError:
+    return SqlError(2714, f"There is already an object named '{name}' in the database.", 6, 16)
+
+
+@registry.statement(rf"(?i)create table (?P<name>{_NAME}) ?\((?P<body>.*)\)")
+def create_table(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    orig = re.match(rf"(?is)create\s+table\s+({_NAME})", plain(ctx.sql))
+    schema, name = split_name(orig.group(1) if orig else m.group("name"))
+    if not dep.can_deploy(ctx):
+        raise _denied(ctx, "CREATE TABLE")
+    if dep.obj(ctx.session.database, schema, name):
+        raise _exists_error(ctx, schema, name)
+    _store_object(ctx, schema, name, "U", plain(ctx.sql))
+    if key_of(schema, name) == "dbtools.config":
+        dep.config_rows[ctx.session.database.lower()] = {}
+    return []
+
+
+@registry.batch(
+    rf"(?i)(?P<verb>create or alter|create|alter) proc(?:edure)? (?P<name>{_NAME})(?P<rest>\b.*)"
+)
+def create_procedure(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    orig = re.match(rf"(?is)\s*(?:create\s+or\s+alter|create|alter)\s+proc(?:edure)?\s+({_NAME})",
+                    _COMMENT.sub(" ", ctx.sql))  # fmt: skip
+    schema, name = split_name(orig.group(1) if orig else m.group("name"))
+    verb = m.group("verb").lower()
+    db = ctx.session.database
+    existing = dep.obj(db, schema, name)
+    if verb == "alter" and not existing:
+        raise SqlError(208, f"Invalid object name '{schema}.{name}'.", 6, 16)
+    if existing and existing["type"] != "P":
+        raise _exists_error(ctx, schema, name)
+    if not dep.can_deploy(ctx):
+        if existing:
+            raise SqlError(
+                15151,
+                f"Cannot alter the procedure '{name}', because it does not exist or you do not "
+                "have permission.",
+                1,
+                16,
+            )
+        raise _denied(ctx, "CREATE PROCEDURE")
+    if verb == "create" and existing:
+        raise _exists_error(ctx, schema, name)
+    _store_object(ctx, schema, name, "P", ctx.sql.strip())
+    return []
+
+
+# -- DbTools.Config -------------------------------------------------------------------------------
+_CONFIG = r"(?:\[?dbtools\]?\.\[?config\]?)"
+_VALUE = rf"(?P<value>@\w+|{_STR}|null|\d+)"
+
+
+def _config_rows(ctx: Context) -> dict[str, str | None]:
+    dep = _dep(ctx)
+    if not dep.obj(ctx.session.database, "DbTools", "Config", "U"):
+        raise SqlError(208, "Invalid object name 'DbTools.Config'.", 1, 16)
+    return dep.config_rows.setdefault(ctx.session.database.lower(), {})
+
+
+def _value(ctx: Context, token: str, variables: dict[str, Any]) -> str | None:
+    low = token.lower()
+    if low == "null":
+        return None
+    if token.startswith("@"):
+        if low in variables:
+            value = variables[low]
+        elif low in ctx.params:
+            value = ctx.params[low]
+        else:
+            raise SqlError(137, f'Must declare the scalar variable "{token}".', 2, 15)
+        return None if value is None else str(value)
+    if token[:1] in "'nN":
+        return unquote(token)
+    return token
+
+
+def _write_denied(ctx: Context, action: str) -> SqlError:
+    return SqlError(
+        229,
+        f"The {action} permission was denied on the object 'Config', database "
+        f"'{ctx.session.database}', schema 'DbTools'.",
+        5,
+        14,
+    )
+
+
+@registry.batch(
+    rf"(?i)declare @(?P<var>\w+) n?varchar ?\( ?(?:\d+|max) ?\) ?= ?(?P<src>@\w+|{_STR}) ?; ?"
+    rf"update {_CONFIG} set value ?= ?@(?P=var)(?: ?, ?updated_at ?= ?[\w()]+)? "
+    rf"where name ?= ?(?P<key>{_STR}) ?; ?if @@rowcount ?= ?0 "
+    rf"insert (?:into )?{_CONFIG} ?\( ?name ?, ?value ?\) values ?\( ?(?P<key2>{_STR}) ?, ?"
+    rf"@(?P=var) ?\)"
+)
+def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
+    rows = _config_rows(ctx)
+    if not _dep(ctx).can_deploy(ctx):
+        raise _write_denied(ctx, "UPDATE")
+    value = _value(ctx, m.group("src"), {})
+    name = unquote(m.group("key"))
+    if name not in rows:
+        name = unquote(m.group("key2"))
+    rows[name] = value
+    return [RowCount(1, 0xC3)]
+
+
+@registry.statement(
+    rf"(?i)update {_CONFIG} set value ?= ?{_VALUE}(?: ?, ?updated_at ?= ?[\w()]+)? "
+    rf"where name ?= ?(?P<key>{_STR})"
+)
+def config_update(ctx: Context, m: re.Match[str]) -> list[Output]:
+    rows = _config_rows(ctx)
+    if not _dep(ctx).can_deploy(ctx):
+        raise _write_denied(ctx, "UPDATE")
+    name = unquote(m.group("key"))
+    if name not in rows:
+        return [RowCount(0, 0xC5)]
+    rows[name] = _value(ctx, m.group("value"), {})
+    return [RowCount(1, 0xC5)]
+
+
+@registry.statement(
+    rf"(?i)insert (?:into )?{_CONFIG} ?\( ?name ?, ?value ?\) values ?\( ?(?P<key>{_STR}) ?, ?"
+    rf"{_VALUE} ?\)"
+)
+def config_insert(ctx: Context, m: re.Match[str]) -> list[Output]:
+    rows = _config_rows(ctx)
+    if not _dep(ctx).can_deploy(ctx):
+        raise _write_denied(ctx, "INSERT")
+    name = unquote(m.group("key"))
+    if name in rows:
+        raise SqlError(
+            2627,
+            "Violation of PRIMARY KEY constraint 'PK_DbTools_Config'. Cannot insert duplicate key "
+            f"in object 'DbTools.Config'. The duplicate key value is ({name}).",
+            1,
+            14,
+        )
+    rows[name] = _value(ctx, m.group("value"), {})
+    return [RowCount(1, 0xC3)]
+
+
+@registry.statement(
+    rf"(?i)select (?:top ?\(?1\)? )?(?P<expr>(?:try_)?cast ?\( ?value as int ?\)|value)"
+    rf"(?: as (?P<alias>\[[^\]]+\]|\w+))? from {_CONFIG}(?: with ?\(nolock\))? "
+    rf"where name ?= ?(?P<key>{_STR})"
+)
+def config_select(ctx: Context, m: re.Match[str]) -> list[Output]:
+    rows = _config_rows(ctx)
+    name = unquote(m.group("key"))
+    alias = (m.group("alias") or ("" if "cast" in m.group("expr").lower() else "value")).strip("[]")
+    as_int = "cast" in m.group("expr").lower()
+    if name not in rows:
+        return [ResultSet([col(alias, "int" if as_int else "nvarchar", 4000)], [])]
+    value: Any = rows[name]
+    if as_int and value is not None:
+        try:
+            value = int(str(value).strip())
+        except ValueError:
+            if m.group("expr").lower().startswith("try_"):
+                value = None
+            else:
+                raise SqlError(
+                    245,
+                    f"Conversion failed when converting the nvarchar value '{value}' to data "
+                    "type int.",
+                    1,
+                    16,
+                ) from None
+    column = col(alias, "int") if as_int else col(alias, "nvarchar", 4000)
+    return [ResultSet([column], [(value,)])]
+
+
+# -- sys.objects ----------------------------------------------------------------------------------
+@registry.statement(
+    r"(?i)select (?P<a>\w+\.)?name, ?(?P=a)?type_desc, ?(?P=a)?modify_date from sys\.objects"
+    r"(?: (?:as )?\w+)? where (?P=a)?schema_id ?= ?"
+    + _SCHEMA_ID_CALL
+    + r"(?: and (?P=a)?type in ?\((?P<types>[^)]*)\))?(?: order by (?P=a)?name(?: asc)?)?"
+)
+def sys_objects(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    db = ctx.session.database.lower()
+    schema = unquote(m.group("schema")).lower()
+    types = (
+        {unquote(t.strip()).strip().upper() for t in m.group("types").split(",")}
+        if m.group("types")
+        else None
+    )
+    found = [
+        (o["name"], o["type_desc"], o["modify_date"])
+        for o in dep.catalog.values()
+        if isinstance(o, dict)
+        and "sqlsim" in o
+        and o["database"].lower() == db
+        and o["schema"].lower() == schema
+        and (types is None or o["type"] in types)
+    ]
+    found.sort(key=lambda r: r[0].lower())
+    columns = [col("name", "nvarchar", 128), col("type_desc", "nvarchar", 60),
+               col("modify_date", "datetime")]  # fmt: skip
+    return [ResultSet(columns, found)]
+
+
+# -- metrics model --------------------------------------------------------------------------------
+_CUMULATIVE, _RAW, _RATIO, _BASE = 272696576, 65792, 537003264, 1073939712
+
+# wait type -> (wait ms per second at load 1: low, high; average ms per wait; signal share)
+_WAITS: dict[str, tuple[float, float, float, float]] = {
+    "CXPACKET": (40, 300, 6.0, 0.12),
+    "CXCONSUMER": (20, 150, 9.0, 0.02),
+    "PAGEIOLATCH_SH": (20, 200, 8.0, 0.03),
+    "PAGEIOLATCH_EX": (5, 60, 9.0, 0.03),
+    "WRITELOG": (10, 90, 2.0, 0.05),
+    "LCK_M_X": (1, 40, 180.0, 0.01),
+    "LCK_M_S": (1, 20, 120.0, 0.01),
+    "SOS_SCHEDULER_YIELD": (5, 60, 0.2, 0.99),
+    "ASYNC_NETWORK_IO": (10, 120, 12.0, 0.04),
+    "PAGELATCH_EX": (2, 30, 1.2, 0.15),
+    "LATCH_EX": (2, 25, 3.5, 0.08),
+    "RESOURCE_SEMAPHORE": (0.1, 8, 450.0, 0.01),
+}
+# database -> (I/O weight, data file name, log file name)
+_SYSTEM_DBS = {
+    "master": (0.02, "master.mdf", "mastlog.ldf"),
+    "tempdb": (0.6, "tempdb.mdf", "templog.ldf"),
+    "model": (0.004, "model.mdf", "modellog.ldf"),
+    "msdb": (0.05, "MSDBData.mdf", "MSDBLog.ldf"),
+}
+_SYS_DB_IDS = {"master": 1, "tempdb": 2, "model": 3, "msdb": 4}
+
+_SET1 = [
+    col("collected_at", "datetime2", scale=7),
+    col("ms_ticks", "bigint"),
+    col("sqlserver_start_time", "datetime"),
+    col("cpu_count", "int"),
+    col("physical_memory_kb", "bigint"),
+    col("committed_kb", "bigint"),
+    col("committed_target_kb", "bigint"),
+]
+_SET2 = [
+    col("record_id", "bigint"),
+    col("event_time", "datetime2", scale=7),
+    col("sql_cpu", "int"),
+    col("system_idle", "int"),
+]
+_SET3 = [
+    col("total_physical_memory_kb", "bigint"),
+    col("available_physical_memory_kb", "bigint"),
+    col("system_memory_state_desc", "nvarchar", 256),
+    col("physical_memory_in_use_kb", "bigint"),
+    col("memory_utilization_percentage", "int"),
+    col("process_physical_memory_low", "bit"),
+    col("process_virtual_memory_low", "bit"),
+]
+_SET4 = [
+    col("connections", "int"),
+    col("user_sessions", "int"),
+    col("active_requests", "int"),
+    col("blocked_requests", "int"),
+]
+_SET5 = [
+    col("object_name", "nvarchar", 128),
+    col("counter_name", "nvarchar", 128),
+    col("instance_name", "nvarchar", 128),
+    col("cntr_value", "bigint"),
+    col("cntr_type", "int"),
+]
+_SET6 = [
+    col("wait_type", "nvarchar", 60),
+    col("waiting_tasks_count", "bigint"),
+    col("wait_time_ms", "bigint"),
+    col("signal_wait_time_ms", "bigint"),
+]
+_SET7 = [
+    col("database_id", "int"),
+    col("database_name", "nvarchar", 128),
+    col("file_id", "int"),
+    col("file_type", "nvarchar", 60),
+    col("physical_name", "nvarchar", 260),
+    col("num_of_reads", "bigint"),
+    col("num_of_bytes_read", "bigint"),
+    col("io_stall_read_ms", "bigint"),
+    col("num_of_writes", "bigint"),
+    col("num_of_bytes_written", "bigint"),
+    col("io_stall_write_ms", "bigint"),
+    col("size_on_disk_bytes", "bigint"),
+    col("sample_ms", "bigint"),
+]
+COLLECTION_COLUMNS = (_SET1, _SET2, _SET3, _SET4, _SET5, _SET6, _SET7)
+
+_N_PERF = 4  # batch requests, compilations, re-compilations, lock waits
+
+
+def _noise(k: int) -> float:
+    """Deterministic noise in [-1, 1) for minute k."""
+    return ((k * 2654435761) % 1000003) / 500001.5 - 1.0
+
+
+class Metrics:
+    """Cumulative counters and the CPU ring buffer of one instance, on its simulated clock.
+
+    Rates are drawn once; each read advances every counter by rate x elapsed x load (one pass
+    over ~100 floats).  Ring-buffer records are not stored: record k (written at ms_ticks =
+    k minutes) is computed from k, with CPU spikes kept as (from, until, value) intervals.
+    """
+
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.state = inst.state
+        cfg = inst.config
+        seed = cfg.seed if cfg.seed is not None else zlib.crc32(cfg.server_name.encode())
+        rng = self.rng = random.Random(seed ^ 0x5EED)
+        st = self.state
+        self.base_cpu = float(getattr(st, "base_cpu", rng.uniform(5, 45)))
+        self.phase = float(getattr(st, "_phase", rng.uniform(0, 2 * math.pi)))
+        self.sessions = int(getattr(st, "user_connections", rng.randint(10, 200)))
+        batch = float(getattr(st, "batch_rate", rng.uniform(50, 2500)))
+        compiles = batch * rng.uniform(0.02, 0.15)
+        rates = [batch, compiles, compiles * rng.uniform(0.01, 0.06), rng.uniform(0.1, 20)]
+        self.waits: list[str] = []
+        self.wait_boost: list[float] = []
+        for wait, (low, high, avg_ms, signal) in _WAITS.items():
+            if wait == "CXCONSUMER" and cfg.version < 2017:
+                continue
+            wait_ms = rng.uniform(low, high)
+            rates += [wait_ms / avg_ms, wait_ms, wait_ms * signal]
+            self.waits.append(wait)
+            self.wait_boost.append(3.0 if wait in ("SOS_SCHEDULER_YIELD", "CXPACKET") else 1.0)
+        self.files: list[tuple[int, str, int, str, str, int]] = []
+        inst_dir = cfg.instance_name or "MSSQLSERVER"
+        folder = (
+            f"C:\\Program Files\\Microsoft SQL Server\\MSSQL{cfg.version_info.major}.{inst_dir}"
+        )
+        user_id = 5
+        for db in cfg.databases:
+            low = db.lower()
+            if low in _SYSTEM_DBS:
+                weight, data_name, log_name = _SYSTEM_DBS[low]
+                db_id = _SYS_DB_IDS[low]
+                data_dir = f"{folder}\\MSSQL\\DATA\\"
+                data_size = (
+                    rng.randint(8, 64) * 2**20 if low != "tempdb" else rng.randint(1, 32) * 2**30
+                )
+            else:
+                weight, data_name, log_name = 1.0, f"{db}.mdf", f"{db}_log.ldf"
+                db_id, user_id = user_id, user_id + 1
+                data_dir = "D:\\MSSQL\\DATA\\"
+                data_size = rng.randint(1, 500) * 2**30
+            read_lat, write_lat = rng.uniform(0.5, 12), rng.uniform(0.3, 4)
+            reads = rng.uniform(5, 200) * weight
+            writes = rng.uniform(2, 100) * weight
+            rates += [reads, reads * rng.uniform(8192, 65536), reads * read_lat,
+                      writes, writes * rng.uniform(8192, 32768), writes * write_lat]  # fmt: skip
+            self.files.append((db_id, db, 1, "ROWS", data_dir + data_name, data_size))
+            log_dir = "L:\\MSSQL\\LOG\\" if low not in _SYSTEM_DBS else data_dir
+            log_reads = reads * 0.02
+            log_writes = writes * rng.uniform(0.8, 2.0)
+            rates += [log_reads, log_reads * 61440, log_reads * read_lat,
+                      log_writes, log_writes * rng.uniform(2048, 61440),
+                      log_writes * rng.uniform(0.2, 2.5)]  # fmt: skip
+            self.files.append((db_id, db, 2, "LOG", log_dir + log_name, data_size // 8))
+        self.rates = rates
+        self.wait_base = _N_PERF
+        self.file_base = _N_PERF + 3 * len(self.waits)
+        self.ple_base = rng.randint(300, 12000)
+        self.hit_ratio = rng.uniform(0.97, 0.9995)
+        prefix = f"MSSQL${cfg.instance_name}:" if cfg.instance_name else "SQLServer:"
+        self.prefix = prefix
+        self.counters: list[float] = []
+        self.last_ticks = 0
+        self.spikes: list[list[float]] = []  # [from_ticks, until_ticks, value]
+        self.spike_sig: tuple[Any, Any] = (None, 0.0)
+        self.boot(self.state.ms_ticks, fresh=False)
+
+    # -- clock / lifecycle ---------------------------------------------------------------------
+    def boot(self, ticks: int, fresh: bool = True) -> None:
+        """Counters as if the instance had run ``ticks`` ms (with some history on a long run)."""
+        up = ticks / 1000.0
+        spread = (lambda: self.rng.uniform(0.6, 1.0)) if not fresh else (lambda: 1.0)
+        self.counters = [rate * up * spread() for rate in self.rates]
+        self.last_ticks = ticks
+        self.spikes = []
+        self.spike_sig = (None, 0.0)
+
+    def restart(self) -> None:
+        """Simulated service restart: the clock and every cumulative counter start again."""
+        st = self.state
+        boot_ms = self.rng.randint(15_000, 45_000)
+        st._t0 = time.monotonic()
+        st._ms_ticks0 = boot_ms
+        st.started_wall = time.time() - boot_ms / 1000.0
+        if hasattr(st, "batch_requests"):
+            st.batch_requests = int(self.rates[0] * boot_ms / 1000)
+        for counters in getattr(st, "waits", {}).values():
+            counters[0] = counters[1] = 0.0
+        if hasattr(st, "cpu_ring"):
+            st.cpu_ring.clear()
+            st._last_ring_minute = -1
+        self.boot(boot_ms)
+
+    def clear_wait_stats(self) -> None:
+        self.advance(self.state.ms_ticks)
+        for i in range(self.wait_base, self.file_base):
+            self.counters[i] = 0.0
+
+    def advance_clock(self, seconds: float) -> None:
+        self.sync_spike(self.state.ms_ticks)
+        self.state._ms_ticks0 += int(seconds * 1000)
+
+    # -- CPU -----------------------------------------------------------------------------------
+    def sync_spike(self, ticks: int) -> None:
+        """Turn a change of the cpu steering into an interval on the simulated clock."""
+        s = self.state.steering
+        sig = (s.cpu_spike, s.cpu_spike_until)
+        if sig == self.spike_sig:
+            return
+        self.spike_sig = sig
+        for spike in self.spikes:
+            spike[1] = min(spike[1], ticks)
+        if s.cpu_spike is not None:
+            left = s.cpu_spike_until - time.monotonic() if s.cpu_spike_until else math.inf
+            self.spikes.append([ticks, ticks + max(0.0, left) * 1000, float(s.cpu_spike)])
+        horizon = ticks - (RING_SIZE + 1) * RING_INTERVAL_MS
+        self.spikes = [sp for sp in self.spikes if sp[1] > horizon]
+
+    def spike_at(self, ticks: float) -> float | None:
+        for start, until, value in reversed(self.spikes):
+            if start <= ticks < until:
+                return value
+        return None
+
+    def cpu_at(self, ticks: float, k: int) -> int:
+        spike = self.spike_at(ticks)
+        if spike is not None:
+            return int(max(0.0, min(100.0, spike + 1.5 * _noise(k))))
+        wave = 12 * math.sin(ticks / 600_000 + self.phase) + 4 * math.sin(
+            ticks / 37_000 + 2 * self.phase
+        )
+        return int(max(1.0, min(99.0, self.base_cpu + wave + 3 * _noise(k))))
+
+    def ring(self, ticks: int, after: int) -> list[tuple[int, int, int, int]]:
+        """(record_id, record ticks, sql_cpu, system_idle) newer than ``after``."""
+        last = ticks // RING_INTERVAL_MS
+        first = max(1, last - RING_SIZE + 1, after + 1)
+        out = []
+        for k in range(first, last + 1):
+            at = k * RING_INTERVAL_MS
+            cpu = self.cpu_at(at - 30_000, k)
+            other = 2 + int(4 * (1 + _noise(k + 7)))
+            out.append((k, at, cpu, max(0, 100 - cpu - other)))
+        return out
+
+    # -- counters ------------------------------------------------------------------------------
+    def advance(self, ticks: int) -> float:
+        """Move the cumulative counters to ``ticks``; returns the current CPU %."""
+        self.sync_spike(ticks)
+        cpu = self.cpu_at(ticks, ticks // RING_INTERVAL_MS)
+        elapsed = ticks - self.last_ticks
+        if elapsed <= 0:
+            if elapsed < 0:  # the clock was reset under us
+                self.last_ticks = ticks
+            return cpu
+        self.last_ticks = ticks
+        load = max(0.2, min(5.0, cpu / self.base_cpu))
+        f = elapsed / 1000.0 * load * self.rng.uniform(0.85, 1.15)
+        c, r = self.counters, self.rates
+        for i in range(self.file_base):
+            c[i] += r[i] * f
+        if load > 1.5:
+            for j, boost in enumerate(self.wait_boost):
+                if boost != 1.0:
+                    base = self.wait_base + 3 * j
+                    for i in (base, base + 1, base + 2):
+                        c[i] += r[i] * f * (boost - 1.0)
+        g = elapsed / 1000.0 * (0.7 + 0.3 * load)
+        for i in range(self.file_base, len(c)):
+            c[i] += r[i] * g
+        return cpu
+
+    # -- the seven result sets -----------------------------------------------------------------
+    def collect(self, last_record_id: int) -> list[Output]:
+        st = self.state
+        cfg = self.inst.config
+        ticks = st.ms_ticks
+        cpu = self.advance(ticks)
+        now = _utcnow()
+        mem = st.memory()
+        total_kb = cfg.memory_mb * 1024
+        committed_kb = mem["committed_mb"] * 1024
+        target_kb = mem["committed_target_mb"] * 1024
+        started = dt.datetime.fromtimestamp(st.started_wall, dt.UTC).replace(tzinfo=None)
+        set1 = [(now, ticks, started, cfg.cpus, total_kb, committed_kb, target_kb)]
+
+        set2 = [
+            (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle)
+            for rid, at, sql, idle in self.ring(ticks, last_record_id)
+        ]
+
+        minute = ticks // RING_INTERVAL_MS
+        avail_kb = max(262144, total_kb - committed_kb - 1048576 + int(65536 * _noise(minute)))
+        if avail_kb < total_kb * 0.05:
+            state_desc = "Available physical memory is low"
+        elif avail_kb > total_kb * 0.25:
+            state_desc = "Available physical memory is high"
+        else:
+            state_desc = "Physical memory usage is steady"
+        set3 = [(total_kb, avail_kb, state_desc, committed_kb, 100, False, False)]
+
+        wave = math.sin(ticks / 900_000 + self.phase)
+        open_conns = len(getattr(self.inst, "_conns", ()))
+        sessions = max(1, int(self.sessions * (1 + 0.15 * wave)) + open_conns)
+        active = max(1, round(cpu / 100 * cfg.cpus * (0.6 + 0.2 * (1 + _noise(minute + 3)))))
+        blocked = 0 if cpu < 80 else 1 + int(2 * (1 + _noise(minute + 5)))
+        set4 = [(sessions + 2, sessions, active, blocked)]
+
+        c = self.counters
+        p = self.prefix
+        uptime_s = ticks // 1000
+        ple = int(min(uptime_s, self.ple_base * (0.8 + 0.2 * wave) * (0.3 if cpu >= 80 else 1.0)))
+        hit_base = 1000 + minute % 997
+        set5 = [
+            (p + "SQL Statistics", "Batch Requests/sec", "", int(c[0]), _CUMULATIVE),
+            (p + "SQL Statistics", "SQL Compilations/sec", "", int(c[1]), _CUMULATIVE),
+            (p + "SQL Statistics", "SQL Re-Compilations/sec", "", int(c[2]), _CUMULATIVE),
+            (p + "General Statistics", "User Connections", "", sessions, _RAW),
+            (p + "General Statistics", "Processes blocked", "", blocked, _RAW),
+            (p + "Memory Manager", "Memory Grants Pending", "", int(cpu >= 90), _RAW),
+            (p + "Memory Manager", "Target Server Memory (KB)", "", target_kb, _RAW),
+            (p + "Memory Manager", "Total Server Memory (KB)", "", committed_kb, _RAW),
+            (p + "Buffer Manager", "Page life expectancy", "", ple, _RAW),
+            (p + "Locks", "Lock Waits/sec", "_Total", int(c[3]), _CUMULATIVE),
+            (p + "Buffer Manager", "Buffer cache hit ratio", "", int(hit_base * self.hit_ratio),
+             _RATIO),
+            (p + "Buffer Manager", "Buffer cache hit ratio base", "", hit_base, _BASE),
+        ]  # fmt: skip
+
+        set6 = []
+        for j, wait in enumerate(self.waits):
+            i = self.wait_base + 3 * j
+            wait_ms = int(c[i + 1])
+            if wait_ms > 0:
+                set6.append((wait, int(c[i]), wait_ms, min(wait_ms, int(c[i + 2]))))
+
+        set7 = []
+        for n, (db_id, db, file_id, kind, path, size) in enumerate(self.files):
+            i = self.file_base + 6 * n
+            set7.append((db_id, db, file_id, kind, path, int(c[i]), int(c[i + 1]),
+                         int(c[i + 2]), int(c[i + 3]), int(c[i + 4]), int(c[i + 5]),
+                         size, ticks))  # fmt: skip
+
+        sets = (set1, set2, set3, set4, set5, set6, set7)
+        return [ResultSet(cols, rows) for cols, rows in zip(COLLECTION_COLUMNS, sets, strict=True)]
+
+
+def metrics(inst: Instance) -> Metrics:
+    m = inst.__dict__.get("dbtools_metrics")
+    if m is None:
+        m = inst.__dict__["dbtools_metrics"] = Metrics(inst)
+    return m
+
+
+# -- the collection procedure ---------------------------------------------------------------------
+@registry.procedure(PROCEDURE)
+def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
+    proc = _dep(ctx).obj(ctx.session.database, "DbTools", "usp_CollectMetrics", "P")
+    if not proc:
+        raise SqlError(2812, f"Could not find stored procedure '{PROCEDURE}'.", 62, 16)
+    if proc.get("stub"):
+        return []
+    if not _has_view_server_state(ctx):
+        raise permission_denied_view_server_state()
+    last = args[0] if args else None
+    try:
+        last_id = int(last) if last is not None else 0
+    except (TypeError, ValueError):
+        raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
+    return metrics(ctx.instance).collect(last_id)
+
+
+@registry.statement(
+    r"(?i)dbcc sqlperf ?\( ?n?'sys\.dm_os_wait_stats' ?, ?clear ?\)(?: with no_infomsgs)?"
+)
+def dbcc_clear_waits(ctx: Context, m: re.Match[str]) -> list[Output]:
+    if not _has_view_server_state(ctx):
+        raise SqlError(2571, "User does not have permission to use DBCC SQLPERF.", 3, 14)
+    metrics(ctx.instance).clear_wait_stats()
+    return []
+
+
+# -- steering -------------------------------------------------------------------------------------
+STEERING_KEYS = ("restart", "clear_wait_stats", "can_deploy", "advance_seconds", "drop_objects")
+
+
+async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) -> None:
+    """The keys of STEERING_KEYS (``login`` goes with ``can_deploy``)."""
+    if changes.get("drop_objects"):
+        deployment(inst).drop_all()
+    if "can_deploy" in changes:
+        deployment(inst).set_can_deploy(bool(changes["can_deploy"]), changes.get("login"))
+    if changes.get("advance_seconds"):
+        metrics(inst).advance_clock(float(changes["advance_seconds"]))
+    if changes.get("clear_wait_stats"):
+        metrics(inst).clear_wait_stats()
+    if changes.get("restart"):
+        running = inst.running
+        if running:
+            await inst.stop()  # a restart drops every connection
+        metrics(inst).restart()
+        if running:
+            await inst.start(fleet.host)
+
+
+def describe_dbtools(inst: Instance) -> dict[str, Any]:
+    info = deployment(inst).describe()
+    if "dbtools_metrics" in inst.__dict__:
+        info["ms_ticks"] = inst.state.ms_ticks
+    return info
+
+
+def _install() -> None:
+    if getattr(Fleet, "_dbtools_objects_installed", False):
+        return
+    Fleet._dbtools_objects_installed = True  # type: ignore[attr-defined]
+    orig_steer = Fleet.steer
+    orig_reset = Fleet.reset
+    orig_route = Fleet._route
+
+    async def steer(self: Fleet, name: str, **changes: Any) -> dict[str, Any]:
+        mine = {k: changes.pop(k) for k in STEERING_KEYS if k in changes}
+        inst = self[name]
+        if mine:
+            if "can_deploy" in mine and "login" in changes:
+                mine["login"] = changes["login"]
+            await apply_steering(self, inst, mine)
+        if "cpu" in changes:  # counters so far at the old load; the spike starts now
+            metrics(inst).advance(inst.state.ms_ticks)
+        if "view_server_state" not in changes:
+            changes.pop("login", None)
+        result = await orig_steer(self, name, **changes)
+        if "dbtools_metrics" in inst.__dict__:
+            metrics(inst).sync_spike(inst.state.ms_ticks)
+        result["dbtools"] = describe_dbtools(inst)
+        return result
+
+    async def reset(self: Fleet) -> None:
+        await orig_reset(self)
+        for inst in self.instances.values():
+            if "dbtools_deployment" in inst.__dict__:
+                deployment(inst).set_can_deploy(True)
+
+    async def route(self: Fleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        parts = [p for p in path.split("?")[0].split("/") if p]
+        actions = {"restart": {"restart": True}, "clear-wait-stats": {"clear_wait_stats": True}}
+        if method == "POST" and len(parts) == 3 and parts[0] == "instances" and parts[2] in actions:
+            name = parts[1].replace("%5C", "\\").replace("%5c", "\\")
+            try:
+                return 200, await self.steer(name, **actions[parts[2]])
+            except KeyError as exc:
+                return 404, {"error": str(exc)}
+        status, payload = await orig_route(self, method, path, body)
+        if method == "GET" and len(parts) == 2 and status == 200 and isinstance(payload, dict):
+            payload["dbtools"] = describe_dbtools(self[payload["server_name"]])
+        return status, payload
+
+    Fleet.steer = steer  # type: ignore[method-assign]
+    Fleet.reset = reset  # type: ignore[method-assign]
+    Fleet._route = route  # type: ignore[method-assign]
+
+    def add(name: str, fn: Callable[..., Any]) -> None:
+        for cls in (ControlClient, FleetThread):
+            if not hasattr(cls, name):
+                setattr(cls, name, fn)
+
+    def restart(self: Any, name: str) -> None:
+        """Simulate a service restart (counters, ms_ticks and ring-buffer ids start again)."""
+        self.steer(name, restart=True)
+
+    def clear_wait_stats(self: Any, name: str) -> None:
+        """Like DBCC SQLPERF('sys.dm_os_wait_stats', CLEAR)."""
+        self.steer(name, clear_wait_stats=True)
+
+    def set_can_deploy(self: Any, name: str, granted: bool, login: str | None = None) -> None:
+        """Grant or revoke CREATE SCHEMA/TABLE/PROCEDURE (db_owner-like) for one or all logins."""
+        self.steer(name, can_deploy=granted, login=login)
+
+    def advance_clock(self: Any, name: str, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass at once (ring-buffer records, counters)."""
+        self.steer(name, advance_seconds=seconds)
+
+    def drop_objects(self: Any, name: str) -> None:
+        """Forget the deployed DbTools schema, objects and configuration."""
+        self.steer(name, drop_objects=True)
+
+    for fn in (restart, clear_wait_stats, set_can_deploy, advance_clock, drop_objects):
+        add(fn.__name__, fn)
+
+    async def fleet_restart(self: Fleet, name: str) -> dict[str, Any]:
+        return await self.steer(name, restart=True)
+
+    if not hasattr(Fleet, "restart"):
+        Fleet.restart = fleet_restart  # type: ignore[attr-defined]
+
+
+_install()
