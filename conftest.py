@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.db.backends.base.base import BaseDatabaseWrapper
-from rest_framework.test import APIClient
 
 # Playwright's sync API runs an event loop in the test thread; our ORM calls there are still
 # synchronous and safe.
@@ -118,6 +117,8 @@ def make_user(db: None) -> Any:
 @pytest.fixture
 def api() -> Any:
     """api(user, tenant) -> an APIClient logged in as user, sending X-Tenant-Slug."""
+
+    from rest_framework.test import APIClient
 
     def make(user: Any = None, tenant: Any = None) -> APIClient:
         client = APIClient()
