@@ -1,0 +1,247 @@
+"""DbTools' monitoring objects on sqlsim, through DbTools' own client (pyodbc + FreeTDS).
+
+Every test starts its own fleet (``sqlsim_factory``): deployments and steering never reach the
+shared standard fleet.  No database is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+
+import pytest
+
+from monitoring import collect
+from servers import monitoring, sqlclient
+from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Login
+
+pytest_plugins = ["sqlsim.pytest_plugin"]
+
+COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
+COLUMNS = [7, 4, 7, 4, 5, 4, 13]
+
+
+def _fleet(factory, name="SQLDT01", **kw):
+    fleet = factory([InstanceConfig(name=name, port=0, **kw)])
+    return fleet, name
+
+
+def _connect(fleet, name="SQLDT01"):
+    target = sqlclient.Target(
+        host="127.0.0.1",
+        port=fleet.port(name),
+        username=DEFAULT_LOGIN,
+        password=DEFAULT_PASSWORD,
+        encrypt=False,
+    )
+    return sqlclient.connect(target, timeout=10)
+
+
+def _deployed(factory, name="SQLDT01", **kw):
+    fleet, name = _fleet(factory, name, **kw)
+    with _connect(fleet, name) as conn:
+        monitoring.deploy_objects(conn)
+    return fleet, name
+
+
+def _collect(conn, last=0):
+    return conn.query_sets(COLLECT_SQL, last)
+
+
+def test_deploy_on_a_fresh_instance_then_redeploy(sqlsim_factory):
+    fleet, name = _fleet(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        assert monitoring.missing_permissions(conn) == []
+        assert monitoring.deployed_version(conn) is None
+        assert monitoring.deployed_objects(conn) == []
+        first = monitoring.deploy_objects(conn)
+        assert (first.version, first.previous_version) == (monitoring.SCRIPT_VERSION, None)
+        assert monitoring.deployed_version(conn) == monitoring.SCRIPT_VERSION
+        objects = monitoring.deployed_objects(conn)
+    assert [(o["name"], o["type_desc"]) for o in objects] == [
+        ("Config", "USER_TABLE"),
+        ("usp_CollectMetrics", "SQL_STORED_PROCEDURE"),
+    ]
+    assert all(isinstance(o["modify_date"], dt.datetime) for o in objects)
+    # a new session sees the same objects; deploying again changes nothing but the version row
+    with _connect(fleet, name) as conn:
+        assert conn.query("SELECT OBJECT_ID(N'DbTools.Config', N'U')")[0][0] > 0
+        assert conn.query("SELECT OBJECT_ID(N'DbTools.Config', N'P')")[0][0] is None
+        again = monitoring.deploy_objects(conn)
+        assert again.previous_version == monitoring.SCRIPT_VERSION
+        assert len(monitoring.deployed_objects(conn)) == 2
+    info = fleet.info(name)["dbtools"]
+    assert {o["name"] for o in info["objects"]} == {"Config", "usp_CollectMetrics"}
+    assert info["config"]["master"]["schema_version"] == str(monitoring.SCRIPT_VERSION)
+
+
+def test_deploy_without_create_permissions(sqlsim_factory):
+    fleet, name = _fleet(sqlsim_factory)
+    fleet.set_can_deploy(name, False)
+    with _connect(fleet, name) as conn:
+        with pytest.raises(sqlclient.PermissionMissing, match="CREATE PROCEDURE"):
+            monitoring.deploy_objects(conn)
+        # DDL sent anyway fails like SQL Server: error 262
+        with pytest.raises(sqlclient.PermissionMissing, match="CREATE SCHEMA permission denied"):
+            conn.execute("CREATE SCHEMA DbTools AUTHORIZATION dbo")
+        assert monitoring.deployed_version(conn) is None
+    fleet.set_can_deploy(name, True)
+    with _connect(fleet, name) as conn:
+        assert monitoring.deploy_objects(conn).version == monitoring.SCRIPT_VERSION
+
+
+def test_deploy_without_view_server_state(sqlsim_factory):
+    login = Login(DEFAULT_LOGIN, DEFAULT_PASSWORD, view_server_state=False)
+    fleet, name = _fleet(sqlsim_factory, "SQLDTNOPERM01", logins=[login])
+    with _connect(fleet, name) as conn:
+        assert monitoring.missing_permissions(conn) == ["VIEW SERVER STATE"]
+        with pytest.raises(sqlclient.PermissionMissing, match="VIEW SERVER STATE"):
+            monitoring.deploy_objects(conn)
+
+
+def test_alter_of_a_missing_procedure_fails(sqlsim_factory):
+    fleet, name = _fleet(sqlsim_factory)
+    batch = dict(monitoring.batches())["030_collect_metrics.sql"][1]
+    with _connect(fleet, name) as conn:
+        conn.execute("IF SCHEMA_ID(N'DbTools') IS NULL EXEC(N'CREATE SCHEMA DbTools')")
+        with pytest.raises(sqlclient.QueryFailed, match="Invalid object name") as exc:
+            conn.execute(batch)
+        assert exc.value.number == 208
+
+
+def test_collection_before_deployment_is_error_2812(sqlsim_factory):
+    fleet, name = _fleet(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        with pytest.raises(sqlclient.QueryFailed, match="Could not find stored procedure") as exc:
+            _collect(conn)
+        assert exc.value.number == 2812
+
+
+def test_collection_parses_and_gives_rates(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        sets = _collect(conn)
+        assert [len(s[0]) for s in sets] == COLUMNS
+        first = collect.compute(collect.parse(sets), {})
+        assert first.last_cpu_record_id is not None
+        assert len(sets[1]) == 256  # a first poll with 0 gets the whole ring buffer
+        time.sleep(0.3)
+        second_sets = _collect(conn, first.last_cpu_record_id)
+    raw = collect.parse(second_sets)
+    second = collect.compute(raw, first.counters)
+    assert raw.ms_ticks - collect.parse(sets).ms_ticks >= 250
+    assert second.snapshot["batch_requests_sec"] > 0
+    assert second.snapshot["cpu_percent"] is not None  # carried from the last record
+    assert second.snapshot["memory_percent"] and 0 < second.snapshot["memory_percent"] < 100
+    assert second.files and second.waits
+    names = {r[1] for r in second_sets[4]}
+    assert {"Batch Requests/sec", "SQL Compilations/sec", "Page life expectancy",
+            "User Connections", "Buffer cache hit ratio", "Buffer cache hit ratio base",
+            "Target Server Memory (KB)", "Total Server Memory (KB)"} <= names  # fmt: skip
+    assert all(r[0].startswith("SQLServer:") for r in second_sets[4])
+    assert {r[3] for r in second_sets[6]} == {"ROWS", "LOG"}
+    assert all(r[12] == raw.ms_ticks for r in second_sets[6])  # sample_ms = the instance clock
+    assert not {"LAZYWRITER_SLEEP", "SLEEP_TASK", "XE_TIMER_EVENT"} & set(raw.waits)
+
+
+def test_collection_without_view_server_state_is_error_300(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    fleet.set_view_server_state(name, False)
+    with (
+        _connect(fleet, name) as conn,
+        pytest.raises(sqlclient.PermissionMissing, match="VIEW SERVER STATE"),
+    ):
+        _collect(conn)
+
+
+def test_late_poll_returns_the_missed_records(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        last = collect.parse(_collect(conn)).cpu[-1][0]
+        assert collect.parse(_collect(conn, last)).cpu == []
+        fleet.advance_clock(name, 5 * 60)
+        records = collect.parse(_collect(conn, last)).cpu
+    assert [r[0] for r in records] == [last + 1, last + 2, last + 3, last + 4, last + 5]
+    gaps = [(b[1] - a[1]).total_seconds() for a, b in itertools.pairwise(records)]
+    assert all(abs(g - 60) < 0.01 for g in gaps)
+
+
+def test_spike_cpu_shows_in_the_next_record(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        before = collect.parse(_collect(conn)).cpu
+        fleet.spike_cpu(name, 97)
+        fleet.advance_clock(name, 60)
+        after = collect.parse(_collect(conn, before[-1][0])).cpu
+    assert len(after) == 1
+    assert after[0][2] >= 90
+    assert max(r[2] for r in before) < 90 or before[-1][2] < 90
+
+
+def test_restart_resets_counters_and_ring(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        before_sets = _collect(conn)
+    before = collect.parse(before_sets)
+    fleet.restart(name)
+    with _connect(fleet, name) as conn:  # a restart drops connections; objects stay deployed
+        assert monitoring.deployed_version(conn) == monitoring.SCRIPT_VERSION
+        after_sets = _collect(conn)
+    after = collect.parse(after_sets)
+    assert after.ms_ticks < 120_000 < before.ms_ticks
+    assert after.cpu == []  # no full minute since the start yet
+    for counter in ("Batch Requests/sec", "SQL Compilations/sec"):
+        assert after.counters[counter][0] < before.counters[counter][0]
+    assert sum(w[1] for w in after.waits.values()) < sum(w[1] for w in before.waits.values())
+    start_before, start_after = before_sets[0][0][2], after_sets[0][0][2]
+    assert start_after > start_before
+    computed = collect.compute(after, collect.compute(before, {}).counters)
+    assert computed.snapshot["batch_requests_sec"] is None  # counters went down: no rate
+    fleet.advance_clock(name, 120)
+    with _connect(fleet, name) as conn:
+        assert [r[0] for r in collect.parse(_collect(conn)).cpu] == [1, 2]
+
+
+def test_clear_wait_stats(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        before = collect.parse(_collect(conn)).waits
+        conn.execute("DBCC SQLPERF('sys.dm_os_wait_stats', CLEAR)")
+        after = collect.parse(_collect(conn)).waits
+        assert sum(w[1] for w in after.values()) < sum(w[1] for w in before.values()) / 100
+        fleet.advance_clock(name, 30)
+        later = collect.parse(_collect(conn)).waits
+        assert sum(w[1] for w in later.values()) > sum(w[1] for w in after.values())
+        fleet.clear_wait_stats(name)
+        assert sum(w[1] for w in collect.parse(_collect(conn)).waits.values()) < sum(
+            w[1] for w in later.values()
+        )
+
+
+def test_named_instance_counter_names(sqlsim_factory):
+    fleet = sqlsim_factory([InstanceConfig(name="SQLDTNAMED01", port=0, instance_name="INST1")])
+    target = sqlclient.Target(
+        host="127.0.0.1",
+        port=fleet.port("SQLDTNAMED01\\INST1"),
+        instance_name="INST1",
+        username=DEFAULT_LOGIN,
+        password=DEFAULT_PASSWORD,
+        encrypt=False,
+    )
+    with sqlclient.connect(target) as conn:
+        monitoring.deploy_objects(conn)
+        sets = _collect(conn)
+    assert all(r[0].startswith("MSSQL$INST1:") for r in sets[4])
+    assert any("MSSQL15.INST1" in r[4] for r in sets[6])
+
+
+def test_collection_is_fast(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory)
+    with _connect(fleet, name) as conn:
+        last = collect.parse(_collect(conn)).cpu[-1][0]
+        started = time.perf_counter()
+        for _ in range(50):
+            _collect(conn, last)
+        per_call_ms = (time.perf_counter() - started) * 1000 / 50
+    assert per_call_ms < 25, per_call_ms
