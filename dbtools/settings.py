@@ -181,7 +181,9 @@ SPECTACULAR_SETTINGS = {
 DBTOOLS_REDIS_URL = env.str("DBTOOLS_REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "dbtools",
-    "workers": env.int("DBTOOLS_Q_WORKERS", default=2),
+    # Collector shard tasks hold a worker for DBTOOLS_COLLECTOR_RUN_SECONDS and overlap their
+    # successor briefly: give the cluster at least 2 x (shards of all tenants) + 2 workers.
+    "workers": env.int("DBTOOLS_Q_WORKERS", default=4),
     # A task that outlives `timeout` is killed; `retry` must exceed the longest task or Q2 would
     # hand the same task to a second worker while the first still runs it.
     "timeout": env.int("DBTOOLS_Q_TIMEOUT", default=300),

@@ -38,6 +38,10 @@ from servers.models import Server
 log = structlog.get_logger(__name__)
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
 LEASE_SECONDS = 30
+# A shard task queued while its predecessor still runs waits this long for the hand-over; the
+# dispatch (every minute) queues the successor when the predecessor has under DISPATCH_AHEAD left.
+HANDOVER_WAIT = 120
+DISPATCH_AHEAD = 90
 _stopping = threading.Event()
 
 
@@ -198,20 +202,32 @@ def due_jobs(shard: int, shards: int, now: dt.datetime, busy: set[int]) -> list[
     return jobs
 
 
-def _acquire(shards: int, shard: int, owner: str) -> bool:
+def _acquire(shards: int, shard: int, owner: str, ends_at: dt.datetime) -> bool:
     now = timezone.now()
     CollectorLease.objects.get_or_create(shards=shards, shard=shard)
     return bool(
         CollectorLease.objects.filter(shards=shards, shard=shard)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(owner=owner))
-        .update(owner=owner, expires_at=now + dt.timedelta(seconds=LEASE_SECONDS))
+        .update(owner=owner, expires_at=now + dt.timedelta(seconds=LEASE_SECONDS), ends_at=ends_at)
     )
 
 
 def _release(shards: int, shard: int, owner: str) -> None:
     CollectorLease.objects.filter(shards=shards, shard=shard, owner=owner).update(
-        owner="", expires_at=None
+        owner="", expires_at=None, ends_at=None
     )
+
+
+def _wait_for_lease(shards: int, shard: int, owner: str, ends_at: dt.datetime) -> bool:
+    """A successor queued before its predecessor ends waits here for the hand-over."""
+    give_up = time.monotonic() + HANDOVER_WAIT
+    while not _stopping.is_set():
+        if _acquire(shards, shard, owner, ends_at):
+            return True
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.25)
+    return False
 
 
 def shard_count(servers: int) -> int:
@@ -222,8 +238,10 @@ def run_shard(shard: int, shards: int, seconds: float, owner: str | None = None)
     """Collect one shard of the current tenant for `seconds`. Returns counts for the task log."""
     alias = tenancy.current().alias
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    if not _acquire(shards, shard, owner):
+    ends_at = timezone.now() + dt.timedelta(seconds=seconds)
+    if not _wait_for_lease(shards, shard, owner, ends_at):
         return {"skipped": "lease held by another worker"}
+    CollectorLease.objects.filter(shards=shards, shard=shard).update(successor_queued_at=None)
     offline_after = settings_store.get("offline_after_seconds")
     deadline = time.monotonic() + seconds
     in_flight: dict[Future, int] = {}
@@ -253,7 +271,7 @@ def run_shard(shard: int, shards: int, seconds: float, owner: str | None = None)
             if not stopping and now_mono >= next_check:
                 # Renew the lease; hand over if the fleet was resharded or the lease was lost.
                 resharded = shard_count(collectable().count()) != shards
-                stopping = resharded or not _acquire(shards, shard, owner)
+                stopping = resharded or not _acquire(shards, shard, owner, ends_at)
                 next_check = now_mono + 5
             if not stopping:
                 free = settings.DBTOOLS_COLLECTOR_CONCURRENCY * 4 - len(in_flight)

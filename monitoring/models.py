@@ -172,7 +172,9 @@ class CollectorLease(models.Model):
     shards = models.PositiveIntegerField()
     shard = models.PositiveIntegerField()
     owner = models.CharField(max_length=128, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # renewed every few seconds
+    ends_at = models.DateTimeField(null=True, blank=True)  # when the holder hands over
+    successor_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "collector_leases"

@@ -171,7 +171,7 @@ class GroupViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[ServerGroup]:
         return ServerGroup.objects.annotate(
             server_count=Count("servers", filter=Q(servers__deleted_at__isnull=True))
-        )
+        ).order_by("name")
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return GroupDetailSerializer if self.action == "retrieve" else GroupSerializer
