@@ -53,6 +53,7 @@ import random
 import re
 import time
 import zlib
+from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -129,14 +130,15 @@ class Deployment:
         self.config_rows: dict[str, dict[str, str | None]] = {}  # db -> {name: value}
         self.can_deploy_all = True
         self.can_deploy_logins: dict[str, bool] = {}
-        self._ids = random.Random(zlib.crc32(inst.config.server_name.encode()))
 
     @property
     def catalog(self) -> dict[str, Any]:
         return self.inst.catalog
 
-    def new_id(self) -> int:
-        return self._ids.randint(0x01000000, 0x7FFFFFFF)
+    def new_id(self, db: str, key: str) -> int:
+        """Stable per instance and name, shaped like SQL Server's object ids."""
+        seed = f"{self.inst.config.server_name}|{db.lower()}|{key}".encode()
+        return 0x01000000 | zlib.crc32(seed) & 0x7FFFFFFF
 
     def can_deploy(self, ctx: Context) -> bool:
         login = ctx.session.login.lower()
@@ -350,7 +352,7 @@ def _store_object(ctx: Context, schema: str, name: str, kind: str, definition: s
     now = _utcnow()
     dep.catalog[key] = {
         "sqlsim": "dbtools_objects",
-        "object_id": existing.get("object_id") or dep.new_id(),
+        "object_id": existing.get("object_id") or dep.new_id(db, key),
         "database": db,
         "schema": existing.get("schema", schema),
         "name": existing.get("name", name),
@@ -659,6 +661,7 @@ _SET7 = [
 ]
 COLLECTION_COLUMNS = (_SET1, _SET2, _SET3, _SET4, _SET5, _SET6, _SET7)
 
+_JITTER = random.Random()  # shared: per-call noise needs no per-instance generator
 _N_PERF = 4  # batch requests, compilations, re-compilations, lock waits
 
 
@@ -680,7 +683,7 @@ class Metrics:
         self.state = inst.state
         cfg = inst.config
         seed = cfg.seed if cfg.seed is not None else zlib.crc32(cfg.server_name.encode())
-        rng = self.rng = random.Random(seed ^ 0x5EED)
+        rng = random.Random(seed ^ 0x5EED)  # only while drawing the rates: 2.5 KiB each
         st = self.state
         self.base_cpu = float(getattr(st, "base_cpu", rng.uniform(5, 45)))
         self.phase = float(getattr(st, "_phase", rng.uniform(0, 2 * math.pi)))
@@ -730,14 +733,15 @@ class Metrics:
                       log_writes, log_writes * rng.uniform(2048, 61440),
                       log_writes * rng.uniform(0.2, 2.5)]  # fmt: skip
             self.files.append((db_id, db, 2, "LOG", log_dir + log_name, data_size // 8))
-        self.rates = rates
+        self.rates = array("d", rates)
+        self.history = rng.uniform(0.6, 1.0)  # share of the uptime's work already done
         self.wait_base = _N_PERF
         self.file_base = _N_PERF + 3 * len(self.waits)
         self.ple_base = rng.randint(300, 12000)
         self.hit_ratio = rng.uniform(0.97, 0.9995)
         prefix = f"MSSQL${cfg.instance_name}:" if cfg.instance_name else "SQLServer:"
         self.prefix = prefix
-        self.counters: list[float] = []
+        self.counters: array[float] = array("d")
         self.last_ticks = 0
         self.spikes: list[list[float]] = []  # [from_ticks, until_ticks, value]
         self.spike_sig: tuple[Any, Any] = (None, 0.0)
@@ -747,8 +751,8 @@ class Metrics:
     def boot(self, ticks: int, fresh: bool = True) -> None:
         """Counters as if the instance had run ``ticks`` ms (with some history on a long run)."""
         up = ticks / 1000.0
-        spread = (lambda: self.rng.uniform(0.6, 1.0)) if not fresh else (lambda: 1.0)
-        self.counters = [rate * up * spread() for rate in self.rates]
+        share = 1.0 if fresh else self.history
+        self.counters = array("d", (rate * up * share for rate in self.rates))
         self.last_ticks = ticks
         self.spikes = []
         self.spike_sig = (None, 0.0)
@@ -756,7 +760,7 @@ class Metrics:
     def restart(self) -> None:
         """Simulated service restart: the clock and every cumulative counter start again."""
         st = self.state
-        boot_ms = self.rng.randint(15_000, 45_000)
+        boot_ms = _JITTER.randint(15_000, 45_000)
         st._t0 = time.monotonic()
         st._ms_ticks0 = boot_ms
         st.started_wall = time.time() - boot_ms / 1000.0
@@ -833,7 +837,7 @@ class Metrics:
             return cpu
         self.last_ticks = ticks
         load = max(0.2, min(5.0, cpu / self.base_cpu))
-        f = elapsed / 1000.0 * load * self.rng.uniform(0.85, 1.15)
+        f = elapsed / 1000.0 * load * _JITTER.uniform(0.85, 1.15)
         c, r = self.counters, self.rates
         for i in range(self.file_base):
             c[i] += r[i] * f
@@ -982,7 +986,8 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
 
 
 def describe_dbtools(inst: Instance) -> dict[str, Any]:
-    info = deployment(inst).describe()
+    dep = inst.__dict__.get("dbtools_deployment")
+    info = dep.describe() if dep is not None else {"can_deploy": True, "objects": []}
     if "dbtools_metrics" in inst.__dict__:
         info["ms_ticks"] = inst.state.ms_ticks
     return info
@@ -1003,8 +1008,8 @@ def _install() -> None:
             if "can_deploy" in mine and "login" in changes:
                 mine["login"] = changes["login"]
             await apply_steering(self, inst, mine)
-        if "cpu" in changes:  # counters so far at the old load; the spike starts now
-            metrics(inst).advance(inst.state.ms_ticks)
+        if "cpu" in changes and (changes["cpu"] is not None or "dbtools_metrics" in inst.__dict__):
+            metrics(inst).advance(inst.state.ms_ticks)  # counters so far at the old load
         if "view_server_state" not in changes:
             changes.pop("login", None)
         result = await orig_steer(self, name, **changes)

@@ -245,3 +245,26 @@ def test_collection_is_fast(sqlsim_factory):
             _collect(conn, last)
         per_call_ms = (time.perf_counter() - started) * 1000 / 50
     assert per_call_ms < 25, per_call_ms
+
+
+def test_plain_batch_form_stub_only_and_steering(sqlsim_factory):
+    fleet, name = _fleet(sqlsim_factory)
+    stub = dict(monitoring.batches())["030_collect_metrics.sql"][0]
+    with _connect(fleet, name) as conn:
+        conn.execute("IF SCHEMA_ID(N'DbTools') IS NULL EXEC(N'CREATE SCHEMA DbTools')")
+        conn.execute(stub)
+        assert conn.query_sets("EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = 0") == [[]]
+        monitoring.deploy_objects(conn)
+        sets = conn.query_sets("EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = 5")
+        assert [len(s[0]) for s in sets] == COLUMNS
+        fleet.slow(name, 0.4)
+        started = time.monotonic()
+        collect.parse(_collect(conn))
+        assert time.monotonic() - started >= 0.4
+        fleet.slow(name, 0)
+        fleet.drop_objects(name)
+        with pytest.raises(sqlclient.QueryFailed, match="Could not find stored procedure"):
+            _collect(conn)
+        fleet.stop_instance(name)
+        with pytest.raises(sqlclient.TargetError):
+            _collect(conn)
