@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.db.models import F, Q
 from django.db.models.functions import Mod
 from django.utils import timezone
@@ -276,7 +276,9 @@ def run_shard(shard: int, shards: int, seconds: float, owner: str | None = None)
             if not stopping:
                 free = settings.DBTOOLS_COLLECTOR_CONCURRENCY * 4 - len(in_flight)
                 if free > 0:
-                    jobs = due_jobs(shard, shards, timezone.now(), set(in_flight.values()))
+                    # Results not yet written still carry the old next_due_at: not due again.
+                    busy = set(in_flight.values()) | {r.server_id for r in pending}
+                    jobs = due_jobs(shard, shards, timezone.now(), busy)
                     for job in jobs[:free]:
                         in_flight[pool.submit(run_job, job)] = job.server_id
             if not in_flight and stopping:
@@ -330,8 +332,7 @@ def dispatch() -> dict[str, int]:
 
 
 def shard_task(tenant_slug: str, shard: int, shards: int) -> dict[str, Any]:
-    install_signal_handler()
-    close_old_connections()
+    install_signal_handler()  # Django-Q2 closes stale DB connections around each task itself
     with tenancy.use_tenant_slug(tenant_slug):
         result = run_shard(shard, shards, settings.DBTOOLS_COLLECTOR_RUN_SECONDS)
     log.info("collector.shard_done", tenant=tenant_slug, shard=shard, shards=shards, **result)
