@@ -112,7 +112,11 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
         add("cpu_other_percent", event_time, other)
         latest_cpu = (sql_cpu, other)
         out.last_cpu_record_id = record_id
-    if latest_cpu is None and previous.get("cpu"):
+    restarted = previous.get("ms_ticks") is not None and raw.ms_ticks < previous["ms_ticks"]
+    if restarted and not raw.cpu:
+        # The ring buffer's record ids start again after a restart: ask for all of them next time.
+        out.last_cpu_record_id = 0
+    if latest_cpu is None and previous.get("cpu") and not restarted:
         latest_cpu = tuple(previous["cpu"])  # no new record this time: the last one still holds
 
     total, avail = raw.memory.get("total_kb"), raw.memory.get("available_kb")

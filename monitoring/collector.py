@@ -71,14 +71,17 @@ class ConnectionCache:
         self._items: dict[tuple[str, int], _Cached] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, int], target: sqlclient.Target, timeout: int) -> Any:
+    def get(
+        self, key: tuple[str, int], target: sqlclient.Target, timeout: int
+    ) -> tuple[sqlclient.SqlConnection, bool]:
+        """(connection, reused)."""
         with self._lock:
             item = self._items.pop(key, None)
         if item and item.target == target and not item.conn.closed:
-            return item.conn
+            return item.conn, True
         if item:
             item.conn.close()
-        return sqlclient.connect(target, timeout=timeout)
+        return sqlclient.connect(target, timeout=timeout), False
 
     def put(self, key: tuple[str, int], conn: sqlclient.SqlConnection) -> None:
         with self._lock:
@@ -127,12 +130,21 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
     key = (alias, job.server_id)
     timeout = settings.DBTOOLS_COLLECTOR_TIMEOUT
     try:
-        conn = CONNECTIONS.get(key, job.target, timeout)
+        conn, reused = CONNECTIONS.get(key, job.target, timeout)
         try:
             sets = conn.query_sets(COLLECT_SQL, job.last_cpu_record_id or 0)
-        except sqlclient.TargetError:
+        except sqlclient.TargetError as exc:
             conn.close()
-            raise
+            if not reused or isinstance(exc, sqlclient.Timeout):
+                raise
+            # A kept connection can die quietly (instance restart, failover, idle timeout on a
+            # firewall): reconnect once before calling the server down.
+            conn = sqlclient.connect(job.target, timeout=timeout)
+            try:
+                sets = conn.query_sets(COLLECT_SQL, job.last_cpu_record_id or 0)
+            except sqlclient.TargetError:
+                conn.close()
+                raise
         CONNECTIONS.put(key, conn)
         computed = collect.compute(collect.parse(sets), job.counters, set(job.enabled) or None)
         status = Server.Status.ONLINE

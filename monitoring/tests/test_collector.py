@@ -138,6 +138,11 @@ def test_counter_reset_stores_no_negative_rates(monitored, sqlsim):
     run()
     assert not ServerSnapshot.objects.filter(server_id=server.pk, batch_requests_sec__lt=0).exists()
     assert not Metric.objects.filter(server_id=server.pk, value__lt=0).exists()
+    # CPU record ids restarted with the instance: the collector asks for all of them again.
+    sqlsim.advance_clock("SQLPROD01", 180)
+    due_now(server)
+    run()
+    assert 0 < CollectorState.objects.get(pk=server.pk).last_cpu_record_id < 10
 
 
 def test_stop_signal_drains_in_flight_collections(monitored, sqlsim):

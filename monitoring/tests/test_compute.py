@@ -80,3 +80,11 @@ def test_disabled_metric_types_are_not_stored():
 def test_short_result_is_an_error():
     with pytest.raises(ValueError, match="result sets"):
         parse(result_sets()[:3])
+
+
+def test_restart_asks_for_every_cpu_record_again():
+    first = compute(parse(result_sets()), {})
+    assert first.last_cpu_record_id == 1
+    after_restart = compute(parse(result_sets(ms_ticks=5_000, cpu=[])), first.counters)
+    assert after_restart.last_cpu_record_id == 0
+    assert after_restart.snapshot["cpu_percent"] is None  # the old reading no longer holds
