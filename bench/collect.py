@@ -104,7 +104,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="500,1000,2000,5000")
     ap.add_argument("--minutes", type=float, default=3)
-    ap.add_argument("--base-port", type=int, default=30000)
+    ap.add_argument("--base-port", type=int, default=15000)
     ap.add_argument("--encrypt", default="on", choices=["on", "login", "off"])
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

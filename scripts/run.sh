@@ -29,10 +29,20 @@ trap stop INT TERM
 pids+=($!)
 .venv/bin/python manage.py qcluster &
 pids+=($!)
-if [[ -f sqlsim/__main__.py && "${DBTOOLS_SQLSIM:-1}" == "1" ]]; then
-  .venv/bin/python -m sqlsim --count "${DBTOOLS_SQLSIM_COUNT:-20}" --base-port "${DBTOOLS_SQLSIM_PORT:-14330}" \
+SIM_PORT=${DBTOOLS_SQLSIM_PORT:-14330}
+SIM_COUNT=${DBTOOLS_SQLSIM_COUNT:-20}
+if [[ "${DBTOOLS_SQLSIM:-1}" == "1" ]]; then
+  # The simulated fleet of the demo tenant: a stand-in for real SQL Servers, which DbTools reaches
+  # exactly as it would reach them (TDS over TCP, TLS, logins).
+  .venv/bin/python -m sqlsim --count "$SIM_COUNT" --base-port "$SIM_PORT" \
     --control-port "${DBTOOLS_SQLSIM_CONTROL_PORT:-14329}" &
   pids+=($!)
+  sleep 1
+  half=$((SIM_PORT + SIM_COUNT / 2))
+  .venv/bin/python manage.py onboard_servers --tenant demo --ports "$SIM_PORT-$((half - 1))" \
+    --username dbtools --password 'DbTools!2026' --group Production --label prod --deploy || true
+  .venv/bin/python manage.py onboard_servers --tenant demo --ports "$half-$((SIM_PORT + SIM_COUNT - 1))" \
+    --username dbtools --password 'DbTools!2026' --group Reporting --label reporting --deploy || true
 fi
 
 sleep 1
