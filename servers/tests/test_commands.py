@@ -11,7 +11,8 @@ def test_onboard_servers_command(sqlsim, capsys):
     p1, p2 = sqlsim.port("SQLPROD01"), sqlsim.port("SQLPROD02")
     down = sqlsim.port("SQLDOWN01")
     args = ["--tenant", "alpha", "--ports", f"{p1},{p2},{down}", "--username", sqlsim.login,
-            "--password", sqlsim.password, "--group", "Prod", "--label", "prod", "--deploy"]  # fmt: skip
+            "--password", sqlsim.password, "--group", "Prod", "--label", "prod",
+            "--deploy"]  # fmt: skip
     call_command("onboard_servers", *args)
     out, err = capsys.readouterr()
     assert "2 server(s) onboarded, 2 deployed" in out
