@@ -166,7 +166,10 @@ CHROMIUM = os.environ.get("DBTOOLS_CHROMIUM", "/usr/bin/chromium")
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Two cores shared with PostgreSQL, sqlsim and the live server: be patient, not flaky.
+    expect.set_options(timeout=10_000)
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(

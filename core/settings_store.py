@@ -64,6 +64,15 @@ SPECS: dict[str, SettingSpec] = {
             "memory_critical_percent", "Memory critical (%)", 95, 1, 100, group="Health thresholds"
         ),
         SettingSpec(
+            "dashboard_refresh_seconds",
+            "Dashboard refresh (seconds)",
+            30,
+            5,
+            600,
+            "How often open dashboards poll for fresh health.",
+            "Collection",
+        ),
+        SettingSpec(
             "offline_after_seconds",
             "Offline after no data for (seconds)",
             180,

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from core import settings_store
 from monitoring import health, series
 from servers.models import Server, ServerGroupMember
 
@@ -30,6 +31,7 @@ def _board() -> dict[str, Any]:
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
     ]  # fmt: skip
     return {
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "health": items,
         "summary": health.summary(items),
         "groups": group_rows,

@@ -60,7 +60,11 @@
       height: 180,
       legend: { show: true, live: false },
       cursor: { points: { size: 6 } },
-      scales: { x: { time: true }, y: unit === "%" ? { range: [0, 100] } : { auto: true } },
+      // Every chart spans the whole requested range, so they line up however sparse the data.
+      scales: {
+        x: { time: true, range: () => [Date.parse(data.from) / 1000, Date.parse(data.to) / 1000] },
+        y: unit === "%" ? { range: [0, 100] } : { auto: true },
+      },
       axes: [
         { stroke: "#8e96a3", grid: { stroke: "#2c3038" }, ticks: { stroke: "#2c3038" } },
         { stroke: "#8e96a3", grid: { stroke: "#2c3038" }, ticks: { stroke: "#2c3038" }, size: 50 },
