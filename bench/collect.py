@@ -5,16 +5,19 @@ per fleet size: collections per second sustained, whether every server kept its 
 written per second, and per-collection latency p50/p95.
 
 Every server first gets the monitoring objects deployed (real TDS, full TLS by default), then the
-collector runs for --minutes per size. One shard task, so one core of Python at most.
+collector runs for --minutes per size with one process per shard (DBTOOLS_COLLECTOR_SHARD_SIZE
+servers each), as the Django-Q2 workers of one node would.
 
 Usage: .venv/bin/python bench/collect.py [--sizes 500,1000,2000,5000] [--minutes 3]
 """
 
 import argparse
+import multiprocessing
 import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import _setup
 from _setup import drop_tenant, fresh_tenant, pct
@@ -23,6 +26,7 @@ from django.db import connections
 
 from dbtools import crypto, tenancy
 from monitoring import collector
+from monitoring.models import CollectorState
 from servers import deployment
 from servers.models import Server
 from sqlsim.control import SubprocessFleet
@@ -30,11 +34,6 @@ from sqlsim.fleet import make_configs
 
 SLUG = "bench-collect"
 LATE_SECONDS = 5
-
-
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def rss_mb() -> float:
@@ -71,8 +70,10 @@ def add_servers(fleet: SubprocessFleet, names: list[str], encrypt: str) -> list[
     return list(Server.objects.all())
 
 
-def measure(minutes: float) -> dict[str, float]:
-    stats = {"late": 0, "max_late": 0.0, "lat": [], "ok": 0, "failed": 0}
+def shard_process(slug: str, shard: int, shards: int, seconds: float, out: Any) -> None:
+    """One shard task, as a Django-Q2 worker process runs it; reports its figures on `out`."""
+    connections.close_all()  # never share the parent's sockets after fork
+    stats: dict[str, Any] = {"late": 0, "max_late": 0.0, "lat": [], "ok": 0, "failed": 0}
     lock = threading.Lock()
     real = collector.collect_server
 
@@ -82,22 +83,43 @@ def measure(minutes: float) -> dict[str, float]:
         with lock:
             stats["lat"].append(result.duration_ms)
             stats["ok" if result.computed else "failed"] += 1
-            if late > LATE_SECONDS:
-                stats["late"] += 1
+            stats["late"] += late > LATE_SECONDS
             stats["max_late"] = max(stats["max_late"], late)
         return result
 
     collector.collect_server = observed
-    cpu0, t0 = cpu_seconds(), time.monotonic()
-    try:
-        totals = collector.run_shard(0, 1, minutes * 60, owner="bench")
-    finally:
-        collector.collect_server = real
+    with tenancy.use_tenant_slug(slug):
+        totals = collector.run_shard(shard, shards, seconds, owner=f"bench-{shard}")
+    stats["rows"] = totals.get("rows", 0)
+    stats["rss"] = rss_mb()
+    out.put(stats)
+
+
+def measure(minutes: float, shards: int) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    connections.close_all()
+    procs = [ctx.Process(target=shard_process, args=(SLUG, k, shards, minutes * 60, out))
+             for k in range(shards)]  # fmt: skip
+    t0 = time.monotonic()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for proc in procs:
+        proc.start()
+    parts = [out.get(timeout=minutes * 60 + 300) for _ in procs]
+    for proc in procs:
+        proc.join()
     wall = time.monotonic() - t0
-    return {
-        "wall": wall, "cpu": (cpu_seconds() - cpu0) / wall * 100, "rows": totals.get("rows", 0),
-        **stats,
-    }  # fmt: skip
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / wall * 100
+    merged: dict[str, Any] = {"wall": wall, "cpu": cpu, "lat": [], "rss": [], "late": 0,
+                              "max_late": 0.0, "ok": 0, "failed": 0, "rows": 0}  # fmt: skip
+    for part in parts:
+        merged["lat"] += part["lat"]
+        merged["rss"].append(part["rss"])
+        merged["max_late"] = max(merged["max_late"], part["max_late"])
+        for key in ("late", "ok", "failed", "rows"):
+            merged[key] += part[key]
+    return merged
 
 
 def main() -> int:
@@ -120,7 +142,10 @@ def main() -> int:
                 started = time.monotonic()
                 servers = add_servers(fleet, names[:size], args.encrypt)
                 print(f"\n{len(servers)} servers (deployed in {time.monotonic() - started:.0f} s)")
-                r = measure(args.minutes)
+                shards = collector.shard_count(len(servers))
+                # As a fresh collector start: every server due now (then spread by the collector).
+                CollectorState.objects.all().delete()
+                r = measure(args.minutes, shards)
                 n = r["ok"] + r["failed"]
                 kept = "yes" if r["late"] == 0 and r["failed"] == 0 else "NO"
                 rate = n / r["wall"]
@@ -128,10 +153,12 @@ def main() -> int:
                       f"{r['wall']:.0f} s = {rate:.1f}/s (needed {size / 60:.1f}/s)")  # fmt: skip
                 print(f"  60 s interval kept: {kept} (late > {LATE_SECONDS} s: {r['late']}, "
                       f"max lateness {r['max_late']:.1f} s)")  # fmt: skip
-                print(f"  latency per collection: p50 {pct(r['lat'], 50):.1f} ms, "
-                      f"p95 {pct(r['lat'], 95):.1f} ms")  # fmt: skip
-                print(f"  rows written: {r['rows'] / r['wall']:.0f}/s; collector CPU "
-                      f"{r['cpu']:.0f} % of one core; RSS {rss_mb():.0f} MB")  # fmt: skip
+                if r["lat"]:
+                    print(f"  latency per collection: p50 {pct(r['lat'], 50):.1f} ms, "
+                          f"p95 {pct(r['lat'], 95):.1f} ms")  # fmt: skip
+                rss = " + ".join(f"{m:.0f}" for m in r["rss"])
+                print(f"  {shards} shard task(s); rows written: {r['rows'] / r['wall']:.0f}/s; "
+                      f"collector CPU {r['cpu']:.0f} % of one core; RSS {rss} MB")  # fmt: skip
     finally:
         collector.CONNECTIONS.close_all()
         fleet.close()

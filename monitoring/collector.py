@@ -119,7 +119,13 @@ class Job:
 
 
 def next_due(job: Job, now: dt.datetime) -> dt.datetime:
-    """Keep the cadence; a late collector collects once and carries on, never in a burst."""
+    """Keep the cadence; a late collector collects once and carries on, never in a burst.
+
+    After a server's first collection its next one is spread over the interval (by its id), so
+    a fleet onboarded at once does not stay a herd that hits the collector in the same second."""
+    if job.last_success_at is None and not job.counters:
+        spread = (job.server_id * 0.6180339887) % 1.0
+        return now + dt.timedelta(seconds=job.interval * (0.5 + spread))
     nxt = job.due_at + dt.timedelta(seconds=job.interval)
     return nxt if nxt > now else now + dt.timedelta(seconds=job.interval)
 

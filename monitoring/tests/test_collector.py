@@ -45,7 +45,8 @@ def test_collects_rates_and_snapshots(monitored):
     assert first["collected"] == 1, first
     state = CollectorState.objects.get(pk=server.pk)
     assert state.last_success_at is not None
-    assert state.next_due_at > timezone.now() + dt.timedelta(seconds=50)  # default 60 s cadence
+    # The first collection spreads the next one over 0.5–1.5 intervals (default 60 s).
+    assert state.next_due_at > timezone.now() + dt.timedelta(seconds=25)
     assert state.last_cpu_record_id
     time.sleep(0.3)
     due_now(server)
@@ -110,7 +111,7 @@ def test_config_changes_apply_next_cycle(monitored):
     CollectionConfig.objects.create(server=server, interval_seconds=30)
     run()
     state = CollectorState.objects.get(pk=server.pk)
-    assert 25 < (state.next_due_at - state.last_attempt_at).total_seconds() <= 31
+    assert 14 < (state.next_due_at - state.last_attempt_at).total_seconds() <= 46
     CollectionConfig.objects.filter(pk=server.pk).update(enabled=False)
     due_now(server)
     assert run() == {"collected": 0, "failed": 0, "rows": 0}
