@@ -12,22 +12,12 @@ Usage: .venv/bin/python bench/tenants.py [--tenants 50] [--provision 10] [--requ
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dbtools.settings")
-os.environ.setdefault("DBTOOLS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("DBTOOLS_TENANT_DB_PREFIX", "bench_dbtools_tenant_")
-os.environ.setdefault("DBTOOLS_ALLOWED_HOSTS", "testserver")
-
-import django
-
-django.setup()
-
+import _setup
+from _setup import pct
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -36,11 +26,6 @@ from rest_framework.test import APIClient
 from dbtools import tenancy
 from tenants import provisioning
 from tenants.models import Tenant
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def cleanup() -> None:
@@ -109,4 +94,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    assert _setup
     sys.exit(main())
