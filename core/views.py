@@ -15,7 +15,8 @@ def activity(request: HttpRequest) -> HttpResponse:
     filterset = ActivityFilter(request.GET, queryset=ActivityLog.objects.all())
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     context = {"filter": filterset, "page": page}
-    template = "core/activity.html#rows" if request.htmx else "core/activity.html"
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "core/activity.html#rows" if partial else "core/activity.html"
     return render(request, template, context)
 
 

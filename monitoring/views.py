@@ -41,7 +41,8 @@ def _board() -> dict[str, Any]:
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _board()
-    template = "monitoring/dashboard.html#board" if request.htmx else "monitoring/dashboard.html"
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "monitoring/dashboard.html#board" if partial else "monitoring/dashboard.html"
     return render(request, template, context)
 
 
@@ -73,4 +74,5 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         "top_waits": series.top_waits(server.pk, range_),
     }
     template = "monitoring/server_metrics.html"
-    return render(request, template + "#panel" if request.htmx else template, context)
+    partial = request.htmx and not request.htmx.history_restore_request
+    return render(request, template + "#panel" if partial else template, context)
