@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 
 from core import settings_store
@@ -30,8 +31,23 @@ def _board() -> dict[str, Any]:
          "counts": [(s, c.get(s, 0)) for s in STATUS_ORDER]}
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
     ]  # fmt: skip
+    # Built here rather than in the template: a thousand tiles is where template tags add up.
+    base = reverse("servers-detail", args=[0]).replace("/0/", "/")
+    tiles = []
+    for h in items:
+        cpu, mem = h["cpu"], h["memory"]
+        metrics = f"CPU {cpu:.0f}%" if cpu is not None else h["status"]
+        if mem is not None:
+            metrics += f" · mem {mem:.0f}%"
+        title = f"{h['name']}: {h['status']}" + (f", {metrics}" if cpu is not None else "")
+        if h["error"]:
+            title += f" — {h['error']}"
+        href = f"{base}{h['server_id']}/"
+        tiles.append({"id": h["server_id"], "name": h["name"], "status": h["status"],
+                      "href": href, "metrics": metrics, "title": title})  # fmt: skip
     return {
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+        "tiles": tiles,
         "health": items,
         "summary": health.summary(items),
         "groups": group_rows,
