@@ -108,14 +108,20 @@ def _name_taken(name: str, exclude: int | None = None) -> bool:
     return qs.exclude(pk=exclude).exists() if exclude else qs.exists()
 
 
-def create_server(data: dict[str, Any], user: User = None, *, validate: bool = False) -> Server:
+def create_server(
+    data: dict[str, Any],
+    user: User = None,
+    *,
+    validate: bool = False,
+    tested: dict[str, Any] | None = None,
+) -> Server:
     """Create a server from validated fields (password in clear, encrypted here). With
     `validate`, test the connection first: a failed test raises ConnectionFailed and creates
-    nothing."""
+    nothing. `tested` passes the result of a test the caller just ran instead."""
     if _name_taken(data["name"]):
         raise ActionError({"name": ["A server with this name already exists."]})
     password = data.get("password") or ""
-    result = test_connection(target_for(data, password)) if validate else None
+    result = tested or (test_connection(target_for(data, password)) if validate else None)
     if result is not None and not result["ok"]:
         raise ConnectionFailed(result)
     server = Server(**{k: data[k] for k in EDITABLE_FIELDS if k in data})

@@ -19,6 +19,10 @@ def test_onboard_servers_command(sqlsim, capsys):
     assert str(down) in err
     names = set(Server.objects.values_list("name", flat=True))
     assert names == {"SQLPROD01", "SQLPROD02"}
+    assert set(Server.objects.values_list("product_name", flat=True)) == {
+        "SQL Server 2019",
+        "SQL Server 2022",
+    }
     assert set(Server.objects.values_list("monitoring_status", flat=True)) == {"monitored"}
     assert Server.objects.filter(groups__name="Prod", labels__name="prod").count() == 2
     call_command("onboard_servers", *args)  # again: nothing new

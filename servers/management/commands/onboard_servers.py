@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 name = result.get("server_name") or f"{o['host']}:{port}"
                 if Server.objects.alive().filter(name__iexact=name).exists():
                     name = f"{name} ({port})"
-                added.append(actions.create_server({**data, "name": name}))
+                added.append(actions.create_server({**data, "name": name}, tested=result))
             if added and o["group"]:
                 group = ServerGroup.objects.filter(name__iexact=o["group"]).first()
                 group = group or actions.create_group(o["group"])
