@@ -8,20 +8,26 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# Generated secrets (encryption key, secret key, the demo admin's password) live with the
+# machine's data, not in the checkout: the databases they protect outlive any one checkout.
+VAR_DIR = Path(
+    env.str("DBTOOLS_STATE_DIR", default="")
+    or Path(env.str("XDG_DATA_HOME", default="") or Path.home() / ".local" / "share") / "dbtools"
+)
+
 
 def _local_secret(name: str, nbytes: int = 32) -> str:
-    """A secret kept in var/ so that a machine without .env still gets a stable, private value."""
+    """A secret kept in VAR_DIR, so a machine without .env still gets a stable, private value."""
     import base64
     import secrets
 
     path = VAR_DIR / name
     if not path.exists():
-        VAR_DIR.mkdir(exist_ok=True)
+        VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.touch(mode=0o600)
         path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(nbytes)).decode())
     return path.read_text().strip()

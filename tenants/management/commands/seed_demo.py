@@ -21,7 +21,7 @@ class Command(BaseCommand):
             password = os.environ.get("DBTOOLS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
             admin = user_model.objects.create_superuser("admin", "admin@example.com", password)
             if not os.environ.get("DBTOOLS_ADMIN_PASSWORD"):
-                settings.VAR_DIR.mkdir(exist_ok=True)
+                settings.VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
                 password_file.touch(mode=0o600)
                 password_file.write_text(password)
         tenant = Tenant.objects.filter(slug="demo").first()
