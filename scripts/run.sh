@@ -9,32 +9,34 @@ PORT=${PORT:-8000}
 WEB_WORKERS=${DBTOOLS_WEB_WORKERS:-3}
 pids=()
 
+# Each component runs in its own session (setsid), so stopping it reaches every process it
+# started: Django-Q2's cluster forks a sentinel and workers below itself.
 stop() {
   trap - INT TERM
   echo; echo "Stopping…"
-  kill -TERM "${pids[@]}" 2>/dev/null
-  # Django-Q2's cluster can hang on SIGTERM: give everyone 5 s, then make sure.
-  for _ in $(seq 1 50); do
-    alive=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
+  # Django-Q2's cluster can hang on SIGTERM: give everyone 4 s, then make sure.
+  for _ in $(seq 1 40); do
+    alive=0; for p in "${pids[@]}"; do pgrep -s "$p" >/dev/null && alive=1; done
     (( alive )) || break; sleep 0.1
   done
-  for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
   wait 2>/dev/null
   exit 0
 }
 trap stop INT TERM
 
-.venv/bin/gunicorn dbtools.wsgi:application --bind "0.0.0.0:${PORT}" --workers "$WEB_WORKERS" \
+setsid .venv/bin/gunicorn dbtools.wsgi:application --bind "0.0.0.0:${PORT}" --workers "$WEB_WORKERS" \
   --threads 4 --timeout 60 --graceful-timeout 3 --access-logfile - --log-level warning &
 pids+=($!)
-.venv/bin/python manage.py qcluster &
+setsid .venv/bin/python manage.py qcluster &
 pids+=($!)
 SIM_PORT=${DBTOOLS_SQLSIM_PORT:-14330}
 SIM_COUNT=${DBTOOLS_SQLSIM_COUNT:-20}
 if [[ "${DBTOOLS_SQLSIM:-1}" == "1" ]]; then
   # The simulated fleet of the demo tenant: a stand-in for real SQL Servers, which DbTools reaches
   # exactly as it would reach them (TDS over TCP, TLS, logins).
-  .venv/bin/python -m sqlsim --count "$SIM_COUNT" --base-port "$SIM_PORT" \
+  setsid .venv/bin/python -m sqlsim --count "$SIM_COUNT" --base-port "$SIM_PORT" \
     --control-port "${DBTOOLS_SQLSIM_CONTROL_PORT:-14329}" &
   pids+=($!)
   sleep 1
@@ -53,6 +55,14 @@ cat <<MSG
   API docs: http://localhost:${PORT}/api/docs/    Ctrl-C stops everything.
 
 MSG
-wait -n "${pids[@]}"
-echo "A DbTools process exited; stopping the others."
-stop
+# Poll rather than `wait -n`: bash defers an INT trap while it waits for children that did not
+# get the SIGINT themselves (they run in their own sessions).
+while true; do
+  for p in "${pids[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "A DbTools process exited; stopping the others."
+      stop
+    fi
+  done
+  sleep 0.5
+done
