@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from dbtools import tenancy
 from monitoring import partitions
 from monitoring.collect import Computed
+from monitoring.metric_types import METRIC_TYPES
 from monitoring.models import MetricType
 
 ROLLUP = "5 minutes"
@@ -33,12 +34,17 @@ class Result:
 
 
 def metric_type_ids(alias: str) -> dict[str, int]:
-    cache = getattr(_local, "types", None)
-    if cache is None:
-        cache = _local.types = {}
-    if alias not in cache:
-        cache[alias] = dict(MetricType.objects.using(alias).values_list("name", "id"))
-    return cache[alias]
+    """Name -> id of the metric types, creating any the code knows and the table lacks. Read per
+    call (thirteen rows): ids must never outlive the rows they name."""
+    ids = dict(MetricType.objects.using(alias).values_list("name", "id"))
+    missing = [(n, u, d) for n, u, d in METRIC_TYPES if n not in ids]
+    if missing:
+        MetricType.objects.using(alias).bulk_create(
+            [MetricType(name=n, unit=u, description=d) for n, u, d in missing],
+            ignore_conflicts=True,
+        )
+        ids = dict(MetricType.objects.using(alias).values_list("name", "id"))
+    return ids
 
 
 def _ensure_partitions(alias: str, now: dt.datetime) -> None:

@@ -5,4 +5,6 @@ from monitoring import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("servers/<int:pk>/metrics", views.server_metrics, name="servers-metrics"),
+    path("servers/<int:pk>/collection", views.collection_card, name="servers-collection"),
+    path("servers/<int:pk>/collection/save", views.collection_save, name="servers-collection-save"),
 ]

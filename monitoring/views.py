@@ -11,8 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import settings_store
+from dbtools.decorators import role_required
 from monitoring import health, series
+from monitoring.actions import config_for, save_config
+from monitoring.forms import CollectionForm
+from monitoring.models import CollectorState
 from servers.models import Server, ServerGroupMember
+from tenants.models import Role
 
 STATUS_ORDER = ["critical", "offline", "warning", "unknown", "healthy"]
 
@@ -92,3 +97,34 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
     template = "monitoring/server_metrics.html"
     partial = request.htmx and not request.htmx.history_restore_request
     return render(request, template + "#panel" if partial else template, context)
+
+
+def _collection_context(server: Server, form: CollectionForm | None = None) -> dict[str, Any]:
+    config = config_for(server)
+    state = CollectorState.objects.filter(server=server).first()
+    return {
+        "server": server,
+        "config": config,
+        "state": state,
+        "form": form or CollectionForm(initial={"enabled": config.enabled,
+                                                "interval_seconds": config.interval_seconds}),
+    }  # fmt: skip
+
+
+def collection_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Collection card of the server page: on/off, interval, last collection (story 3.2)."""
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    return render(request, "monitoring/collection_card.html", _collection_context(server))
+
+
+@role_required(Role.OPERATOR)
+def collection_save(request: HttpRequest, pk: int) -> HttpResponse:
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    form = CollectionForm(request.POST)
+    if not form.is_valid():
+        context = _collection_context(server, form)
+        return render(request, "monitoring/collection_card.html", context, status=400)
+    save_config(config_for(server), form.cleaned_data, request.user)
+    context = _collection_context(server)
+    context["saved"] = True
+    return render(request, "monitoring/collection_card.html", context)

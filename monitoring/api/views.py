@@ -5,8 +5,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import activity, settings_store
+from core import settings_store
 from monitoring import health, retention, series
+from monitoring.actions import config_for, save_config
 from monitoring.api.serializers import (
     CollectionConfigSerializer,
     MetricsQuerySerializer,
@@ -63,12 +64,7 @@ class CollectionConfigView(APIView):
     changes apply from the next cycle."""
 
     def _config(self, pk: int) -> CollectionConfig:
-        server = _server(pk)
-        config, _ = CollectionConfig.objects.get_or_create(
-            server=server,
-            defaults={"interval_seconds": settings_store.get("collection_interval_seconds")},
-        )
-        return config
+        return config_for(_server(pk))
 
     @extend_schema(responses={200: CollectionConfigSerializer})
     def get(self, request: Request, pk: int) -> Response:
@@ -81,19 +77,6 @@ class CollectionConfigView(APIView):
         data.is_valid(raise_exception=True)
         return Response(CollectionConfigSerializer(save_config(config, data.validated_data,
                                                                request.user)).data)  # fmt: skip
-
-
-def save_config(config: CollectionConfig, changes: dict, user: object) -> CollectionConfig:
-    """The one write of collection settings; also the activity log."""
-    diff = {k: {"from": getattr(config, k), "to": v} for k, v in changes.items()
-            if getattr(config, k) != v}  # fmt: skip
-    if diff:
-        for key, change in diff.items():
-            setattr(config, key, change["to"])
-        config.save()
-        activity.record("server.collection_configured", "server", config.server_id,
-                        config.server.name, diff, user)  # fmt: skip
-    return config
 
 
 class CollectionSwitchView(CollectionConfigView):

@@ -73,7 +73,15 @@ def test_metrics_tab_draws_charts_for_each_range(fleet, logged_in, sqlsim, tenan
     collect(tenant_alpha)
     page = logged_in
     page.goto(f"/servers/{fleet[0].pk}/")
+    card = page.locator("#collection-card")
+    expect(card).to_contain_text("Last collected")
+    card.get_by_label("every").fill("90")
+    card.get_by_role("button", name="Save").click()
+    expect(card).to_contain_text("Saved; applies from the next cycle.")
+    expect(card.get_by_label("every")).to_have_value("90")
+    page.wait_for_load_state("networkidle")
     page.get_by_role("link", name="Metrics", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/metrics$"))
     expect(page.locator("figure[data-chart] canvas").first).to_be_visible()
     for rng in ("1h", "6h", "24h", "7d", "30d"):
         page.get_by_role("link", name=rng, exact=True).click()

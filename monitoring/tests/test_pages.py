@@ -63,3 +63,37 @@ def test_metrics_tab_ranges_and_no_data(viewer_client):
     )
     assert partial.content.lstrip().startswith(b'<div id="metrics-panel"')
     assert viewer_client.get("/servers/999999/metrics").status_code == 404
+
+
+def test_collection_card_shows_state_and_saves(client, make_user, tenant_alpha):
+    from core.models import ActivityLog
+    from monitoring.models import CollectionConfig
+
+    server = make_server()
+    store.write([result(server, timezone.now())])
+    client.force_login(make_user("op", tenant_alpha, "operator"))
+    card = client.get(f"/servers/{server.pk}/collection").content.decode()
+    assert "Last collected" in card
+    assert "ago" in card
+    url = f"/servers/{server.pk}/collection/save"
+    for bad in (
+        {"interval_seconds": 10},
+        {"interval_seconds": 4000},
+        {"interval_seconds": "x"},
+        {},
+    ):
+        assert client.post(url, bad).status_code == 400
+    assert not ActivityLog.objects.filter(action="server.collection_configured").exists()
+    r = client.post(url, {"interval_seconds": 120})  # checkbox unticked: collection off
+    assert r.status_code == 200
+    config = CollectionConfig.objects.get(pk=server.pk)
+    assert (config.enabled, config.interval_seconds) == (False, 120)
+    assert "collection is off" in r.content.decode()
+
+
+def test_viewer_sees_collection_without_form(viewer_client):
+    server = make_server()
+    card = viewer_client.get(f"/servers/{server.pk}/collection").content.decode()
+    assert "<form" not in card
+    assert viewer_client.post(f"/servers/{server.pk}/collection/save",
+                              {"interval_seconds": 60}).status_code == 403  # fmt: skip
