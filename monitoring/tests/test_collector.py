@@ -7,6 +7,7 @@ import time
 import pytest
 from django.utils import timezone
 
+from dbtools import tenancy
 from monitoring import collector, health
 from monitoring.models import CollectionConfig, CollectorState, Metric, ServerSnapshot, WaitStat
 from servers import actions, deployment
@@ -177,3 +178,38 @@ def test_dispatch_queues_one_task_per_shard(monitored, settings, tenant_alpha):
     # Tasks run synchronously in tests, so dispatch itself collects the shard here.
     assert collector.dispatch()["queued"] >= 1
     assert CollectorState.objects.exclude(last_success_at=None).count() == 1
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_two_workers_on_one_shard_never_collect_a_server_twice(monitored, tenant_alpha):
+    """Two nodes' shard tasks racing for the same shard: one collects, the other waits for the
+    hand-over, so every server is collected once per cycle."""
+    servers = [monitored(n) for n in ("SQLPROD01", "SQLPROD02", "SQLPROD03")]
+    seen: list[int] = []
+    lock = threading.Lock()
+    real = collector.collect_server
+
+    def counting(job, alias, offline_after):
+        with lock:
+            seen.append(job.server_id)
+        return real(job, alias, offline_after)
+
+    results = {}
+
+    def worker(owner):
+        with tenancy.use_tenant(tenant_alpha):
+            results[owner] = collector.run_shard(0, 1, 1.0, owner=owner)
+
+    collector.collect_server = counting
+    collector.HANDOVER_WAIT, saved = 0.5, collector.HANDOVER_WAIT
+    try:
+        threads = [threading.Thread(target=worker, args=(o,)) for o in ("node-a", "node-b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        collector.collect_server = real
+        collector.HANDOVER_WAIT = saved
+    assert sorted(seen) == sorted(s.pk for s in servers)  # each exactly once, none skipped
+    assert sum("skipped" in r for r in results.values()) == 1
