@@ -113,6 +113,8 @@ def use_tenant(tenant: Tenant) -> Iterator[TenantContext]:
         yield ctx
     finally:
         _current.reset(token)
+        # Workers and commands hop between tenants: keep their connections bounded too.
+        trim_connections()
 
 
 @contextlib.contextmanager
