@@ -67,25 +67,11 @@ CREATE TABLE file_io_stats (
 
 DROP = "DROP TABLE metrics, metric_rollups_5m, server_snapshots, wait_stats, file_io_stats;"
 
-METRIC_TYPES = [
-    ("cpu_percent", "%", "SQL Server process CPU (ring buffer, one record a minute)"),
-    ("cpu_other_percent", "%", "CPU used by other processes on the host"),
-    ("memory_percent", "%", "Host physical memory in use"),
-    ("connection_count", "count", "Connections (sys.dm_exec_connections)"),
-    ("batch_requests_sec", "/s", "Batch Requests/sec"),
-    ("wait_time_ms", "ms/s", "Wait time per second, benign waits excluded"),
-    ("disk_io_reads", "/s", "Reads per second, all database files"),
-    ("disk_io_writes", "/s", "Writes per second, all database files"),
-    ("read_latency_ms", "ms", "Average read stall per read"),
-    ("write_latency_ms", "ms", "Average write stall per write"),
-    ("user_sessions", "count", "User sessions"),
-    ("page_life_expectancy", "s", "Page life expectancy"),
-    ("sql_compilations_sec", "/s", "SQL Compilations/sec"),
-]
 
 
 def seed(apps, schema_editor):
     from monitoring import partitions
+    from monitoring.metric_types import METRIC_TYPES  # the code is the reference list
 
     MetricType = apps.get_model("monitoring", "MetricType")
     for name, unit, description in METRIC_TYPES:
