@@ -110,3 +110,14 @@ def test_same_epoch_rates_are_unchanged():
     first = compute(parse(result_sets()), None)
     c = compute(parse(later(batch=13_000)), first.counters)
     assert metrics(c)["batch_requests_sec"] == pytest.approx(100.0)
+
+
+def test_the_dictionary_is_pinned_to_the_format():
+    """States written with one dictionary cannot be read with another: a change to
+    monitoring/data/wait_types.txt must come with a new FORMAT (old states then read as
+    "no previous sample" instead of garbage)."""
+    import hashlib
+
+    pinned = {1: "e82033292709d2f8b75e0f52794df9d9745aff53a5708d603e9e3e5b482159e4"}
+    assert hashlib.sha256(counter_state._ZDICT).hexdigest() == pinned[counter_state.FORMAT]
+    assert b"PAGEIOLATCH_SH" in counter_state._ZDICT
