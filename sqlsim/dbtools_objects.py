@@ -611,8 +611,8 @@ WAIT_NAMES: tuple[str, ...] = tuple(
 _WAIT_INDEX = {w: i for i, w in enumerate(WAIT_NAMES)}
 # Background threads that wait all the time on any instance, busy or not: their counters grow
 # with wall-clock time (threads x 1000 ms per second), never with the load.  A monitor must
-# filter them out; some (PVS_PREALLOCATE, STARTUP_DEPENDENCY_MANAGER, XE_LIVE_TARGET_TVF...) are
-# ones DbTools' filter was found to miss, so they stay here to show it.
+# filter them out; the list is wider than any one tool's (sp_BlitzFirst, DBA Dash, Paul Randal's)
+# so that a filter missing one shows it, as PVS_PREALLOCATE once did.
 _BACKGROUND = (
     "BROKER_EVENTHANDLER", "BROKER_RECEIVE_WAITFOR", "BROKER_TASK_STOP", "BROKER_TO_FLUSH",
     "BROKER_TRANSMITTER", "CHECKPOINT_QUEUE", "CHKPT", "CLR_AUTO_EVENT", "CLR_MANUAL_EVENT",
