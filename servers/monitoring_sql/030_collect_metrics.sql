@@ -83,7 +83,7 @@ BEGIN
     --    all the time (idle queues, sleeps, timers), which would bury real waits under days of
     --    idle time. This list is the one place DbTools filters waits. Sources: sp_BlitzFirst's
     --    #IgnorableWaits (First Responder Kit), DBA Dash's excluded wait types, and Paul
-    --    Randal's benign waits list (sqlskills.com/help/waits). CXCONSUMER is left out on
+    --    Randal's list of benign waits (SQLskills). CXCONSUMER is left out on
     --    purpose: Microsoft documents it as the normal consumer side of any parallel query;
     --    parallelism trouble still shows as CXPACKET, which is kept.
     SELECT ws.wait_type,
