@@ -195,3 +195,35 @@ def test_file_io_is_stored_per_database_and_state_stays_small():
     assert (row.database_name, row.reads, row.writes) == ("SalesDb", 610, 600)
     assert row.read_latency_ms == pytest.approx(3_050 / 610, abs=0.001)
     assert row.interval_ms == 30_000
+
+
+def test_upgrade_folds_per_file_io_rows_into_per_database_rows():
+    import importlib
+    from types import SimpleNamespace
+
+    from monitoring.models import FileIoStat
+
+    migration = importlib.import_module(
+        "monitoring.migrations.0005_packed_counter_state_file_io_per_database"
+    )
+    conn = connections["tenant_alpha"]
+    at = timezone.now().replace(microsecond=0) - dt.timedelta(days=3)
+    with conn.cursor() as cur:  # the table as version 0004 left it, with per-file rows
+        cur.execute("DROP TABLE file_io_stats")
+        cur.execute(migration.PER_FILE)
+        partitions.ensure(conn.alias, at.date(), at.date())
+        cur.execute(
+            """INSERT INTO file_io_stats VALUES
+               (1, %(at)s, 'Sales', 1, 'ROWS', 10, 0, 100, 0, 2.0, NULL, 60000),
+               (1, %(at)s, 'Sales', 2, 'LOG', 30, 5, 300, 50, 4.0, 1.0, 60000),
+               (1, %(at)s, 'Quiet', 1, 'ROWS', 0, 0, 0, 0, NULL, NULL, 60000)""",
+            {"at": at},
+        )
+    migration.forward(None, SimpleNamespace(connection=conn))
+    rows = {r.database_name: r for r in FileIoStat.objects.using(conn.alias).all()}
+    assert set(rows) == {"Sales", "Quiet"}
+    sales = rows["Sales"]
+    assert (sales.reads, sales.writes, sales.bytes_read, sales.bytes_written) == (40, 5, 400, 50)
+    assert sales.read_latency_ms == pytest.approx(3.5)  # weighted by reads: (10*2 + 30*4) / 40
+    assert (sales.write_latency_ms, sales.collected_at) == (1.0, at)
+    assert rows["Quiet"].read_latency_ms is None
