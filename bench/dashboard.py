@@ -77,7 +77,7 @@ def grow_fleet(alias: str, target: int) -> None:
         cur.execute(
             """INSERT INTO collector_state (server_id, next_due_at, last_attempt_at,
                  last_success_at, counters, consecutive_failures, last_error, last_error_kind)
-               SELECT id, now(), now(), now(), '{}', 0, '', '' FROM servers WHERE id > %s""",
+               SELECT id, now(), now(), now(), ''::bytea, 0, '', '' FROM servers WHERE id > %s""",
             [have],
         )
         cur.execute("ANALYZE")

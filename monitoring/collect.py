@@ -3,7 +3,10 @@
 Pure functions, no database: `parse` reads the seven result sets of `DbTools.usp_CollectMetrics`
 (in the order the procedure returns them), `compute` turns cumulative counters into rates and
 deltas against the previous sample, timed by the instance's own clock (`ms_ticks`, `sample_ms`),
-and discards any delta across a counter reset or a gap over 36 hours.
+and discards any delta across a counter reset, a new epoch of the instance (another start time)
+or a gap over 36 hours. The previous sample comes in and goes out packed (`counter_state`).
+File I/O is kept per database (the sum of its files): per-file rows cost hundreds of rows per
+collection on a large instance and nothing reads them per file.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+
+from monitoring import counter_state
+from monitoring.counter_state import CounterState
 
 MAX_GAP_MS = 36 * 3600 * 1000
 TOP_WAITS = 10
@@ -30,8 +36,10 @@ class Raw:
     connections: dict[str, int]
     counters: dict[str, tuple[int, int]]  # counter_name -> (value, cntr_type)
     waits: dict[str, tuple[int, int, int]]  # wait_type -> (tasks, wait_ms, signal_ms)
-    files: dict[str, tuple]  # "db/file_id" -> (db, file_id, type, reads, bytes_r, stall_r,
-    #                                               writes, bytes_w, stall_w, sample_ms)
+    # database -> (files, sample_ms, reads, bytes_r, stall_r, writes, bytes_w, stall_w): sums
+    # over the database's files
+    files: dict[str, tuple[int, ...]]
+    epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
 
 
 @dataclass
@@ -40,13 +48,33 @@ class Computed:
     metrics: list[tuple[str, dt.datetime, float]] = field(default_factory=list)
     snapshot: dict[str, Any] = field(default_factory=dict)
     waits: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    # (database, reads, writes, bytes_read, bytes_written, read_latency_ms, write_latency_ms,
+    #  interval_ms) for each database with I/O in the interval
     files: list[tuple] = field(default_factory=list)
-    counters: dict[str, Any] = field(default_factory=dict)
+    counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _epoch_ms(value: Any) -> int | None:
+    if not isinstance(value, dt.datetime):
+        return None
+    return int(_utc(value).timestamp() * 1000)
+
+
+def _files_per_database(rows: list[tuple]) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for r in rows:
+        db = str(r[1])
+        now = (1, int(r[12]), int(r[5]), int(r[6]), int(r[7]), int(r[8]), int(r[9]), int(r[10]))
+        acc = out.get(db)
+        if acc is not None:
+            now = (acc[0] + 1, max(acc[1], now[1]), *map(sum, zip(acc[2:], now[2:], strict=True)))
+        out[db] = now
+    return out
 
 
 def parse(sets: list[list[tuple]]) -> Raw:
@@ -69,21 +97,8 @@ def parse(sets: list[list[tuple]]) -> Raw:
         },
         counters={str(r[1]): (int(r[3]), int(r[4])) for r in perf},
         waits={str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in waits},
-        files={
-            f"{r[1]}/{r[2]}": (
-                r[1],
-                int(r[2]),
-                r[3],
-                int(r[5]),
-                int(r[6]),
-                int(r[7]),
-                int(r[8]),
-                int(r[9]),
-                int(r[10]),
-                int(r[12]),
-            )
-            for r in files
-        },
+        files=_files_per_database(files),
+        epoch_ms=_epoch_ms(inst[0][2]) if len(inst[0]) > 2 else None,
     )
 
 
@@ -93,9 +108,19 @@ def _delta(now: int, before: int | None) -> int | None:
     return now - before
 
 
-def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None) -> Computed:
-    """`previous` is what the last compute returned as `counters` ({} the first time)."""
+def compute(
+    raw: Raw, previous: bytes | memoryview | CounterState | None, enabled: set[str] | None = None
+) -> Computed:
+    """`previous` is what the last compute returned as `counters` (empty or None the first
+    time, or anything unreadable: then this sample only starts the deltas)."""
     out = Computed(collected_at=raw.collected_at)
+    prev = previous if isinstance(previous, CounterState) else counter_state.decode(previous)
+    new_epoch = (
+        prev is not None
+        and prev.epoch_ms is not None
+        and raw.epoch_ms is not None
+        and prev.epoch_ms != raw.epoch_ms
+    )
     at = raw.collected_at
 
     def add(name: str, when: dt.datetime, value: float | None) -> None:
@@ -112,12 +137,14 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
         add("cpu_other_percent", event_time, other)
         latest_cpu = (sql_cpu, other)
         out.last_cpu_record_id = record_id
-    restarted = previous.get("ms_ticks") is not None and raw.ms_ticks < previous["ms_ticks"]
+    restarted = prev is not None and (raw.ms_ticks < prev.ms_ticks or new_epoch)
     if restarted and not raw.cpu:
         # The ring buffer's record ids start again after a restart: ask for all of them next time.
         out.last_cpu_record_id = 0
-    if latest_cpu is None and previous.get("cpu") and not restarted:
-        latest_cpu = tuple(previous["cpu"])  # no new record this time: the last one still holds
+    if latest_cpu is None and prev is not None and prev.cpu and not restarted:
+        latest_cpu = prev.cpu  # no new record this time: the last one still holds
+    if new_epoch:
+        prev = None  # another life of the instance (restart, failover): nothing to subtract
 
     total, avail = raw.memory.get("total_kb"), raw.memory.get("available_kb")
     memory_pct = round(100.0 * (total - avail) / total, 2) if total and avail is not None else None
@@ -125,11 +152,10 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
     add("connection_count", at, raw.connections["connections"])
     add("user_sessions", at, raw.connections["user_sessions"])
 
-    prev_ticks = previous.get("ms_ticks")
-    elapsed = _delta(raw.ms_ticks, prev_ticks)
+    elapsed = _delta(raw.ms_ticks, prev.ms_ticks if prev else None)
     usable = elapsed is not None and 0 < elapsed <= MAX_GAP_MS
     rates: dict[str, float] = {}
-    prev_counters = previous.get("counters", {})
+    prev_counters = prev.counters if prev else {}
     for counter, (value, _type) in raw.counters.items():
         if counter in PER_SECOND_COUNTERS and usable:
             d = _delta(value, prev_counters.get(counter))
@@ -141,7 +167,7 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
         add(name, at, value)
 
     if usable:
-        prev_waits = previous.get("waits", {})
+        prev_waits = prev.waits if prev else {}
         deltas = []
         for wait_type, (tasks, wait_ms, signal_ms) in raw.waits.items():
             before = prev_waits.get(wait_type)
@@ -156,21 +182,22 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
         out.waits = deltas[:TOP_WAITS]
         add("wait_time_ms", at, round(sum(w[2] for w in deltas) * 1000.0 / elapsed, 3))
 
-    prev_files = previous.get("files", {})
+    prev_files = prev.files if prev else {}
     reads = writes = stall_r = stall_w = 0
     any_file = False
-    for key, now in raw.files.items():
-        before = prev_files.get(key)
-        if before is None:
-            continue
-        interval = _delta(now[9], before[9])
-        parts = [_delta(now[i], before[i]) for i in (3, 4, 5, 6, 7, 8)]
+    for db, now in raw.files.items():
+        before = prev_files.get(db)
+        if before is None or before[0] != now[0]:
+            continue  # new database, or a file added or dropped: no comparable sums
+        interval = _delta(now[1], before[1])
+        parts = [_delta(now[i], before[i]) for i in (2, 3, 4, 5, 6, 7)]
         if not interval or interval > MAX_GAP_MS or None in parts:
             continue
         n_r, b_r, s_r, n_w, b_w, s_w = parts
-        out.files.append((now[0], now[1], now[2], n_r, n_w, b_r, b_w,
-                          round(s_r / n_r, 3) if n_r else None,
-                          round(s_w / n_w, 3) if n_w else None, interval))  # fmt: skip
+        if n_r or n_w:  # a quiet database writes no row
+            out.files.append((db, n_r, n_w, b_r, b_w,
+                              round(s_r / n_r, 3) if n_r else None,
+                              round(s_w / n_w, 3) if n_w else None, interval))  # fmt: skip
         reads, writes, stall_r, stall_w = reads + n_r, writes + n_w, stall_r + s_r, stall_w + s_w
         any_file = True
     if any_file and usable:
@@ -186,11 +213,14 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
         "connection_count": raw.connections["connections"],
         "batch_requests_sec": rates.get("batch_requests_sec"),
     }
-    out.counters = {
-        "ms_ticks": raw.ms_ticks,
-        "counters": {k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},
-        "waits": {k: list(v) for k, v in raw.waits.items()},
-        "files": {k: list(v) for k, v in raw.files.items()},
-        "cpu": list(latest_cpu) if latest_cpu else None,
-    }
+    out.counters = counter_state.encode(
+        CounterState(
+            epoch_ms=raw.epoch_ms,
+            ms_ticks=raw.ms_ticks,
+            cpu=(float(latest_cpu[0]), float(latest_cpu[1])) if latest_cpu else None,
+            counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},
+            waits=raw.waits,
+            files=raw.files,
+        )
+    )
     return out

@@ -45,7 +45,9 @@ class CollectionConfig(models.Model):
 
 class CollectorState(models.Model):
     """What the collector remembers between cycles: the previous cumulative counters (for
-    deltas), the last CPU ring-buffer record seen, when the server is next due."""
+    deltas, packed by `monitoring.counter_state`: rewritten on every collection, so a few KB
+    rather than a JSON document of every wait type and file), the last CPU ring-buffer record
+    seen, when the server is next due."""
 
     server = models.OneToOneField(
         Server, on_delete=models.CASCADE, primary_key=True, related_name="collector_state"
@@ -54,7 +56,7 @@ class CollectorState(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_cpu_record_id = models.BigIntegerField(null=True, blank=True)
-    counters = models.JSONField(default=dict, blank=True)
+    counters = models.BinaryField(default=b"", blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_error_kind = models.CharField(max_length=32, blank=True)
@@ -141,12 +143,13 @@ class WaitStat(models.Model):
 
 
 class FileIoStat(models.Model):
-    pk = models.CompositePrimaryKey("server_id", "collected_at", "database_name", "file_id")
+    """I/O of one database in one interval: the sum over its files (data and log). Databases
+    without I/O in the interval have no row."""
+
+    pk = models.CompositePrimaryKey("server_id", "collected_at", "database_name")
     server_id = models.IntegerField()
     collected_at = models.DateTimeField()
     database_name = models.CharField(max_length=128)
-    file_id = models.IntegerField()
-    file_type = models.CharField(max_length=16)
     reads = models.BigIntegerField()
     writes = models.BigIntegerField()
     bytes_read = models.BigIntegerField()
@@ -160,7 +163,7 @@ class FileIoStat(models.Model):
         db_table = "file_io_stats"
 
     def __str__(self) -> str:
-        return f"{self.server_id}@{self.collected_at} {self.database_name}/{self.file_id}"
+        return f"{self.server_id}@{self.collected_at} {self.database_name}"
 
 
 class CollectorLease(models.Model):

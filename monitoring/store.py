@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, transaction
-from psycopg.types.json import Jsonb
 
 from dbtools import tenancy
 from monitoring import partitions
@@ -67,7 +66,7 @@ def write(results: list[Result]) -> int:
     m_srv, m_type, m_at, m_val = [], [], [], []
     snaps: list[list[Any]] = [[] for _ in range(9)]
     w_rows: list[list[Any]] = [[] for _ in range(7)]
-    f_rows: list[list[Any]] = [[] for _ in range(12)]
+    f_rows: list[list[Any]] = [[] for _ in range(10)]
     for r in results:
         c = r.computed
         if c is None:
@@ -139,12 +138,12 @@ def write(results: list[Result]) -> int:
             rows += cur.rowcount
         if f_rows[0]:
             cur.execute(
-                """INSERT INTO file_io_stats (server_id, collected_at, database_name, file_id,
-                     file_type, reads, writes, bytes_read, bytes_written, read_latency_ms,
-                     write_latency_ms, interval_ms)
-                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int[],
-                     %s::varchar[], %s::int8[], %s::int8[], %s::int8[], %s::int8[],
-                     %s::float8[], %s::float8[], %s::int8[])
+                """INSERT INTO file_io_stats (server_id, collected_at, database_name, reads,
+                     writes, bytes_read, bytes_written, read_latency_ms, write_latency_ms,
+                     interval_ms)
+                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int8[],
+                     %s::int8[], %s::int8[], %s::int8[], %s::float8[], %s::float8[],
+                     %s::int8[])
                    ON CONFLICT DO NOTHING""",
                 f_rows,
             )
@@ -160,9 +159,9 @@ def _write_state(cur: Any, results: list[Result]) -> None:
              last_success_at, last_cpu_record_id, counters, consecutive_failures, last_error,
              last_error_kind, last_duration_ms)
            SELECT u.id, u.due, u.at, CASE WHEN u.ok THEN u.at END, u.cpu, coalesce(u.counters,
-                  '{}'::jsonb), CASE WHEN u.ok THEN 0 ELSE 1 END, u.err, u.kind, u.ms
+                  ''::bytea), CASE WHEN u.ok THEN 0 ELSE 1 END, u.err, u.kind, u.ms
            FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::bool[], %s::int8[],
-                       %s::jsonb[], %s::text[], %s::varchar[], %s::float8[])
+                       %s::bytea[], %s::text[], %s::varchar[], %s::float8[])
                 AS u(id, due, at, ok, cpu, counters, err, kind, ms)
            ON CONFLICT (server_id) DO UPDATE SET
              next_due_at = excluded.next_due_at,
@@ -181,7 +180,9 @@ def _write_state(cur: Any, results: list[Result]) -> None:
             [r.attempted_at for r in results],
             ok,
             [r.computed.last_cpu_record_id if r.computed else None for r in results],
-            [Jsonb(r.computed.counters) if r.computed else None for r in results],
+            # Packed (monitoring.counter_state): a few KB where a JSON document of every wait
+            # type and file would be rewritten whole on each collection.
+            [r.computed.counters if r.computed else None for r in results],
             [r.error for r in results],
             [r.error_kind for r in results],
             [r.duration_ms for r in results],

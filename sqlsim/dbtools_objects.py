@@ -55,6 +55,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .control import ControlClient
@@ -601,6 +602,62 @@ _SYSTEM_DBS = {
 }
 _SYS_DB_IDS = {"master": 1, "tempdb": 2, "model": 3, "msdb": 4}
 
+# Every wait type a real instance lists (Microsoft's documented table, see the data file).
+WAIT_NAMES: tuple[str, ...] = tuple(
+    line.strip()
+    for line in (Path(__file__).parent / "data" / "wait_types.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
+_WAIT_INDEX = {w: i for i, w in enumerate(WAIT_NAMES)}
+# Background threads that wait all the time on any instance, busy or not: their counters grow
+# with wall-clock time (threads x 1000 ms per second), never with the load.  A monitor must
+# filter them out; the list is wider than any one tool's (sp_BlitzFirst, DBA Dash, Paul Randal's)
+# so that a filter missing one shows it, as PVS_PREALLOCATE once did.
+_BACKGROUND = (
+    "BROKER_EVENTHANDLER", "BROKER_RECEIVE_WAITFOR", "BROKER_TASK_STOP", "BROKER_TO_FLUSH",
+    "BROKER_TRANSMITTER", "CHECKPOINT_QUEUE", "CHKPT", "CLR_AUTO_EVENT", "CLR_MANUAL_EVENT",
+    "CLR_SEMAPHORE", "DBMIRROR_EVENTS_QUEUE", "DIRTY_PAGE_POLL", "DISPATCHER_QUEUE_SEMAPHORE",
+    "FT_IFTS_SCHEDULER_IDLE_WAIT", "FT_IFTSHC_MUTEX", "HADR_FILESTREAM_IOMGR_IOCOMPLETION",
+    "HADR_CLUSAPI_CALL", "HADR_FABRIC_CALLBACK", "HADR_LOGCAPTURE_WAIT",
+    "HADR_NOTIFICATION_DEQUEUE", "HADR_TIMER_TASK", "HADR_WORK_QUEUE", "KSOURCE_WAKEUP",
+    "LAZYWRITER_SLEEP", "LOGMGR_QUEUE", "MEMORY_ALLOCATION_EXT", "ONDEMAND_TASK_QUEUE",
+    "PARALLEL_REDO_TRAN_TURN", "PREEMPTIVE_HADR_LEASE_MECHANISM", "PREEMPTIVE_OS_FLUSHFILEBUFFERS",
+    "PREEMPTIVE_SP_SERVER_DIAGNOSTICS", "PREEMPTIVE_XE_GETTARGETSTATE", "PVS_PREALLOCATE",
+    "PWAIT_ALL_COMPONENTS_INITIALIZED", "PWAIT_EXTENSIBILITY_CLEANUP_TASK",
+    "QDS_ASYNC_QUEUE", "QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP",
+    "QDS_PERSIST_TASK_MAIN_LOOP_SLEEP", "QDS_SHUTDOWN_QUEUE", "REDO_THREAD_PENDING_WORK",
+    "REQUEST_FOR_DEADLOCK_SEARCH", "RESOURCE_QUEUE", "SERVER_IDLE_CHECK", "SLEEP_BPOOL_FLUSH",
+    "SLEEP_DBSTARTUP", "SLEEP_DCOMSTARTUP", "SLEEP_MASTERDBREADY", "SLEEP_MASTERMDREADY",
+    "SLEEP_MASTERUPGRADED", "SLEEP_MSDBSTARTUP", "SLEEP_SYSTEMTASK", "SLEEP_TASK",
+    "SLEEP_TEMPDBSTARTUP", "SNI_HTTP_ACCEPT", "SOS_WORK_DISPATCHER", "SP_SERVER_DIAGNOSTICS_SLEEP",
+    "SQLTRACE_BUFFER_FLUSH", "SQLTRACE_INCREMENTAL_FLUSH_SLEEP", "SQLTRACE_WAIT_ENTRIES",
+    "STARTUP_DEPENDENCY_MANAGER", "UCS_SESSION_REGISTRATION", "WAIT_FOR_RESULTS",
+    "WAIT_XTP_CKPT_CLOSE", "WAIT_XTP_HOST_WAIT", "WAIT_XTP_OFFLINE_CKPT_NEW_LOG",
+    "WAIT_XTP_RECOVERY", "WAITFOR", "XE_BUFFERMGR_ALLPROCESSED_EVENT", "XE_DISPATCHER_JOIN",
+    "XE_DISPATCHER_WAIT", "XE_LIVE_TARGET_TVF", "XE_TIMER_EVENT",
+)  # fmt: skip
+_BACKGROUND_IDX = array("H", sorted(_WAIT_INDEX[w] for w in _BACKGROUND if w in _WAIT_INDEX))
+
+
+def _unit(i: int, salt: int = 0) -> float:
+    """A fixed pseudo-random number in [0, 1) for wait type ``i``: a property of the wait type,
+    the same on every instance (its usual duration, its signal share, how its rate drifts)."""
+    return (((i + 1) * 2654435761 + salt * 40503) % 1000003) / 1000003.0
+
+
+# Per wait type, shared by all instances: average ms per wait, signal share, drift period.
+_AVG_MS = array("f", (0.05 * 1000 ** _unit(i, 1) for i in range(len(WAIT_NAMES))))
+_SIGNAL = array("f", (0.12 * _unit(i, 2) for i in range(len(WAIT_NAMES))))
+_OMEGA = array(
+    "f", (2 * math.pi / (600.0 * (1 + 35 * _unit(i, 3))) for i in range(len(WAIT_NAMES)))
+)
+_DRIFT = 0.6  # a wait's rate swings by +/- 60 % around its mean, each on its own period
+for _w in _BACKGROUND:
+    if _w in _WAIT_INDEX:
+        _AVG_MS[_WAIT_INDEX[_w]] = 1000.0 + 30_000 * _unit(_WAIT_INDEX[_w], 4)
+        _SIGNAL[_WAIT_INDEX[_w]] = 0.001
+
+
 _SET1 = [
     col("collected_at", "datetime2", scale=7),
     col("ms_ticks", "bigint"),
@@ -700,41 +757,64 @@ class Metrics:
             rates += [wait_ms / avg_ms, wait_ms, wait_ms * signal]
             self.waits.append(wait)
             self.wait_boost.append(3.0 if wait in ("SOS_SCHEDULER_YIELD", "CXPACKET") else 1.0)
-        self.files: list[tuple[int, str, int, str, str, int]] = []
-        inst_dir = cfg.instance_name or "MSSQLSERVER"
-        folder = (
-            f"C:\\Program Files\\Microsoft SQL Server\\MSSQL{cfg.version_info.major}.{inst_dir}"
+        # Files: two per database (rows, log), described by the database's position only; the
+        # paths are built when asked for, so a 300-database instance keeps a few arrays.
+        self.folder = (
+            f"C:\\Program Files\\Microsoft SQL Server\\MSSQL{cfg.version_info.major}."
+            f"{cfg.instance_name or 'MSSQLSERVER'}\\MSSQL\\DATA\\"
         )
-        user_id = 5
+        self.data_sizes = array("q")
         for db in cfg.databases:
             low = db.lower()
             if low in _SYSTEM_DBS:
-                weight, data_name, log_name = _SYSTEM_DBS[low]
-                db_id = _SYS_DB_IDS[low]
-                data_dir = f"{folder}\\MSSQL\\DATA\\"
-                data_size = (
-                    rng.randint(8, 64) * 2**20 if low != "tempdb" else rng.randint(1, 32) * 2**30
-                )
+                weight = _SYSTEM_DBS[low][0]
+                size = rng.randint(8, 64) * 2**20 if low != "tempdb" else rng.randint(1, 32) * 2**30
             else:
-                weight, data_name, log_name = 1.0, f"{db}.mdf", f"{db}_log.ldf"
-                db_id, user_id = user_id, user_id + 1
-                data_dir = "D:\\MSSQL\\DATA\\"
-                data_size = rng.randint(1, 500) * 2**30
+                # Most databases of a big instance are quiet; a few carry the load.
+                weight = 1.0 if rng.random() < 0.3 else rng.uniform(0.0, 0.05)
+                size = rng.randint(1, 500) * 2**30
+            self.data_sizes.append(size)
             read_lat, write_lat = rng.uniform(0.5, 12), rng.uniform(0.3, 4)
             reads = rng.uniform(5, 200) * weight
             writes = rng.uniform(2, 100) * weight
             rates += [reads, reads * rng.uniform(8192, 65536), reads * read_lat,
                       writes, writes * rng.uniform(8192, 32768), writes * write_lat]  # fmt: skip
-            self.files.append((db_id, db, 1, "ROWS", data_dir + data_name, data_size))
-            log_dir = "L:\\MSSQL\\LOG\\" if low not in _SYSTEM_DBS else data_dir
             log_reads = reads * 0.02
             log_writes = writes * rng.uniform(0.8, 2.0)
             rates += [log_reads, log_reads * 61440, log_reads * read_lat,
                       log_writes, log_writes * rng.uniform(2048, 61440),
                       log_writes * rng.uniform(0.2, 2.5)]  # fmt: skip
-            self.files.append((db_id, db, 2, "LOG", log_dir + log_name, data_size // 8))
         self.rates = array("d", rates)
         self.history = rng.uniform(0.6, 1.0)  # share of the uptime's work already done
+        # The long tail of waits: a busy instance has a few hundred non-zero wait types, a quiet
+        # one fewer.  Each has a mean rate (ms of wait per second at load 1) and an onset on the
+        # instance's work clock; some start after the simulation does, so new wait types appear
+        # over the first hours as on a real server.  Counters are a closed form of the work
+        # clock (no per-wait state moves), so an instance costs ~10 bytes per wait type.
+        named = {_WAIT_INDEX[w] for w in self.waits if w in _WAIT_INDEX}
+        background = set(_BACKGROUND_IDX)
+        pool = [i for i in range(len(WAIT_NAMES)) if i not in named and i not in background]
+        busy = max(0.0, min(1.0, (self.base_cpu - 5) / 40))
+        count = min(len(pool), int(120 + 330 * busy + rng.uniform(-30, 30)))
+        chosen = sorted(rng.sample(pool, count))
+        uptime_work = self.state.ms_ticks / 1000.0 * self.history
+        self.boot_work = uptime_work
+        self.onset_shift = 0.0
+        self.tail_idx = array("H", chosen)
+        self.tail_rate = array("f", (0.002 * 10_000 ** rng.random() for _ in chosen))
+        self.tail_onset = array(
+            "f",
+            (
+                uptime_work + rng.uniform(60, 6 * 3600)
+                if rng.random() < 0.12
+                else uptime_work * rng.uniform(0.0, 0.8)
+                for _ in chosen
+            ),
+        )
+        self.bg_idx = array("H", (i for i in _BACKGROUND_IDX if self._runs(WAIT_NAMES[i], cfg)))
+        self.bg_threads = array("f", (rng.randint(1, 8) for _ in self.bg_idx))
+        self.work = self.wall = self.work_cleared = self.wall_cleared = 0.0
+        self.bg_filter: tuple[str, frozenset[str]] = ("", frozenset())
         self.wait_base = _N_PERF
         self.file_base = _N_PERF + 3 * len(self.waits)
         self.ple_base = rng.randint(300, 12000)
@@ -753,6 +833,9 @@ class Metrics:
         up = ticks / 1000.0
         share = 1.0 if fresh else self.history
         self.counters = array("d", (rate * up * share for rate in self.rates))
+        self.work = up * share
+        self.wall = up
+        self.work_cleared = self.wall_cleared = 0.0
         self.last_ticks = ticks
         self.spikes = []
         self.spike_sig = (None, 0.0)
@@ -771,12 +854,24 @@ class Metrics:
         if hasattr(st, "cpu_ring"):
             st.cpu_ring.clear()
             st._last_ring_minute = -1
+        # Wait types seen before the restart come back at once; the late ones stay late.
+        self.onset_shift = -self.boot_work
         self.boot(boot_ms)
 
     def clear_wait_stats(self) -> None:
         self.advance(self.state.ms_ticks)
         for i in range(self.wait_base, self.file_base):
             self.counters[i] = 0.0
+        self.work_cleared, self.wall_cleared = self.work, self.wall
+
+    @staticmethod
+    def _runs(wait: str, cfg: Any) -> bool:
+        """Background waits of features a version does not have stay at zero there."""
+        if wait == "PVS_PREALLOCATE":  # accelerated database recovery, 2019 and later
+            return cfg.version >= 2019
+        if wait == "PWAIT_EXTENSIBILITY_CLEANUP_TASK":  # external scripts, 2016 and later
+            return cfg.version >= 2016
+        return True
 
     def advance_clock(self, seconds: float) -> None:
         self.sync_spike(self.state.ms_ticks)
@@ -847,13 +942,44 @@ class Metrics:
                     base = self.wait_base + 3 * j
                     for i in (base, base + 1, base + 2):
                         c[i] += r[i] * f * (boost - 1.0)
+        self.work += f
+        self.wall += elapsed / 1000.0
         g = elapsed / 1000.0 * (0.7 + 0.3 * load)
         for i in range(self.file_base, len(c)):
             c[i] += r[i] * g
         return cpu
 
     # -- the seven result sets -----------------------------------------------------------------
-    def collect(self, last_record_id: int) -> list[Output]:
+    def tail_waits(self, excluded: frozenset[str]) -> list[tuple[str, int, int, int]]:
+        """Rows of the long tail and of the background waits, as the DMV would list them."""
+        rows = []
+        work, phase = self.work, self.phase
+        names, avg_ms, signal, omega = WAIT_NAMES, _AVG_MS, _SIGNAL, _OMEGA
+        cos = math.cos
+        for i, rate, onset in zip(self.tail_idx, self.tail_rate, self.tail_onset, strict=True):
+            start = max(onset + self.onset_shift, self.work_cleared)
+            if work <= start:
+                continue  # not waited on yet (or not since the last clear)
+            name = names[i]
+            if name in excluded:
+                continue
+            w = omega[i]
+            ph = phase + 6.283 * ((i * 0.618) % 1.0)
+            # The integral of rate x (1 + A sin(w x + ph)) from start to work: the rate drifts,
+            # the counter only ever goes up.
+            ms = rate * (work - start + _DRIFT / w * (cos(w * start + ph) - cos(w * work + ph)))
+            wait_ms = int(ms)
+            if wait_ms > 0:
+                rows.append((name, int(ms / avg_ms[i]) + 1, wait_ms, int(ms * signal[i])))
+        span = self.wall - self.wall_cleared
+        for i, threads in zip(self.bg_idx, self.bg_threads, strict=True):
+            name = names[i]
+            if name not in excluded and span > 0:
+                wait_ms = int(threads * 1000 * span)
+                rows.append((name, int(wait_ms / avg_ms[i]) + 1, wait_ms, int(wait_ms * 0.001)))
+        return rows
+
+    def collect(self, last_record_id: int, excluded: frozenset[str] = frozenset()) -> list[Output]:
         st = self.state
         cfg = self.inst.config
         ticks = st.ms_ticks
@@ -913,15 +1039,33 @@ class Metrics:
         for j, wait in enumerate(self.waits):
             i = self.wait_base + 3 * j
             wait_ms = int(c[i + 1])
-            if wait_ms > 0:
+            if wait_ms > 0 and wait not in excluded:
                 set6.append((wait, int(c[i]), wait_ms, min(wait_ms, int(c[i + 2]))))
+        set6 += self.tail_waits(excluded)
 
+        # sys.dm_io_virtual_file_stats joined to sys.master_files: both files of every database
+        # in sys.databases, in database_id order as SQL Server returns them.
         set7 = []
-        for n, (db_id, db, file_id, kind, path, size) in enumerate(self.files):
-            i = self.file_base + 6 * n
-            set7.append((db_id, db, file_id, kind, path, int(c[i]), int(c[i + 1]),
-                         int(c[i + 2]), int(c[i + 3]), int(c[i + 4]), int(c[i + 5]),
-                         size, ticks))  # fmt: skip
+        user_id = 5
+        base = self.file_base
+        for n, db in enumerate(cfg.databases):
+            low = db.lower()
+            if low in _SYSTEM_DBS:
+                db_id = _SYS_DB_IDS[low]
+                _w, data_name, log_name = _SYSTEM_DBS[low]
+                data_path, log_path = self.folder + data_name, self.folder + log_name
+            else:
+                db_id, user_id = user_id, user_id + 1
+                data_path, log_path = f"D:\\MSSQL\\DATA\\{db}.mdf", f"L:\\MSSQL\\LOG\\{db}_log.ldf"
+            size = self.data_sizes[n]
+            i = base + 12 * n
+            set7.append((db_id, db, 1, "ROWS", data_path, int(c[i]), int(c[i + 1]), int(c[i + 2]),
+                         int(c[i + 3]), int(c[i + 4]), int(c[i + 5]), size, ticks))  # fmt: skip
+            i += 6
+            set7.append((db_id, db, 2, "LOG", log_path, int(c[i]), int(c[i + 1]),
+                         int(c[i + 2]), int(c[i + 3]), int(c[i + 4]), int(c[i + 5]), size // 8,
+                         ticks))  # fmt: skip
+        set7.sort(key=lambda r: r[0])
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
         return [ResultSet(cols, rows) for cols, rows in zip(COLLECTION_COLUMNS, sets, strict=True)]
@@ -949,7 +1093,23 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
         last_id = int(last) if last is not None else 0
     except (TypeError, ValueError):
         raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
-    return metrics(ctx.instance).collect(last_id)
+    return metrics(ctx.instance).collect(last_id, _benign_filter(proc))
+
+
+def _benign_filter(proc: dict[str, Any]) -> frozenset[str]:
+    """The wait types the deployed procedure's ``wait_type NOT IN (...)`` leaves out: what
+    DbTools filters is read from what DbTools deployed, so a benign wait its list misses shows
+    up here as it would on a real server."""
+    key = proc.get("hash", "")
+    cached = _BENIGN_BY_HASH.get(key)
+    if cached is None:
+        m = re.search(r"(?is)wait_type\s+not\s+in\s*\((.*?)\)", proc.get("definition", ""))
+        cached = frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset()
+        _BENIGN_BY_HASH[key] = cached
+    return cached
+
+
+_BENIGN_BY_HASH: dict[str, frozenset[str]] = {}
 
 
 @registry.statement(

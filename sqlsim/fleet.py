@@ -44,17 +44,43 @@ def make_configs(
 
 
 def load_fleet_file(path: str) -> list[InstanceConfig]:
-    """Fleet file: ``{"instances": [{"name": "SQLPROD01", "port": 14330, ...}, ...]}``.
+    """Fleet file (JSON), either instance by instance or in groups, or both::
 
-    Keys are InstanceConfig fields; ``logins`` is a list of ``{"name", "password",
-    "view_server_state"}``; a top-level ``defaults`` dict applies to every instance.
+        {"defaults": {...},
+         "instances": [{"name": "SQLPROD01", "port": 14330, ...}, ...],
+         "base_port": 20000,
+         "groups": [{"prefix": "SQLS", "count": 4250, "databases": 5}, ...]}
+
+    Keys of an instance or a group are InstanceConfig fields; ``logins`` is a list of
+    ``{"name", "password", "view_server_state"}``; ``databases`` is a list of names or a count
+    (system databases included).  A group makes ``count`` instances PREFIX0001.. on consecutive
+    ports from ``base_port`` (0: any free port), cycling ``versions`` and ``editions`` when
+    given.  ``defaults`` applies to every instance.
     """
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     if isinstance(data, list):
         data = {"instances": data}
     defaults = data.get("defaults", {})
-    return [InstanceConfig.from_dict({**defaults, **item}) for item in data["instances"]]
+    configs = [InstanceConfig.from_dict({**defaults, **item}) for item in data.get("instances", [])]
+    port = int(data.get("base_port", 0))
+    for group in data.get("groups", []):
+        group = dict(group)
+        count = int(group.pop("count"))
+        prefix = group.pop("prefix")
+        version = group.pop("version", defaults.get("version", 2019))
+        edition = group.pop("edition", defaults.get("edition", "enterprise"))
+        versions = list(group.pop("versions", [version]))
+        editions = list(group.pop("editions", [edition]))
+        width = max(2, len(str(count)))
+        for i in range(count):
+            item = {**defaults, **group, "name": f"{prefix}{i + 1:0{width}d}",
+                    "port": port + i if port else 0, "version": versions[i % len(versions)],
+                    "edition": editions[i % len(editions)]}  # fmt: skip
+            configs.append(InstanceConfig.from_dict(item))
+        if port:
+            port += count
+    return configs
 
 
 class Fleet:

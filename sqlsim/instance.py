@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -120,6 +122,22 @@ WAIT_TYPES = (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _user_database_names(count: int) -> tuple[str, ...]:
+    """Names of ``count`` user databases, shared by every instance with that many (one copy
+    of the strings for a 5,000-instance fleet)."""
+    stems = ("Sales", "Billing", "Inventory", "CRM", "HR", "Logistics", "Reporting", "Audit",
+             "Portal", "Warehouse", "Payroll", "Claims")  # fmt: skip
+    return tuple(sys.intern(f"{stems[k % len(stems)]}_{k + 1:03d}") for k in range(count))
+
+
+def database_names(count: int) -> list[str]:
+    """``count`` databases in all: the four system ones, then user databases."""
+    if count < 4:
+        raise ValueError("an instance has at least its 4 system databases")
+    return ["master", "tempdb", "model", "msdb", *_user_database_names(count - 4)]
+
+
 @dataclass
 class Login:
     name: str
@@ -149,7 +167,8 @@ class InstanceConfig:
     tls: bool = True  # has a certificate (can encrypt at all)
     cpus: int = 8
     memory_mb: int = 32768
-    databases: list[str] = field(
+    # Names, or a count (system databases included): 300 gives master..msdb and 296 user ones.
+    databases: list[str] | int = field(
         default_factory=lambda: ["master", "tempdb", "model", "msdb", "AppDB"]
     )
     seed: int | None = None
@@ -157,6 +176,8 @@ class InstanceConfig:
     hang: bool = False  # accept TCP connections and never answer
 
     def __post_init__(self) -> None:
+        if isinstance(self.databases, int):
+            self.databases = database_names(self.databases)
         if self.version not in VERSIONS:
             raise ValueError(f"unsupported version {self.version}; use one of {sorted(VERSIONS)}")
         if self.edition not in EDITIONS:
@@ -233,18 +254,6 @@ class InstanceState:
             ]
             for w in WAIT_TYPES
         }
-        self.files: dict[tuple[str, int], list[int]] = {}
-        for db_id, db in enumerate(config.databases, start=1):
-            for file_id in (1, 2):
-                self.files[(db, file_id)] = [
-                    self._rng.randint(10**6, 10**9),  # num_of_reads
-                    self._rng.randint(10**6, 10**9),  # num_of_bytes_read
-                    self._rng.randint(10**5, 10**8),  # io_stall_read_ms
-                    self._rng.randint(10**6, 10**9),  # num_of_writes
-                    self._rng.randint(10**6, 10**9),  # num_of_bytes_written
-                    self._rng.randint(10**5, 10**8),  # io_stall_write_ms
-                    db_id,
-                ]
         self.user_connections = self._rng.randint(10, 200)
         self._last_advance = self._t0
         self.steering = Steering()
@@ -291,15 +300,6 @@ class InstanceState:
                 factor = 4.0 if wait == "SOS_SCHEDULER_YIELD" and load > 1.5 else 1.0
                 counters[0] += self._rng.uniform(20, 400) * dt * load * factor
                 counters[1] += self._rng.uniform(1, 40) * dt * load
-            for counters in self.files.values():
-                reads = int(self._rng.uniform(5, 200) * dt)
-                writes = int(self._rng.uniform(2, 100) * dt)
-                counters[0] += reads
-                counters[1] += reads * 8192
-                counters[2] += int(reads * self._rng.uniform(0.5, 8))
-                counters[3] += writes
-                counters[4] += writes * 8192
-                counters[5] += int(writes * self._rng.uniform(0.3, 4))
             self.user_connections = max(
                 1, self.user_connections + self._rng.randint(-3, 3) + int(load > 1.5)
             )

@@ -7,7 +7,7 @@ from django.db import connections
 from django.utils import timezone
 
 from core import settings_store
-from monitoring import health, partitions, retention, store
+from monitoring import counter_state, health, partitions, retention, store
 from monitoring.collect import compute, parse
 from monitoring.models import CollectorState, Metric, MetricRollup, ServerSnapshot
 from monitoring.tests.factories import result_sets
@@ -40,7 +40,7 @@ def test_write_stores_metrics_snapshots_and_state_in_one_batch():
     assert Metric.objects.filter(server_id=s1.pk).count() >= 5
     st1, st2 = CollectorState.objects.get(pk=s1.pk), CollectorState.objects.get(pk=s2.pk)
     assert st1.last_success_at == now
-    assert st1.counters["ms_ticks"] == 1_000_000
+    assert counter_state.decode(st1.counters).ms_ticks == 1_000_000
     assert st2.last_success_at is None
     assert st2.consecutive_failures == 1
     assert st2.last_error_kind == "timeout"
@@ -168,3 +168,62 @@ def test_retention_drops_whole_old_partitions(in_tenant):
     assert f"metrics_p{old_day:%Y%m%d}" in out["partitions_dropped"]
     assert ServerSnapshot.objects.count() == 1
     assert retention.cleanup()["partitions_dropped"] == []
+
+
+def test_file_io_is_stored_per_database_and_state_stays_small():
+    from monitoring.models import FileIoStat
+
+    server = make_server()
+    now = timezone.now().replace(microsecond=0)
+    files = {("SalesDb", 1): (1000, 8_192_000, 5_000, 400, 3_276_800, 800),
+             ("SalesDb", 2): (10, 81_920, 50, 4_000, 32_768_000, 8_000),
+             ("QuietDb", 1): (7, 57_344, 10, 3, 24_576, 6)}  # fmt: skip
+    waits = {f"WAIT_{i:03d}": (i, i * 1_000, i) for i in range(1, 301)}
+    first = compute(parse(result_sets(at=now, waits=waits, files=files)), None)
+    store.write([store.Result(server.pk, now, now, 5.0, "online", first)])
+    state = CollectorState.objects.get(pk=server.pk).counters
+    assert counter_state.decode(state).files["SalesDb"][0] == 2  # two files summed
+    assert len(state) < 8_000
+    files = {("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
+             ("SalesDb", 2): (20, 163_840, 100, 4_300, 35_225_600, 8_300),
+             ("QuietDb", 1): (7, 57_344, 10, 3, 24_576, 6)}  # fmt: skip
+    at = now + dt.timedelta(seconds=30)
+    sets = result_sets(at=at, ms_ticks=1_030_000, waits=waits, files=files, cpu=[])
+    second = compute(parse(sets), bytes(state))
+    store.write([store.Result(server.pk, at, at, 5.0, "online", second)])
+    [row] = FileIoStat.objects.filter(server_id=server.pk)  # nothing for the quiet database
+    assert (row.database_name, row.reads, row.writes) == ("SalesDb", 610, 600)
+    assert row.read_latency_ms == pytest.approx(3_050 / 610, abs=0.001)
+    assert row.interval_ms == 30_000
+
+
+def test_upgrade_folds_per_file_io_rows_into_per_database_rows():
+    import importlib
+    from types import SimpleNamespace
+
+    from monitoring.models import FileIoStat
+
+    migration = importlib.import_module(
+        "monitoring.migrations.0005_packed_counter_state_file_io_per_database"
+    )
+    conn = connections["tenant_alpha"]
+    at = timezone.now().replace(microsecond=0) - dt.timedelta(days=3)
+    with conn.cursor() as cur:  # the table as version 0004 left it, with per-file rows
+        cur.execute("DROP TABLE file_io_stats")
+        cur.execute(migration.PER_FILE)
+        partitions.ensure(conn.alias, at.date(), at.date())
+        cur.execute(
+            """INSERT INTO file_io_stats VALUES
+               (1, %(at)s, 'Sales', 1, 'ROWS', 10, 0, 100, 0, 2.0, NULL, 60000),
+               (1, %(at)s, 'Sales', 2, 'LOG', 30, 5, 300, 50, 4.0, 1.0, 60000),
+               (1, %(at)s, 'Quiet', 1, 'ROWS', 0, 0, 0, 0, NULL, NULL, 60000)""",
+            {"at": at},
+        )
+    migration.forward(None, SimpleNamespace(connection=conn))
+    rows = {r.database_name: r for r in FileIoStat.objects.using(conn.alias).all()}
+    assert set(rows) == {"Sales", "Quiet"}
+    sales = rows["Sales"]
+    assert (sales.reads, sales.writes, sales.bytes_read, sales.bytes_written) == (40, 5, 400, 50)
+    assert sales.read_latency_ms == pytest.approx(3.5)  # weighted by reads: (10*2 + 30*4) / 40
+    assert (sales.write_latency_ms, sales.collected_at) == (1.0, at)
+    assert rows["Quiet"].read_latency_ms is None

@@ -145,6 +145,56 @@ def test_collection_parses_and_gives_rates(sqlsim_factory):
     assert not {"LAZYWRITER_SLEEP", "SLEEP_TASK", "XE_TIMER_EVENT"} & set(raw.waits)
 
 
+def test_a_realistic_instance_waits_and_files(sqlsim_factory):
+    from sqlsim import dbtools_objects
+
+    fleet, name = _deployed(sqlsim_factory, "SQLDTBIG01", databases=300, version=2019, seed=7)
+    with _connect(fleet, name) as conn:
+        databases = [r[0] for r in conn.query("SELECT name FROM sys.databases")]
+        sets = _collect(conn)
+        fleet.advance_clock(name, 6 * 3600)
+        later = collect.parse(_collect(conn))
+    raw = collect.parse(sets)
+    # Hundreds of wait types, all real names, the usual suspects among them.
+    assert len(raw.waits) >= 150
+    assert set(raw.waits) <= set(dbtools_objects.WAIT_NAMES)
+    assert {"CXPACKET", "PAGEIOLATCH_SH", "WRITELOG", "SOS_SCHEDULER_YIELD"} <= set(raw.waits)
+    # The instance leaves out exactly what the deployed procedure filters: background waits the
+    # list misses come through, huge, as they would from a real server.
+    deployed = fleet.info(name)["dbtools"]["objects"]
+    assert any(o["name"] == "usp_CollectMetrics" for o in deployed)
+    benign = dbtools_objects._benign_filter(
+        {"hash": "t", "definition": dict(monitoring.batches())["030_collect_metrics.sql"][1]}
+    )
+    assert benign and not benign & set(raw.waits)
+    # New wait types show up as time passes; the ones seen before only ever go up.
+    assert len(later.waits) > len(raw.waits)
+    for wait, (tasks, wait_ms, signal_ms) in raw.waits.items():
+        assert later.waits[wait][1] >= wait_ms and later.waits[wait][0] >= tasks
+        assert signal_ms <= wait_ms
+    # Two files per database, matching sys.databases, in database_id order.
+    assert len(databases) == 300
+    assert len(sets[6]) == 600
+    assert [r[1] for r in sets[6][::2]] == databases
+    assert all(a[0] == b[0] and (a[2], a[3], b[2], b[3]) == (1, "ROWS", 2, "LOG")
+               for a, b in zip(sets[6][::2], sets[6][1::2], strict=True))  # fmt: skip
+    assert [r[0] for r in sets[6][::2]] == sorted({r[0] for r in sets[6]})
+
+
+def test_benign_waits_never_reach_the_collector(sqlsim_factory):
+    """Every instance has background threads waiting all the time (on 2019: PVS_PREALLOCATE,
+    STARTUP_DEPENDENCY_MANAGER, XE_LIVE_TARGET_TVF...). Counted as waits, they would bury the
+    real ones under days of idle time; the deployed procedure must leave all of them out."""
+    from sqlsim import dbtools_objects
+
+    fleet, name = _deployed(sqlsim_factory, "SQLDTBENIGN01", version=2019, seed=3)
+    with _connect(fleet, name) as conn:
+        raw = collect.parse(_collect(conn))
+    assert sorted(set(dbtools_objects._BACKGROUND) & set(raw.waits)) == []
+    assert "CXCONSUMER" not in raw.waits  # normal consumer side of parallelism: CXPACKET stays
+    assert "CXPACKET" in raw.waits
+
+
 def test_collection_without_view_server_state_is_error_300(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     fleet.set_view_server_state(name, False)

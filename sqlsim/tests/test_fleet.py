@@ -169,6 +169,36 @@ def test_fleet_file(tmp_path: os.PathLike, sqlsim_factory) -> None:
         assert tuple(row) == ("16.0.4135.4", 0)
 
 
+def test_fleet_file_groups_and_the_mixed_bench_fleet(tmp_path: os.PathLike) -> None:
+    from sqlsim.fleet import load_fleet_file
+
+    spec = {
+        "base_port": 30000,
+        "instances": [{"name": "SQLONE", "port": 0, "databases": ["master", "tempdb", "model",
+                                                                  "msdb", "Sales"]}],
+        "groups": [
+            {"prefix": "SQLS", "count": 3, "databases": 5, "versions": [2019, 2016]},
+            {"prefix": "SQLL", "count": 2, "databases": 300, "edition": "standard"},
+        ],
+    }  # fmt: skip
+    path = os.path.join(tmp_path, "fleet.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(spec, fh)
+    configs = load_fleet_file(path)
+    assert [c.name for c in configs] == ["SQLONE", "SQLS01", "SQLS02", "SQLS03", "SQLL01", "SQLL02"]
+    assert [c.port for c in configs] == [0, 30000, 30001, 30002, 30003, 30004]
+    assert [c.version for c in configs[1:4]] == [2019, 2016, 2019]
+    big = configs[4]
+    assert big.edition == "standard" and len(big.databases) == len(set(big.databases)) == 300
+    assert big.databases[:4] == ["master", "tempdb", "model", "msdb"]
+    assert configs[5].databases[10] is big.databases[10]  # names shared, not copied
+    mixed = load_fleet_file(os.path.join(ROOT, "bench", "fleet-mixed.json"))
+    sizes = {n: sum(1 for c in mixed if len(c.databases) == n) for n in (5, 50, 300)}
+    assert sizes == {5: 4250, 50: 600, 300: 150}
+    with pytest.raises(ValueError, match="system databases"):
+        InstanceConfig(name="X", port=0, databases=3)
+
+
 def test_control_interface(sqlsim: SqlsimFleet) -> None:
     url = sqlsim.control_url
     with urllib.request.urlopen(url + "/instances", timeout=5) as resp:  # noqa: S310

@@ -1,0 +1,142 @@
+"""What the collector keeps of a server's cumulative counters between two collections, packed.
+
+A busy instance lists a few hundred wait types and can hold hundreds of databases; the state is
+rewritten after every collection, so it is kept as one small ``bytea`` instead of a JSON
+document: a format byte, then zlib over a fixed header and three sections (per-second
+performance counters, waits, per-database file I/O), each a list of names and its columns as
+packed int64 arrays. Names travel with the values, so a wait type or database appearing,
+disappearing or being renamed needs no dictionary kept anywhere; zlib is primed with the known
+wait type names (`data/wait_types.txt`) so the usual ones cost a few bytes, and the numbers are
+stored column-wise, byte lane by byte lane, so their unused high bytes compress away.
+
+Anything unreadable (another format, a truncated value, the JSON of the previous design) decodes
+as "no previous sample": the next collection stores gauges and a fresh state, and rates resume
+one collection later. Pure functions, no database.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import sys
+import zlib
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT = 1
+_HEADER = struct.Struct("<qqdd")  # epoch_ms, ms_ticks, cpu sql %, cpu other % (NaN: none)
+_SECTION = struct.Struct("<II")  # number of names, bytes of names
+WAIT_COLUMNS = 3  # waiting_tasks_count, wait_time_ms, signal_wait_time_ms
+FILE_COLUMNS = 8  # files, sample_ms, reads, bytes read, read stall, writes, bytes written, stall
+_LITTLE = sys.byteorder == "little"
+# Known wait type names, sorted and NUL-separated as the waits section writes them: a run of
+# names present on the server matches one stretch of this dictionary.
+_ZDICT = "\0".join(
+    line.strip()
+    for line in (Path(__file__).parent / "data" / "wait_types.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+).encode("utf-8")
+
+
+@dataclass
+class CounterState:
+    """The previous sample's cumulative values. ``epoch_ms`` identifies the instance's life (its
+    start time): counters of another life are never subtracted from these."""
+
+    epoch_ms: int | None
+    ms_ticks: int
+    cpu: tuple[float, float] | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    waits: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    files: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def _shuffle(raw: bytes) -> bytes:
+    """Byte k of every int64 together: counters rarely use their high bytes, so those lanes are
+    long runs of zeros that compress to almost nothing (what blosc's shuffle filter does)."""
+    return b"".join(raw[k::8] for k in range(8))
+
+
+def _unshuffle(lanes: bytes | memoryview) -> bytes:
+    lanes = bytes(lanes)
+    n = len(lanes) // 8
+    out = bytearray(len(lanes))
+    for k in range(8):
+        out[k::8] = lanes[k * n : (k + 1) * n]
+    return bytes(out)
+
+
+def _pack_section(values: dict, width: int) -> bytes:
+    names = sorted(values)
+    blob = "\0".join(names).encode("utf-8")
+    columns = array("q")
+    if width == 1:
+        columns.extend(map(values.__getitem__, names))
+    elif names:
+        for col in zip(*map(values.__getitem__, names), strict=True):  # column by column
+            columns.extend(col)
+    if not _LITTLE:
+        columns.byteswap()
+    return _SECTION.pack(len(names), len(blob)) + blob + _shuffle(columns.tobytes())
+
+
+def _unpack_section(data: memoryview, at: int, width: int) -> tuple[dict, int]:
+    count, size = _SECTION.unpack_from(data, at)
+    at += _SECTION.size
+    names = bytes(data[at : at + size]).decode("utf-8").split("\0") if count else []
+    at += size
+    columns = array("q")
+    columns.frombytes(_unshuffle(data[at : at + 8 * count * width]))
+    if not _LITTLE:
+        columns.byteswap()
+    at += 8 * count * width
+    if len(names) != count or len(columns) != count * width:
+        raise ValueError("truncated section")
+    if width == 1:
+        return dict(zip(names, columns, strict=True)), at
+    cols = [columns[c * count : (c + 1) * count] for c in range(width)]
+    return dict(zip(names, zip(*cols, strict=True), strict=True)), at
+
+
+def encode(state: CounterState) -> bytes:
+    cpu = state.cpu or (math.nan, math.nan)
+    payload = b"".join(
+        (
+            _HEADER.pack(-1 if state.epoch_ms is None else state.epoch_ms, state.ms_ticks, *cpu),
+            _pack_section(state.counters, 1),
+            _pack_section(state.waits, WAIT_COLUMNS),
+            _pack_section(state.files, FILE_COLUMNS),
+        )
+    )
+    packer = zlib.compressobj(1, zdict=_ZDICT)
+    return bytes((FORMAT,)) + packer.compress(payload) + packer.flush()
+
+
+def decode(blob: bytes | memoryview | None) -> CounterState | None:
+    """The state ``encode`` wrote, or None when there is none usable."""
+    if not blob or not isinstance(blob, bytes | bytearray | memoryview):
+        return None
+    blob = bytes(blob)
+    if blob[0] != FORMAT:
+        return None
+    try:
+        unpacker = zlib.decompressobj(zdict=_ZDICT)
+        data = memoryview(unpacker.decompress(blob[1:]) + unpacker.flush())
+        if not unpacker.eof:
+            raise ValueError("truncated state")
+        epoch, ticks, sql, other = _HEADER.unpack_from(data, 0)
+        at = _HEADER.size
+        counters, at = _unpack_section(data, at, 1)
+        waits, at = _unpack_section(data, at, WAIT_COLUMNS)
+        files, at = _unpack_section(data, at, FILE_COLUMNS)
+    except (zlib.error, struct.error, ValueError, UnicodeDecodeError):
+        return None
+    return CounterState(
+        epoch_ms=None if epoch == -1 else epoch,
+        ms_ticks=ticks,
+        cpu=None if math.isnan(sql) else (sql, other),
+        counters=counters,
+        waits=waits,
+        files=files,
+    )
