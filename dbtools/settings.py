@@ -63,10 +63,11 @@ INSTALLED_APPS = [
     "core",
     "servers",
     "monitoring",
+    "scheduler",
 ]
 
 # Apps whose tables live in every tenant database and never in the system database.
-TENANT_APPS = {"core", "servers", "monitoring"}
+TENANT_APPS = {"core", "servers", "monitoring", "scheduler"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

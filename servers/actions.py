@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core import activity
 from dbtools import crypto, tenancy
+from dbtools.errors import ActionError
 from servers import sqlclient
 from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGroupMember, ServerLabel
 
@@ -21,14 +22,6 @@ User = AbstractBaseUser | None
 CONNECTION_FIELDS = ("host", "port", "instance_name", "auth_type", "username", "encrypt",
                      "trust_server_certificate")  # fmt: skip
 EDITABLE_FIELDS = ("name", *CONNECTION_FIELDS)
-
-
-class ActionError(Exception):
-    """A request that cannot be carried out; `errors` maps fields to messages (as a 400)."""
-
-    def __init__(self, errors: dict[str, list[str]] | str) -> None:
-        self.errors = errors if isinstance(errors, dict) else {"detail": [errors]}
-        super().__init__(str(self.errors))
 
 
 class ConnectionFailed(Exception):
