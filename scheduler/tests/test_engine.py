@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.models import ActivityLog
 from dbtools import tenancy
 from scheduler import actions, engine, timing
-from scheduler.models import Job, JobExecution, JobRun, RunStatus
+from scheduler.models import Job, JobExecution, JobRun
 from servers import actions as server_actions
 
 pytestmark = [
@@ -79,7 +79,7 @@ def due_now(job, at):
     job.refresh_from_db()
 
 
-# -- firing -----------------------------------------------------------------------------------
+# -- firing ---------------------------------------------------------------------------------------
 def test_two_engines_racing_fire_a_slot_once(two, tenant_alpha):
     job = make_job(two)
     slot = timezone.now().replace(second=0, microsecond=0)
@@ -142,7 +142,7 @@ def test_overlap_queue_one_keeps_one_waiting(two):
     assert engine.queue_run(job, "manual").status == "skipped"
 
 
-# -- limits -----------------------------------------------------------------------------------
+# -- limits ---------------------------------------------------------------------------------------
 def test_priorities_under_the_tenant_limit(two, settings):
     settings.DBTOOLS_JOBS_PER_TENANT = 2
     jobs = [make_job(two, name=f"j{p}", priority=p) for p in (1, 5, 3)]
@@ -177,7 +177,7 @@ def test_per_server_limit_at_and_past_it(two, settings):
     assert engine.claim_executions("w2", 10) == []
 
 
-# -- executing on sqlsim ----------------------------------------------------------------------------
+# -- executing on sqlsim --------------------------------------------------------------------------
 def test_a_script_runs_on_each_server_and_keeps_its_output(two):
     job = make_job(two, script="PRINT 'checked'\nGO\nRAISERROR('note', 10, 1);\nSELECT 1")
     run = actions.run_now(job, acting_user=None)
@@ -286,7 +286,7 @@ def test_cancel_stops_the_running_statement(two, sqlsim, tenant_alpha):
     assert JobExecution.objects.get().status == "cancelled"
 
 
-# -- recovery, dependencies, events, targets --------------------------------------------------------
+# -- recovery, dependencies, events, targets ------------------------------------------------------
 def test_an_execution_whose_worker_died_is_interrupted_then_retried(two):
     job = make_job(
         two[:1],
