@@ -64,10 +64,11 @@ INSTALLED_APPS = [
     "servers",
     "monitoring",
     "scheduler",
+    "policies",
 ]
 
 # Apps whose tables live in every tenant database and never in the system database.
-TENANT_APPS = {"core", "servers", "monitoring", "scheduler"}
+TENANT_APPS = {"core", "servers", "monitoring", "scheduler", "policies"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

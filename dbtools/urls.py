@@ -40,5 +40,6 @@ urlpatterns = [
     path("api/settings", SettingsView.as_view(), name="api-settings"),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("scheduler.api.urls")),
+    path("api/", include("policies.api.urls")),
     path("api/", include(api.urls)),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -210,11 +211,21 @@ def update_group(group: ServerGroup, data: dict[str, Any], user: User = None) ->
 
 
 def delete_group(group: ServerGroup, user: User = None) -> None:
-    """The servers stay; they only leave the group."""
-    with tenancy.atomic():
-        members = group.servers.count()
-        activity.record("group.deleted", "group", group.pk, group.name, {"members": members}, user)
-        group.delete()
+    """The servers stay; they only leave the group. A group that jobs run on stays until they
+    are moved or deleted: deleting it would silently stop them."""
+    try:
+        with tenancy.atomic():
+            members = group.servers.count()
+            activity.record(
+                "group.deleted", "group", group.pk, group.name, {"members": members}, user
+            )
+            group.delete()
+    except ProtectedError as exc:
+        names = sorted({str(o) for o in exc.protected_objects})[:5]
+        raise ActionError(
+            f"Jobs run on this group ({', '.join(names)}): remove their policy deployments or "
+            "change their targets first."
+        ) from exc
 
 
 def add_to_group(group: ServerGroup, servers: list[Server], user: User = None) -> int:
