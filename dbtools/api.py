@@ -7,6 +7,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from dbtools.errors import ActionError
+
 log = structlog.get_logger(__name__)
 
 
@@ -16,6 +18,8 @@ class Pagination(PageNumberPagination):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ActionError):
+        return Response(exc.errors, status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
         # Unexpected: log it with its traceback, answer without one.

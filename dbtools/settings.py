@@ -63,10 +63,12 @@ INSTALLED_APPS = [
     "core",
     "servers",
     "monitoring",
+    "scheduler",
+    "policies",
 ]
 
 # Apps whose tables live in every tenant database and never in the system database.
-TENANT_APPS = {"core", "servers", "monitoring"}
+TENANT_APPS = {"core", "servers", "monitoring", "scheduler", "policies"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -39,5 +39,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/settings", SettingsView.as_view(), name="api-settings"),
     path("api/", include("monitoring.api.urls")),
+    path("api/", include("scheduler.api.urls")),
+    path("api/", include("policies.api.urls")),
     path("api/", include(api.urls)),
 ]

@@ -8,11 +8,13 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core import activity
 from dbtools import crypto, tenancy
+from dbtools.errors import ActionError
 from servers import sqlclient
 from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGroupMember, ServerLabel
 
@@ -21,14 +23,6 @@ User = AbstractBaseUser | None
 CONNECTION_FIELDS = ("host", "port", "instance_name", "auth_type", "username", "encrypt",
                      "trust_server_certificate")  # fmt: skip
 EDITABLE_FIELDS = ("name", *CONNECTION_FIELDS)
-
-
-class ActionError(Exception):
-    """A request that cannot be carried out; `errors` maps fields to messages (as a 400)."""
-
-    def __init__(self, errors: dict[str, list[str]] | str) -> None:
-        self.errors = errors if isinstance(errors, dict) else {"detail": [errors]}
-        super().__init__(str(self.errors))
 
 
 class ConnectionFailed(Exception):
@@ -217,11 +211,21 @@ def update_group(group: ServerGroup, data: dict[str, Any], user: User = None) ->
 
 
 def delete_group(group: ServerGroup, user: User = None) -> None:
-    """The servers stay; they only leave the group."""
-    with tenancy.atomic():
-        members = group.servers.count()
-        activity.record("group.deleted", "group", group.pk, group.name, {"members": members}, user)
-        group.delete()
+    """The servers stay; they only leave the group. A group that jobs run on stays until they
+    are moved or deleted: deleting it would silently stop them."""
+    try:
+        with tenancy.atomic():
+            members = group.servers.count()
+            activity.record(
+                "group.deleted", "group", group.pk, group.name, {"members": members}, user
+            )
+            group.delete()
+    except ProtectedError as exc:
+        names = sorted({str(o) for o in exc.protected_objects})[:5]
+        raise ActionError(
+            f"Jobs run on this group ({', '.join(names)}): remove their policy deployments or "
+            "change their targets first."
+        ) from exc
 
 
 def add_to_group(group: ServerGroup, servers: list[Server], user: User = None) -> int:

@@ -13,10 +13,12 @@ kinds a DBA understands (see ``TargetError`` and its subclasses).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +133,12 @@ class VersionUnsupported(TargetError):
 
 class TLSFailure(TargetError):
     kind = "tls_failure"
+
+
+class Cancelled(TargetError):
+    """Work stopped on purpose (a user cancelled it); its statement was cancelled on the server."""
+
+    kind = "cancelled"
 
 
 class QueryFailed(TargetError):
@@ -665,3 +673,90 @@ def iter_result_rows(conn: SqlConnection, sql: str, *params: Any) -> Iterator[tu
         raise classify_query_error(exc, conn.target, conn.timeout) from exc
     finally:
         cur.close()
+
+
+# -- scripts ------------------------------------------------------------------------------------
+@dataclass
+class ScriptResult:
+    """What a script printed and did, capped at `limit` characters of output."""
+
+    output: str = ""
+    row_counts: list[int] = field(default_factory=list)
+    batches_run: int = 0
+    truncated: bool = False
+
+    def add(self, text: str, limit: int) -> None:
+        if self.truncated:
+            return
+        room = limit - len(self.output)
+        if len(text) + 1 > room:
+            self.output += text[: max(0, room)] + "\n[output truncated]"
+            self.truncated = True
+        else:
+            self.output += text + "\n"
+
+
+_DRIVER_PREFIX = re.compile(r"^(?:\[[^\]]*\])+\s*")
+
+
+def _message_text(raw: Any) -> str:
+    return _DRIVER_PREFIX.sub("", str(raw[1] if isinstance(raw, tuple) else raw))
+
+
+def run_script(
+    conn: SqlConnection,
+    batches: Sequence[str],
+    *,
+    deadline: float,
+    cancel: threading.Event | None = None,
+    limit: int = 64 * 1024,
+) -> ScriptResult:
+    """Run batches in order until one fails, keeping PRINT and informational messages and row
+    counts. The statement in flight is cancelled on the server (the driver sends a TDS
+    attention) when `deadline` (time.monotonic()) passes or `cancel` is set; the error raised
+    is then Timeout or Cancelled, with what ran so far in `partial`."""
+    result = ScriptResult()
+    cur = conn._cursor()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            if (cancel is not None and cancel.is_set()) or time.monotonic() >= deadline:
+                with contextlib.suppress(pyodbc.Error):
+                    cur.cancel()
+                return
+
+    watcher = threading.Thread(target=watch, name="script-cancel", daemon=True)
+    watcher.start()
+    try:
+        for batch in batches:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout("The script ran out of time.")
+            conn.raw.timeout = max(1, math.ceil(remaining))
+            cur.execute(batch)
+            while True:
+                for message in cur.messages or ():
+                    result.add(_message_text(message), limit)
+                if cur.description is None and cur.rowcount >= 0:
+                    result.row_counts.append(cur.rowcount)
+                if not cur.nextset():
+                    break
+            result.batches_run += 1
+        return result
+    except pyodbc.Error as exc:
+        for message in getattr(cur, "messages", None) or ():
+            result.add(_message_text(message), limit)
+        if cancel is not None and cancel.is_set():
+            error: TargetError = Cancelled("The script was cancelled.")
+        elif time.monotonic() >= deadline - 0.5:
+            error = Timeout("The script did not finish in time; its statement was cancelled.")
+        else:
+            error = classify_query_error(exc, conn.target, conn.timeout)
+        error.partial = result  # type: ignore[attr-defined]
+        raise error from exc
+    finally:
+        stop.set()
+        with contextlib.suppress(pyodbc.Error):
+            cur.close()
+        conn.raw.timeout = conn.timeout

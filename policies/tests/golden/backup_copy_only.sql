@@ -1,0 +1,23 @@
+-- full
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\Sales\FULL';
+BACKUP DATABASE [Sales] TO DISK = N'\\backupsrv\sql\SQLPROD01\Sales\FULL\SQLPROD01_Sales_FULL_20261126_010000.bak' WITH CHECKSUM, COMPRESSION, COPY_ONLY;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\Sales\FULL\SQLPROD01_Sales_FULL_20261126_010000.bak' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\Sales\FULL', N'bak', N'2026-11-19T01:00:00', 0;
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\AgSecondary\FULL';
+BACKUP DATABASE [AgSecondary] TO DISK = N'\\backupsrv\sql\SQLPROD01\AgSecondary\FULL\SQLPROD01_AgSecondary_FULL_20261126_010000.bak' WITH CHECKSUM, COMPRESSION, COPY_ONLY;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\AgSecondary\FULL\SQLPROD01_AgSecondary_FULL_20261126_010000.bak' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\AgSecondary\FULL', N'bak', N'2026-11-19T01:00:00', 0;
+-- diff
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\Sales\DIFF';
+BACKUP DATABASE [Sales] TO DISK = N'\\backupsrv\sql\SQLPROD01\Sales\DIFF\SQLPROD01_Sales_DIFF_20261126_010000.bak' WITH DIFFERENTIAL, CHECKSUM, COMPRESSION;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\Sales\DIFF\SQLPROD01_Sales_DIFF_20261126_010000.bak' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\Sales\DIFF', N'bak', N'2026-11-19T01:00:00', 0;
+-- AgSecondary: skipped (differential backups are not supported on a secondary replica)
+-- log
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\Sales\LOG';
+BACKUP LOG [Sales] TO DISK = N'\\backupsrv\sql\SQLPROD01\Sales\LOG\SQLPROD01_Sales_LOG_20261126_010000.trn' WITH CHECKSUM, COMPRESSION, COPY_ONLY;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\Sales\LOG\SQLPROD01_Sales_LOG_20261126_010000.trn' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\Sales\LOG', N'trn', N'2026-11-19T01:00:00', 0;
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\AgSecondary\LOG';
+BACKUP LOG [AgSecondary] TO DISK = N'\\backupsrv\sql\SQLPROD01\AgSecondary\LOG\SQLPROD01_AgSecondary_LOG_20261126_010000.trn' WITH CHECKSUM, COMPRESSION, COPY_ONLY;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\AgSecondary\LOG\SQLPROD01_AgSecondary_LOG_20261126_010000.trn' WITH CHECKSUM;

@@ -1,0 +1,21 @@
+-- full
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\Sales\FULL';
+BACKUP DATABASE [Sales] TO DISK = N'\\backupsrv\sql\SQLPROD01\Sales\FULL\SQLPROD01_Sales_FULL_20261126_010000.bak' WITH CHECKSUM, COMPRESSION;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\Sales\FULL\SQLPROD01_Sales_FULL_20261126_010000.bak' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\Sales\FULL', N'bak', N'2026-11-19T01:00:00', 0;
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\New]DB''s\FULL';
+BACKUP DATABASE [New]]DB's] TO DISK = N'\\backupsrv\sql\SQLPROD01\New]DB''s\FULL\SQLPROD01_New]DB''s_FULL_20261126_010000.bak' WITH CHECKSUM, COMPRESSION;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\New]DB''s\FULL\SQLPROD01_New]DB''s_FULL_20261126_010000.bak' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\New]DB''s\FULL', N'bak', N'2026-11-19T01:00:00', 0;
+-- diff
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\Sales\DIFF';
+BACKUP DATABASE [Sales] TO DISK = N'\\backupsrv\sql\SQLPROD01\Sales\DIFF\SQLPROD01_Sales_DIFF_20261126_010000.bak' WITH DIFFERENTIAL, CHECKSUM, COMPRESSION;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\Sales\DIFF\SQLPROD01_Sales_DIFF_20261126_010000.bak' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\Sales\DIFF', N'bak', N'2026-11-19T01:00:00', 0;
+-- New]DB's: skipped (no full backup yet: a diff backup is impossible)
+-- log
+EXECUTE master.dbo.xp_create_subdir N'\\backupsrv\sql\SQLPROD01\Sales\LOG';
+BACKUP LOG [Sales] TO DISK = N'\\backupsrv\sql\SQLPROD01\Sales\LOG\SQLPROD01_Sales_LOG_20261126_010000.trn' WITH CHECKSUM, COMPRESSION;
+RESTORE VERIFYONLY FROM DISK = N'\\backupsrv\sql\SQLPROD01\Sales\LOG\SQLPROD01_Sales_LOG_20261126_010000.trn' WITH CHECKSUM;
+EXECUTE master.dbo.xp_delete_file 0, N'\\backupsrv\sql\SQLPROD01\Sales\LOG', N'trn', N'2026-11-19T01:00:00', 0;
+-- New]DB's: skipped (no full backup yet: a log backup is impossible)

@@ -1,0 +1,5 @@
+-- DbTools custom script policy
+
+USE [master];
+GO
+EXEC dbo.usp_Purge @days = 30;

@@ -1,0 +1,26 @@
+"""Splitting scripts into batches the way sqlcmd does."""
+
+import pytest
+
+from servers.tsql import split_batches
+
+
+@pytest.mark.parametrize(
+    ("script", "batches"),
+    [
+        ("SELECT 1\nGO\nSELECT 2", ["SELECT 1", "SELECT 2"]),
+        ("SELECT 1\ngo\n\nGO\nSELECT 2\nGO", ["SELECT 1", "SELECT 2"]),
+        ("PRINT 'x'\nGO 3\nSELECT 2", ["PRINT 'x'"] * 3 + ["SELECT 2"]),
+        ("SELECT 1\nGO -- first part\nSELECT 2", ["SELECT 1", "SELECT 2"]),
+        ("SELECT 'a\nGO\nb'", ["SELECT 'a\nGO\nb'"]),
+        ("SELECT 'it''s\nGO\nfine'", ["SELECT 'it''s\nGO\nfine'"]),
+        ("/* a\nGO\n/* nested */\nGO\n*/ SELECT 1", ["/* a\nGO\n/* nested */\nGO\n*/ SELECT 1"]),
+        ("SELECT 1 -- it's a comment\nGO\nSELECT 2", ["SELECT 1 -- it's a comment", "SELECT 2"]),
+        ("SELECT [a\nGO\nb] FROM t", ["SELECT [a\nGO\nb] FROM t"]),
+        ("SELECT 1 GO", ["SELECT 1 GO"]),
+        ("GOTO done\nSELECT 1", ["GOTO done\nSELECT 1"]),
+        ("", []),
+    ],
+)
+def test_split_batches(script, batches):
+    assert split_batches(script) == batches
