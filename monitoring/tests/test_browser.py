@@ -12,6 +12,7 @@ from dbtools import tenancy
 from monitoring import collector
 from monitoring.models import CollectorState
 from servers import actions, deployment
+from sqlsim.instance import InstanceConfig
 from tenants.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -21,6 +22,13 @@ def collect(tenant):
     with tenancy.use_tenant(tenant):
         CollectorState.objects.update(next_due_at=timezone.now())
         return collector.run_shard(0, 1, 0.5, owner="test")
+
+
+@pytest.fixture
+def sqlsim(sqlsim_factory):
+    """Instances of this module's own: the tests move their clocks, which no reset undoes."""
+    names = ("SQLPROD01", "SQLPROD02")
+    return sqlsim_factory([InstanceConfig(name=n, port=0, version=2019) for n in names])
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 from sqlsim.control import ControlClient
 from sqlsim.fleet import FleetThread, make_configs
 from sqlsim.instance import InstanceConfig, InstanceState
+from sqlsim.pytest_plugin import SharedFleetError
 from sqlsim.tests.helpers import connect
 
 if TYPE_CHECKING:
@@ -267,3 +268,21 @@ def test_registry_extension_loaded_into_the_child(sqlsim_factory) -> None:
         # as an RPC by name (what pyodbc's {CALL ...} sends)
         row = cur.execute("{CALL dbo.usp_sqlsim_probe (?)}", "rpc").fetchone()
         assert row[2] == "rpc"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda fleet: fleet.restart("SQLPROD01"),
+        lambda fleet: fleet.advance_clock("SQLPROD01", 60),
+        lambda fleet: fleet.clear_wait_stats("SQLPROD01"),
+        lambda fleet: fleet.steer("SQLPROD01", restart=True),
+    ],
+    ids=["restart", "advance_clock", "clear_wait_stats", "steer"],
+)
+def test_shared_fleet_refuses_changes_no_reset_undoes(sqlsim, change):
+    with pytest.raises(SharedFleetError, match="sqlsim_factory"):
+        change(sqlsim)
+    with connect(sqlsim.port("SQLPROD01")) as conn:
+        ticks = conn.cursor().execute("SELECT ms_ticks FROM sys.dm_os_sys_info").fetchone()[0]
+    assert ticks > 3_600_000  # still the long uptime the standard fleet starts with
