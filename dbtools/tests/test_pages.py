@@ -91,8 +91,9 @@ def test_admin_tenant_management(client, admin_user, tenant_alpha):
     assert tenant_alpha.status == "suspended"
 
 
-def test_selecting_unknown_foreign_or_suspended_tenant_looks_the_same(client, make_user,
-                                                                      tenant_alpha, tenant_beta):  # fmt: skip
+def test_selecting_unknown_foreign_or_suspended_tenant_looks_the_same(
+    client, make_user, tenant_alpha, tenant_beta
+):
     from tenants import provisioning
 
     client.force_login(make_user("amy", tenant_alpha, "operator"))
