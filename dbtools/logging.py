@@ -38,6 +38,9 @@ def configure(level: str = "INFO", json: bool = True) -> None:
                 "django.server": {"level": "WARNING"},
                 "django.request": {"level": "ERROR"},
                 "django.db.backends": {"level": "WARNING"},
+                # django-axes narrates every login at INFO; dbtools.security logs each failure
+                # as one `login_failed` event, and axes' own warnings (lockouts) still show.
+                "axes": {"level": "WARNING"},
             },
         }
     )

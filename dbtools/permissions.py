@@ -22,8 +22,7 @@ class TenantRolePermission(BasePermission):
         if not request.user or not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
         try:
-            tenant = access.find_tenant(request.headers.get(TENANT_HEADER))
-            role = access.check_member(request.user, tenant)
+            tenant, role = access.find_tenant_for(request.user, request.headers.get(TENANT_HEADER))
         except access.TenantHeaderMissing as exc:
             raise exceptions.ParseError(exc.message) from exc
         except access.TenantNotFound as exc:

@@ -3,9 +3,11 @@
 Defaults are chosen so that `make run` works on a fresh machine with no `.env`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,13 +22,14 @@ VAR_DIR = Path(
 )
 
 
-def _local_secret(name: str, nbytes: int = 32) -> str:
-    """A secret kept in VAR_DIR, so a machine without .env still gets a stable, private value."""
+def _local_secret(name: str, nbytes: int = 32, min_chars: int = 0) -> str:
+    """A secret kept in VAR_DIR, so a machine without .env still gets a stable, private value.
+    One shorter than `min_chars` (written by an older DbTools) is replaced."""
     import base64
     import secrets
 
     path = VAR_DIR / name
-    if not path.exists():
+    if not path.exists() or len(path.read_text().strip()) < min_chars:
         VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.touch(mode=0o600)
         path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(nbytes)).decode())
@@ -34,7 +37,10 @@ def _local_secret(name: str, nbytes: int = 32) -> str:
 
 
 DEBUG = env.bool("DBTOOLS_DEBUG", default=False)
-SECRET_KEY = env.str("DBTOOLS_SECRET_KEY", default="") or _local_secret("secret_key")
+# 48 random bytes: 64 characters, above the 50 that Django's deployment checks ask for.
+SECRET_KEY = env.str("DBTOOLS_SECRET_KEY", default="") or _local_secret(
+    "secret_key", nbytes=48, min_chars=50
+)
 ALLOWED_HOSTS = env.list("DBTOOLS_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DBTOOLS_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -59,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "tenants",
     "core",
     "servers",
@@ -72,6 +79,8 @@ TENANT_APPS = {"core", "servers", "monitoring", "scheduler", "policies"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +92,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "dbtools.middleware.RequestLogMiddleware",
     "dbtools.middleware.TenantMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the view into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dbtools.urls"
@@ -98,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
                 "dbtools.context_processors.shell",
             ],
             "builtins": ["django_htmx.templatetags.django_htmx"],
@@ -130,16 +142,73 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes consults its backend first and refuses a locked-out account or address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Brute-force protection (pages, admin, API tokens; see dbtools/security.py). Failed logins are
+# counted per account and, separately, per client address; reaching the limit on either locks
+# it out for the cool-off period. A successful login clears the account's count.
+AXES_FAILURE_LIMIT = env.int("DBTOOLS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DBTOOLS_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dbtools.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "dbtools.security.client_ip"
+AXES_VERBOSE = False  # dbtools.security logs each failure as a structured event instead
+# Reverse proxies in front of DbTools that append to X-Forwarded-For (0: clients connect
+# directly). Without it every client would share the proxy's address and one attacker would lock
+# everybody out; with a wrong value clients could pick their own address.
+DBTOOLS_PROXY_COUNT = env.int("DBTOOLS_PROXY_COUNT", default=0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("DBTOOLS_SECURE_COOKIES", default=False)
+# Served over HTTPS (directly or by a TLS-terminating proxy): redirect plain HTTP, send HSTS and
+# keep cookies off plain HTTP. `manage.py check --deploy` is clean with this on.
+DBTOOLS_HTTPS = env.bool("DBTOOLS_HTTPS", default=False)
+SECURE_SSL_REDIRECT = DBTOOLS_HTTPS
+SECURE_HSTS_SECONDS = env.int("DBTOOLS_HSTS_SECONDS", default=31_536_000 if DBTOOLS_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DBTOOLS_HSTS_INCLUDE_SUBDOMAINS", default=DBTOOLS_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DBTOOLS_HSTS_PRELOAD", default=DBTOOLS_HTTPS)
+# A proxy that terminates TLS tells Django so in this header; trust it only behind such a proxy
+# (one that overwrites the header), or a client could claim HTTPS over plain HTTP.
+if env.bool("DBTOOLS_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("DBTOOLS_SECURE_COOKIES", default=DBTOOLS_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Scripts and styles only from our own static files (or carrying this response's nonce); no
+# inline event handlers. Style attributes stay allowed: templates set per-row colours and bar
+# widths with them, which cannot run code.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# Browser features DbTools never uses are switched off for its pages and anything they embed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media",
+        "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
+    )
+}  # fmt: skip
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -157,7 +226,7 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an API client without credentials then gets 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "dbtools.security.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["dbtools.permissions.TenantRolePermission"],

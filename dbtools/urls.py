@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from core.api.views import ActivityViewSet, SettingsView
@@ -36,7 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", views.health, name="api-health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/settings", SettingsView.as_view(), name="api-settings"),
     path("api/", include("monitoring.api.urls")),
     path("api/", include("scheduler.api.urls")),

@@ -7,7 +7,8 @@ Register from the root conftest::
 Fixtures
     ``sqlsim_fleet``   (session) a started :class:`SqlsimFleet` with the standard instances below.
     ``sqlsim``         (function) the same fleet; every steering change made in the test is
-                       undone afterwards (``reset()``).
+                       undone afterwards (``reset()``). Changes that cannot be undone (restart,
+                       advance_clock, clear_wait_stats) are refused: use ``sqlsim_factory``.
     ``sqlsim_factory`` (function) ``sqlsim_factory(configs, load=())`` starts an extra fleet
                        from InstanceConfig objects (port 0 = pick a free one), importing the
                        handler modules in ``load`` in the child; stopped after the test.
@@ -82,6 +83,28 @@ class SqlsimFleet(SubprocessFleet):
     windows_users = WINDOWS_USERS
 
 
+# Steering that moves an instance's clock or counters for good: no reset() can take it back, so
+# on the shared fleet it would leak into whichever test runs next (uptime, rates, CPU records).
+IRREVERSIBLE = frozenset({"restart", "advance_seconds", "clear_wait_stats"})
+
+
+class SharedFleetError(RuntimeError):
+    pass
+
+
+class SharedSqlsimFleet(SqlsimFleet):
+    """The session-wide standard fleet: refuses steering that ``reset()`` cannot undo."""
+
+    def steer(self, name: str, **changes: Any) -> dict[str, Any]:
+        refused = sorted(IRREVERSIBLE & changes.keys())
+        if refused:
+            raise SharedFleetError(
+                f"{', '.join(refused)} on the shared fleet would leak into later tests: "
+                "start an instance of your own with the sqlsim_factory fixture"
+            )
+        return super().steer(name, **changes)
+
+
 def start_fleet(configs: Iterable[InstanceConfig], load: Iterable[str] = ()) -> SqlsimFleet:
     return SqlsimFleet(configs, load=load)
 
@@ -93,7 +116,7 @@ _users = [0]
 def _acquire_standard_fleet() -> SqlsimFleet:
     """One standard fleet per process, even if the fixture is defined twice (plugin + import)."""
     if not _shared:
-        _shared.append(start_fleet(standard_configs()))
+        _shared.append(SharedSqlsimFleet(standard_configs()))
     _users[0] += 1
     return _shared[0]
 

@@ -33,15 +33,25 @@ class NotAMember(TenantAccessError):
     status = 403
 
 
-def find_tenant(slug: str | None) -> Tenant:
+# One answer for "no such tenant", "not yours" and "suspended, not yours": an outsider must not
+# learn which tenants exist (or which are suspended) by probing slugs. Only members hear that
+# their tenant is suspended.
+NOT_FOUND_MESSAGE = "No such tenant, or you are not a member of it."
+
+
+def find_tenant_for(
+    user: AbstractBaseUser | AnonymousUser, slug: str | None
+) -> tuple[Tenant, Role]:
+    """The tenant `slug` names and the user's role in it, or the error the user may see."""
     if not slug:
         raise TenantHeaderMissing("The X-Tenant-Slug header is required for this endpoint.")
     tenant = Tenant.objects.exclude(status=Tenant.Status.DELETED).filter(slug=slug).first()
-    if tenant is None:
-        raise TenantNotFound(f"Tenant {slug!r} was not found.")
+    role = role_of(user, tenant) if tenant is not None else None
+    if tenant is None or role is None:
+        raise TenantNotFound(NOT_FOUND_MESSAGE)
     if tenant.status == Tenant.Status.SUSPENDED:
         raise TenantSuspended(f"Tenant {slug!r} is suspended.")
-    return tenant
+    return tenant, role
 
 
 def role_of(user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> Role | None:

@@ -89,3 +89,22 @@ def test_admin_tenant_management(client, admin_user, tenant_alpha):
     client.post("/admin/tenants/tenant/alpha/lifecycle/suspend/")
     tenant_alpha.refresh_from_db()
     assert tenant_alpha.status == "suspended"
+
+
+def test_selecting_unknown_foreign_or_suspended_tenant_looks_the_same(
+    client, make_user, tenant_alpha, tenant_beta
+):
+    from tenants import provisioning
+
+    client.force_login(make_user("amy", tenant_alpha, "operator"))
+
+    def select(slug):
+        r = client.post("/tenant/select", {"tenant": slug, "next": "/servers/"})
+        return r.status_code, r["Location"], r.content
+
+    unknown = select("no-such-tenant")
+    foreign = select("beta")
+    provisioning.suspend_tenant(tenant_beta)
+    suspended = select("beta")
+    assert unknown == foreign == suspended == (302, "/servers/", b"")
+    assert b"Alpha Corp" in client.get("/servers/").content

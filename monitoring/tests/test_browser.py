@@ -12,6 +12,7 @@ from dbtools import tenancy
 from monitoring import collector
 from monitoring.models import CollectorState
 from servers import actions, deployment
+from sqlsim.instance import InstanceConfig
 from tenants.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -21,6 +22,13 @@ def collect(tenant):
     with tenancy.use_tenant(tenant):
         CollectorState.objects.update(next_due_at=timezone.now())
         return collector.run_shard(0, 1, 0.5, owner="test")
+
+
+@pytest.fixture
+def sqlsim(sqlsim_factory):
+    """Instances of this module's own: the tests move their clocks, which no reset undoes."""
+    names = ("SQLPROD01", "SQLPROD02")
+    return sqlsim_factory([InstanceConfig(name=n, port=0, version=2019) for n in names])
 
 
 @pytest.fixture
@@ -83,13 +91,19 @@ def test_metrics_tab_draws_charts_for_each_range(fleet, logged_in, sqlsim, tenan
     page.get_by_role("link", name="Metrics", exact=True).click()
     expect(page).to_have_url(re.compile(r"/metrics$"))
     expect(page.locator("figure[data-chart] canvas").first).to_be_visible()
-    for rng in ("1h", "6h", "24h", "7d", "30d"):
-        page.get_by_role("link", name=rng, exact=True).click()
+
+    def show(rng):
+        # Wait for each swap: a click on the old panel while a swap is in flight is lost with it.
+        with page.expect_response(lambda r: r.url.endswith(f"range={rng}")):
+            page.get_by_role("link", name=rng, exact=True).click()
         expect(page.get_by_role("link", name=rng, exact=True)).to_have_attribute(
             "aria-current", "true"
         )
         expect(page.locator('figure[data-chart="series-cpu"] canvas')).to_have_count(1)
-    page.get_by_role("link", name="1h", exact=True).click()
+
+    for rng in ("1h", "6h", "24h", "7d", "30d", "1h"):
+        show(rng)
+    page.wait_for_load_state("networkidle")
     box = page.locator('figure[data-chart="series-cpu"] .u-over')
     box.hover()
     expect(page.locator('figure[data-chart="series-cpu"] .chart-tip')).to_be_visible()

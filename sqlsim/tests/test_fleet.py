@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -18,6 +19,7 @@ import pytest
 from sqlsim.control import ControlClient
 from sqlsim.fleet import FleetThread, make_configs
 from sqlsim.instance import InstanceConfig, InstanceState
+from sqlsim.pytest_plugin import SharedFleetError
 from sqlsim.tests.helpers import connect
 
 if TYPE_CHECKING:
@@ -51,7 +53,29 @@ def port_closed(port: int) -> bool:
 
 
 def open_fds() -> int:
+    gc.collect()  # sockets earlier tests dropped must not close in the middle of a count
     return len(os.listdir("/proc/self/fd"))
+
+
+def listening_sockets_of_this_process(ports: set[int]) -> int:
+    """Listening TCP sockets on `ports` held by this process (whatever else it has open)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    count = 0
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                port = int(cols[1].rsplit(":", 1)[1], 16)
+                if cols[3] == "0A" and port in ports and cols[9] in mine:  # 0A: LISTEN
+                    count += 1
+    return count
 
 
 def test_two_thousand_ports_start_and_stop_cleanly() -> None:
@@ -64,7 +88,7 @@ def test_two_thousand_ports_start_and_stop_cleanly() -> None:
         ports = [inst.port for inst in fleet.fleet.instances.values()]
         assert len(set(ports)) == 2000
         assert all(inst.running for inst in fleet.fleet.instances.values())
-        assert open_fds() >= fds_before + 2000
+        assert listening_sockets_of_this_process(set(ports)) == 2000
         for port in random.Random(1).sample(ports, 25):
             answer = prelogin_probe(port)
             assert answer[0] == 0x04  # tabular result: a PRELOGIN answer
@@ -75,6 +99,7 @@ def test_two_thousand_ports_start_and_stop_cleanly() -> None:
         fleet.stop()
         stop_secs = time.monotonic() - stopped
     assert all(port_closed(p) for p in random.Random(2).sample(ports, 25))
+    assert listening_sockets_of_this_process(set(ports)) == 0
     assert open_fds() <= fds_before + 5
     assert start_secs < 30 and stop_secs < 30, (start_secs, stop_secs)
 
@@ -297,3 +322,21 @@ def test_registry_extension_loaded_into_the_child(sqlsim_factory) -> None:
         # as an RPC by name (what pyodbc's {CALL ...} sends)
         row = cur.execute("{CALL dbo.usp_sqlsim_probe (?)}", "rpc").fetchone()
         assert row[2] == "rpc"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda fleet: fleet.restart("SQLPROD01"),
+        lambda fleet: fleet.advance_clock("SQLPROD01", 60),
+        lambda fleet: fleet.clear_wait_stats("SQLPROD01"),
+        lambda fleet: fleet.steer("SQLPROD01", restart=True),
+    ],
+    ids=["restart", "advance_clock", "clear_wait_stats", "steer"],
+)
+def test_shared_fleet_refuses_changes_no_reset_undoes(sqlsim, change):
+    with pytest.raises(SharedFleetError, match="sqlsim_factory"):
+        change(sqlsim)
+    with connect(sqlsim.port("SQLPROD01")) as conn:
+        ticks = conn.cursor().execute("SELECT ms_ticks FROM sys.dm_os_sys_info").fetchone()[0]
+    assert ticks > 3_600_000  # still the long uptime the standard fleet starts with

@@ -31,6 +31,16 @@
     update();
   }
 
+  // -- live rows ---------------------------------------------------------------------------------
+  // The rows poll every 30 s, skipped while the tab is hidden or the user is selecting servers (a
+  // swap would drop the ticks). Decided here, not in an hx-trigger filter: htmx evaluates those
+  // as code, which the Content-Security-Policy refuses.
+  document.addEventListener("htmx:beforeRequest", (e) => {
+    const el = e.detail.elt;
+    if (!el.matches?.("[data-poll-unless-selecting]")) return;
+    if (document.hidden || el.querySelector("input[type=checkbox]:checked")) e.preventDefault();
+  });
+
   // -- bulk selection ----------------------------------------------------------------------------
   function bulkUpdate() {
     const bar = document.querySelector("form[data-bulk]");
