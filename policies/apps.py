@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class PoliciesConfig(AppConfig):
     name = "policies"
     verbose_name = "Policies"
+
+    def ready(self) -> None:
+        from policies import runner
+        from scheduler import engine
+        from scheduler.models import Job
+
+        engine.register_handler(Job.Type.POLICY_EXECUTION, runner.run)

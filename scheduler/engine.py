@@ -311,6 +311,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def register_handler(job_type: str, handler: Handler) -> None:
+    """Apps that own a kind of job (policies, alerts) plug in how it runs."""
+    HANDLERS[job_type] = handler
+
+
 def execute(execution_id: int, owner: str) -> str:
     """Run one claimed execution to its end and record it; returns its final status."""
     execution = JobExecution.objects.select_related("job", "server", "run").get(pk=execution_id)

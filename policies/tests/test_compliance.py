@@ -1,0 +1,108 @@
+"""Compliance rules: which databases meet their policy, and why the others do not."""
+
+import datetime as dt
+
+import pytest
+
+from policies import compliance, schemas
+from policies.compliance import DatabaseFacts, Exemption, Status
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+H = dt.timedelta(hours=1)
+M = dt.timedelta(minutes=1)
+
+
+def facts(name="Sales", recovery="FULL", **kw):
+    base = {
+        "server_id": 1,
+        "server_name": "SQLPROD01",
+        "name": name,
+        "recovery_model": recovery,
+        "state": "ONLINE",
+        "created": NOW - 400 * H,
+        "last_full": NOW - 20 * H,
+        "last_diff": None,
+        "last_log": NOW - 5 * M,
+        "last_good_checkdb": NOW - 50 * H,
+    }
+    return DatabaseFacts(**{**base, **kw})
+
+
+def backup_limits(**change):
+    config, errors = schemas.validate("backup", {"destination_path": "D:\\B", **change})
+    assert not errors
+    return compliance.limits_for("backup", config)
+
+
+def judge(limits, *dbs, **kw):
+    return {v.database: v for v in compliance.evaluate(limits, list(dbs), NOW, **kw)}
+
+
+def test_limits_follow_the_schedules():
+    limits = backup_limits()
+    assert limits.full == 7 * 24 * H + compliance.MARGIN  # weekly full
+    assert limits.full_or_diff == 48 * H + compliance.MARGIN  # Saturday to Monday: longest gap
+    assert limits.log == 30 * M  # every 15 min, one interval late at most
+
+
+def test_a_database_backed_up_on_time_complies():
+    v = judge(backup_limits(), facts(last_diff=NOW - 10 * H))["Sales"]
+    assert v.status == Status.COMPLIANT and v.reasons == ()
+
+
+def test_a_missed_log_backup_says_for_how_long_against_the_policy():
+    v = judge(backup_limits(), facts(last_log=NOW - 200 * M, last_diff=NOW - H))["Sales"]
+    assert v.status == Status.NON_COMPLIANT
+    assert v.reasons == ("no log backup for 3 h 20 min; policy: every 15 min",)
+
+
+def test_log_backup_at_its_limit_still_complies_and_past_it_does_not():
+    limits = backup_limits()
+    ok = judge(limits, facts(last_log=NOW - 30 * M, last_diff=NOW - H))["Sales"]
+    late = judge(limits, facts(last_log=NOW - 31 * M, last_diff=NOW - H))["Sales"]
+    assert ok.status == Status.COMPLIANT and late.status == Status.NON_COMPLIANT
+
+
+def test_simple_recovery_cannot_meet_a_log_policy():
+    v = judge(backup_limits(), facts(recovery="SIMPLE", last_log=None, last_diff=NOW - H))["Sales"]
+    assert v.reasons == ("simple recovery model: log backups impossible",)
+
+
+def test_no_backup_at_all():
+    v = judge(backup_limits(log=None, diff=None), facts(last_full=None))["Sales"]
+    assert v.reasons == ("no full backup recorded; policy: within 7 days",)
+
+
+def test_new_databases_get_a_grace_period():
+    v = judge(backup_limits(), facts(created=NOW - 2 * H, last_full=None, last_log=None))["Sales"]
+    assert v.status == Status.GRACE
+
+
+def test_exemptions_apply_until_they_expire():
+    ex = Exemption(1, "sales", "decommissioned in December", NOW + 24 * H, "ann")
+    gone = Exemption(1, "sales", "old", NOW - H, "ann")
+    old = facts(last_full=None, last_log=None)
+    assert judge(backup_limits(), old, exemptions=[ex])["Sales"].status == Status.EXEMPT
+    assert judge(backup_limits(), old, exemptions=[gone])["Sales"].status == Status.NON_COMPLIANT
+
+
+def test_integrity_check_age():
+    config, _ = schemas.validate("integrity_check", {})  # weekly, Saturday 00:00
+    limits = compliance.limits_for("integrity_check", config)
+    v = judge(limits, facts(last_good_checkdb=NOW - 12 * 24 * H))["Sales"]
+    assert v.reasons == ("last CHECKDB 12 days ago; policy: 7 days",)
+    assert judge(limits, facts())["Sales"].status == Status.COMPLIANT
+
+
+def test_selection_and_offline_databases():
+    limits = backup_limits(databases="USER_DATABASES, -Staging")
+    got = judge(limits, facts("master"), facts("Staging"), facts("Archive", state="OFFLINE"))
+    assert set(got) == {"Archive"}
+    assert got["Archive"].status == Status.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize(("good", "bad", "percent"), [(97, 3, 97.0), (0, 0, None), (1, 2, 33.3)])
+def test_fleet_summary(good, bad, percent):
+    verdicts = [compliance.Verdict(1, "s", f"g{i}", Status.COMPLIANT) for i in range(good)]
+    verdicts += [compliance.Verdict(1, "s", f"b{i}", Status.NON_COMPLIANT) for i in range(bad)]
+    assert compliance.summary(verdicts)["percent"] == percent
