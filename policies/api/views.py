@@ -27,8 +27,13 @@ from servers.models import ServerGroup
 
 
 def policy_queryset() -> QuerySet[Policy]:
-    return Policy.objects.alive().annotate(
-        deployed_count=Count("deployments", filter=Q(deployments__removed_at__isnull=True))
+    # An aggregate drops the model's default ordering: pages must stay stable.
+    return (
+        Policy.objects.alive()
+        .annotate(
+            deployed_count=Count("deployments", filter=Q(deployments__removed_at__isnull=True))
+        )
+        .order_by("name", "pk")
     )
 
 
