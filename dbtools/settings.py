@@ -214,6 +214,10 @@ DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default
 
 # SQL Server access.
 DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")
+# A connection test runs inside a web request, so it gets one limit for all its steps (probe,
+# login, queries): drivers count their timeouts per step, and a server answering each step just
+# in time would otherwise hold the request for a minute.
+DBTOOLS_CONNECTION_TEST_TIMEOUT = env.int("DBTOOLS_CONNECTION_TEST_TIMEOUT", default=10)
 
 LOG_LEVEL = env.str("DBTOOLS_LOG_LEVEL", default="INFO")
 from dbtools.logging import configure as _configure_logging  # noqa: E402
