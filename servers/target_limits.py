@@ -68,14 +68,16 @@ def target_slot(user: Any) -> Iterator[None]:
         _release_process_slot()
 
 
+def _tests(n: int) -> str:
+    return f"{n} connection test" if n == 1 else f"{n} connection tests"
+
+
 def _take_process_slot() -> None:
     global _process_running
     limit = per_process_limit()
     with _process_lock:
         if _process_running >= limit:
-            raise TargetsBusy(
-                f"{limit} connection tests already running; try again in a few seconds."
-            )
+            raise TargetsBusy(f"{_tests(limit)} already running; try again in a few seconds.")
         _process_running += 1
 
 
@@ -102,9 +104,7 @@ def _user_slot(user_id: int | None) -> Iterator[None]:
                 held = slot
                 break
     if held is None:
-        raise TargetsBusy(
-            f"You already have {limit} connection tests running; try again in a few seconds."
-        )
+        raise TargetsBusy(f"You already have {_tests(limit)} running; try again in a few seconds.")
     try:
         yield
     finally:
