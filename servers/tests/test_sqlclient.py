@@ -185,6 +185,7 @@ def test_silent_server_times_out(sqlsim: SqlsimFleet) -> None:
 
 def test_default_timeout_is_ten_seconds() -> None:
     assert sqlclient.DEFAULT_TIMEOUT == 10
+    assert sqlclient.DEFAULT_TEST_TIMEOUT == 10
 
 
 def test_wrong_password(sqlsim: SqlsimFleet) -> None:
