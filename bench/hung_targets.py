@@ -32,6 +32,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import _setup
@@ -163,20 +164,30 @@ def run(base: str, port: int, clients: int, seconds: float, pause: float | None,
                 time.sleep(pause if pause is not None else retry or 1.0)
 
     def probe_health(seconds: float) -> str:
-        """p50/p95/max of /api/health, one request every 100 ms for ``seconds``."""
-        health: list[float] = []
-        failures = 0
-        probe_ends = time.monotonic() + seconds
-        while time.monotonic() < probe_ends and len(health) < seconds * 10:
+        """p50/p95/max of /api/health, one request sent every 100 ms for ``seconds``.
+
+        Each probe runs in its own thread, so a slow answer does not delay the next probe
+        (which would hide how many requests it kept waiting).
+        """
+
+        def probe() -> tuple[int, float]:
             try:
                 status, elapsed, _, _ = request(base + "/api/health", timeout=30)
             except OSError:  # no answer within 30 s: counted as 30 s and as a failure
                 status, elapsed = 0, 30.0
-            health.append(elapsed * 1000)
-            failures += status != 200
             with lock:
                 in_flight[1] = max(in_flight[1], in_flight[0])
-            time.sleep(max(0.0, 0.1 - elapsed))
+            return status, elapsed * 1000
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=int(seconds * 10)) as pool:
+            futures = []
+            for n in range(int(seconds * 10)):
+                time.sleep(max(0.0, started + n * 0.1 - time.monotonic()))
+                futures.append(pool.submit(probe))
+            results = [f.result() for f in futures]
+        health = [ms for _, ms in results]
+        failures = sum(status != 200 for status, _ in results)
         return (f"p50 {pct(health, 50):.1f} ms, p95 {pct(health, 95):.1f} ms, "
                 f"max {max(health):.1f} ms (n={len(health)}, not 200: {failures})")  # fmt: skip
 
@@ -193,6 +204,8 @@ def run(base: str, port: int, clients: int, seconds: float, pause: float | None,
         w.join(60)
     print(f"/api/health during {seconds:.0f} s with {clients} clients testing a hung instance:")
     print(f"  {figures}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"  machine load average (1, 5, 15 min): {load}")
     print(f"  connection test requests open at once (client side): up to {in_flight[1]}")
     for outcome, count in sorted(outcomes.items()):
         print(f"  test-connection -> {outcome}: {count}")

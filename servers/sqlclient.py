@@ -194,7 +194,8 @@ class Deadline:
         for a server that answers its cancel late. So ``work`` runs in a helper thread and the
         caller waits no longer than the budget; an abandoned helper ends by itself when the
         driver gives up its current step (each step only got the budget left when it began),
-        closing its connection.
+        closing its connection. It is not a daemon thread: a process that exits waits for it
+        rather than unloading the driver under it.
         """
         outcome: Future[_T] = Future()
 
@@ -204,7 +205,7 @@ class Deadline:
             except BaseException as exc:  # handed to the caller, who may have left already
                 outcome.set_exception(exc)
 
-        threading.Thread(target=helper, name=f"sqlclient {target.address}", daemon=True).start()
+        threading.Thread(target=helper, name=f"sqlclient {target.address}", daemon=False).start()
         try:
             return outcome.result(timeout=self.remaining())
         except TimeoutError:
