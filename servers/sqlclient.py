@@ -167,10 +167,6 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self.expires - time.monotonic())
 
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
     def step_timeout(self, target: Target) -> int:
         """Whole seconds for the next driver step (ODBC timeouts are whole seconds, 0 would
         mean none); Timeout when the budget is spent. Rounding may overshoot by half a second:
