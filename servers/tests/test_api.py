@@ -1,11 +1,14 @@
 """Servers, groups and labels through the REST API, against sqlsim over real TDS."""
 
+import time
+
 import pytest
 
 from core.models import ActivityLog
 from dbtools import crypto
 from servers import actions
 from servers.models import Label, Server, ServerGroup
+from sqlsim.instance import InstanceConfig
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
 
@@ -269,6 +272,19 @@ def test_cross_tenant_ids_are_404(api, admin_user, client, tenant_beta, sqlsim):
     assert beta.get("/api/labels").json() == []
     assert beta.delete(f"/api/servers/{sid}/labels/{lid}").status_code == 404
     assert beta.get("/api/servers").json()["count"] == 0
+
+
+def test_test_connection_ends_within_ten_seconds_in_total(client, sqlsim_factory):
+    """An instance that answers each step in 8 s: each step is inside a 10 s step timeout,
+    the whole test is not, and the answer comes when the 10 s are up."""
+    fleet = sqlsim_factory([InstanceConfig(name="SQLSLOW01", port=0)])
+    fleet.slow_steps("SQLSLOW01", prelogin=8, login=8, query=8)
+    started = time.monotonic()
+    r = client.post("/api/servers/test-connection", payload(fleet, "SQLSLOW01"), format="json")
+    assert time.monotonic() - started <= 10.5
+    assert r.status_code == 400
+    assert r.json()["error_kind"] == "timeout"
+    assert "within 10 s in total" in r.json()["message"]
 
 
 # -- bound on requests that contact instances ---------------------------------------------------
