@@ -19,6 +19,7 @@ a slot would hold the thread just the same.
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +27,9 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
-RETRY_AFTER = 5  # seconds a refused client is told to wait (a test ends within about 10)
+# Seconds a refused client is told to wait (a test ends within about 10), drawn from a range:
+# clients refused together would otherwise all come back in the same instant, again and again.
+RETRY_AFTER = (3, 7)
 
 # First key of the advisory locks, one per slot number: ("DB" << 16) + slot. The second key is
 # the user's id. Nothing else in DbTools takes advisory locks in the system database.
@@ -39,11 +42,10 @@ _process_running = 0
 class TargetsBusy(Exception):
     """Too many requests already wait on instances; ``message`` says so to the user."""
 
-    retry_after = RETRY_AFTER
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = random.randint(*RETRY_AFTER)
 
 
 def per_process_limit() -> int:

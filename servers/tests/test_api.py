@@ -331,7 +331,7 @@ def test_past_the_per_process_limit_is_429(client, sqlsim, limits, hold_target_s
     r = _contact(kind, client, sqlsim)
     assert r.status_code == 429
     assert r.json() == {"detail": BUSY}
-    assert r["Retry-After"] == "5"
+    assert 3 <= int(r["Retry-After"]) <= 7
     assert Server.objects.count() == (1 if kind == "retest" else 0)  # nothing created
     assert ActivityLog.objects.count() == before + (1 if kind == "retest" else 0)
 

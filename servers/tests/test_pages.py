@@ -570,7 +570,7 @@ def test_wizard_test_at_the_limit_runs(op, sqlsim, settings, hold_target_slots):
 def test_wizard_test_past_the_limit_says_why(op, sqlsim, busy):
     r = op.post("/servers/add/test-connection", form(sqlsim, name=""))
     html = r.content.decode()
-    assert r.status_code == 429 and r["Retry-After"] == "5"
+    assert r.status_code == 429 and 3 <= int(r["Retry-After"]) <= 7
     assert "Too many connection tests" in html and BUSY in html and "data-test-ok" not in html
 
 
