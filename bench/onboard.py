@@ -17,7 +17,7 @@ import _setup
 from _setup import drop_tenant, fresh_tenant, summary
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from sqlsim.control import SubprocessFleet
@@ -60,7 +60,11 @@ def main() -> int:
         seconds = onboard(fleet, names, user, 1)
         print(f"onboard {len(names)} servers with validate=true, 1 client: {seconds:.1f} s "
               f"({seconds / len(names) * 1000:.0f} ms each)")  # fmt: skip
-        seconds = onboard(fleet, names, user, 8)
+        # Eight clients of one user in this one process: more than the bound on requests that
+        # contact instances lets through (per process and per user), which this does not measure.
+        with override_settings(DBTOOLS_TARGET_REQUESTS_PER_PROCESS=8,
+                               DBTOOLS_TARGET_REQUESTS_PER_USER=8):  # fmt: skip
+            seconds = onboard(fleet, names, user, 8)
         print(f"onboard {len(names)} servers with validate=true, 8 clients: {seconds:.1f} s "
               f"({len(names) / seconds:.0f} servers/s)")  # fmt: skip
         page = Client()

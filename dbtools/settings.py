@@ -285,6 +285,19 @@ DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default
 
 # SQL Server access.
 DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")
+# A connection test runs inside a web request, so it gets one limit for all its steps (probe,
+# login, queries): drivers count their timeouts per step, and a server answering each step just
+# in time would otherwise hold the request for a minute.
+DBTOOLS_CONNECTION_TEST_TIMEOUT = env.int("DBTOOLS_CONNECTION_TEST_TIMEOUT", default=10)
+# Requests that wait on an instance (connection tests) may hold only some of the web threads:
+# per process all but one of them (scripts/run.sh starts gunicorn with DBTOOLS_WEB_THREADS), so
+# every process always has a thread for other requests; per user a few, over every process and
+# node. Requests past a limit are refused with 429 at once rather than queued.
+DBTOOLS_WEB_THREADS = env.int("DBTOOLS_WEB_THREADS", default=4)
+DBTOOLS_TARGET_REQUESTS_PER_PROCESS = env.int(
+    "DBTOOLS_TARGET_REQUESTS_PER_PROCESS", default=max(1, DBTOOLS_WEB_THREADS - 1)
+)
+DBTOOLS_TARGET_REQUESTS_PER_USER = env.int("DBTOOLS_TARGET_REQUESTS_PER_USER", default=3)
 
 LOG_LEVEL = env.str("DBTOOLS_LOG_LEVEL", default="INFO")
 from dbtools.logging import configure as _configure_logging  # noqa: E402

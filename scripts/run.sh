@@ -7,6 +7,8 @@ if [[ -f .env ]]; then set -a; source .env; set +a; fi
 export DJANGO_SETTINGS_MODULE=dbtools.settings
 PORT=${PORT:-8000}
 WEB_WORKERS=${DBTOOLS_WEB_WORKERS:-3}
+# Threads per web process; connection tests may hold all but one (see dbtools/settings.py).
+export DBTOOLS_WEB_THREADS=${DBTOOLS_WEB_THREADS:-4}
 pids=()
 
 # Each component runs in its own session (setsid), so stopping it reaches every process it
@@ -27,7 +29,7 @@ stop() {
 trap stop INT TERM
 
 setsid .venv/bin/gunicorn dbtools.wsgi:application --bind "0.0.0.0:${PORT}" --workers "$WEB_WORKERS" \
-  --threads 4 --timeout 60 --graceful-timeout 3 --access-logfile - --log-level warning &
+  --threads "$DBTOOLS_WEB_THREADS" --timeout 60 --graceful-timeout 3 --access-logfile - --log-level warning &
 pids+=($!)
 setsid .venv/bin/python manage.py qcluster &
 pids+=($!)

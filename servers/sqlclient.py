@@ -6,6 +6,7 @@ kinds a DBA understands (see ``TargetError`` and its subclasses).
 
     target = Target(host="db1.corp", port=1433, username="dbtools", password="...")
     report = test_connection(target)          # ConnectionReport, or raises a TargetError
+                                              # (Timeout past 10 s in total, whatever the step)
     with connect(target) as conn:             # SqlConnection
         rows = conn.query("SELECT name FROM sys.databases WHERE database_id > ?", 4)
 """
@@ -20,14 +21,16 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyodbc
 
 DEFAULT_DRIVER = "FreeTDS"
-DEFAULT_TIMEOUT = 10  # seconds, for login and for each query (PRD story 2.2)
+DEFAULT_TIMEOUT = 10  # seconds, for login and for each query
+DEFAULT_TEST_TIMEOUT = 10  # seconds for a whole connection test, every step included
 APP_NAME = "DbTools"
 MINIMUM_MAJOR_VERSION = 13  # SQL Server 2016
 
@@ -151,6 +154,69 @@ class QueryFailed(TargetError):
         self.number = number
 
 
+# -- time budget --------------------------------------------------------------------------------
+_T = TypeVar("_T")
+
+
+class Deadline:
+    """One time budget shared by every step of an operation: probe, login and each query.
+
+    ODBC drivers apply their timeouts to each step (FreeTDS even to each network read), so an
+    instance that answers every step just inside the limit would take several times the limit
+    in total. Each step here gets what is left of the budget instead.
+    """
+
+    def __init__(self, seconds: float, what: str = "the operation") -> None:
+        self.seconds = seconds
+        self.what = what
+        self.expires = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires - time.monotonic())
+
+    def step_timeout(self, target: Target) -> int:
+        """Whole seconds for the next driver step (ODBC timeouts are whole seconds, 0 would
+        mean none); Timeout when the budget is spent. Rounding may overshoot by half a second:
+        ``run`` still ends the wait on time."""
+        left = self.remaining()
+        if left <= 0:
+            raise self.timeout_error(target)
+        return max(1, round(left))
+
+    def timeout_error(self, target: Target) -> Timeout:
+        return Timeout(
+            f"{target.address} did not complete {self.what} within {self.seconds:g} s in total: "
+            "it answers too slowly or not at all. The server may be overloaded or stuck, or a "
+            "firewall may be silently dropping the connection.",
+        )
+
+    def run(self, target: Target, work: Callable[[], _T]) -> _T:
+        """Run ``work`` and return its result, or raise Timeout once the budget is spent.
+
+        A driver call cannot be interrupted from outside, and a step given 3 s may still wait
+        for a server that answers its cancel late. So ``work`` runs in a helper thread and the
+        caller waits no longer than the budget; an abandoned helper ends by itself when the
+        driver gives up its current step (each step only got the budget left when it began),
+        closing its connection. It is not a daemon thread: a process that exits waits for it
+        rather than unloading the driver under it.
+        """
+        outcome: Future[_T] = Future()
+
+        def helper() -> None:
+            try:
+                outcome.set_result(work())
+            except BaseException as exc:  # handed to the caller, who may have left already
+                outcome.set_exception(exc)
+
+        threading.Thread(target=helper, name=f"sqlclient {target.address}", daemon=False).start()
+        try:
+            return outcome.result(timeout=self.remaining())
+        except TimeoutError:
+            if outcome.done():  # ``work`` itself raised a TimeoutError
+                raise
+            raise self.timeout_error(target) from None
+
+
 # -- connection string --------------------------------------------------------------------------
 def _django_setting(name: str, default: Any) -> Any:
     """A Django setting when settings are configured; ``default`` without Django."""
@@ -172,6 +238,11 @@ def default_driver() -> str:
 def default_timeout() -> int:
     """``settings.DBTOOLS_SQL_TIMEOUT`` (seconds) when set, else 10."""
     return int(_django_setting("DBTOOLS_SQL_TIMEOUT", None) or DEFAULT_TIMEOUT)
+
+
+def default_test_timeout() -> float:
+    """``settings.DBTOOLS_CONNECTION_TEST_TIMEOUT`` (seconds) when set, else 10."""
+    return float(_django_setting("DBTOOLS_CONNECTION_TEST_TIMEOUT", None) or DEFAULT_TEST_TIMEOUT)
 
 
 def is_freetds(driver: str) -> bool:
@@ -255,7 +326,11 @@ def _who(target: Target) -> str:
 
 
 def classify_connect_error(
-    exc: BaseException, target: Target, timeout: int, elapsed: float
+    exc: BaseException,
+    target: Target,
+    timeout: int,
+    elapsed: float,
+    deadline: Deadline | None = None,
 ) -> TargetError:
     state, text, native = _driver_text(exc)
     detail = str(exc)
@@ -301,7 +376,12 @@ def classify_connect_error(
             "the server's IP address.",
             detail=detail,
         )
-    probe = probe_prelogin(target, timeout=min(timeout, 3))
+    probe_timeout = min(timeout, 3.0)
+    if deadline is not None:
+        if deadline.remaining() < 0.1:
+            return deadline.timeout_error(target)
+        probe_timeout = min(probe_timeout, deadline.remaining())
+    probe = probe_prelogin(target, timeout=probe_timeout)
     if probe is None:
         return Unreachable(_unreachable_text(target), detail=detail)
     if probe.get("instance_mismatch"):
@@ -431,10 +511,13 @@ class SqlConnection:
     Reusable: keep it open across collections and check ``is_alive()`` before reuse.
     """
 
-    def __init__(self, raw: Any, target: Target, timeout: int) -> None:
+    def __init__(
+        self, raw: Any, target: Target, timeout: int, deadline: Deadline | None = None
+    ) -> None:
         self.raw = raw
         self.target = target
         self.timeout = timeout
+        self.deadline = deadline  # when set, each statement gets only what is left of it
 
     def query(self, sql: str, *params: Any) -> list[tuple]:
         """Run a statement and return the rows of its first result set as tuples."""
@@ -491,6 +574,10 @@ class SqlConnection:
     def _cursor(self) -> Any:
         if self.raw is None:
             raise Unreachable(f"The connection to {self.target.address} is closed.")
+        if self.deadline is not None:
+            # pyodbc gives a new cursor the connection's timeout as its query timeout
+            self.timeout = min(self.timeout, self.deadline.step_timeout(self.target))
+            self.raw.timeout = self.timeout
         return self.raw.cursor()
 
     def _run(
@@ -520,17 +607,25 @@ def connect(
     driver: str | None = None,
     timeout: int | None = None,
     autocommit: bool = True,
+    deadline: Deadline | None = None,
 ) -> SqlConnection:
-    """Open a connection (login timeout and per-query timeout = ``timeout`` seconds)."""
+    """Open a connection (login timeout and per-query timeout = ``timeout`` seconds).
+
+    With a ``deadline``, the login and every later statement get at most what is left of it.
+    The driver still counts its timeouts per step: only ``Deadline.run`` bounds the total.
+    """
     timeout = int(timeout or default_timeout())
+    if deadline is not None:
+        timeout = min(timeout, deadline.step_timeout(target))
     conn_str = connection_string(target, driver, timeout)
     started = time.monotonic()
     try:
         raw = pyodbc.connect(conn_str, timeout=timeout, autocommit=autocommit)
     except pyodbc.Error as exc:
-        raise classify_connect_error(exc, target, timeout, time.monotonic() - started) from exc
+        elapsed = time.monotonic() - started
+        raise classify_connect_error(exc, target, timeout, elapsed, deadline) from exc
     raw.timeout = timeout
-    return SqlConnection(raw, target, timeout)
+    return SqlConnection(raw, target, timeout, deadline)
 
 
 # -- connection test ----------------------------------------------------------------------------
@@ -600,19 +695,27 @@ def test_connection(
     target: Target,
     *,
     driver: str | None = None,  # noqa: PT028
-    timeout: int | None = None,  # noqa: PT028
+    timeout: float | None = None,  # noqa: PT028
     strict: bool = False,  # noqa: PT028
 ) -> ConnectionReport:
-    """Log in, read version/edition/permission and check them.
+    """Log in, read version/edition/permission and check them, all within ``timeout`` seconds
+    (default ``default_test_timeout()``) in total.
 
-    Connection problems (unreachable, timeout, login failed, TLS) raise their TargetError.
+    Connection problems (unreachable, timeout, login failed, TLS) raise their TargetError; a
+    test that runs out of time raises Timeout when the time is up, whatever step it is in.
     A server that answers but is too old or lacks VIEW SERVER STATE gives a report whose
     ``problems`` hold VersionUnsupported / PermissionMissing; with ``strict=True`` the first
     of them is raised instead.
     """
     started = time.monotonic()
-    with connect(target, driver=driver, timeout=timeout) as conn:
-        row = conn.query_dicts(_PROBE_SQL)[0]
+    deadline = Deadline(timeout or default_test_timeout(), "the connection test")
+    driver = driver or default_driver()  # read settings here, not in the helper thread
+
+    def read_properties() -> dict[str, Any]:
+        with connect(target, driver=driver, deadline=deadline) as conn:
+            return conn.query_dicts(_PROBE_SQL)[0]
+
+    row = deadline.run(target, read_properties)
     elapsed = (time.monotonic() - started) * 1000
     version = row["product_version"] or ""
     major = int(version.split(".")[0]) if version[:1].isdigit() else 0

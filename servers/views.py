@@ -21,7 +21,7 @@ from django_htmx.http import trigger_client_event
 
 from core.models import ActivityLog
 from dbtools.decorators import role_required
-from servers import actions, deployment
+from servers import actions, deployment, target_limits
 from servers.api.views import server_queryset
 from servers.filters import SORTABLE, ServerFilter
 from servers.forms import BulkForm, GroupForm, LabelsForm, ServerForm, ServerIdsForm
@@ -45,6 +45,7 @@ ERROR_KINDS = {
     "version_unsupported": "Version not supported",
     "tls_failure": "Encryption (TLS) failed",
     "query_failed": "Query failed",
+    "busy": "Too many connection tests",
 }
 
 
@@ -77,6 +78,16 @@ def _described(result: dict[str, Any] | None) -> dict[str, Any] | None:
         kind = result.get("error_kind", "")
         result = {**result, "kind_label": ERROR_KINDS.get(kind, "Connection failed")}
     return result
+
+
+def _busy(exc: target_limits.TargetsBusy) -> dict[str, Any]:
+    """A connection test refused before it started, shown like a failed one."""
+    return {"ok": False, "error_kind": "busy", "message": exc.message}
+
+
+def _retry_later(response: HttpResponse, exc: target_limits.TargetsBusy) -> HttpResponse:
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _toast(response: HttpResponse, text: str, level: str = "success") -> HttpResponse:
@@ -212,7 +223,10 @@ def server_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _wizard(request, form, status=400)
     try:
-        server = actions.create_server(form.cleaned_data, request.user, validate=True)
+        with target_limits.target_slot(request.user):
+            server = actions.create_server(form.cleaned_data, request.user, validate=True)
+    except target_limits.TargetsBusy as exc:
+        return _retry_later(_wizard(request, form, result=_busy(exc), status=429), exc)
     except actions.ActionError as exc:
         for field, errors in exc.errors.items():
             for error in errors:
@@ -237,7 +251,11 @@ def server_update(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _wizard(request, form, server, status=400)
     if form.connection_changed():  # what the page tested is checked again before saving
-        result = actions.test_connection(form.target())
+        try:
+            with target_limits.target_slot(request.user):
+                result = actions.test_connection(form.target())
+        except target_limits.TargetsBusy as exc:
+            return _retry_later(_wizard(request, form, server, _busy(exc), status=429), exc)
         if not result["ok"]:
             return _wizard(request, form, server, result=result, status=400)
     try:
@@ -259,7 +277,13 @@ def wizard_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "oob_errors": True}
     if not form.is_valid():
         return render(request, "servers/form.html#test_result", context, status=400)
-    context["result"] = _described(actions.test_connection(form.target()))
+    try:
+        with target_limits.target_slot(request.user):
+            context["result"] = _described(actions.test_connection(form.target()))
+    except target_limits.TargetsBusy as exc:
+        context["result"] = _described(_busy(exc))
+        response = render(request, "servers/form.html#test_result", context, status=429)
+        return _retry_later(response, exc)
     return render(request, "servers/form.html#test_result", context)
 
 
@@ -311,7 +335,17 @@ def server_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.OPERATOR)
 def server_retest(request: HttpRequest, pk: int) -> HttpResponse:
-    result = actions.recheck_server(_server(pk), request.user)
+    server = _server(pk)
+    try:
+        with target_limits.target_slot(request.user):
+            result = actions.recheck_server(server, request.user)
+    except target_limits.TargetsBusy as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("servers-detail", pk=pk)
+        context = _detail_context(server, test_result=_described(_busy(exc)))
+        response = render(request, "servers/detail.html", context, status=429)
+        return _retry_later(_toast(response, exc.message, "error"), exc)
     level = "success" if result["ok"] else "error"
     return _detail_done(request, pk, result["message"], level, test_result=_described(result))
 

@@ -6,7 +6,9 @@ The control port speaks JSON over HTTP on 127.0.0.1 (``python -m sqlsim ... --co
                                         stats
     GET  /instances/NAME                one instance, plus current metrics
     POST /instances/NAME/steer          body: {"cpu": 95, "seconds": 60} | {"cpu": null}
-                                        | {"delay": 3} | {"hang": true} | {"refuse_logins": true}
+                                        | {"delay": 3} | {"hang": true}
+                                        | {"delays": {"prelogin": 8, "login": 8, "query": 8}}
+                                        | {"refuse_logins": true}
                                         | {"view_server_state": false, "login": "dbtools"}
                                         | {"running": false}
     POST /instances/NAME/stop           close the listener and drop its connections
@@ -85,6 +87,10 @@ class ControlClient:
 
     def slow(self, name: str, delay: float) -> None:
         self.steer(name, delay=delay)
+
+    def slow_steps(self, name: str, **delays: float) -> None:
+        """Delay only some steps: ``slow_steps(name, prelogin=8, login=8, query=8)``."""
+        self.steer(name, delays=delays)
 
     def hang(self, name: str, on: bool = True) -> None:
         self.steer(name, hang=on)

@@ -140,15 +140,17 @@ class Fleet:
         """Apply run-time changes to one instance; returns its new description.
 
         Keys: ``cpu`` (percent, or None to clear) with optional ``seconds``; ``delay`` (seconds
-        added to every answer); ``hang`` (accept connections, never answer); ``refuse_logins``;
+        added to every answer); ``delays`` (seconds added to the answers of one step:
+        ``{"prelogin": 8, "login": 8, "query": 8}``, missing steps get none); ``hang`` (accept
+        connections, never answer); ``refuse_logins``;
         ``view_server_state`` (bool) with optional ``login`` (default: every SQL login, and
         Windows logins); ``running`` (False closes the listener and drops connections).
         """
         inst = self[name]
         s = inst.steering
         unknown = set(changes) - {
-            "cpu", "seconds", "delay", "hang", "refuse_logins", "view_server_state", "login",
-            "running",
+            "cpu", "seconds", "delay", "delays", "hang", "refuse_logins", "view_server_state",
+            "login", "running",
         }  # fmt: skip
         if unknown:
             raise ValueError(f"unknown steering keys: {sorted(unknown)}")
@@ -159,6 +161,12 @@ class Fleet:
             s.cpu_spike_until = time.monotonic() + float(secs) if secs else 0.0
         if "delay" in changes:
             s.delay = float(changes["delay"] or 0)
+        if "delays" in changes:
+            delays = dict(changes["delays"] or {})
+            unknown_steps = set(delays) - {"prelogin", "login", "query"}
+            if unknown_steps:
+                raise ValueError(f"unknown steps in delays: {sorted(unknown_steps)}")
+            s.step_delays = {step: float(sec or 0) for step, sec in delays.items()}
         if "hang" in changes:
             s.hang = bool(changes["hang"])
         if "refuse_logins" in changes:
@@ -185,6 +193,7 @@ class Fleet:
                 inst.config.server_name,
                 cpu=None,
                 delay=0,
+                delays={},
                 hang=inst.config.hang,
                 refuse_logins=False,
                 running=inst.config.running,
@@ -269,6 +278,7 @@ def describe(inst: Instance) -> dict[str, Any]:
         "steering": {
             "cpu": s.cpu_spike,
             "delay": s.delay,
+            "delays": dict(s.step_delays),
             "hang": s.hang,
             "refuse_logins": s.refuse_logins,
         },
@@ -344,6 +354,10 @@ class FleetThread:
 
     def slow(self, name: str, delay: float) -> None:
         self.steer(name, delay=delay)
+
+    def slow_steps(self, name: str, **delays: float) -> None:
+        """Delay only some steps: ``slow_steps(name, prelogin=8, login=8, query=8)``."""
+        self.steer(name, delays=delays)
 
     def hang(self, name: str, on: bool = True) -> None:
         self.steer(name, hang=on)

@@ -225,6 +225,9 @@ class Steering:
     cpu_spike: float | None = None  # force CPU % to this value
     cpu_spike_until: float = 0.0  # monotonic deadline (0 = until cleared)
     delay: float = 0.0  # seconds added before every answer
+    # extra seconds before the answers of one step only ("prelogin", "login", "query"), to
+    # drive a client whose every step is just under its own timeout
+    step_delays: dict[str, float] = field(default_factory=dict)
     hang: bool = False  # accept TCP, never answer
     refuse_logins: bool = False  # every login fails with 18456
 

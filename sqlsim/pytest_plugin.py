@@ -74,7 +74,7 @@ class SqlsimFleet(SubprocessFleet):
 
     ``port(name)``, ``address(name)``, ``names``, ``control_url``, ``info(name)``,
     ``stats(name)``, and the steering methods of :class:`sqlsim.control.ControlClient`:
-    ``steer``, ``spike_cpu``, ``clear_cpu``, ``slow``, ``hang``, ``stop_instance``,
+    ``steer``, ``spike_cpu``, ``clear_cpu``, ``slow``, ``slow_steps``, ``hang``, ``stop_instance``,
     ``start_instance``, ``refuse_logins``, ``set_view_server_state``, ``reset``.
     """
 

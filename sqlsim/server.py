@@ -280,12 +280,14 @@ class Connection:
     def cfg(self) -> InstanceConfig:
         return self.instance.config
 
-    async def _steer_delay(self) -> None:
+    async def _steer_delay(self, step: str) -> None:
+        """Wait as steered before answering ``step`` ("prelogin", "login" or "query")."""
         steering = self.instance.steering
         while steering.hang:
             await asyncio.sleep(0.1)
-        if steering.delay > 0:
-            await asyncio.sleep(steering.delay)
+        delay = steering.delay + steering.step_delays.get(step, 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def run(self) -> None:
         if self.instance.steering.hang:
@@ -344,7 +346,7 @@ class Connection:
                 (tds.PL_MARS, b"\x00"),
             ]
         )
-        await self._steer_delay()
+        await self._steer_delay("prelogin")
         await self.ch.send(tds.PKT_REPLY, response)
         if close_after or not inst_ok:
             await asyncio.sleep(0.05)
@@ -361,7 +363,7 @@ class Connection:
             packet_size = DEFAULT_PACKET_SIZE
         if login.integrated_security:
             if not cfg.windows_logins:
-                await self._steer_delay()
+                await self._steer_delay("login")
                 await self.login_failed(
                     18452,
                     "Login failed. The login is from an untrusted domain and cannot be used "
@@ -386,7 +388,7 @@ class Connection:
                 or not entry.enabled
                 or steering.refuse_logins
             ):
-                await self._steer_delay()
+                await self._steer_delay("login")
                 await self.login_failed(18456, f"Login failed for user '{login.username}'.")
                 return False
             session = Session(
@@ -400,7 +402,7 @@ class Connection:
         database = login.database or "master"
         known = {d.lower(): d for d in cfg.databases}
         if database.lower() not in known:
-            await self._steer_delay()
+            await self._steer_delay("login")
             await self.login_failed(
                 4060,
                 f'Cannot open database "{database}" requested by the login. The login failed.',
@@ -410,7 +412,7 @@ class Connection:
             return False
         session.database = known[database.lower()]
         self.session = session
-        await self._steer_delay()
+        await self._steer_delay("login")
         out = bytearray()
         out += tds.envchange(tds.ENV_DATABASE, session.database, "master")
         out += tds.message(
@@ -442,7 +444,7 @@ class Connection:
         if not ntlm.is_negotiate(login.sspi):
             return "", False
         challenge = ntlm.make_challenge(cfg.domain, cfg.name, cfg.dns_domain)
-        await self._steer_delay()
+        await self._steer_delay("login")
         await self.ch.send(tds.PKT_REPLY, tds.sspi_token(challenge.message))
         ptype, _, payload = await self.ch.read_message()
         if ptype != tds.PKT_SSPI:
@@ -520,7 +522,7 @@ class Connection:
 
     async def execute(self, ptype: int, status: int, payload: bytes) -> None:
         self.instance.stats["requests"] += 1
-        await self._steer_delay()
+        await self._steer_delay("query")
         if ptype == tds.PKT_SQL_BATCH:
             body = await self.run_batch(tds.parse_sql_batch(payload))
         elif ptype == tds.PKT_RPC:

@@ -1,13 +1,16 @@
+import contextlib
+from collections.abc import Iterator
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from servers import actions, deployment
+from servers import actions, deployment, target_limits
 from servers.api.serializers import (
     BulkActionSerializer,
     ConnectionSerializer,
@@ -44,6 +47,27 @@ def _run(fn, *args, **kwargs):  # noqa: ANN001
         raise ValidationError(exc.errors) from exc
 
 
+class TargetsBusyError(APIException):
+    """429 with the reason and a Retry-After header (DRF sends ``wait`` as that header)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "busy"
+
+    def __init__(self, exc: target_limits.TargetsBusy) -> None:
+        super().__init__(exc.message)
+        self.wait = exc.retry_after
+
+
+@contextlib.contextmanager
+def _target_slot(request: Request) -> Iterator[None]:
+    """A slot for a request that contacts an instance; 429 when none is free."""
+    try:
+        with target_limits.target_slot(request.user):
+            yield
+    except target_limits.TargetsBusy as exc:  # only ever raised on entry
+        raise TargetsBusyError(exc) from exc
+
+
 def server_queryset() -> QuerySet[Server]:
     return Server.objects.alive().prefetch_related(
         Prefetch("labels", Label.objects.order_by("name")),
@@ -67,7 +91,8 @@ class ServerViewSet(viewsets.ModelViewSet):
         fields = dict(data.validated_data)
         validate = fields.pop("validate", False)
         try:
-            server = _run(actions.create_server, fields, request.user, validate=validate)
+            with _target_slot(request) if validate else contextlib.nullcontext():
+                server = _run(actions.create_server, fields, request.user, validate=validate)
         except actions.ConnectionFailed as exc:
             return Response(
                 {"detail": exc.result["message"], "connection": exc.result},
@@ -94,7 +119,8 @@ class ServerViewSet(viewsets.ModelViewSet):
         """Test a connection without saving anything (10 s timeout)."""
         data = ConnectionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = actions.test_connection(data.target())
+        with _target_slot(request):
+            result = actions.test_connection(data.target())
         return Response(result, status=200 if result["ok"] else 400)
 
     @extend_schema(request=None, responses={200: TestResult, 400: TestResult},
@@ -102,7 +128,9 @@ class ServerViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="test-connection")
     def retest(self, request: Request, pk: str) -> Response:
         """Test the saved connection again and record the outcome."""
-        result = actions.recheck_server(self.get_object(), request.user)
+        server = self.get_object()
+        with _target_slot(request):
+            result = actions.recheck_server(server, request.user)
         return Response(result, status=200 if result["ok"] else 400)
 
     @extend_schema(request=LabelNamesSerializer, responses={200: LabelSerializer(many=True)})

@@ -1,10 +1,14 @@
 """Servers, groups and labels through the REST API, against sqlsim over real TDS."""
 
+import time
+
 import pytest
 
 from core.models import ActivityLog
 from dbtools import crypto
+from servers import actions
 from servers.models import Label, Server, ServerGroup
+from sqlsim.instance import InstanceConfig
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
 
@@ -268,3 +272,96 @@ def test_cross_tenant_ids_are_404(api, admin_user, client, tenant_beta, sqlsim):
     assert beta.get("/api/labels").json() == []
     assert beta.delete(f"/api/servers/{sid}/labels/{lid}").status_code == 404
     assert beta.get("/api/servers").json()["count"] == 0
+
+
+def test_test_connection_ends_within_ten_seconds_in_total(client, sqlsim_factory):
+    """An instance that answers each step in 8 s: each step is inside a 10 s step timeout,
+    the whole test is not, and the answer comes when the 10 s are up."""
+    fleet = sqlsim_factory([InstanceConfig(name="SQLSLOW01", port=0)])
+    fleet.slow_steps("SQLSLOW01", prelogin=8, login=8, query=8)
+    started = time.monotonic()
+    r = client.post("/api/servers/test-connection", payload(fleet, "SQLSLOW01"), format="json")
+    assert time.monotonic() - started <= 10.5
+    assert r.status_code == 400
+    assert r.json()["error_kind"] == "timeout"
+    assert "within 10 s in total" in r.json()["message"]
+
+
+# -- bound on requests that contact instances ---------------------------------------------------
+@pytest.fixture
+def limits(settings):
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 2
+    settings.DBTOOLS_TARGET_REQUESTS_PER_USER = 2
+
+
+@pytest.fixture
+def user_limits(settings):
+    """Only the per-user limit in reach: the slot holders run in this process too."""
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 10
+    settings.DBTOOLS_TARGET_REQUESTS_PER_USER = 2
+
+
+def _contact(kind, client, sqlsim):
+    """One API request that contacts an instance: a test, a validated create, a retest."""
+    if kind == "test":
+        return client.post("/api/servers/test-connection", payload(sqlsim), format="json")
+    if kind == "create":
+        return client.post("/api/servers", payload(sqlsim, validate=True), format="json")
+    server = Server.objects.alive().first() or actions.create_server(payload(sqlsim))
+    return client.post(f"/api/servers/{server.pk}/test-connection")
+
+
+CONTACTS = ["test", "create", "retest"]
+BUSY = "2 connection tests already running; try again in a few seconds."
+USER_BUSY = "You already have 2 connection tests running; try again in a few seconds."
+
+
+@pytest.mark.parametrize("kind", CONTACTS)
+def test_at_the_per_process_limit_a_test_still_runs(client, sqlsim, limits, hold_target_slots,
+                                                     kind):  # fmt: skip
+    hold_target_slots(None, 1)
+    r = _contact(kind, client, sqlsim)
+    assert r.status_code in (200, 201), r.json()
+
+
+@pytest.mark.parametrize("kind", CONTACTS)
+def test_past_the_per_process_limit_is_429(client, sqlsim, limits, hold_target_slots, kind):
+    hold_target_slots(None, 2)
+    before = ActivityLog.objects.count()
+    r = _contact(kind, client, sqlsim)
+    assert r.status_code == 429
+    assert r.json() == {"detail": BUSY}
+    assert 3 <= int(r["Retry-After"]) <= 7
+    assert Server.objects.count() == (1 if kind == "retest" else 0)  # nothing created
+    assert ActivityLog.objects.count() == before + (1 if kind == "retest" else 0)
+
+
+@pytest.mark.parametrize("kind", CONTACTS)
+def test_per_user_limit_counts_requests_elsewhere(client, operator, sqlsim, user_limits,
+                                                  hold_target_slots, kind):  # fmt: skip
+    """The user's tests in other threads or processes (other database sessions) count."""
+    release = hold_target_slots(operator, 1)
+    assert _contact(kind, client, sqlsim).status_code in (200, 201)
+    Server.objects.all().delete()
+    release_more = hold_target_slots(operator, 1)
+    r = _contact(kind, client, sqlsim)
+    assert r.status_code == 429
+    assert r.json() == {"detail": USER_BUSY}
+    release()
+    release_more()
+    assert _contact(kind, client, sqlsim).status_code in (200, 201)
+
+
+def test_other_users_tests_do_not_count_against_a_user(client, make_user, tenant_alpha, sqlsim,
+                                                       user_limits, hold_target_slots):  # fmt: skip
+    other = make_user("otto", tenant_alpha, "operator")
+    hold_target_slots(other, 2)
+    assert _contact("test", client, sqlsim).status_code == 200
+
+
+def test_slots_are_freed_after_each_test_passed_or_failed(client, sqlsim, settings):
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 1
+    settings.DBTOOLS_TARGET_REQUESTS_PER_USER = 1
+    down = payload(sqlsim, "SQLDOWN01")
+    for body, code in [(down, 400), (payload(sqlsim), 200), (down, 400), (payload(sqlsim), 200)]:
+        assert client.post("/api/servers/test-connection", body, format="json").status_code == code

@@ -145,3 +145,27 @@ def test_viewer_sees_no_server_actions(page, login, tenant_alpha):
     for name in ("Test connection", "Edit", "Delete", "Deploy"):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     expect(page.get_by_role("link", name="Edit")).to_have_count(0)
+
+
+def test_too_many_connection_tests_are_explained(operator_page, tenant_alpha, sqlsim, settings,
+                                                 hold_target_slots):  # fmt: skip
+    """With every slot of the process taken, Test connection says why and nothing is tested."""
+    page = operator_page
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 1
+    page.goto("/servers/add")
+    host, port = sqlsim.address("SQLPROD01")
+    page.get_by_label("Display name").fill("Prod 01")
+    page.get_by_label("Host").fill(host)
+    page.get_by_label("Port").fill(str(port))
+    page.get_by_label("Username").fill(sqlsim.login)
+    page.get_by_label("Password").fill(sqlsim.password)
+    release = hold_target_slots(None, 1)
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_text("Too many connection tests")).to_be_visible()
+    busy = "1 connection test already running; try again in a few seconds."
+    expect(page.get_by_text(busy)).to_be_visible()
+    expect(page.get_by_role("button", name="Save")).to_be_disabled()
+    release()
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_text("Connection OK")).to_be_visible()
+    expect(page.get_by_role("button", name="Save")).to_be_enabled()

@@ -546,3 +546,71 @@ def test_health_filter_from_the_dashboard_keeps_the_toolbar_honest(op):
     html = op.get("/servers/", {"health": "critical"}).content.decode()
     assert 'id="f-health"' in html and '<option value="critical" selected>' in html
     assert "No servers match these filters." in html and "No servers yet" not in html
+
+
+# -- bound on requests that contact instances ------------------------------------------------------
+BUSY = "2 connection tests already running; try again in a few seconds."
+USER_BUSY = "You already have 2 connection tests running; try again in a few seconds."
+
+
+@pytest.fixture
+def busy(settings, hold_target_slots):
+    """Every slot of this process taken by other users' tests."""
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 2
+    hold_target_slots(None, 2)
+
+
+def test_wizard_test_at_the_limit_runs(op, sqlsim, settings, hold_target_slots):
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 2
+    hold_target_slots(None, 1)
+    r = op.post("/servers/add/test-connection", form(sqlsim, name=""))
+    assert r.status_code == 200 and "data-test-ok" in r.content.decode()
+
+
+def test_wizard_test_past_the_limit_says_why(op, sqlsim, busy):
+    r = op.post("/servers/add/test-connection", form(sqlsim, name=""))
+    html = r.content.decode()
+    assert r.status_code == 429 and 3 <= int(r["Retry-After"]) <= 7
+    assert "Too many connection tests" in html and BUSY in html and "data-test-ok" not in html
+
+
+def test_wizard_test_past_the_users_limit_says_why(op, operator, sqlsim, settings,
+                                                   hold_target_slots):  # fmt: skip
+    settings.DBTOOLS_TARGET_REQUESTS_PER_USER = 2
+    hold_target_slots(operator, 2)  # in other database sessions, as from other processes
+    r = op.post("/servers/add/test-connection", form(sqlsim, name=""))
+    assert r.status_code == 429 and USER_BUSY in r.content.decode()
+
+
+def test_add_past_the_limit_saves_nothing(op, sqlsim, busy):
+    r = op.post("/servers/add", form(sqlsim))
+    assert r.status_code == 429 and BUSY in r.content.decode()
+    assert not Server.objects.exists()
+
+
+def test_edit_of_the_connection_past_the_limit_saves_nothing(op, sqlsim, settings,
+                                                             hold_target_slots):  # fmt: skip
+    op.post("/servers/add", form(sqlsim))
+    s = Server.objects.get(name="SQLPROD01")
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 2
+    hold_target_slots(None, 2)
+    _, port = sqlsim.address("SQLPROD02")
+    r = op.post(f"/servers/{s.pk}/edit", form(sqlsim, port=str(port), password=""))
+    assert r.status_code == 429 and BUSY in r.content.decode()
+    s.refresh_from_db()
+    assert s.port != port
+    # A rename contacts no instance: it is saved even now.
+    rename = form(sqlsim, name="Renamed", password="")
+    assert op.post(f"/servers/{s.pk}/edit", rename).status_code == 302
+
+
+def test_detail_retest_past_the_limit_says_why(op, sqlsim, settings, hold_target_slots):
+    op.post("/servers/add", form(sqlsim))
+    s = Server.objects.get(name="SQLPROD01")
+    settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 2
+    hold_target_slots(None, 2)
+    r = op.post(f"/servers/{s.pk}/test-connection", HTTP_HX_REQUEST="true")
+    assert r.status_code == 429 and BUSY in r.content.decode() and BUSY in r["HX-Trigger"]
+    r = op.post(f"/servers/{s.pk}/test-connection", follow=True)
+    assert BUSY in r.content.decode()
+    assert not ActivityLog.objects.filter(action="server.connection_tested").exists()

@@ -179,11 +179,12 @@ def test_silent_server_times_out(sqlsim: SqlsimFleet) -> None:
     elapsed = time.monotonic() - started
     assert FAST - 0.5 <= elapsed < FAST + 3
     assert err.value.kind == "timeout"
-    assert f"did not answer within {FAST} s" in err.value.message
+    assert f"within {FAST} s" in err.value.message
 
 
 def test_default_timeout_is_ten_seconds() -> None:
     assert sqlclient.DEFAULT_TIMEOUT == 10
+    assert sqlclient.DEFAULT_TEST_TIMEOUT == 10
 
 
 def test_wrong_password(sqlsim: SqlsimFleet) -> None:
@@ -294,6 +295,40 @@ def test_slow_instance_times_out_on_login(sqlsim: SqlsimFleet) -> None:
     sqlsim.slow("SQLPROD03", 5)
     with pytest.raises(sqlclient.Timeout):
         sqlclient.test_connection(target(sqlsim, "SQLPROD03"), timeout=1)
+
+
+def test_connection_test_has_one_time_limit_for_all_its_steps(sqlsim_factory) -> None:
+    """Each step answers in 8 s, inside a 10 s step timeout; the whole test must not take 50."""
+    from sqlsim.instance import InstanceConfig
+
+    fleet = sqlsim_factory([InstanceConfig(name="SQLSLOW01", port=0)])
+    fleet.slow_steps("SQLSLOW01", prelogin=8, login=8, query=8)
+    started = time.monotonic()
+    with pytest.raises(sqlclient.Timeout) as err:
+        sqlclient.test_connection(target(fleet, "SQLSLOW01"))
+    assert time.monotonic() - started <= 10.5
+    assert err.value.kind == "timeout"
+    assert "did not complete the connection test within 10 s in total" in err.value.message
+
+
+def test_connection_test_within_its_time_limit_passes(sqlsim_factory) -> None:
+    from sqlsim.instance import InstanceConfig
+
+    fleet = sqlsim_factory([InstanceConfig(name="SQLSLOW02", port=0)])
+    assert sqlclient.test_connection(target(fleet, "SQLSLOW02")).ok
+    fleet.slow_steps("SQLSLOW02", prelogin=1, login=1, query=1)
+    assert sqlclient.test_connection(target(fleet, "SQLSLOW02")).ok
+
+
+def test_time_limit_covers_the_queries_after_login(sqlsim_factory) -> None:
+    from sqlsim.instance import InstanceConfig
+
+    fleet = sqlsim_factory([InstanceConfig(name="SQLSLOW03", port=0)])
+    fleet.slow_steps("SQLSLOW03", query=FAST + 1)
+    started = time.monotonic()
+    with pytest.raises(sqlclient.Timeout, match=f"within {FAST} s in total"):
+        sqlclient.test_connection(target(fleet, "SQLSLOW03"), timeout=FAST)
+    assert time.monotonic() - started <= FAST + 0.5
 
 
 def test_client_requires_tls_but_server_has_no_certificate(sqlsim_factory) -> None:

@@ -262,7 +262,9 @@ def test_control_interface(sqlsim: SqlsimFleet) -> None:
     # reset() (run by the fixture after each test) restores the configured state
     sqlsim.reset()
     info = sqlsim.info("SQLPROD02")
-    assert info["steering"] == {"cpu": None, "delay": 0.0, "hang": False, "refuse_logins": False}
+    assert info["steering"] == {
+        "cpu": None, "delay": 0.0, "delays": {}, "hang": False, "refuse_logins": False
+    }  # fmt: skip
     assert sqlsim.info("SQLHANG01")["steering"]["hang"] is True
     assert sqlsim.info("SQLDOWN01")["running"] is False
 
@@ -340,3 +342,29 @@ def test_shared_fleet_refuses_changes_no_reset_undoes(sqlsim, change):
     with connect(sqlsim.port("SQLPROD01")) as conn:
         ticks = conn.cursor().execute("SELECT ms_ticks FROM sys.dm_os_sys_info").fetchone()[0]
     assert ticks > 3_600_000  # still the long uptime the standard fleet starts with
+
+
+def test_step_delays_slow_only_the_steered_step(sqlsim_factory) -> None:
+    fleet = sqlsim_factory([InstanceConfig(name="SQLSTEPS01", port=0)])
+    port = fleet.port("SQLSTEPS01")
+    fleet.slow_steps("SQLSTEPS01", query=0.6)
+    assert fleet.info("SQLSTEPS01")["steering"]["delays"] == {"query": 0.6}
+    started = time.monotonic()
+    with connect(port) as conn:
+        connected = time.monotonic()
+        conn.cursor().execute("SELECT 1").fetchone()
+        queried = time.monotonic()
+    # FreeTDS runs a few statements of its own while connecting, so only the handshake is fast
+    assert prelogin_probe(port) and time.monotonic() - queried < 0.4
+    assert queried - connected >= 0.5
+    assert connected - started >= 0.5
+
+    fleet.slow_steps("SQLSTEPS01", prelogin=0.6)
+    started = time.monotonic()
+    prelogin_probe(port)
+    assert time.monotonic() - started >= 0.5
+
+    with pytest.raises(RuntimeError, match="unknown steps"):
+        fleet.slow_steps("SQLSTEPS01", handshake=1)
+    fleet.reset()
+    assert fleet.info("SQLSTEPS01")["steering"]["delays"] == {}

@@ -92,9 +92,11 @@
     });
   });
 
-  // -- 400 answers with field errors are shown, not treated as failures ----------------------------
+  // -- 400 answers with field errors, and 429 "too many connection tests", are shown, not treated
+  // as failures ---------------------------------------------------------------------------------
   document.addEventListener("htmx:beforeSwap", (e) => {
-    if (e.detail.xhr.status === 400 && e.detail.elt.closest("[data-swap-400]")) {
+    const shown = e.detail.xhr.status === 400 || e.detail.xhr.status === 429;
+    if (shown && e.detail.elt.closest("[data-swap-400]")) {
       e.detail.shouldSwap = true;
       e.detail.isError = false;
     }
