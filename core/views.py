@@ -8,6 +8,7 @@ from core.filters import ActivityFilter
 from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
+from dbtools.pages import wants_partial
 from tenants.models import Role
 
 
@@ -15,7 +16,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     filterset = ActivityFilter(request.GET, queryset=ActivityLog.objects.all())
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     context = {"filter": filterset, "page": page}
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     template = "core/activity.html#rows" if partial else "core/activity.html"
     return render(request, template, context)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core import settings_store
 from dbtools.decorators import role_required
+from dbtools.pages import vary_on_htmx, wants_partial
 from monitoring import health, series
 from monitoring.actions import config_for, save_config
 from monitoring.forms import CollectionForm
@@ -19,7 +20,7 @@ from monitoring.models import CollectorState
 from servers.models import Server, ServerGroupMember
 from tenants.models import Role
 
-STATUS_ORDER = ["critical", "offline", "warning", "unknown", "healthy"]
+STATUS_ORDER = sorted(health.ORDER, key=health.ORDER.get)
 
 
 def _board() -> dict[str, Any]:
@@ -41,15 +42,22 @@ def _board() -> dict[str, Any]:
     tiles = []
     for h in items:
         cpu, mem = h["cpu"], h["memory"]
-        metrics = f"CPU {cpu:.0f}%" if cpu is not None else h["status"]
-        if mem is not None:
-            metrics += f" · mem {mem:.0f}%"
-        title = f"{h['name']}: {h['status']}" + (f", {metrics}" if cpu is not None else "")
+        # The status in words on every tile: colour alone says nothing to some users.
+        if h["status"] == health.STALE:
+            metrics = "Not collected" + (
+                f" for {h['stale_minutes']} min" if h["stale_minutes"] is not None else ""
+            )
+        else:
+            metrics = h["label"]
+            if cpu is not None and h["status"] != health.OFFLINE:
+                metrics += f" · CPU {cpu:.0f}%" + (f" · mem {mem:.0f}%" if mem is not None else "")
+        title = f"{h['name']}: {metrics}"
         if h["error"]:
             title += f" — {h['error']}"
         href = f"{base}{h['server_id']}/"
         tiles.append({"id": h["server_id"], "name": h["name"], "status": h["status"],
-                      "href": href, "metrics": metrics, "title": title})  # fmt: skip
+                      "icon": h["icon"], "href": href, "metrics": metrics,
+                      "title": title})  # fmt: skip
     return {
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "tiles": tiles,
@@ -62,9 +70,26 @@ def _board() -> dict[str, Any]:
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _board()
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     template = "monitoring/dashboard.html#board" if partial else "monitoring/dashboard.html"
-    return render(request, template, context)
+    return vary_on_htmx(render(request, template, context))
+
+
+def health_context(server: Server) -> dict[str, Any]:
+    """What the server page's header badge and Health card show."""
+    return {
+        "server": server,
+        "h": health.fleet_health(server.pk)[0],
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+        "now": timezone.now(),
+    }
+
+
+def server_health(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Health card alone (and the header badge), for live refreshes."""
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    context = {**health_context(server), "oob": True}
+    return render(request, "monitoring/server_health.html", context)
 
 
 def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
@@ -87,7 +112,7 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         for key, title, unit in charts
     ]  # fmt: skip
     context = {
-        "server": server,
+        **health_context(server),
         "range": range_,
         "ranges": list(series.RANGES),
         "charts": panels,
@@ -95,7 +120,7 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         "top_waits": series.top_waits(server.pk, range_),
     }
     template = "monitoring/server_metrics.html"
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     return render(request, template + "#panel" if partial else template, context)
 
 

@@ -15,12 +15,15 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import trigger_client_event
 
+from core import settings_store
 from core.models import ActivityLog
 from dbtools.decorators import role_required
+from dbtools.pages import vary_on_htmx, wants_partial
+from monitoring import health
+from monitoring.views import health_context
 from servers import actions, deployment
 from servers.api.views import server_queryset
 from servers.filters import SORTABLE, ServerFilter
@@ -30,9 +33,9 @@ from tenants import access
 from tenants.models import Role
 
 PAGE_SIZE = 50
-COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("status", "Status"),
-           ("monitoring_status", "Monitoring"), ("groups", "Groups"), ("labels", "Labels"),
-           ("version", "Version"), ("created_at", "Added")]  # fmt: skip
+COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("health", "Health"),
+           ("status", "Connection"), ("monitoring_status", "Monitoring"), ("groups", "Groups"),
+           ("labels", "Labels"), ("version", "Version"), ("created_at", "Added")]  # fmt: skip
 FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
@@ -114,6 +117,9 @@ def _server(pk: int) -> Server:
 def _list_context(request: HttpRequest) -> dict[str, Any]:
     filterset = ServerFilter(request.GET, queryset=server_queryset())
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[s.pk for s in page])}
+    for server in page:
+        server.health = by_id.get(server.pk)
     ordering = request.GET.get("ordering", "")
     current_labels = [n.strip() for n in request.GET.get("label", "").split(",") if n.strip()]
     query_no_sort = _query(request, "ordering")
@@ -142,6 +148,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "statuses": Server.Status.choices,
         "monitoring_statuses": Server.Monitoring.choices,
         "health_choices": _choices("health"),
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
 
 
@@ -151,11 +158,9 @@ def server_list(
     context = _list_context(request)
     context["bulk_form"] = bulk_form
     context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
-    partial = request.htmx and not request.htmx.history_restore_request and bulk_form is None
+    partial = wants_partial(request) and bulk_form is None
     template = "servers/list.html#rows" if partial else "servers/list.html"
-    response = render(request, template, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])  # the rows alone must not be cached as the page
-    return response
+    return vary_on_htmx(render(request, template, context, status=status))
 
 
 @role_required(Role.OPERATOR)
@@ -273,6 +278,7 @@ def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
         "all_labels": Label.objects.all(),
         "activity": ActivityLog.objects.filter(entity_type="server", entity_id=str(server.pk))[:20],
         "labels_form": LabelsForm(),
+        **health_context(server),
         **extra,
     }
 

@@ -16,8 +16,12 @@
   }
   window.dbtoolsToast = toast;
 
-  document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("#toasts .toast").forEach((el) => setTimeout(() => el.remove(), 6000));
+  // htmx.onLoad runs for the first page and for every page reached by in-app navigation.
+  htmx.onLoad(() => {
+    document.querySelectorAll("#toasts .toast:not([data-timed])").forEach((el) => {
+      el.dataset.timed = "1";
+      setTimeout(() => el.remove(), 6000);
+    });
   });
   document.addEventListener("click", (e) => {
     const close = e.target.closest(".toast-close");

@@ -82,7 +82,7 @@
   }
 
   const drawAll = () => document.querySelectorAll("figure[data-chart]").forEach(draw);
-  document.addEventListener("DOMContentLoaded", drawAll);
-  document.addEventListener("htmx:afterSettle", drawAll);
+  // The first page, in-app navigation and swapped panels alike.
+  htmx.onLoad(drawAll);
   window.dbtoolsCharts = { drawAll };
 })();

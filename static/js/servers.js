@@ -3,6 +3,8 @@
 (() => {
   // -- onboarding wizard -------------------------------------------------------------------------
   function setupWizard(form) {
+    if (form.dataset.wizardReady) return;
+    form.dataset.wizardReady = "1";
     const names = (form.dataset.connectionFields || "").split(/\s+/).filter(Boolean);
     const save = form.querySelector("[data-save]");
     const fingerprint = () => JSON.stringify(names.map((n) => {
@@ -90,11 +92,12 @@
     }
   });
 
-  function init(root) {
-    root.querySelectorAll("form[data-wizard]").forEach(setupWizard);
+  function init() {
+    document.querySelectorAll("form[data-wizard]").forEach(setupWizard);
     bulkUpdate();
   }
-  document.addEventListener("DOMContentLoaded", () => init(document));
+  // The first page and every page reached by in-app navigation.
+  htmx.onLoad(init);
   document.addEventListener("htmx:afterSettle", (e) => {
     if (e.detail.target.id === "server-rows") bulkUpdate();
   });
