@@ -139,3 +139,25 @@ def summary(health: list[dict[str, Any]]) -> dict[str, int]:
     for h in health:
         counts[h["status"]] += 1
     return {"total": len(health), **counts}
+
+
+LATE_SQL = """
+SELECT count(*), min(st.next_due_at)
+FROM collector_state st
+JOIN servers s ON s.id = st.server_id
+LEFT JOIN collection_config cc ON cc.server_id = s.id
+WHERE s.deleted_at IS NULL AND s.monitoring_status = 'monitored' AND coalesce(cc.enabled, true)
+  AND st.next_due_at < %s - make_interval(secs => greatest(%s, coalesce(cc.interval_seconds, 60)))
+"""
+
+
+def collection_lag() -> dict[str, Any] | None:
+    """How far DbTools itself is behind on collecting the current tenant (None when on time):
+    the platform banner tells admins, so stale servers are not mistaken for down ones."""
+    now = timezone.now()
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(LATE_SQL, [now, LATE_GRACE_SECONDS])
+        late, oldest = cur.fetchone()
+    if not late:
+        return None
+    return {"late": late, "since": oldest, "minutes": round((now - oldest).total_seconds() / 60)}

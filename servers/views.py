@@ -415,8 +415,15 @@ def group_detail(
         .only("pk", "name", "host", "instance_name", "port"),
         "form": form or GroupForm(group=group),
         "picker": picker,
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
-    return render(request, "servers/group_detail.html", context, status=status)
+    by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[m.pk for m in members])}
+    for member in members:
+        member.health = by_id.get(member.pk)
+    template = "servers/group_detail.html"
+    if wants_partial(request) and request.method == "GET":
+        template += "#members"  # a live refresh of the member table
+    return vary_on_htmx(render(request, template, context, status=status))
 
 
 @role_required(Role.OPERATOR)
