@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -87,12 +88,17 @@ def _toast(response: HttpResponse, text: str, level: str = "success") -> HttpRes
 
 
 def _back(request: HttpRequest, fallback: str) -> str:
-    """Where a list action returns: the page it came from (with its filters), if ours."""
-    referer = request.headers.get("Referer", "")
-    if referer and url_has_allowed_host_and_scheme(
-        referer, {request.get_host()}, request.is_secure()
-    ):
-        return referer
+    """Where a list action returns: the list it came from, with its filters.
+
+    The form says which (`next`, kept current by static/js/servers.js as filters change); the
+    Referer is only a fallback, and never an action URL such as /servers/bulk, which answers
+    POST only."""
+    host, secure = {request.get_host()}, request.is_secure()
+    for url in (request.POST.get("next", ""), request.headers.get("Referer", "")):
+        if url and url_has_allowed_host_and_scheme(url, host, secure):
+            path = urlsplit(url).path
+            if path.startswith(fallback) and not path.endswith("/bulk"):
+                return url
     return fallback
 
 
@@ -167,6 +173,10 @@ def server_list(
 def bulk(request: HttpRequest) -> HttpResponse:
     form = BulkForm(request.POST)
     if not form.is_valid():
+        # The list the user was on (its filters), with the errors; the page puts that list's
+        # address back in the address bar, and the next action returns there too.
+        back = _back(request, reverse("servers"))
+        request.GET = QueryDict(urlsplit(back).query)
         return server_list(request, form, status=400)
     data = form.cleaned_data
     servers, action = data["servers"], data["action"]

@@ -27,6 +27,7 @@ def test_create_tenant_in_admin_then_select_it(page, login, tenant_alpha, scratc
 
     page.get_by_role("link", name="Back to the app").click()
     page.get_by_label("Tenant").select_option(label="Omega Corp")
+    page.get_by_role("button", name="Switch").click()  # a choice is confirmed, not automatic
     expect(page.get_by_role("heading", name="Welcome to Omega Corp")).to_be_visible()
     expect(page).to_have_title(re.compile("Omega Corp"))
 

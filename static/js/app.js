@@ -38,6 +38,24 @@
   document.addEventListener("change", (e) => {
     if (e.target.matches("select[data-autosubmit]")) e.target.form.requestSubmit();
   });
+  // Tenant selector: a choice is confirmed with Enter or the Switch button, so browsing the
+  // list with the arrow keys never switches tenant by accident.
+  const tenantSwitch = () => {
+    const picker = document.getElementById("tenant-picker");
+    const button = document.getElementById("tenant-switch");
+    if (picker && button) {
+      const current = picker.querySelector("option[selected]")?.value ?? picker.value;
+      button.hidden = picker.value === current;
+    }
+  };
+  document.addEventListener("change", (e) => { if (e.target.matches("[data-confirm-switch]")) tenantSwitch(); });
+  document.addEventListener("input", (e) => { if (e.target.matches("[data-confirm-switch]")) tenantSwitch(); });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && e.target.matches("[data-confirm-switch]")) {
+      e.preventDefault();
+      e.target.form.requestSubmit();
+    }
+  });
   document.addEventListener("submit", (e) => {
     const msg = e.target.dataset.confirm;
     if (msg && !window.confirm(msg)) e.preventDefault();

@@ -58,6 +58,13 @@
     if (e.target.matches('input[name="server_ids"], [data-select-all]')) bulkUpdate();
   });
 
+  // The bulk bar returns to the list as it is now (filters change the URL without a reload).
+  document.addEventListener("submit", (e) => {
+    if (!e.target.matches("form[data-bulk]")) return;
+    const next = e.target.querySelector('input[name="next"]');
+    if (next) next.value = window.location.pathname + window.location.search;
+  }, true);
+
   // A submit button may ask for its own confirmation (the bulk bar's Delete).
   document.addEventListener("submit", (e) => {
     const msg = e.submitter?.dataset.confirmSubmit;
@@ -93,6 +100,11 @@
   });
 
   function init() {
+    // A bulk action refused (400) is answered at /servers/bulk: show the list's own address.
+    const back = document.querySelector("form[data-bulk][data-return]");
+    if (back && window.location.pathname.endsWith("/bulk")) {
+      window.history.replaceState(null, "", back.dataset.return);
+    }
     document.querySelectorAll("form[data-wizard]").forEach(setupWizard);
     bulkUpdate();
   }
