@@ -34,7 +34,9 @@ def _board() -> dict[str, Any]:
         groups.setdefault((group_id, group_name), Counter())[by_id.get(server_id, "unknown")] += 1
     group_rows = [
         {"id": gid, "name": name, "total": sum(c.values()),
-         "counts": [(s, c.get(s, 0)) for s in STATUS_ORDER]}
+         "counts": [(s, c.get(s, 0), health.Health(s).label.lower()) for s in STATUS_ORDER],
+         "text": " · ".join(f"{c[s]} {health.Health(s).label.lower()}"
+                            for s in STATUS_ORDER if c.get(s) and s != health.HEALTHY)}
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
     ]  # fmt: skip
     # Built here rather than in the template: a thousand tiles is where template tags add up.
