@@ -66,6 +66,10 @@ class Server(models.Model):
     deployed_version = models.PositiveIntegerField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
     deployment_error = models.TextField(blank=True)
+    # The deployment run: queued when requested, running once a worker claims it (a conditional
+    # UPDATE on deploy_started_at, so a task the broker hands out twice runs once).
+    deploy_requested_at = models.DateTimeField(null=True, blank=True)
+    deploy_started_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
