@@ -19,6 +19,7 @@ def test_collapsed_sidebar_is_out_of_the_tab_order(page, login, tenant_alpha):
     for _ in range(15):
         page.keyboard.press("Tab")
         assert not page.evaluate(in_sidebar), "an invisible navigation link took the focus"
+    page.locator("#main").focus()  # the focused skip link would cover the menu button
     page.get_by_role("button", name="Menu").click()
     sidebar = page.get_by_role("navigation", name="Main")
     expect(sidebar.get_by_role("link", name="Servers")).to_be_visible()
@@ -36,3 +37,23 @@ def test_long_tenant_name_keeps_the_header_on_screen(page, login, tenant_alpha):
     width = page.evaluate("document.querySelector('.topbar').scrollWidth")
     assert width <= 1280, width
     expect(page.get_by_role("button", name="Log out")).to_be_in_viewport()
+
+
+def test_range_switch_keeps_focus(page, login, tenant_alpha):
+    from dbtools.tenancy import use_tenant
+    from servers.models import Server
+
+    with use_tenant(tenant_alpha):
+        server = Server.objects.create(name="SQLKB01", host="h", username="u")
+    user = get_user_model().objects.create_user("kb", password="Kb-pass-12345")
+    Membership.objects.create(user=user, tenant=tenant_alpha, role="viewer")
+    login("kb", "Kb-pass-12345")
+    page.goto(f"/servers/{server.pk}/metrics")
+    page.get_by_role("link", name="6h", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="6h", exact=True)).to_have_attribute(
+        "aria-current", "true"
+    )
+    expect(page.get_by_role("link", name="6h", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")  # the keyboard carries on from where it was
+    expect(page.get_by_role("link", name="24h", exact=True)).to_be_focused()

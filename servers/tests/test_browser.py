@@ -123,8 +123,18 @@ def test_bulk_add_to_group_and_delete(operator_page, tenant_alpha):
     expect(page.get_by_role("row", name=re.compile("SQLA01"))).to_contain_text("Batch")
 
     page.get_by_label("Select SQLC01").check()
-    page.once("dialog", lambda d: d.accept())
     bar.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete 1 server?")
+    expect(dialog).to_contain_text("SQLC01")  # it names what it deletes
+    bg = dialog.get_by_role("button", name="Delete servers").evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
+    assert bg == "rgb(182, 35, 36)", bg  # a destructive (red) button
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("link", name="SQLC01")).to_be_visible()  # nothing deleted
+    bar.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Delete servers").click()
     expect(page.get_by_text("1 server(s) deleted.")).to_be_visible()
     expect(page.get_by_role("link", name="SQLC01")).to_have_count(0)
 

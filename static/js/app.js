@@ -56,9 +56,42 @@
       e.target.form.requestSubmit();
     }
   });
+  // Destructive actions ask first, in a dialog that names what goes and whose confirm button is
+  // red. A form carries data-confirm (or its submit button data-confirm-submit) with the text,
+  // data-confirm-title and data-confirm-ok optionally, and data-confirm-names="selected" to list
+  // the rows selected for a bulk action.
   document.addEventListener("submit", (e) => {
-    const msg = e.target.dataset.confirm;
-    if (msg && !window.confirm(msg)) e.preventDefault();
+    const form = e.target;
+    const btn = e.submitter;
+    const text = btn?.dataset.confirmSubmit || form.dataset.confirm;
+    if (!text) return;
+    if (form.dataset.confirmed) { delete form.dataset.confirmed; return; }
+    e.preventDefault();
+    const dialog = document.getElementById("confirm-dialog");
+    if (!dialog?.showModal) { if (window.confirm(text)) { form.dataset.confirmed = "1"; form.requestSubmit(btn); } return; }
+    const src = btn?.dataset.confirmSubmit ? btn : form;
+    document.getElementById("confirm-title").textContent = src.dataset.confirmTitle || "Are you sure?";
+    document.getElementById("confirm-text").textContent = text;
+    document.querySelector("#confirm-ok span").textContent = src.dataset.confirmOk || "Delete";
+    const list = document.getElementById("confirm-list");
+    list.replaceChildren();
+    if (src.dataset.confirmNames === "selected") {
+      document.querySelectorAll('input[name="server_ids"]:checked').forEach((box) => {
+        const li = document.createElement("li");
+        li.textContent = (box.getAttribute("aria-label") || "").replace(/^Select /, "");
+        list.appendChild(li);
+      });
+      const n = list.children.length;
+      document.getElementById("confirm-title").textContent = `Delete ${n} server${n === 1 ? "" : "s"}?`;
+    }
+    list.hidden = !list.children.length;
+    dialog.returnValue = "";
+    dialog.onclose = () => {
+      if (dialog.returnValue !== "ok") return;
+      form.dataset.confirmed = "1";
+      form.requestSubmit(btn);
+    };
+    dialog.showModal();
   });
 
   // Server messages for HTMX requests arrive as an HX-Trigger "toast" event.

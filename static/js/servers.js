@@ -65,11 +65,6 @@
     if (next) next.value = window.location.pathname + window.location.search;
   }, true);
 
-  // A submit button may ask for its own confirmation (the bulk bar's Delete).
-  document.addEventListener("submit", (e) => {
-    const msg = e.submitter?.dataset.confirmSubmit;
-    if (msg && !window.confirm(msg)) e.preventDefault();
-  });
 
   // -- clickable rows (the name stays the keyboard path) -----------------------------------------
   document.addEventListener("click", (e) => {
