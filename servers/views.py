@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, Query
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from core import settings_store
 from core.models import ActivityLog
@@ -28,7 +28,14 @@ from monitoring.views import health_context
 from servers import actions, deployment
 from servers.api.views import server_queryset
 from servers.filters import SORTABLE, ServerFilter
-from servers.forms import BulkForm, GroupForm, LabelsForm, ServerForm, ServerIdsForm
+from servers.forms import (
+    BulkForm,
+    GroupForm,
+    LabelsForm,
+    OnboardExtrasForm,
+    ServerForm,
+    ServerIdsForm,
+)
 from servers.models import Label, Server, ServerGroup
 from tenants import access
 from tenants.models import Role
@@ -203,8 +210,18 @@ def _wizard(
     server: Server | None = None,
     result: dict[str, Any] | None = None,
     status: int = 200,
+    extras: OnboardExtrasForm | None = None,
 ) -> HttpResponse:
+    if server is None and extras is None:
+        extras = OnboardExtrasForm()
+    if request.htmx and request.method == "POST" and status >= 400:
+        # The wizard saves through HTMX: only the errors travel back, every field (the
+        # password too) stays as typed in the browser.
+        context = {"form": form, "extras": extras, "result": _described(result)}
+        return render(request, "servers/form.html#save_errors", context, status=status)
     context = {
+        "extras": extras,
+        "all_labels": Label.objects.all() if extras is not None else [],
         "form": form,
         "server": server,
         "result": _described(result),
@@ -224,19 +241,29 @@ def server_add(request: HttpRequest) -> HttpResponse:
 @role_required(Role.OPERATOR)
 def server_create(request: HttpRequest) -> HttpResponse:
     form = ServerForm(request.POST)
-    if not form.is_valid():
-        return _wizard(request, form, status=400)
+    extras = OnboardExtrasForm(request.POST)
+    if not (form.is_valid() & extras.is_valid()):
+        return _wizard(request, form, status=400, extras=extras)
+    more = extras.cleaned_data
     try:
-        server = actions.create_server(form.cleaned_data, request.user, validate=True)
+        server = actions.onboard_server(
+            form.cleaned_data, request.user,
+            groups=more["groups"], labels=more["labels"], deploy=more["deploy"],
+        )  # fmt: skip
     except actions.ActionError as exc:
         for field, errors in exc.errors.items():
             for error in errors:
                 form.add_error(field if field in form.fields else None, error)
-        return _wizard(request, form, status=400)
+        return _wizard(request, form, status=400, extras=extras)
     except actions.ConnectionFailed as exc:
-        return _wizard(request, form, result=exc.result, status=400)
-    messages.success(request, f"Server {server.name} added.")
-    return redirect("servers")
+        return _wizard(request, form, result=exc.result, status=400, extras=extras)
+    text = f"Server {server.name} added."
+    if more["deploy"]:
+        text += " Monitoring is being deployed; collection starts once it is in place."
+    messages.success(request, text)
+    # Done: the new server's page.
+    url = reverse("servers-detail", args=[server.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def server_edit_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -275,6 +302,8 @@ def wizard_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if not form.is_valid():
         return render(request, "servers/form.html#test_result", context, status=400)
     context["result"] = _described(actions.test_connection(form.target()))
+    name = request.POST.get("name", "").strip()
+    context["name_taken"] = bool(name) and actions.name_taken(name, server.pk if server else None)
     return render(request, "servers/form.html#test_result", context)
 
 

@@ -207,9 +207,9 @@ def test_wizard_test_connection_bad_fields_are_400_out_of_band(op, sqlsim):
 
 def test_create_with_sqlsim_validates_and_redirects_with_toast(op, sqlsim):
     r = op.post("/servers/add", form(sqlsim), follow=True)
-    assert r.redirect_chain[-1] == ("/servers/", 302)
-    assert "Server SQLPROD01 added." in r.content.decode()
     s = Server.objects.get(name="SQLPROD01")
+    assert r.redirect_chain[-1] == (f"/servers/{s.pk}/", 302)  # done: the new server's page
+    assert "Server SQLPROD01 added." in r.content.decode()
     assert s.status == "online" and s.product_name == "SQL Server 2019"
     assert crypto.decrypt(s.password_encrypted) == sqlsim.password
     assert ActivityLog.objects.filter(action="server.created", entity_id=str(s.pk)).exists()
