@@ -14,7 +14,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dbtools.middleware import SESSION_KEY
+from dbtools.middleware import LAST_TENANT_COOKIE, SESSION_KEY
 from tenants import access
 
 
@@ -55,7 +55,11 @@ def select_tenant(request: HttpRequest) -> HttpResponse:
     # The same section of the new tenant, at its index: a server, a group or a filter of the
     # old tenant means nothing (or something else) in the new one.
     section = urlsplit(nxt).path.strip("/").split("/")[0]
-    return HttpResponseRedirect(f"/{section}/" if section else "/")
+    response = HttpResponseRedirect(f"/{section}/" if section else "/")
+    if request.session.get(SESSION_KEY) == slug:
+        response.set_cookie(LAST_TENANT_COOKIE, slug, max_age=365 * 24 * 3600,
+                            httponly=True, samesite="Lax", secure=request.is_secure())  # fmt: skip
+    return response
 
 
 def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:

@@ -20,6 +20,7 @@ from monitoring.models import CollectorState
 from servers.models import Server, ServerGroupMember
 from tenants.models import Role
 
+RATE_CHARTS = {"batch_requests", "waits", "io"}
 STATUS_ORDER = sorted(health.ORDER, key=health.ORDER.get)
 
 
@@ -108,9 +109,16 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         ("waits", "Wait time (ms per s)", "ms/s"),
         ("io", "File I/O", ""),
     ]
+    state = CollectorState.objects.filter(server=server).first()
+    next_due = state.next_due_at if state else None
+    rate_note = "Rates need two samples" + (
+        f"; next collection at {next_due:%H:%M:%S} UTC." if next_due else "."
+    )
     panels = [
         {"key": key, "title": title, "unit": unit, "id": f"series-{key}",
-         "data": series.series(server.pk, key, range_)}
+         "data": series.series(server.pk, key, range_),
+         # A rate is a difference between two collections: say so rather than "No data".
+         "empty": rate_note if key in RATE_CHARTS else "No data"}
         for key, title, unit in charts
     ]  # fmt: skip
     context = {
