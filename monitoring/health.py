@@ -158,6 +158,14 @@ def collection_lag() -> dict[str, Any] | None:
     with connections[tenancy.current().alias].cursor() as cur:
         cur.execute(LATE_SQL, [now, LATE_GRACE_SECONDS])
         late, oldest = cur.fetchone()
-    if not late:
-        return None
-    return {"late": late, "since": oldest, "minutes": round((now - oldest).total_seconds() / 60)}
+        if not late:
+            return None
+        # Which shards of the fleet a worker holds now: none means the workers are down.
+        cur.execute(
+            """SELECT count(*) FILTER (WHERE expires_at > %s), count(*), max(expires_at)
+               FROM collector_leases WHERE shards = (SELECT max(shards) FROM collector_leases)""",
+            [now],
+        )
+        held, shards, last_lease = cur.fetchone()
+    return {"late": late, "since": oldest, "minutes": round((now - oldest).total_seconds() / 60),
+            "held": held, "shards": shards, "last_lease": last_lease}  # fmt: skip
