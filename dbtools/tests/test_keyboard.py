@@ -57,3 +57,28 @@ def test_range_switch_keeps_focus(page, login, tenant_alpha):
     expect(page.get_by_role("link", name="6h", exact=True)).to_be_focused()
     page.keyboard.press("Tab")  # the keyboard carries on from where it was
     expect(page.get_by_role("link", name="24h", exact=True)).to_be_focused()
+
+
+def test_long_server_name_truncated_and_whole_on_focus(page, login, tenant_alpha):
+    from dbtools.tenancy import use_tenant
+    from servers.models import Server
+
+    long_name = "SQL-" + "VERYLONGNAME" * 10
+    with use_tenant(tenant_alpha):
+        Server.objects.create(name=long_name, host="h", username="u")
+    user = get_user_model().objects.create_user("kb", password="Kb-pass-12345")
+    Membership.objects.create(user=user, tenant=tenant_alpha, role="viewer")
+    login("kb", "Kb-pass-12345")
+    page.goto("/servers/")
+    link = page.get_by_role("link", name=long_name)
+    expect(link).to_have_attribute("title", long_name)  # the full name on hover
+    assert link.bounding_box()["width"] <= 330
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    link.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # focus by keyboard: the whole name shows
+    assert page.evaluate(
+        "(n) => { const a = document.activeElement; return a.textContent === n "
+        "&& a.scrollWidth <= a.clientWidth + 1; }",
+        long_name,
+    )
