@@ -50,6 +50,10 @@ def test_filters_bulk_errors_and_tenant_switch(two_tenants_page):
     expect(page.locator(".bulk-errors")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/servers/\?q=SQLA(&|$)"))
     expect(page.get_by_label("Search servers")).to_have_value("SQLA")
+    # ...and keeps refreshing the list, not the action's address.
+    expect(page.locator("#server-rows")).to_have_attribute(
+        "data-live-url", re.compile(r"^/servers/\?q=SQLA")
+    )
     expect(page.get_by_role("link", name="OTHER01")).to_have_count(0)
     page.get_by_label("Select SQLA01").check()
     page.get_by_label("Label for the selected servers").fill("night")
