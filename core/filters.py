@@ -9,6 +9,9 @@ class ActivityFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    # Calendar days (UTC), as the Activity page's date pickers send them.
+    date_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    date_to = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
 
     class Meta:
         model = ActivityLog

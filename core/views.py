@@ -2,20 +2,51 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from core import settings_store
 from core.filters import ActivityFilter
 from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
+from dbtools.pages import wants_partial
 from tenants.models import Role
+
+ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
+
+
+def readable_action(code: str) -> str:
+    """server.labels_added -> Server: labels added."""
+    entity, _, verb = code.partition(".")
+    return f"{entity.replace('_', ' ').capitalize()}: {verb.replace('_', ' ')}" if verb else code
 
 
 def activity(request: HttpRequest) -> HttpResponse:
     filterset = ActivityFilter(request.GET, queryset=ActivityLog.objects.all())
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    context = {"filter": filterset, "page": page}
-    partial = request.htmx and not request.htmx.history_restore_request
+    log = ActivityLog.objects.order_by()
+    for entry in page:
+        entry.action_label = readable_action(entry.action)
+        name = ENTITY_PAGES.get(entry.entity_type)
+        entry.href = (
+            reverse(name, args=[entry.entity_id]) if name and entry.entity_id.isdigit() else ""
+        )
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "filter": filterset,
+        "page": page,
+        "query_no_page": params.urlencode(),
+        "actions": [(a, readable_action(a)) for a in
+                    log.values_list("action", flat=True).distinct().order_by("action")],
+        "entity_types": log.values_list("entity_type", flat=True).distinct()
+        .order_by("entity_type"),
+        "users": log.exclude(user_id=None).values_list("user_id", "user_name").distinct()
+        .order_by("user_name"),
+        "current": {k: request.GET.get(k, "") for k in
+                    ("action", "entity_type", "user_id", "date_from", "date_to")},
+    }  # fmt: skip
+    partial = wants_partial(request)
     template = "core/activity.html#rows" if partial else "core/activity.html"
     return render(request, template, context)
 

@@ -12,7 +12,14 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
     role = getattr(request, "tenant_role", None)
+    tenant = getattr(request, "tenant", None)
+    lag = None
+    if tenant is not None and (user.is_superuser or access.has_role(role, Role.ADMIN)):
+        from monitoring.health import collection_lag
+
+        lag = collection_lag  # called by the template only where the banner is drawn
     return {
+        "collection_lag": lag,
         "current_tenant": getattr(request, "tenant", None),
         "tenant_role": role,
         "tenant_choices": access.tenants_for(user).only("slug", "name", "status"),

@@ -17,6 +17,28 @@ from tenants import access
 log = structlog.get_logger("dbtools.request")
 
 SESSION_KEY = "tenant_slug"
+# The tenant last chosen in the selector, remembered across sessions (a slug, not a secret).
+LAST_TENANT_COOKIE = "dbtools_last_tenant"
+BUSIEST_MAX_TENANTS = 20
+
+
+def _busiest(tenants: list[Any]) -> Any:
+    """The active tenant with the most servers: where a new session most likely has work."""
+    from servers.models import Server
+
+    def servers_in(tenant: Any) -> int:
+        try:
+            with tenancy.use_tenant(tenant):
+                return Server.objects.alive().count()
+        except Exception:  # an unreachable tenant database must not block the landing
+            return -1
+
+    active = [t for t in tenants if t.is_active]
+    if not active or len(active) > BUSIEST_MAX_TENANTS:
+        return None  # a platform admin of many tenants: one count per database is too many
+    return max(active, key=servers_in)
+
+
 # Pages outside any tenant. API views say so themselves (`tenant_scoped = False`): their tenant
 # comes from the X-Tenant-Slug header, checked after authentication by the API's permission class.
 SYSTEM_PAGE_PREFIXES = ("/admin/", "/accounts/", "/static/", "/tenant/", "/api/", "/favicon")
@@ -72,8 +94,11 @@ class TenantMiddleware:
         if getattr(view_func, "tenant_scoped", True) is False:
             return None
         choices = list(access.tenants_for(request.user))
-        wanted = request.session.get(SESSION_KEY)
+        wanted = request.session.get(SESSION_KEY) or request.COOKIES.get(LAST_TENANT_COOKIE)
         tenant = next((t for t in choices if t.slug == wanted), None)
+        if tenant is None or (not tenant.is_active and SESSION_KEY not in request.session):
+            # First landing: the tenant last chosen, else the one with the most servers.
+            tenant = _busiest(choices) if len(choices) > 1 else None
         if tenant is None:
             tenant = next((t for t in choices if t.is_active), None)
         if tenant is None and choices:

@@ -43,3 +43,8 @@ urlpatterns = [
     path("api/", include("policies.api.urls")),
     path("api/", include(api.urls)),
 ]
+
+handler400 = "dbtools.views.bad_request"
+handler403 = "dbtools.views.permission_denied"
+handler404 = "dbtools.views.page_not_found"
+handler500 = "dbtools.views.server_error"

@@ -1,5 +1,7 @@
 """System endpoints and the pages of the app shell."""
 
+from urllib.parse import urlsplit
+
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -12,7 +14,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dbtools.middleware import SESSION_KEY
+from dbtools.middleware import LAST_TENANT_COOKIE, SESSION_KEY
 from tenants import access
 
 
@@ -50,7 +52,43 @@ def select_tenant(request: HttpRequest) -> HttpResponse:
     nxt = request.POST.get("next") or "/"
     if not url_has_allowed_host_and_scheme(nxt, {request.get_host()}, request.is_secure()):
         nxt = "/"
-    return HttpResponseRedirect(nxt)
+    # The same section of the new tenant, at its index: a server, a group or a filter of the
+    # old tenant means nothing (or something else) in the new one.
+    section = urlsplit(nxt).path.strip("/").split("/")[0]
+    response = HttpResponseRedirect(f"/{section}/" if section else "/")
+    if request.session.get(SESSION_KEY) == slug:
+        response.set_cookie(LAST_TENANT_COOKIE, slug, max_age=365 * 24 * 3600,
+                            httponly=True, samesite="Lax", secure=request.is_secure())  # fmt: skip
+    return response
+
+
+def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+    """Error pages inside the app shell (navigation, tenant selector), never a bare page."""
+    try:
+        return render(request, "error.html", {"title": title, "message": message}, status=status)
+    except Exception:  # the shell itself failed (the database is down): the bare minimum
+        return HttpResponse(f"<h1>{title}</h1><p>{message}</p>", status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, 400, "Bad request", "DbTools could not understand this request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, 403, "Not allowed", "Your role does not allow this here.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = (
+        "Nothing here: it may have been deleted, or belong to another tenant than the one "
+        "selected above."
+    )
+    return _error_page(request, 404, "Not found", message)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    message = "Something went wrong on our side; it has been logged. Try again in a moment."
+    return _error_page(request, 500, "Server error", message)
 
 
 def placeholder(request: HttpRequest, section: str) -> HttpResponse:

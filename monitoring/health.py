@@ -5,26 +5,42 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connections
+from django.db import connections, models
 from django.utils import timezone
 
 from core import settings_store
 from dbtools import tenancy
 
-HEALTHY, WARNING, CRITICAL, OFFLINE, UNKNOWN = (
-    "healthy",
-    "warning",
-    "critical",
-    "offline",
-    "unknown",
-)
-ORDER = {CRITICAL: 0, OFFLINE: 1, WARNING: 2, UNKNOWN: 3, HEALTHY: 4}
+
+class Health(models.TextChoices):
+    """Every health a server can show, in one place (filters, API, pages, icons)."""
+
+    HEALTHY = "healthy", "Healthy"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+    OFFLINE = "offline", "Offline"
+    # DbTools itself did not collect (workers down or behind): says nothing about the instance.
+    STALE = "stale", "Not collected"
+    UNKNOWN = "unknown", "Unknown"
+
+
+HEALTHY, WARNING, CRITICAL, OFFLINE, STALE, UNKNOWN = (
+    Health.HEALTHY, Health.WARNING, Health.CRITICAL, Health.OFFLINE, Health.STALE, Health.UNKNOWN
+)  # fmt: skip
+ORDER = {CRITICAL: 0, OFFLINE: 1, WARNING: 2, STALE: 3, UNKNOWN: 4, HEALTHY: 5}
+# Pages never show health by colour alone: each one has its icon (static/vendor/icons.svg).
+ICONS = {HEALTHY: "circle-check", WARNING: "triangle-alert", CRITICAL: "octagon-x",
+         OFFLINE: "server-off", STALE: "clock-alert", UNKNOWN: "circle-dashed"}  # fmt: skip
+# A server is late when its collection is overdue by more than this (or its interval if longer).
+LATE_GRACE_SECONDS = 60
+
 
 # The latest snapshot of every live server in one index-backed pass (LATERAL on the
 # (server_id, collected_at) primary key), with its collection state.
 LATEST_SQL = """
-SELECT s.id, s.name, s.host, s.instance_name, s.port, s.status,
-       coalesce(cc.enabled, true) AS enabled, st.last_success_at, st.last_attempt_at,
+SELECT s.id, s.name, s.host, s.instance_name, s.port, s.status, s.monitoring_status,
+       coalesce(cc.enabled, true) AS enabled, coalesce(cc.interval_seconds, 60) AS interval,
+       st.next_due_at, st.last_success_at, st.last_attempt_at,
        st.last_error, snap.collected_at, snap.cpu_percent, snap.memory_percent,
        snap.connection_count, snap.batch_requests_sec
 FROM servers s
@@ -41,7 +57,23 @@ ORDER BY s.name
 """
 
 
+def late_by(row: dict[str, Any], now: dt.datetime) -> float | None:
+    """Seconds DbTools is behind on collecting this server, None when it is not behind."""
+    if not row["enabled"] or row["monitoring_status"] != "monitored":
+        return None
+    due = row["next_due_at"]
+    if due is None and row["last_attempt_at"] is not None:
+        due = row["last_attempt_at"] + dt.timedelta(seconds=row["interval"])
+    if due is None:
+        return None
+    late = (now - due).total_seconds()
+    return late if late > max(LATE_GRACE_SECONDS, row["interval"]) else None
+
+
 def classify(row: dict[str, Any], thresholds: dict[str, Any], now: dt.datetime) -> str:
+    # Stale before offline: when DbTools did not try, it cannot say the instance is down.
+    if late_by(row, now) is not None:
+        return STALE
     if not row["enabled"] or row["last_success_at"] is None:
         return UNKNOWN if row["last_attempt_at"] is None or not row["enabled"] else OFFLINE
     if (now - row["last_success_at"]).total_seconds() > thresholds["offline_after_seconds"]:
@@ -58,26 +90,38 @@ def classify(row: dict[str, Any], thresholds: dict[str, Any], now: dt.datetime) 
     return HEALTHY
 
 
-def fleet_health(server_id: int | None = None) -> list[dict[str, Any]]:
+def fleet_health(
+    server_id: int | None = None, server_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
     now = timezone.now()
     values = settings_store.get_all()
     # Snapshots older than the offline window cannot decide anything but "offline".
     since = now - dt.timedelta(seconds=max(values["offline_after_seconds"] * 2, 3600))
     where, params = ("AND s.id = %s", [since, server_id]) if server_id else ("", [since])
+    if server_ids is not None:
+        where, params = "AND s.id = ANY(%s)", [since, list(server_ids)]
     with connections[tenancy.current().alias].cursor() as cur:
         cur.execute(LATEST_SQL.format(where=where), params)
         names = [c.name for c in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     out = []
     for row in rows:
-        health = classify(row, values, now)
+        health = Health(classify(row, values, now))
+        seen = row["last_attempt_at"] or row["last_success_at"]
         out.append(
             {
                 "server_id": row["id"],
                 "name": row["name"],
                 "host": row["host"],
                 "instance_name": row["instance_name"],
-                "status": health,
+                "status": health.value,
+                "label": health.label,
+                "icon": ICONS[health],
+                "last_attempt_at": row["last_attempt_at"],
+                # "not collected for 6 min": how long since DbTools last tried this server.
+                "stale_minutes": round((now - seen).total_seconds() / 60)
+                if health == STALE and seen is not None
+                else None,
                 "connection_status": row["status"],
                 "last_collected_at": row["last_success_at"],
                 "cpu": row["cpu_percent"],
@@ -91,7 +135,37 @@ def fleet_health(server_id: int | None = None) -> list[dict[str, Any]]:
 
 
 def summary(health: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {HEALTHY: 0, WARNING: 0, CRITICAL: 0, OFFLINE: 0, UNKNOWN: 0}
+    counts = {h.value: 0 for h in Health}
     for h in health:
         counts[h["status"]] += 1
     return {"total": len(health), **counts}
+
+
+LATE_SQL = """
+SELECT count(*), min(st.next_due_at)
+FROM collector_state st
+JOIN servers s ON s.id = st.server_id
+LEFT JOIN collection_config cc ON cc.server_id = s.id
+WHERE s.deleted_at IS NULL AND s.monitoring_status = 'monitored' AND coalesce(cc.enabled, true)
+  AND st.next_due_at < %s - make_interval(secs => greatest(%s, coalesce(cc.interval_seconds, 60)))
+"""
+
+
+def collection_lag() -> dict[str, Any] | None:
+    """How far DbTools itself is behind on collecting the current tenant (None when on time):
+    the platform banner tells admins, so stale servers are not mistaken for down ones."""
+    now = timezone.now()
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(LATE_SQL, [now, LATE_GRACE_SECONDS])
+        late, oldest = cur.fetchone()
+        if not late:
+            return None
+        # Which shards of the fleet a worker holds now: none means the workers are down.
+        cur.execute(
+            """SELECT count(*) FILTER (WHERE expires_at > %s), count(*), max(expires_at)
+               FROM collector_leases WHERE shards = (SELECT max(shards) FROM collector_leases)""",
+            [now],
+        )
+        held, shards, last_lease = cur.fetchone()
+    return {"late": late, "since": oldest, "minutes": round((now - oldest).total_seconds() / 60),
+            "held": held, "shards": shards, "last_lease": last_lease}  # fmt: skip

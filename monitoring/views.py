@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core import settings_store
 from dbtools.decorators import role_required
+from dbtools.pages import vary_on_htmx, wants_partial
 from monitoring import health, series
 from monitoring.actions import config_for, save_config
 from monitoring.forms import CollectionForm
@@ -19,7 +20,8 @@ from monitoring.models import CollectorState
 from servers.models import Server, ServerGroupMember
 from tenants.models import Role
 
-STATUS_ORDER = ["critical", "offline", "warning", "unknown", "healthy"]
+RATE_CHARTS = {"batch_requests", "waits", "io"}
+STATUS_ORDER = sorted(health.ORDER, key=health.ORDER.get)
 
 
 def _board() -> dict[str, Any]:
@@ -33,7 +35,9 @@ def _board() -> dict[str, Any]:
         groups.setdefault((group_id, group_name), Counter())[by_id.get(server_id, "unknown")] += 1
     group_rows = [
         {"id": gid, "name": name, "total": sum(c.values()),
-         "counts": [(s, c.get(s, 0)) for s in STATUS_ORDER]}
+         "counts": [(s, c.get(s, 0), health.Health(s).label.lower()) for s in STATUS_ORDER],
+         "text": " · ".join(f"{c[s]} {health.Health(s).label.lower()}"
+                            for s in STATUS_ORDER if c.get(s) and s != health.HEALTHY)}
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
     ]  # fmt: skip
     # Built here rather than in the template: a thousand tiles is where template tags add up.
@@ -41,15 +45,22 @@ def _board() -> dict[str, Any]:
     tiles = []
     for h in items:
         cpu, mem = h["cpu"], h["memory"]
-        metrics = f"CPU {cpu:.0f}%" if cpu is not None else h["status"]
-        if mem is not None:
-            metrics += f" · mem {mem:.0f}%"
-        title = f"{h['name']}: {h['status']}" + (f", {metrics}" if cpu is not None else "")
+        # The status in words on every tile: colour alone says nothing to some users.
+        if h["status"] == health.STALE:
+            metrics = "Not collected" + (
+                f" for {h['stale_minutes']} min" if h["stale_minutes"] is not None else ""
+            )
+        else:
+            metrics = h["label"]
+            if cpu is not None and h["status"] != health.OFFLINE:
+                metrics += f" · CPU {cpu:.0f}%" + (f" · mem {mem:.0f}%" if mem is not None else "")
+        title = f"{h['name']}: {metrics}"
         if h["error"]:
             title += f" — {h['error']}"
         href = f"{base}{h['server_id']}/"
         tiles.append({"id": h["server_id"], "name": h["name"], "status": h["status"],
-                      "href": href, "metrics": metrics, "title": title})  # fmt: skip
+                      "icon": h["icon"], "href": href, "metrics": metrics,
+                      "title": title})  # fmt: skip
     return {
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "tiles": tiles,
@@ -62,9 +73,26 @@ def _board() -> dict[str, Any]:
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _board()
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     template = "monitoring/dashboard.html#board" if partial else "monitoring/dashboard.html"
-    return render(request, template, context)
+    return vary_on_htmx(render(request, template, context))
+
+
+def health_context(server: Server) -> dict[str, Any]:
+    """What the server page's header badge and Health card show."""
+    return {
+        "server": server,
+        "h": health.fleet_health(server.pk)[0],
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+        "now": timezone.now(),
+    }
+
+
+def server_health(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Health card alone (and the header badge), for live refreshes."""
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    context = {**health_context(server), "oob": True}
+    return render(request, "monitoring/server_health.html", context)
 
 
 def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
@@ -81,13 +109,20 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         ("waits", "Wait time (ms per s)", "ms/s"),
         ("io", "File I/O", ""),
     ]
+    state = CollectorState.objects.filter(server=server).first()
+    next_due = state.next_due_at if state else None
+    rate_note = "Rates need two samples" + (
+        f"; next collection at {next_due:%H:%M:%S} UTC." if next_due else "."
+    )
     panels = [
         {"key": key, "title": title, "unit": unit, "id": f"series-{key}",
-         "data": series.series(server.pk, key, range_)}
+         "data": series.series(server.pk, key, range_),
+         # A rate is a difference between two collections: say so rather than "No data".
+         "empty": rate_note if key in RATE_CHARTS else "No data"}
         for key, title, unit in charts
     ]  # fmt: skip
     context = {
-        "server": server,
+        **health_context(server),
         "range": range_,
         "ranges": list(series.RANGES),
         "charts": panels,
@@ -95,7 +130,7 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         "top_waits": series.top_waits(server.pk, range_),
     }
     template = "monitoring/server_metrics.html"
-    partial = request.htmx and not request.htmx.history_restore_request
+    partial = wants_partial(request)
     return render(request, template + "#panel" if partial else template, context)
 
 

@@ -17,6 +17,8 @@ ICONS = [
     "circle-check", "loader-circle", "search", "plus", "trash-2", "menu", "refresh-cw",
     "database", "tag", "play", "pause", "pencil", "external-link", "book-open",
     "check", "plug-zap", "rocket", "chevron-right",
+    # health: never colour alone
+    "triangle-alert", "octagon-x", "server-off", "clock-alert", "circle-dashed", "hourglass",
 ]  # fmt: skip
 
 

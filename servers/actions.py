@@ -102,6 +102,11 @@ def _name_taken(name: str, exclude: int | None = None) -> bool:
     return qs.exclude(pk=exclude).exists() if exclude else qs.exists()
 
 
+def name_taken(name: str, exclude: int | None = None) -> bool:
+    """Is this display name used by another live server? (The wizard asks at its test step.)"""
+    return _name_taken(name, exclude)
+
+
 def create_server(
     data: dict[str, Any],
     user: User = None,
@@ -131,6 +136,36 @@ def create_server(
             )  # fmt: skip
     except IntegrityError as exc:  # a concurrent create with the same name
         raise ActionError({"name": ["A server with this name already exists."]}) from exc
+    return server
+
+
+def onboard_server(
+    data: dict[str, Any],
+    user: User = None,
+    *,
+    groups: Iterable[ServerGroup] = (),
+    labels: Iterable[str] = (),
+    deploy: bool = False,
+) -> Server:
+    """The onboarding wizard's save: test the connection (nothing is created if it fails), then
+    the server with its groups and labels in one transaction; the deployment of the monitoring
+    objects, after which collection starts, is queued once that transaction has committed."""
+    if _name_taken(data["name"]):
+        raise ActionError({"name": ["A server with this name already exists."]})
+    result = test_connection(target_for(data, data.get("password") or ""))
+    if not result["ok"]:
+        raise ConnectionFailed(result)
+    with tenancy.atomic():
+        server = create_server(data, user, validate=True, tested=result)
+        for group in groups:
+            add_to_group(group, [server], user)
+        names = list(labels)
+        if names:
+            assign_labels([server], names, user)
+    if deploy:
+        from servers import deployment  # deployment imports this module
+
+        deployment.request_deploy([server], user)
     return server
 
 

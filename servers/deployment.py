@@ -30,10 +30,14 @@ class StatusSerializer(serializers.Serializer):
     available_version = serializers.IntegerField()
     upgrade_available = serializers.BooleanField()
     deployed_at = serializers.DateTimeField(allow_null=True)
+    phase = serializers.ChoiceField(choices=["queued", "running", ""], allow_blank=True)
+    requested_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
 
 
 def status_of(server: Server) -> dict[str, Any]:
+    deploying = server.monitoring_status == Server.Monitoring.DEPLOYING
     return {
         "server_id": server.pk,
         "monitoring_status": server.monitoring_status,
@@ -41,6 +45,10 @@ def status_of(server: Server) -> dict[str, Any]:
         "available_version": monitoring.SCRIPT_VERSION,
         "upgrade_available": server.upgrade_available,
         "deployed_at": server.deployed_at,
+        # While deploying: waiting for a worker (queued) or being deployed (running), since when.
+        "phase": ("running" if server.deploy_started_at else "queued") if deploying else "",
+        "requested_at": server.deploy_requested_at,
+        "started_at": server.deploy_started_at,
         "error": server.deployment_error,
     }
 
@@ -55,7 +63,9 @@ def request_deploy(servers: list[Server], user: AbstractBaseUser | None = None) 
             continue
         server.monitoring_status = Server.Monitoring.DEPLOYING
         server.deployment_error = ""
-        server.save(update_fields=["monitoring_status", "deployment_error", "updated_at"])
+        server.deploy_requested_at, server.deploy_started_at = timezone.now(), None
+        server.save(update_fields=["monitoring_status", "deployment_error", "deploy_requested_at",
+                                   "deploy_started_at", "updated_at"])  # fmt: skip
         activity.record("server.deploy_requested", "server", server.pk, server.name,
                         {"version": monitoring.SCRIPT_VERSION}, user)  # fmt: skip
         queued.append(server)
@@ -69,7 +79,14 @@ def deploy_task(tenant_slug: str, server_id: int, user_id: int | None = None) ->
     """Worker entry point: takes the tenant slug and sets the tenant itself."""
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     with tenancy.use_tenant_slug(tenant_slug):
+        # Claim the run: only the first worker to get here deploys; the page shows it running.
+        claimed = Server.objects.alive().filter(
+            pk=server_id, monitoring_status=Server.Monitoring.DEPLOYING,
+            deploy_started_at__isnull=True,
+        ).update(deploy_started_at=timezone.now())  # fmt: skip
         server = Server.objects.alive().get(pk=server_id)
+        if not claimed:
+            return status_of(server)
         return deploy(server, user)
 
 

@@ -1,11 +1,33 @@
 """Server list filters, shared by the Servers page and `GET /api/servers`."""
 
-import django_filters
-from django.db.models import Q, QuerySet
+from typing import Any
 
+import django_filters
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+
+from monitoring.health import Health
 from servers.models import Server, ServerGroup
 
-SORTABLE = ["name", "host", "status", "version", "created_at", "monitoring_status"]
+SORTABLE = ["name", "host", "status", "health", "version", "created_at", "monitoring_status"]
+
+
+class ServerOrdering(django_filters.OrderingFilter):
+    """Column ordering; health is computed, not stored, so it is ranked here."""
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if value and value[0].lstrip("-") == "health":
+            from monitoring.health import ORDER, fleet_health
+
+            ranks: dict[int, list[int]] = {}
+            for h in fleet_health():
+                ranks.setdefault(ORDER[h["status"]], []).append(h["server_id"])
+            rank = Case(*[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
+                        default=Value(len(ORDER)), output_field=IntegerField())  # fmt: skip
+            desc = value[0].startswith("-")
+            return qs.annotate(health_rank=rank).order_by(
+                "-health_rank" if desc else "health_rank", "name"
+            )
+        return super().filter(qs, value)
 
 
 class ServerFilter(django_filters.FilterSet):
@@ -17,15 +39,26 @@ class ServerFilter(django_filters.FilterSet):
     )
     label = django_filters.CharFilter(method="with_labels", label="Labels (comma separated)")
     health = django_filters.MultipleChoiceFilter(
-        method="with_health",
-        choices=[(h, h.title()) for h in ("healthy", "warning", "critical", "offline", "unknown")],
-        label="Health",
+        method="with_health", choices=Health.choices, label="Health"
     )
-    ordering = django_filters.OrderingFilter(fields=[(f, f) for f in SORTABLE])
+    ordering = ServerOrdering(fields=[(f, f) for f in SORTABLE])
 
     class Meta:
         model = Server
         fields = ["q", "status", "monitoring_status", "group", "label", "health", "auth_type"]
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        # An empty value ("Any status" in a dropdown, `?status=`) means any, not an invalid
+        # choice.
+        if data is not None and hasattr(data, "getlist"):
+            data = data.copy()
+            for key in list(data.keys()):
+                values = [v for v in data.getlist(key) if v != ""]
+                if values:
+                    data.setlist(key, values)
+                else:
+                    del data[key]
+        super().__init__(data, *args, **kwargs)
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Name, host, instance, group or label, as a DBA would type it."""

@@ -159,6 +159,43 @@ class GroupForm(forms.Form):
         return dict(serializer.validated_data)
 
 
+class OnboardExtrasForm(forms.Form):
+    """The wizard's later steps: groups, labels, and whether to start monitoring."""
+
+    groups = forms.ModelMultipleChoiceField(
+        label="Groups", required=False, queryset=ServerGroup.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
+    labels = forms.CharField(
+        label="Labels", required=False, help_text="Comma separated; new names become labels."
+    )
+    deploy = forms.BooleanField(
+        label="Deploy the monitoring objects and start collection",
+        required=False,
+        initial=True,
+        help_text="Creates the DbTools schema and its procedures on the instance; collection "
+        "starts as soon as they are in place.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].queryset = ServerGroup.objects.all()
+
+    def clean_labels(self) -> list[str]:
+        names = [n.strip() for n in (self.cleaned_data.get("labels") or "").split(",")]
+        names = [n for n in names if n]
+        if not names:
+            return []
+        serializer = LabelNamesSerializer(data={"labels": names})
+        if not serializer.is_valid():
+            errors = serializer.errors.get("labels", {})
+            if isinstance(errors, dict):
+                errors = [f"“{Truncator(names[i]).chars(24)}”: {m}"
+                          for i, msgs in errors.items() for m in msgs]  # fmt: skip
+            raise forms.ValidationError([str(e) for e in errors] or ["Invalid labels."])
+        return serializer.validated_data["labels"]
+
+
 class LabelsForm(forms.Form):
     """Label names typed on the server page, comma separated; unknown names become labels."""
 

@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models.functions import Lower
 
+from core.validators import validate_name
 from servers import sqlclient
 
 
@@ -35,7 +36,7 @@ class Server(models.Model):
         MONITORED = "monitored", "Monitored"
         FAILED = "failed", "Deployment failed"
 
-    name = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, validators=[validate_name])
     host = models.CharField(max_length=255)
     # Null port: resolve a named instance through the SQL Server Browser service.
     port = models.PositiveIntegerField(
@@ -66,6 +67,10 @@ class Server(models.Model):
     deployed_version = models.PositiveIntegerField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
     deployment_error = models.TextField(blank=True)
+    # The deployment run: queued when requested, running once a worker claims it (a conditional
+    # UPDATE on deploy_started_at, so a task the broker hands out twice runs once).
+    deploy_requested_at = models.DateTimeField(null=True, blank=True)
+    deploy_started_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -102,7 +107,7 @@ class Server(models.Model):
 
 
 class ServerGroup(models.Model):
-    name = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, validators=[validate_name])
     description = models.TextField(blank=True)
     servers = models.ManyToManyField(Server, through="ServerGroupMember", related_name="groups")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -140,7 +145,7 @@ LABEL_PALETTE = ["#3d8bfd", "#3fb950", "#e3b341", "#f0883e", "#db61a2", "#a371f7
 
 
 class Label(models.Model):
-    name = models.CharField(max_length=64)
+    name = models.CharField(max_length=64, validators=[validate_name])
     color = models.CharField(max_length=7, validators=[hex_color])
     servers = models.ManyToManyField(Server, through="ServerLabel", related_name="labels")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,31 +8,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from core import settings_store
 from core.models import ActivityLog
 from dbtools.decorators import role_required
+from dbtools.pages import vary_on_htmx, wants_partial
+from monitoring import health
+from monitoring.views import health_context
 from servers import actions, deployment, target_limits
 from servers.api.views import server_queryset
 from servers.filters import SORTABLE, ServerFilter
-from servers.forms import BulkForm, GroupForm, LabelsForm, ServerForm, ServerIdsForm
+from servers.forms import (
+    BulkForm,
+    GroupForm,
+    LabelsForm,
+    OnboardExtrasForm,
+    ServerForm,
+    ServerIdsForm,
+)
 from servers.models import Label, Server, ServerGroup
 from tenants import access
 from tenants.models import Role
 
 PAGE_SIZE = 50
-COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("status", "Status"),
-           ("monitoring_status", "Monitoring"), ("groups", "Groups"), ("labels", "Labels"),
-           ("version", "Version"), ("created_at", "Added")]  # fmt: skip
+COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("health", "Health"),
+           ("status", "Connection"), ("monitoring_status", "Monitoring"), ("groups", "Groups"),
+           ("labels", "Labels"), ("version", "Version"), ("created_at", "Added")]  # fmt: skip
 FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
@@ -95,12 +106,17 @@ def _toast(response: HttpResponse, text: str, level: str = "success") -> HttpRes
 
 
 def _back(request: HttpRequest, fallback: str) -> str:
-    """Where a list action returns: the page it came from (with its filters), if ours."""
-    referer = request.headers.get("Referer", "")
-    if referer and url_has_allowed_host_and_scheme(
-        referer, {request.get_host()}, request.is_secure()
-    ):
-        return referer
+    """Where a list action returns: the list it came from, with its filters.
+
+    The form says which (`next`, kept current by static/js/servers.js as filters change); the
+    Referer is only a fallback, and never an action URL such as /servers/bulk, which answers
+    POST only."""
+    host, secure = {request.get_host()}, request.is_secure()
+    for url in (request.POST.get("next", ""), request.headers.get("Referer", "")):
+        if url and url_has_allowed_host_and_scheme(url, host, secure):
+            path = urlsplit(url).path
+            if path.startswith(fallback) and not path.endswith("/bulk"):
+                return url
     return fallback
 
 
@@ -125,6 +141,9 @@ def _server(pk: int) -> Server:
 def _list_context(request: HttpRequest) -> dict[str, Any]:
     filterset = ServerFilter(request.GET, queryset=server_queryset())
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[s.pk for s in page])}
+    for server in page:
+        server.health = by_id.get(server.pk)
     ordering = request.GET.get("ordering", "")
     current_labels = [n.strip() for n in request.GET.get("label", "").split(",") if n.strip()]
     query_no_sort = _query(request, "ordering")
@@ -153,6 +172,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "statuses": Server.Status.choices,
         "monitoring_statuses": Server.Monitoring.choices,
         "health_choices": _choices("health"),
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
 
 
@@ -162,17 +182,19 @@ def server_list(
     context = _list_context(request)
     context["bulk_form"] = bulk_form
     context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
-    partial = request.htmx and not request.htmx.history_restore_request and bulk_form is None
+    partial = wants_partial(request) and bulk_form is None
     template = "servers/list.html#rows" if partial else "servers/list.html"
-    response = render(request, template, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])  # the rows alone must not be cached as the page
-    return response
+    return vary_on_htmx(render(request, template, context, status=status))
 
 
 @role_required(Role.OPERATOR)
 def bulk(request: HttpRequest) -> HttpResponse:
     form = BulkForm(request.POST)
     if not form.is_valid():
+        # The list the user was on (its filters), with the errors; the page puts that list's
+        # address back in the address bar, and the next action returns there too.
+        back = _back(request, reverse("servers"))
+        request.GET = QueryDict(urlsplit(back).query)
         return server_list(request, form, status=400)
     data = form.cleaned_data
     servers, action = data["servers"], data["action"]
@@ -199,8 +221,18 @@ def _wizard(
     server: Server | None = None,
     result: dict[str, Any] | None = None,
     status: int = 200,
+    extras: OnboardExtrasForm | None = None,
 ) -> HttpResponse:
+    if server is None and extras is None:
+        extras = OnboardExtrasForm()
+    if request.htmx and request.method == "POST" and status >= 400:
+        # The wizard saves through HTMX: only the errors travel back, every field (the
+        # password too) stays as typed in the browser.
+        context = {"form": form, "extras": extras, "result": _described(result)}
+        return render(request, "servers/form.html#save_errors", context, status=status)
     context = {
+        "extras": extras,
+        "all_labels": Label.objects.all() if extras is not None else [],
         "form": form,
         "server": server,
         "result": _described(result),
@@ -220,22 +252,33 @@ def server_add(request: HttpRequest) -> HttpResponse:
 @role_required(Role.OPERATOR)
 def server_create(request: HttpRequest) -> HttpResponse:
     form = ServerForm(request.POST)
-    if not form.is_valid():
-        return _wizard(request, form, status=400)
+    extras = OnboardExtrasForm(request.POST)
+    if not (form.is_valid() & extras.is_valid()):
+        return _wizard(request, form, status=400, extras=extras)
+    more = extras.cleaned_data
     try:
         with target_limits.target_slot(request.user):
-            server = actions.create_server(form.cleaned_data, request.user, validate=True)
+            server = actions.onboard_server(
+                form.cleaned_data, request.user,
+                groups=more["groups"], labels=more["labels"], deploy=more["deploy"],
+            )  # fmt: skip
     except target_limits.TargetsBusy as exc:
-        return _retry_later(_wizard(request, form, result=_busy(exc), status=429), exc)
+        response = _wizard(request, form, result=_busy(exc), status=429, extras=extras)
+        return _retry_later(response, exc)
     except actions.ActionError as exc:
         for field, errors in exc.errors.items():
             for error in errors:
                 form.add_error(field if field in form.fields else None, error)
-        return _wizard(request, form, status=400)
+        return _wizard(request, form, status=400, extras=extras)
     except actions.ConnectionFailed as exc:
-        return _wizard(request, form, result=exc.result, status=400)
-    messages.success(request, f"Server {server.name} added.")
-    return redirect("servers")
+        return _wizard(request, form, result=exc.result, status=400, extras=extras)
+    text = f"Server {server.name} added."
+    if more["deploy"]:
+        text += " Monitoring is being deployed; collection starts once it is in place."
+    messages.success(request, text)
+    # Done: the new server's page.
+    url = reverse("servers-detail", args=[server.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def server_edit_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -284,6 +327,8 @@ def wizard_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         context["result"] = _described(_busy(exc))
         response = render(request, "servers/form.html#test_result", context, status=429)
         return _retry_later(response, exc)
+    name = request.POST.get("name", "").strip()
+    context["name_taken"] = bool(name) and actions.name_taken(name, server.pk if server else None)
     return render(request, "servers/form.html#test_result", context)
 
 
@@ -297,6 +342,7 @@ def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
         "all_labels": Label.objects.all(),
         "activity": ActivityLog.objects.filter(entity_type="server", entity_id=str(server.pk))[:20],
         "labels_form": LabelsForm(),
+        **health_context(server),
         **extra,
     }
 
@@ -443,8 +489,15 @@ def group_detail(
         .only("pk", "name", "host", "instance_name", "port"),
         "form": form or GroupForm(group=group),
         "picker": picker,
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
-    return render(request, "servers/group_detail.html", context, status=status)
+    by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[m.pk for m in members])}
+    for member in members:
+        member.health = by_id.get(member.pk)
+    template = "servers/group_detail.html"
+    if wants_partial(request) and request.method == "GET":
+        template += "#members"  # a live refresh of the member table
+    return vary_on_htmx(render(request, template, context, status=status))
 
 
 @role_required(Role.OPERATOR)

@@ -29,10 +29,42 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """Deleted tenants are hidden unless asked for: they are history, not work."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("all", "All, deleted too"), *Tenant.Status.choices]
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Not deleted",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset.exclude(status=Tenant.Status.DELETED)
+        if value == "all":
+            return queryset
+        return queryset.filter(status=value)
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status_badge", "created_at", "row_actions"]
-    list_filter = ["status"]
+    list_display = ["name_cell", "slug", "status_badge", "created_at", "row_actions"]
+    list_display_links = ["name_cell"]
+    list_filter = [StatusFilter]
     search_fields = ["name", "slug"]
     readonly_fields = ["slug", "status", "db_name", "db_user", "db_host", "db_port", "created_at",
                        "updated_at"]  # fmt: skip
@@ -42,6 +74,10 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return False  # deletion is the soft delete action, never a DROP from the admin
+
+    @admin.display(description="Name", ordering="name")
+    def name_cell(self, obj: Tenant) -> str:
+        return format_html('<span class="truncate" title="{}">{}</span>', obj.name, obj.name)
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Tenant) -> str:

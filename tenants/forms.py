@@ -1,11 +1,12 @@
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 
+from core.validators import validate_name
 from tenants.models import Role, Tenant, slug_validator
 
 
 class TenantForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, validators=[validate_name])
     slug = forms.CharField(
         max_length=50,
         validators=[slug_validator],

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from core.validators import validate_name
+
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,48}[a-z0-9])$"
 slug_validator = RegexValidator(
     SLUG_PATTERN,
@@ -19,7 +21,7 @@ class Tenant(models.Model):
         DELETED = "deleted", "Deleted"
 
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # Where the tenant's database lives: kept per tenant so one can move to another server (FR26).
     db_name = models.CharField(max_length=63, unique=True)

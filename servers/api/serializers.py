@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core.validators import validate_name
 from servers import sqlclient
 from servers.models import Label, Server, ServerGroup, hex_color
 
@@ -105,14 +106,16 @@ class ServerIdsSerializer(serializers.Serializer):
 
 
 class LabelNamesSerializer(serializers.Serializer):
-    labels = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False,
+    labels = serializers.ListField(child=serializers.CharField(max_length=64,
+                                                               validators=[validate_name]),
+                                   allow_empty=False,
                                    max_length=50)  # fmt: skip
 
 
 class BulkActionSerializer(ServerIdsSerializer):
     action = serializers.ChoiceField(choices=["add_to_group", "add_label", "deploy", "delete"])
     group_id = serializers.IntegerField(required=False, min_value=1)
-    label = serializers.CharField(required=False, max_length=64)
+    label = serializers.CharField(required=False, max_length=64, validators=[validate_name])
 
     def validate(self, attrs: dict) -> dict:
         if attrs["action"] == "add_to_group" and not attrs.get("group_id"):

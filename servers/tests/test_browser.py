@@ -34,7 +34,7 @@ def test_onboard_group_label_filter_and_deploy(operator_page, tenant_alpha, sqls
     page.get_by_role("button", name="Create group").click()
     expect(page.get_by_role("heading", name="Production")).to_be_visible()
 
-    # Wizard: Save stays disabled until a test passes for the current values.
+    # Wizard: past the test step only once a test passes for the current values.
     page.get_by_role("link", name="Servers").click()
     page.get_by_role("link", name="Add server").click()
     host, port = sqlsim.address("SQLPROD01")
@@ -44,24 +44,33 @@ def test_onboard_group_label_filter_and_deploy(operator_page, tenant_alpha, sqls
     page.get_by_label("Port").fill(str(port))
     page.get_by_label("Username").fill(sqlsim.login)
     page.get_by_label("Password").fill(sqlsim.password)
-    save = page.get_by_role("button", name="Save")
-    expect(save).to_be_disabled()
+    nxt = page.get_by_role("button", name="Next")
+    nxt.click()
+    expect(nxt).to_be_disabled()
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_text("Connection OK")).to_be_visible()
     expect(page.get_by_text("SQL Server 2019 RTM")).to_be_visible()
-    expect(save).to_be_enabled()
+    expect(nxt).to_be_enabled()
+    page.get_by_role("button", name="Back").click()
     page.get_by_label("Port").fill("1")  # a change after the test asks for a new one
-    expect(save).to_be_disabled()
+    nxt.click()
+    expect(nxt).to_be_disabled()
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_text("Unreachable")).to_be_visible()
-    expect(save).to_be_disabled()
+    expect(nxt).to_be_disabled()
+    page.get_by_role("button", name="Back").click()
     page.get_by_label("Port").fill(str(port))
+    nxt.click()
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_text("Connection OK")).to_be_visible()
-    save.click()
+    nxt.click()  # groups and labels: none here
+    nxt.click()  # monitoring: deployed later from the server page
+    page.get_by_label("Deploy the monitoring objects and start collection").uncheck()
+    page.get_by_role("button", name="Add server").click()
 
-    expect(page).to_have_url(re.compile(r"/servers/$"))
+    expect(page).to_have_url(re.compile(r"/servers/\d+/$"))  # done: the new server's page
     expect(page.get_by_text("Server Prod 01 added.")).to_be_visible()
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Servers").click()
     row = page.get_by_role("row", name=re.compile("Prod 01"))
     expect(row).to_contain_text("Online")
     expect(row).to_contain_text("2019")
@@ -123,8 +132,18 @@ def test_bulk_add_to_group_and_delete(operator_page, tenant_alpha):
     expect(page.get_by_role("row", name=re.compile("SQLA01"))).to_contain_text("Batch")
 
     page.get_by_label("Select SQLC01").check()
-    page.once("dialog", lambda d: d.accept())
     bar.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete 1 server?")
+    expect(dialog).to_contain_text("SQLC01")  # it names what it deletes
+    bg = dialog.get_by_role("button", name="Delete servers").evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
+    assert bg == "rgb(182, 35, 36)", bg  # a destructive (red) button
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("link", name="SQLC01")).to_be_visible()  # nothing deleted
+    bar.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Delete servers").click()
     expect(page.get_by_text("1 server(s) deleted.")).to_be_visible()
     expect(page.get_by_role("link", name="SQLC01")).to_have_count(0)
 

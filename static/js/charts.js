@@ -46,7 +46,24 @@
     const box = fig.querySelector(".chart-box");
     const unit = fig.dataset.unit || "";
     // Align every series on one time axis (series may miss points at some instants).
-    const times = [...new Set(data.series.flatMap((s) => s.points.map((p) => p[0])))].sort();
+    let times = [...new Set(data.series.flatMap((s) => s.points.map((p) => p[0])))].sort();
+    // A collection gap is a gap in the line, as in Grafana: where consecutive samples are much
+    // further apart than usual, a null point breaks the line instead of a straight segment.
+    const secs = times.map((t) => Date.parse(t) / 1000);
+    const steps = secs.slice(1).map((t, i) => t - secs[i]).sort((a, b) => a - b);
+    const usual = steps.length ? steps[Math.floor(steps.length / 2)] : 0;
+    const gapAt = new Set();
+    if (usual > 0) {
+      const extra = [];
+      secs.forEach((t, i) => {
+        if (i && t - secs[i - 1] > usual * 2.5) {
+          const mid = new Date((secs[i - 1] + usual) * 1000).toISOString();
+          extra.push(mid);
+          gapAt.add(mid);
+        }
+      });
+      if (extra.length) times = [...times, ...extra].sort((a, b) => Date.parse(a) - Date.parse(b));
+    }
     const index = new Map(times.map((t, i) => [t, i]));
     const cols = data.series.map((s) => {
       const col = new Array(times.length).fill(null);
@@ -54,7 +71,15 @@
       return col;
     });
     box.classList.remove("skeleton");
-    if (!times.length) { box.innerHTML = '<p class="muted chart-empty">No data</p>'; fig.dataset.drawn = "1"; return; }
+    fig.dataset.gaps = String(gapAt.size);
+    if (!times.length) {
+      const p = document.createElement("p");
+      p.className = "muted chart-empty";
+      p.textContent = fig.dataset.empty || "No data";
+      box.replaceChildren(p);
+      fig.dataset.drawn = "1";
+      return;
+    }
     const opts = {
       width: box.clientWidth || 400,
       height: 180,
@@ -82,7 +107,17 @@
   }
 
   const drawAll = () => document.querySelectorAll("figure[data-chart]").forEach(draw);
-  document.addEventListener("DOMContentLoaded", drawAll);
-  document.addEventListener("htmx:afterSettle", drawAll);
+  // A history snapshot keeps the markup, not the canvas: put the placeholders back so Back
+  // redraws every chart.
+  document.addEventListener("htmx:beforeHistorySave", () => {
+    document.querySelectorAll("figure[data-chart][data-drawn]").forEach((fig) => {
+      delete fig.dataset.drawn;
+      const box = fig.querySelector(".chart-box");
+      box.replaceChildren();
+      box.classList.add("skeleton");
+    });
+  });
+  // The first page, in-app navigation and swapped panels alike.
+  htmx.onLoad(drawAll);
   window.dbtoolsCharts = { drawAll };
 })();

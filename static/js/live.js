@@ -1,32 +1,127 @@
-// Live status (story 3.9): re-fetch [data-live-interval] elements through HTMX every N seconds,
-// pause while the tab is hidden and refresh at once on return, back off exponentially on errors
-// with a banner, pulse tiles whose status changed, and put "(N) " critical in the tab title.
+// Live status: the one polling mechanism of every page. An element with data-live-url is
+// re-fetched every data-live-interval seconds and replaced (outerHTML) by the answer.
+//
+// The loop belongs to the document, not to the polled element: the element is replaced on every
+// refresh and pages arrive by full loads, boosted (HTMX) navigation or history restores, so
+// nothing here may depend on an event fired by (or on) the element itself, or on
+// DOMContentLoaded. Each refresh schedules the next one whatever happened to the DOM.
+//
+// Paused while the tab is hidden (refreshed at once on return), backs off exponentially on
+// errors with a banner, skips a cycle while the user holds something the refresh would lose
+// (data-live-hold: a selector inside the element, e.g. checked boxes), pulses tiles whose status
+// changed, and puts "(N) " critical in the tab title.
 (() => {
-  const baseTitle = document.title.replace(/^\(\d+\) /, "");
+  const MAX_DELAY = 5 * 60 * 1000;
+  const timers = new Map(); // element id -> {timer, failures, busy, el}
   const lastStatus = new Map();
-  let failures = 0;
-  let timer = null;
 
-  const target = () => document.querySelector("[data-live-interval]");
-  const intervalMs = () => (Number(target()?.dataset.liveInterval) || 30) * 1000;
+  const liveEls = () => [...document.querySelectorAll("[data-live-url][id]")];
+  const seconds = (el) => Math.max(Number(el.dataset.liveInterval) || 30, 1);
 
-  function refresh() {
-    const el = target();
-    if (el) htmx.trigger(el, "live-refresh");
+  function delayFor(el, st) {
+    const base = seconds(el) * 1000;
+    return st.failures ? Math.min(base * 2 ** st.failures, MAX_DELAY) : base;
   }
 
-  function schedule() {
-    clearTimeout(timer);
-    if (document.hidden) return;
-    const delay = failures ? Math.min(intervalMs() * 2 ** failures, 5 * 60 * 1000) : intervalMs();
-    timer = setTimeout(refresh, delay);
+  function schedule(id) {
+    const st = timers.get(id);
+    if (!st) return;
+    clearTimeout(st.timer);
+    st.timer = null;
+    const el = document.getElementById(id);
+    if (!el || !el.dataset.liveUrl) { timers.delete(id); return; }
+    if (document.hidden) return; // visibilitychange restarts it
+    st.timer = setTimeout(() => refresh(id), delayFor(el, st));
   }
 
-  function afterSwap() {
-    const el = target();
-    if (!el) return;
-    const critical = Number(el.dataset.critical || 0);
-    document.title = critical ? `(${critical}) ${baseTitle}` : baseTitle;
+  function banner() {
+    const b = document.getElementById("error-banner");
+    if (!b) return;
+    const failing = [...timers.entries()].filter(([, st]) => st.failures);
+    if (!failing.length) {
+      if (b.dataset.live) { b.textContent = ""; b.hidden = true; delete b.dataset.live; }
+      return;
+    }
+    const [id, st] = failing[0];
+    const el = document.getElementById(id);
+    const secs = el ? Math.round(delayFor(el, st) / 1000) : 0;
+    b.textContent = `Live updates failed; retrying in ${secs} s. What you see may be out of date.`;
+    b.dataset.live = "1";
+    b.hidden = false;
+  }
+
+  async function refresh(id) {
+    const st = timers.get(id);
+    const el = document.getElementById(id);
+    if (!st || !el) { timers.delete(id); return; }
+    if (st.busy || document.hidden) return;
+    const hold = el.dataset.liveHold;
+    if (hold && el.querySelector(hold)) { schedule(id); return; }
+    st.busy = true;
+    let ok = false;
+    try {
+      const resp = await fetch(el.dataset.liveUrl, {
+        headers: { "HX-Request": "true", "X-Live-Refresh": "1" },
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (resp.ok && !resp.redirected) {
+        const html = await resp.text();
+        const current = document.getElementById(id);
+        // The user may have navigated meanwhile: only swap the element we asked for.
+        if (current === el) htmx.swap(el, html, { swapStyle: "outerHTML" });
+        ok = true;
+      }
+    } catch (err) {
+      ok = false;
+    }
+    st.busy = false;
+    st.failures = ok ? 0 : st.failures + 1;
+    const now = document.getElementById(id);
+    if (now) {
+      st.el = now;
+      now.dataset.liveState = ok ? "ok" : "failing";
+      afterSwap(now);
+    }
+    banner();
+    schedule(id);
+  }
+
+  function refreshAll() {
+    liveEls().forEach((el) => {
+      if (!timers.has(el.id)) start(el);
+      refresh(el.id);
+    });
+  }
+
+  function start(el) {
+    timers.set(el.id, { timer: null, failures: 0, busy: false, el });
+    afterSwap(el);
+    schedule(el.id);
+  }
+
+  // Called for the first page and every piece of content HTMX inserts (boosted navigation,
+  // history restore, our own swaps): elements new to the loop start their cycle; an element
+  // replaced by a navigation (not by us) starts afresh.
+  function discover() {
+    for (const [id, st] of timers) {
+      const el = document.getElementById(id);
+      if (!el || !el.dataset.liveUrl) { clearTimeout(st.timer); timers.delete(id); }
+    }
+    liveEls().forEach((el) => {
+      const st = timers.get(el.id);
+      if (!st) start(el);
+      else if (st.el !== el && !st.busy) { clearTimeout(st.timer); start(el); }
+    });
+    banner();
+  }
+
+  function afterSwap(el) {
+    if (el.dataset.critical !== undefined) {
+      const critical = Number(el.dataset.critical || 0);
+      const baseTitle = document.title.replace(/^\(\d+\) /, "");
+      document.title = critical ? `(${critical}) ${baseTitle}` : baseTitle;
+    }
     el.querySelectorAll("[data-server][data-status]").forEach((tile) => {
       const before = lastStatus.get(tile.dataset.server);
       if (before && before !== tile.dataset.status) tile.classList.add("changed");
@@ -37,36 +132,13 @@
     });
   }
 
-  function banner(text) {
-    const b = document.getElementById("error-banner");
-    if (!b) return;
-    b.textContent = text || "";
-    b.hidden = !text;
-  }
-
-  document.addEventListener("htmx:afterRequest", (e) => {
-    if (!e.detail.elt.matches?.("[data-live-interval]")) return;
-    if (e.detail.successful) {
-      failures = 0;
-      banner("");
-    } else {
-      failures += 1;
-      const secs = Math.round(Math.min(intervalMs() * 2 ** failures, 300000) / 1000);
-      banner(`Live updates failed; retrying in ${secs} s.`);
-    }
-    schedule();
-  });
-  document.addEventListener("htmx:afterSettle", afterSwap);
   document.addEventListener("visibilitychange", () => {
-    if (document.hidden) clearTimeout(timer);
-    else refresh();
+    if (document.hidden) timers.forEach((st) => { clearTimeout(st.timer); st.timer = null; });
+    else refreshAll();
   });
   document.addEventListener("click", (e) => {
-    if (e.target.closest("[data-live-refresh]")) refresh();
+    if (e.target.closest("[data-live-refresh]")) refreshAll();
   });
-  document.addEventListener("DOMContentLoaded", () => {
-    afterSwap();
-    schedule();
-  });
-  window.dbtoolsLive = { refresh };
+  htmx.onLoad(discover);
+  window.dbtoolsLive = { refresh: refreshAll, discover };
 })();

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core.validators import validate_name
 from tenants.models import SLUG_PATTERN, Tenant
 
 
@@ -20,4 +21,4 @@ class TenantCreateSerializer(serializers.Serializer):
             "not starting or ending with a hyphen."
         },
     )
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[validate_name])

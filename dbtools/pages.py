@@ -1,0 +1,21 @@
+"""What every page view shares about HTMX requests."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
+
+
+def wants_partial(request: HttpRequest) -> bool:
+    """True for a request that swaps a part of the page (a filter, a live refresh).
+
+    In-app navigation (boosted links) and history restores are HTMX requests too, but they
+    replace the whole page and need all of it."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def vary_on_htmx(response: HttpResponse) -> HttpResponse:
+    """A part and the whole page share a URL: a cache must keep them apart."""
+    patch_vary_headers(response, ["HX-Request", "HX-Boosted"])
+    return response
