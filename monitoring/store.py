@@ -76,7 +76,7 @@ def write(results: list[Result]) -> int:
                 m_srv.append(r.server_id)
                 m_type.append(types[name])
                 m_at.append(at)
-                m_val.append(value)
+                m_val.append(float(value))  # psycopg sends a list of one type only
         s = c.snapshot
         for col, v in zip(snaps, [r.server_id, c.collected_at, r.status, s["cpu_percent"],
                                   s["cpu_other_percent"], s["memory_percent"],
@@ -123,7 +123,7 @@ def write(results: list[Result]) -> int:
                    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::float8[],
                      %s::float8[], %s::float8[], %s::int[], %s::float8[], %s::float8[])
                    ON CONFLICT DO NOTHING""",
-                snaps,
+                [_floats(c) if i in (3, 4, 5, 7, 8) else c for i, c in enumerate(snaps)],
             )
             rows += cur.rowcount
         if w_rows[0]:
@@ -145,11 +145,16 @@ def write(results: list[Result]) -> int:
                      %s::int8[], %s::int8[], %s::int8[], %s::float8[], %s::float8[],
                      %s::int8[])
                    ON CONFLICT DO NOTHING""",
-                f_rows,
+                [_floats(c) if i in (7, 8) else c for i, c in enumerate(f_rows)],
             )
             rows += cur.rowcount
         _write_state(cur, results)
     return rows
+
+
+def _floats(values: list[Any]) -> list[float | None]:
+    """psycopg sends a list as an array of one type: ints and floats mixed are refused."""
+    return [None if v is None else float(v) for v in values]
 
 
 def _write_state(cur: Any, results: list[Result]) -> None:

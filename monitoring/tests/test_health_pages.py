@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from dbtools import tenancy
 from monitoring.models import CollectorState
-from monitoring.tests.test_browser import collect, fleet, logged_in  # noqa: F401
+from monitoring.tests.test_browser import collect, fleet, logged_in, sqlsim  # noqa: F401
 from servers import actions
 from tenants.models import Membership
 
@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, datab
 CYCLE_WAIT = 12_000  # a 5 s refresh (tenant setting) plus slack on shared cores
 
 
-def spike(sqlsim, tenant, name, cpu=99):
-    sqlsim.spike_cpu(name, cpu)
-    sqlsim.advance_clock(name, 120)  # a new ring-buffer record with the spike
+def spike(sim, tenant, name, cpu=99):
+    sim.spike_cpu(name, cpu)
+    sim.advance_clock(name, 120)  # a new ring-buffer record with the spike
     collect(tenant)
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from monitoring.tests.test_browser import collect, fleet, logged_in  # noqa: F401
+from monitoring.tests.test_browser import collect, fleet, logged_in, sqlsim  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
 

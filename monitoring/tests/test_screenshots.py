@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from dbtools import tenancy
 from monitoring.models import CollectorState
-from monitoring.tests.test_browser import collect, fleet, logged_in  # noqa: F401
+from monitoring.tests.test_browser import collect, fleet, logged_in, sqlsim  # noqa: F401
 from servers import actions
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
