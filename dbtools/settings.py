@@ -72,10 +72,11 @@ INSTALLED_APPS = [
     "monitoring",
     "scheduler",
     "policies",
+    "alerts",
 ]
 
 # Apps whose tables live in every tenant database and never in the system database.
-TENANT_APPS = {"core", "servers", "monitoring", "scheduler", "policies"}
+TENANT_APPS = {"core", "servers", "monitoring", "scheduler", "policies", "alerts"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,0 +1,71 @@
+"""Rules every new tenant starts with, and templates offered when writing a rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {
+        "name": "High CPU",
+        "metric": "cpu_percent",
+        "operator": "gt",
+        "threshold": 90,
+        "recovery_threshold": 80,
+        "severity": "critical",
+        "aggregation": "avg",
+        "window_minutes": 5,
+        "description": "SQL Server's own CPU above 90 % on average over 5 minutes.",
+    },
+    {
+        "name": "High memory",
+        "metric": "memory_percent",
+        "operator": "gt",
+        "threshold": 90,
+        "recovery_threshold": 85,
+        "severity": "warning",
+        "aggregation": "avg",
+        "window_minutes": 5,
+        "description": "Host memory in use above 90 % over 5 minutes.",
+    },
+    {
+        "name": "Server offline",
+        "metric": "server_offline",
+        "operator": "eq",
+        "threshold": 1,
+        "severity": "critical",
+        "pending_checks": 1,
+        "resolve_checks": 1,
+        "description": "DbTools cannot reach the server; its metric alerts are held meanwhile.",
+    },
+]
+
+TEMPLATES: list[dict[str, Any]] = [
+    *DEFAULT_RULES,
+    {
+        "name": "Connection spike",
+        "metric": "connection_count",
+        "operator": "gt",
+        "threshold": 1000,
+        "severity": "warning",
+        "aggregation": "max",
+        "window_minutes": 5,
+    },
+    {
+        "name": "Low page life expectancy",
+        "metric": "page_life_expectancy",
+        "operator": "lt",
+        "threshold": 300,
+        "recovery_threshold": 600,
+        "severity": "warning",
+        "aggregation": "avg",
+        "window_minutes": 15,
+        "pending_checks": 3,
+    },
+    {
+        "name": "Collection stale",
+        "metric": "collection_stale_minutes",
+        "operator": "gt",
+        "threshold": 10,
+        "severity": "warning",
+    },
+]
