@@ -41,3 +41,7 @@ urlpatterns = [
     path("api/", include("monitoring.api.urls")),
     path("api/", include(api.urls)),
 ]
+
+handler400 = "dbtools.views.bad_request"
+handler404 = "dbtools.views.not_found"
+handler500 = "dbtools.views.server_error"

@@ -2,9 +2,10 @@
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -15,13 +16,13 @@ from rest_framework.response import Response
 from dbtools.middleware import SESSION_KEY
 from tenants import access
 
+_ApiHealth = inline_serializer(
+    "ApiHealth", {"status": serializers.CharField(), "details": serializers.DictField()}
+)
+
 
 @extend_schema(
-    responses={
-        200: inline_serializer(
-            "ApiHealth", {"status": serializers.CharField(), "details": serializers.DictField()}
-        )
-    },
+    responses={200: _ApiHealth, 503: _ApiHealth},
     description="Liveness of the web tier and its system database (503 when unreachable).",
 )
 @api_view(["GET"])
@@ -55,3 +56,27 @@ def select_tenant(request: HttpRequest) -> HttpResponse:
 
 def placeholder(request: HttpRequest, section: str) -> HttpResponse:
     return render(request, "placeholder.html", {"section": section})
+
+
+# The API answers in JSON even when Django itself refuses a request (no URL matches, a body
+# the request parser gives up on, an unexpected error); pages keep Django's HTML pages.
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Internal error; it has been logged."}, status=500)
+    return defaults.server_error(request)

@@ -27,7 +27,10 @@ class ConnectionSerializer(serializers.Serializer):
     instance_name = serializers.CharField(max_length=128, required=False, allow_blank=True,
                                           default="")  # fmt: skip
     auth_type = serializers.ChoiceField(choices=Server.AuthType.choices)
-    username = serializers.CharField(max_length=256, required=False, allow_blank=True, default="")
+    username = serializers.CharField(
+        max_length=256, error_messages={"required": "A login is required.",
+                                        "blank": "A login is required."}
+    )  # fmt: skip
     password = serializers.CharField(max_length=512, required=False, allow_blank=True, default="",
                                      write_only=True, trim_whitespace=False,
                                      style={"input_type": "password"})  # fmt: skip

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from tenants.models import SLUG_PATTERN, Tenant
+from tenants.models import SLUG_PATTERN, Tenant, slug_length_validator
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -15,6 +15,7 @@ class TenantCreateSerializer(serializers.Serializer):
     slug = serializers.RegexField(
         SLUG_PATTERN,
         max_length=50,
+        validators=[slug_length_validator],
         error_messages={
             "invalid": "3–50 lowercase letters, digits and hyphens, "
             "not starting or ending with a hyphen."
