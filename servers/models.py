@@ -4,7 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models.functions import Lower
 
-from servers import sqlclient
+from servers import addresses, sqlclient
 
 
 class ServerQuerySet(models.QuerySet):
@@ -36,7 +36,7 @@ class Server(models.Model):
         FAILED = "failed", "Deployment failed"
 
     name = models.CharField(max_length=128)
-    host = models.CharField(max_length=255)
+    host = models.CharField(max_length=255, validators=[addresses.host_validator])
     # Null port: resolve a named instance through the SQL Server Browser service.
     port = models.PositiveIntegerField(
         null=True,
@@ -44,7 +44,9 @@ class Server(models.Model):
         default=1433,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
     )
-    instance_name = models.CharField(max_length=128, blank=True)
+    instance_name = models.CharField(
+        max_length=128, blank=True, validators=[addresses.instance_name_validator]
+    )
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.SQL)
     username = models.CharField(max_length=256, blank=True)
     password_encrypted = models.TextField(blank=True)
