@@ -9,13 +9,15 @@ SORTABLE = ["name", "host", "status", "version", "created_at", "monitoring_statu
 
 
 class ServerFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label="Search", max_length=200)
     status = django_filters.MultipleChoiceFilter(choices=Server.Status.choices)
     monitoring_status = django_filters.MultipleChoiceFilter(choices=Server.Monitoring.choices)
     group = django_filters.ModelMultipleChoiceFilter(
         field_name="groups", queryset=lambda request: ServerGroup.objects.all(), distinct=True
     )
-    label = django_filters.CharFilter(method="with_labels", label="Labels (comma separated)")
+    label = django_filters.CharFilter(
+        method="with_labels", label="Labels (comma separated)", max_length=1000
+    )
     health = django_filters.MultipleChoiceFilter(
         method="with_health",
         choices=[(h, h.title()) for h in ("healthy", "warning", "critical", "offline", "unknown")],

@@ -105,7 +105,7 @@ class Server(models.Model):
 
 class ServerGroup(models.Model):
     name = models.CharField(max_length=128)
-    description = models.TextField(blank=True)
+    description = models.CharField(max_length=1000, blank=True)
     servers = models.ManyToManyField(Server, through="ServerGroupMember", related_name="groups")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
