@@ -10,6 +10,7 @@ bound for a longer hunt.
 """
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,27 @@ schema.config.update(headers={"X-Tenant-Slug": "alpha", "Authorization": f"Token
 schema.config.generation.update(max_examples=EXAMPLES, deterministic=True, database="none")
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(databases="__all__")]
+
+
+CASES = {"sent": 0, "operations": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_cases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """One line with what the fuzzer did, for the record (cases are counted as sent)."""
+    started = time.monotonic()
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"schemathesis: {CASES['sent']} cases over {CASES['operations']} operations "
+            f"in {time.monotonic() - started:.0f} s (up to {EXAMPLES} generated per operation)"
+        )
+
+
+@pytest.fixture(autouse=True)
+def count_operation() -> None:
+    CASES["operations"] += 1
 
 
 @pytest.fixture(autouse=True)
@@ -84,4 +106,5 @@ def targets_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_schema(case: Any) -> None:
+    CASES["sent"] += 1
     case.call_and_validate(checks=CHECKS)
