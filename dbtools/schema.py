@@ -89,14 +89,15 @@ def document_errors(result: dict, generator: Any, request: Any, public: bool) ->
                 continue
             params = operation.get("parameters", [])
             in_tenant = any(p.get("name") == TENANT_HEADER for p in params)
+            paginated = any(p.get("name") == "page" and p.get("in") == "query" for p in params)
             responses = operation.setdefault("responses", {})
             _add_response(responses, "400", "Malformed request or invalid fields.",
                           FIELD_ERRORS_REF)  # fmt: skip
             _add_response(responses, "401", "No credentials, or invalid ones.", ERROR_REF)
             _add_response(responses, "403", "Not allowed: not a member, tenant suspended, or "
                           "the role cannot do this.", ERROR_REF)  # fmt: skip
-            if in_tenant or "{" in path:
-                _add_response(responses, "404", "Unknown tenant or object.", ERROR_REF)
+            if in_tenant or paginated or "{" in path:
+                _add_response(responses, "404", "Unknown tenant, object or page.", ERROR_REF)
             if method in WRITE_METHODS:
                 _add_response(responses, "413", "Request body too large.", ERROR_REF)
             _add_response(responses, "429", "Too many requests; retry later.", ERROR_REF)

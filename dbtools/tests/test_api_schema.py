@@ -25,7 +25,8 @@ def test_every_operation_documents_its_errors(schema):
         assert {"400", "401", "403", "429"} <= codes, (method, path, codes)
         if method in {"post", "put", "patch"}:
             assert "413" in codes, (method, path)
-        if "{" in path or any(p["name"] == "X-Tenant-Slug" for p in op.get("parameters", [])):
+        names = {p["name"] for p in op.get("parameters", [])}
+        if "{" in path or names & {"X-Tenant-Slug", "page"}:
             assert "404" in codes, (method, path)
 
 
@@ -63,3 +64,9 @@ def test_collection_switches_refuse_other_methods(api, make_user, tenant_alpha, 
     r = getattr(client, method)(url, {"interval_seconds": 30, "enabled": False}, format="json")
     assert r.status_code == 405
     assert not CollectionConfig.objects.filter(server_id=server.pk).exclude(enabled=True).exists()
+
+
+def test_a_page_past_the_end_is_a_documented_json_404(api, admin_user, schema):
+    r = api(admin_user).get("/api/tenants?page=999")
+    assert r.status_code == 404
+    assert "404" in schema["paths"]["/api/tenants"]["get"]["responses"]
