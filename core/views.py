@@ -13,14 +13,15 @@ from tenants.models import Role
 
 def activity(request: HttpRequest) -> HttpResponse:
     filterset = ActivityFilter(request.GET, queryset=ActivityLog.objects.all())
-    # A filter that cannot be applied shows its error and no rows, never everything.
+    # A filter that cannot be applied shows its error and no rows, never everything (the page
+    # answers 200 like the Servers list, so the HTMX toolbar swaps the error in).
     valid = filterset.is_valid()
     rows = filterset.qs if valid else ActivityLog.objects.none()
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     context = {"filter": filterset, "page": page}
     partial = request.htmx and not request.htmx.history_restore_request
     template = "core/activity.html#rows" if partial else "core/activity.html"
-    return render(request, template, context, status=200 if valid else 400)
+    return render(request, template, context)
 
 
 def settings_page(request: HttpRequest) -> HttpResponse:
