@@ -54,13 +54,15 @@ def report_cases(request: pytest.FixtureRequest) -> Iterator[None]:
     """One line with what the fuzzer did, for the record (cases are counted as sent)."""
     started = time.monotonic()
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"schemathesis: {CASES['sent']} cases over {CASES['operations']} operations "
-            f"in {time.monotonic() - started:.0f} s ({EXAMPLES} generated per operation, plus the "
-            "coverage cases Schemathesis derives from the schema)"
-        )
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\nschemathesis: {CASES['sent']} cases over {CASES['operations']} operations "
+                f"in {time.monotonic() - started:.0f} s ({EXAMPLES} generated per operation, "
+                "plus the coverage cases Schemathesis derives from the schema)"
+            )
 
 
 @pytest.fixture(autouse=True)
