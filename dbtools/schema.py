@@ -79,7 +79,8 @@ def document_errors(result: dict, generator: Any, request: Any, public: bool) ->
     """Every error an operation can answer, as one rule instead of a decorator on each view:
     400 (malformed request or field errors; also a missing X-Tenant-Slug), 401 (no or bad
     credentials), 403 (not a member, suspended tenant, role too low), 404 (unknown tenant or
-    object), 413 (request body too large), 429 (too many requests)."""
+    object), 413 (request body too large), 415 (body in a format not taken), 429 (too many
+    requests)."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["FieldErrors"] = FIELD_ERRORS_SCHEMA
@@ -100,5 +101,7 @@ def document_errors(result: dict, generator: Any, request: Any, public: bool) ->
                 _add_response(responses, "404", "Unknown tenant, object or page.", ERROR_REF)
             if method in WRITE_METHODS:
                 _add_response(responses, "413", "Request body too large.", ERROR_REF)
+                _add_response(responses, "415", "A body in a format the operation does not "
+                              "take (JSON, form or multipart).", ERROR_REF)  # fmt: skip
             _add_response(responses, "429", "Too many requests; retry later.", ERROR_REF)
     return result

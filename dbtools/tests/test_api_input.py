@@ -97,3 +97,12 @@ def test_unknown_api_path_is_json_404(client):
     r = client.get("/api/servers/abc")
     assert r.status_code == 404
     assert r.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/octet-stream", "application/xml"]
+)
+def test_body_in_an_unknown_or_broken_format_is_json_415(client, content_type):
+    r = send(client, "put", "/api/settings/retention", "\u00ac\u0099(", content_type)
+    assert r.status_code == 415
+    assert "media type" in r.json()["detail"]
