@@ -6,9 +6,11 @@ the server's deployment state, the queue and the activity log.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
@@ -45,13 +47,22 @@ def status_of(server: Server) -> dict[str, Any]:
     }
 
 
+def _running(server: Server) -> bool:
+    """Deploying, and recently enough that a worker may still be at it: a task outliving the
+    cluster's retry period was lost (worker killed), so its server may be deployed again."""
+    if server.monitoring_status != Server.Monitoring.DEPLOYING:
+        return False
+    limit = dt.timedelta(seconds=settings.Q_CLUSTER.get("retry", 360))
+    return server.updated_at > timezone.now() - limit
+
+
 def request_deploy(servers: list[Server], user: AbstractBaseUser | None = None) -> list[Server]:
     """Mark the servers as deploying and queue one task each for the workers."""
     slug = tenancy.current().slug
     user_id = user.pk if user is not None and user.is_authenticated else None
     queued = []
     for server in servers:
-        if server.monitoring_status == Server.Monitoring.DEPLOYING:
+        if _running(server):
             continue
         server.monitoring_status = Server.Monitoring.DEPLOYING
         server.deployment_error = ""

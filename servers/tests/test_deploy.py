@@ -1,6 +1,9 @@
 """Deploying the monitoring objects (story 2.9) through the API to sqlsim over real TDS."""
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from core.models import ActivityLog
 from servers import deployment, monitoring
@@ -137,3 +140,16 @@ def test_deploy_of_a_host_stored_before_validation_ends_failed(client):
     r = client.post(f"/api/servers/{server.pk}/test-connection")
     assert r.status_code == 400
     assert r.json()["ok"] is False
+
+
+def test_a_deployment_whose_worker_was_lost_can_be_started_again(client):
+    server = Server.objects.create(name="Lost", host="lost.invalid", username="u",
+                                   monitoring_status="deploying")  # fmt: skip
+    client.post(f"/api/servers/{server.pk}/deploy")
+    server.refresh_from_db()
+    assert server.monitoring_status == "deploying"  # a worker may still be at it
+    Server.objects.filter(pk=server.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=10))
+    client.post(f"/api/servers/{server.pk}/deploy")
+    server.refresh_from_db()
+    assert server.monitoring_status == "failed"
+    assert server.deployment_error
