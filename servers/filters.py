@@ -29,6 +29,12 @@ class ServerFilter(django_filters.FilterSet):
         model = Server
         fields = ["q", "status", "monitoring_status", "group", "label", "health", "auth_type"]
 
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # `ordering=,` is valid but names no field, which would clear the order: pages of an
+        # unordered list can repeat or skip servers. Keep the default order then.
+        queryset = super().filter_queryset(queryset)
+        return queryset if queryset.ordered else queryset.order_by(*Server._meta.ordering, "pk")
+
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Name, host, instance, group or label, as a DBA would type it."""
         for word in value.split():

@@ -1,8 +1,9 @@
 """Every text a user types has a limit, tested at it and one past it; numbers need a value."""
 
 import pytest
+from django.core.paginator import UnorderedObjectListWarning
 
-from servers.models import ServerGroup
+from servers.models import Server, ServerGroup
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
 
@@ -63,3 +64,12 @@ def test_null_for_a_required_number_is_400(api, make_user, tenant_alpha, url, bo
     r = method(url, body, format="json")
     assert r.status_code == 400
     assert field in r.json(), r.json()
+
+
+def test_an_empty_ordering_keeps_the_list_in_name_order(client, recwarn):
+    for name in ("SQLC", "SQLA", "SQLB"):
+        Server.objects.create(name=name, host="h", username="u")
+    r = client.get("/api/servers", {"ordering": ",", "page_size": 2})
+    assert r.status_code == 200
+    assert [s["name"] for s in r.json()["results"]] == ["SQLA", "SQLB"]
+    assert not [w for w in recwarn if w.category is UnorderedObjectListWarning]
