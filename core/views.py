@@ -23,7 +23,11 @@ def readable_action(code: str) -> str:
 
 def activity(request: HttpRequest) -> HttpResponse:
     filterset = ActivityFilter(request.GET, queryset=ActivityLog.objects.all())
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    # A filter that cannot be applied shows its error and no rows, never everything (the page
+    # answers 200 like the Servers list, so the HTMX toolbar swaps the error in).
+    valid = filterset.is_valid()
+    rows = filterset.qs if valid else ActivityLog.objects.none()
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
     log = ActivityLog.objects.order_by()
     for entry in page:
         entry.action_label = readable_action(entry.action)

@@ -233,6 +233,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["dbtools.permissions.TenantRolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "dbtools.api.Pagination",
+    # Ours refuse oversized, too deeply nested and non-UTF-8 bodies with a 4xx (dbtools/api.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "dbtools.api.JSONParser",
+        "dbtools.api.FormParser",
+        "dbtools.api.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "dbtools.schema.TenantAutoSchema",
     "EXCEPTION_HANDLER": "dbtools.api.exception_handler",
     "PAGE_SIZE": 50,
@@ -252,6 +258,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dbtools.schema.strip_trailing_slashes",
+        "dbtools.schema.document_errors",
     ],
 }
 

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -17,13 +17,13 @@ from rest_framework.response import Response
 from dbtools.middleware import LAST_TENANT_COOKIE, SESSION_KEY
 from tenants import access
 
+_ApiHealth = inline_serializer(
+    "ApiHealth", {"status": serializers.CharField(), "details": serializers.DictField()}
+)
+
 
 @extend_schema(
-    responses={
-        200: inline_serializer(
-            "ApiHealth", {"status": serializers.CharField(), "details": serializers.DictField()}
-        )
-    },
+    responses={200: _ApiHealth, 503: _ApiHealth},
     description="Liveness of the web tier and its system database (503 when unreachable).",
 )
 @api_view(["GET"])
@@ -70,7 +70,15 @@ def _error_page(request: HttpRequest, status: int, title: str, message: str) -> 
         return HttpResponse(f"<h1>{title}</h1><p>{message}</p>", status=status)
 
 
+# The API answers in JSON even when Django itself refuses a request (no URL matches, a body
+# the request parser gives up on, an unexpected error); pages answer in the app shell.
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
     return _error_page(request, 400, "Bad request", "DbTools could not understand this request.")
 
 
@@ -79,6 +87,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
     message = (
         "Nothing here: it may have been deleted, or belong to another tenant than the one "
         "selected above."
@@ -87,6 +97,8 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Internal error; it has been logged."}, status=500)
     message = "Something went wrong on our side; it has been logged. Try again in a moment."
     return _error_page(request, 500, "Server error", message)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.db.models.functions import Lower
@@ -15,7 +16,7 @@ from django.utils import timezone
 from core import activity
 from dbtools import crypto, tenancy
 from dbtools.errors import ActionError
-from servers import sqlclient
+from servers import addresses, sqlclient
 from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGroupMember, ServerLabel
 
 User = AbstractBaseUser | None
@@ -52,6 +53,11 @@ def target_for(data: dict[str, Any] | Server, password: str | None = None) -> sq
 
 def test_connection(target: sqlclient.Target) -> dict[str, Any]:
     """Run the connection test and describe it as the API and pages show it."""
+    try:
+        addresses.validate_host(target.host)
+    except ValidationError as exc:
+        # Only rows stored before hosts were validated can get here: no driver could use them.
+        return {"ok": False, "error_kind": "unreachable", "message": " ".join(exc.messages)}
     try:
         report = sqlclient.test_connection(target)
     except sqlclient.TargetError as exc:

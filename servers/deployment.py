@@ -6,9 +6,11 @@ the server's deployment state, the queue and the activity log.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
@@ -53,13 +55,22 @@ def status_of(server: Server) -> dict[str, Any]:
     }
 
 
+def _running(server: Server) -> bool:
+    """Deploying, and recently enough that a worker may still be at it: a task outliving the
+    cluster's retry period was lost (worker killed), so its server may be deployed again."""
+    if server.monitoring_status != Server.Monitoring.DEPLOYING:
+        return False
+    limit = dt.timedelta(seconds=settings.Q_CLUSTER.get("retry", 360))
+    return server.updated_at > timezone.now() - limit
+
+
 def request_deploy(servers: list[Server], user: AbstractBaseUser | None = None) -> list[Server]:
     """Mark the servers as deploying and queue one task each for the workers."""
     slug = tenancy.current().slug
     user_id = user.pk if user is not None and user.is_authenticated else None
     queued = []
     for server in servers:
-        if server.monitoring_status == Server.Monitoring.DEPLOYING:
+        if _running(server):
             continue
         server.monitoring_status = Server.Monitoring.DEPLOYING
         server.deployment_error = ""
@@ -90,28 +101,43 @@ def deploy_task(tenant_slug: str, server_id: int, user_id: int | None = None) ->
         return deploy(server, user)
 
 
+def _failed(
+    server: Server, kind: str, message: str, user: AbstractBaseUser | None
+) -> dict[str, Any]:
+    server.monitoring_status = Server.Monitoring.FAILED
+    server.deployment_error = message
+    with tenancy.atomic():
+        server.save(update_fields=["monitoring_status", "deployment_error", "updated_at"])
+        activity.record("server.deploy_failed", "server", server.pk, server.name,
+                        {"error_kind": kind, "message": message}, user)  # fmt: skip
+    return status_of(server)
+
+
 def deploy(server: Server, user: AbstractBaseUser | None = None) -> dict[str, Any]:
-    """Deploy or upgrade the monitoring objects on one server, idempotently."""
+    """Deploy or upgrade the monitoring objects on one server, idempotently.
+
+    Whatever happens, the server leaves "deploying": a deployment nobody finishes would block
+    every later one (request_deploy skips servers that are deploying)."""
     previous = server.deployed_version
     try:
         with sqlclient.connect(actions.target_for(server)) as conn:
             outcome = monitoring.deploy_objects(conn)
     except sqlclient.TargetError as exc:
-        server.monitoring_status = Server.Monitoring.FAILED
-        server.deployment_error = exc.message
-        server.save(update_fields=["monitoring_status", "deployment_error", "updated_at"])
-        activity.record("server.deploy_failed", "server", server.pk, server.name,
-                        {"error_kind": exc.kind, "message": exc.message}, user)  # fmt: skip
         log.warning("deploy.failed", server=server.pk, kind=exc.kind)
-        return status_of(server)
+        return _failed(server, exc.kind, exc.message, user)
+    except Exception as exc:
+        log.exception("deploy.unexpected_error", server=server.pk)
+        return _failed(server, "unexpected", f"Deployment stopped by an unexpected error: {exc}",
+                       user)  # fmt: skip
     server.monitoring_status = Server.Monitoring.MONITORED
     server.deployed_version = outcome.version
     server.deployed_at = timezone.now()
     server.deployment_error = ""
-    server.save(update_fields=["monitoring_status", "deployed_version", "deployed_at",
-                               "deployment_error", "updated_at"])  # fmt: skip
     action = "server.deployed" if not previous else "server.monitoring_upgraded"
-    activity.record(action, "server", server.pk, server.name,
-                    {"version": outcome.version, "from_version": outcome.previous_version},
-                    user)  # fmt: skip
+    with tenancy.atomic():
+        server.save(update_fields=["monitoring_status", "deployed_version", "deployed_at",
+                                   "deployment_error", "updated_at"])  # fmt: skip
+        activity.record(action, "server", server.pk, server.name,
+                        {"version": outcome.version, "from_version": outcome.previous_version},
+                        user)  # fmt: skip
     return status_of(server)

@@ -31,13 +31,15 @@ class ServerOrdering(django_filters.OrderingFilter):
 
 
 class ServerFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label="Search", max_length=200)
     status = django_filters.MultipleChoiceFilter(choices=Server.Status.choices)
     monitoring_status = django_filters.MultipleChoiceFilter(choices=Server.Monitoring.choices)
     group = django_filters.ModelMultipleChoiceFilter(
         field_name="groups", queryset=lambda request: ServerGroup.objects.all(), distinct=True
     )
-    label = django_filters.CharFilter(method="with_labels", label="Labels (comma separated)")
+    label = django_filters.CharFilter(
+        method="with_labels", label="Labels (comma separated)", max_length=1000
+    )
     health = django_filters.MultipleChoiceFilter(
         method="with_health", choices=Health.choices, label="Health"
     )
@@ -59,6 +61,12 @@ class ServerFilter(django_filters.FilterSet):
                 else:
                     del data[key]
         super().__init__(data, *args, **kwargs)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # `ordering=,` is valid but names no field, which would clear the order: pages of an
+        # unordered list can repeat or skip servers. Keep the default order then.
+        queryset = super().filter_queryset(queryset)
+        return queryset if queryset.ordered else queryset.order_by(*Server._meta.ordering, "pk")
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Name, host, instance, group or label, as a DBA would type it."""

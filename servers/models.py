@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from core.validators import validate_name
-from servers import sqlclient
+from servers import addresses, sqlclient
 
 
 class ServerQuerySet(models.QuerySet):
@@ -37,7 +37,7 @@ class Server(models.Model):
         FAILED = "failed", "Deployment failed"
 
     name = models.CharField(max_length=128, validators=[validate_name])
-    host = models.CharField(max_length=255)
+    host = models.CharField(max_length=255, validators=[addresses.host_validator])
     # Null port: resolve a named instance through the SQL Server Browser service.
     port = models.PositiveIntegerField(
         null=True,
@@ -45,7 +45,9 @@ class Server(models.Model):
         default=1433,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
     )
-    instance_name = models.CharField(max_length=128, blank=True)
+    instance_name = models.CharField(
+        max_length=128, blank=True, validators=[addresses.instance_name_validator]
+    )
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.SQL)
     username = models.CharField(max_length=256, blank=True)
     password_encrypted = models.TextField(blank=True)
@@ -108,7 +110,7 @@ class Server(models.Model):
 
 class ServerGroup(models.Model):
     name = models.CharField(max_length=128, validators=[validate_name])
-    description = models.TextField(blank=True)
+    description = models.CharField(max_length=1000, blank=True)
     servers = models.ManyToManyField(Server, through="ServerGroupMember", related_name="groups")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

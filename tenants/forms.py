@@ -2,14 +2,14 @@ from django import forms
 from django.contrib.auth.password_validation import validate_password
 
 from core.validators import validate_name
-from tenants.models import Role, Tenant, slug_validator
+from tenants.models import Role, Tenant, slug_length_validator, slug_validator
 
 
 class TenantForm(forms.Form):
     name = forms.CharField(max_length=200, validators=[validate_name])
     slug = forms.CharField(
         max_length=50,
-        validators=[slug_validator],
+        validators=[slug_validator, slug_length_validator],
         help_text="3–50 lowercase letters, digits and hyphens; the database is named after it.",
     )
 

@@ -1,6 +1,7 @@
 """System-database models: the tenant registry and who may work in which tenant."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -12,6 +13,28 @@ slug_validator = RegexValidator(
     "3–50 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
     code="invalid_slug",
 )
+SLUG_MAX_LENGTH = 50
+# PostgreSQL keeps the first 63 bytes of an identifier; the tenant's database and role are
+# named DBTOOLS_TENANT_DB_PREFIX + slug, so a longer slug would fail half-way through
+# provisioning (or, worse, two tenants could end up with the same truncated name).
+PG_IDENTIFIER_BYTES = 63
+
+
+def max_slug_length() -> int:
+    """The longest slug whose database name still fits, given the configured prefix."""
+    room = PG_IDENTIFIER_BYTES - len(settings.DBTOOLS_TENANT_DB_PREFIX.encode())
+    return min(SLUG_MAX_LENGTH, room)
+
+
+def slug_length_validator(slug: str) -> None:
+    limit = max_slug_length()
+    if len(slug) > limit:
+        raise ValidationError(
+            f"A slug can have at most {limit} characters here: the tenant's database is named "
+            f"“{settings.DBTOOLS_TENANT_DB_PREFIX}<slug>” and PostgreSQL names have at most "
+            f"{PG_IDENTIFIER_BYTES} bytes.",
+            code="slug_too_long",
+        )
 
 
 class Tenant(models.Model):
@@ -20,7 +43,9 @@ class Tenant(models.Model):
         SUSPENDED = "suspended", "Suspended"
         DELETED = "deleted", "Deleted"
 
-    slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
+    slug = models.CharField(
+        max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator, slug_length_validator]
+    )
     name = models.CharField(max_length=200, validators=[validate_name])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # Where the tenant's database lives: kept per tenant so one can move to another server (FR26).

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from core import activity, settings_store
 from dbtools import crypto, tenancy
-from tenants.models import Tenant, slug_validator
+from tenants.models import Tenant, slug_length_validator, slug_validator
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,7 @@ def validate_new_tenant(slug: str, name: str) -> None:
     errors: dict[str, list[str]] = {}
     try:
         slug_validator(slug)
+        slug_length_validator(slug)
     except ValidationError as exc:
         errors["slug"] = list(exc.messages)
     if not name or not name.strip():

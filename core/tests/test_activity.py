@@ -59,3 +59,32 @@ def test_activity_page_lists_and_filters(client, admin_user, tenant_alpha, entri
     assert b"SQL05" not in partial.content
     with in_tenant(tenant_alpha):
         assert ActivityLog.objects.filter(entity_type="server").count() == 60
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("until=2026-01-01T00:00:00%2B16:59", "until"),
+        ("since=0001-01-01T00:00:00%2B01:00", "since"),
+        ("until=9999-12-31T23:59:59-01:00", "until"),
+        ("since=0061-07-23T22:34:28.3-21:07", "since"),
+        ("since=0061-07-23T22:34:28.3-15:59", None),  # far back, but a valid instant
+    ],
+)
+def test_datetime_filters_out_of_database_range(api, admin_user, tenant_alpha, query, field):
+    r = api(admin_user, tenant_alpha).get(f"/api/activity?{query}")
+    if field is None:
+        assert r.status_code == 200
+        return
+    assert r.status_code == 400
+    assert field in r.json(), r.json()
+
+
+def test_activity_page_shows_a_bad_datetime_as_form_error(client, admin_user, tenant_alpha,
+                                                         entries):  # fmt: skip
+    client.force_login(admin_user)
+    page = client.get("/activity/?until=2026-01-01T00:00:00%2B16:59")
+    assert page.status_code == 200
+    assert b'role="alert"' in page.content
+    assert b"until:" in page.content
+    assert b"No activity matches." in page.content

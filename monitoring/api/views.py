@@ -26,7 +26,20 @@ def _server(pk: int) -> Server:
 class FleetHealthView(APIView):
     """Health of every server: healthy, warning, critical, offline or unknown (story 3.6)."""
 
-    @extend_schema(responses={200: ServerHealthSerializer(many=True)})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "FleetHealth",
+                {
+                    "summary": inline_serializer(
+                        "FleetHealthSummary",
+                        {k: serializers.IntegerField() for k in ("total", *health.ORDER)},
+                    ),
+                    "results": ServerHealthSerializer(many=True),
+                },
+            )
+        }
+    )
     def get(self, request: Request) -> Response:
         items = health.fleet_health()
         return Response({"summary": health.summary(items), "results": items})
@@ -59,32 +72,35 @@ class ServerMetricsView(APIView):
         return Response(body)
 
 
+def _config(pk: int) -> CollectionConfig:
+    return config_for(_server(pk))
+
+
 class CollectionConfigView(APIView):
     """Collection interval (30–3600 s), on/off and metric types for one server (story 3.2);
     changes apply from the next cycle."""
 
-    def _config(self, pk: int) -> CollectionConfig:
-        return config_for(_server(pk))
-
     @extend_schema(responses={200: CollectionConfigSerializer})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(CollectionConfigSerializer(self._config(pk)).data)
+        return Response(CollectionConfigSerializer(_config(pk)).data)
 
     @extend_schema(request=CollectionConfigSerializer, responses={200: CollectionConfigSerializer})
     def put(self, request: Request, pk: int) -> Response:
-        config = self._config(pk)
+        config = _config(pk)
         data = CollectionConfigSerializer(config, data=request.data)
         data.is_valid(raise_exception=True)
         return Response(CollectionConfigSerializer(save_config(config, data.validated_data,
                                                                request.user)).data)  # fmt: skip
 
 
-class CollectionSwitchView(CollectionConfigView):
+class CollectionSwitchView(APIView):
+    """Turn collection on or off; only POST (reading or changing the config is elsewhere)."""
+
     enable = True
 
     @extend_schema(request=None, responses={200: CollectionConfigSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        config = save_config(self._config(pk), {"enabled": self.enable}, request.user)
+        config = save_config(_config(pk), {"enabled": self.enable}, request.user)
         return Response(CollectionConfigSerializer(config).data)
 
 

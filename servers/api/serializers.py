@@ -1,7 +1,11 @@
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import validate_name
-from servers import sqlclient
+from servers import addresses, sqlclient
 from servers.models import Label, Server, ServerGroup, hex_color
 
 
@@ -19,16 +23,29 @@ class GroupRefSerializer(serializers.ModelSerializer):
         fields = ["id", "name"]
 
 
+def _django_to_drf(check: Callable[..., Any], *args: Any) -> Any:
+    """Run a rule of the domain module, reporting its Django ValidationError the DRF way."""
+    try:
+        return check(*args)
+    except DjangoValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        raise serializers.ValidationError(detail) from exc
+
+
 class ConnectionSerializer(serializers.Serializer):
     """What it takes to reach an instance; shared by create, update and test-connection."""
 
-    host = serializers.CharField(max_length=255)
+    host = serializers.CharField(max_length=addresses.HOST_MAX_LENGTH + 2,
+                                 help_text=addresses.HOST_HELP)  # fmt: skip
     port = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True,
                                     default=1433)  # fmt: skip
-    instance_name = serializers.CharField(max_length=128, required=False, allow_blank=True,
-                                          default="")  # fmt: skip
+    instance_name = serializers.CharField(max_length=addresses.INSTANCE_MAX_LENGTH, required=False,
+                                          allow_blank=True, default="")  # fmt: skip
     auth_type = serializers.ChoiceField(choices=Server.AuthType.choices)
-    username = serializers.CharField(max_length=256, required=False, allow_blank=True, default="")
+    username = serializers.CharField(
+        max_length=256, error_messages={"required": "A login is required.",
+                                        "blank": "A login is required."}
+    )  # fmt: skip
     password = serializers.CharField(max_length=512, required=False, allow_blank=True, default="",
                                      write_only=True, trim_whitespace=False,
                                      style={"input_type": "password"})  # fmt: skip
@@ -36,19 +53,15 @@ class ConnectionSerializer(serializers.Serializer):
     trust_server_certificate = serializers.BooleanField(default=False)
 
     def validate_host(self, value: str) -> str:
-        value = value.strip()
-        if any(c in value for c in ";{}=\\ ") or not value:
-            raise serializers.ValidationError(
-                "A host name or IP address; put a named instance in instance_name."
-            )
-        return value
+        return _django_to_drf(addresses.validate_host, value)
 
     def validate_instance_name(self, value: str) -> str:
-        if any(c in value for c in ";{}=\\ "):
-            raise serializers.ValidationError("An instance name, e.g. SQLEXPRESS.")
-        return value.strip()
+        return _django_to_drf(addresses.validate_instance_name, value)
 
     def validate(self, attrs: dict) -> dict:
+        port = attrs.get("port", getattr(self.instance, "port", 1433))
+        instance = attrs.get("instance_name", getattr(self.instance, "instance_name", ""))
+        _django_to_drf(addresses.check_port, port, instance)
         auth = attrs.get("auth_type", getattr(self.instance, "auth_type", "sql"))
         user = attrs.get("username", getattr(self.instance, "username", ""))
         if not user:

@@ -1,6 +1,9 @@
 """Deploying the monitoring objects (story 2.9) through the API to sqlsim over real TDS."""
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from core.models import ActivityLog
 from servers import deployment, monitoring
@@ -110,3 +113,43 @@ def test_status_of_unknown_server_is_404(client):
     assert client.get("/api/servers/424242/deployment-status").status_code == 404
     assert client.post("/api/servers/424242/deploy").status_code == 404
     assert deployment.status_of  # imported for the module's API
+
+
+def test_deploy_hitting_an_unexpected_error_ends_failed_with_it(client, add, monkeypatch):
+    sid = add("SQLPROD01")
+
+    def boom(conn):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(monitoring, "deploy_objects", boom)
+    r = client.post(f"/api/servers/{sid}/deploy")
+    assert r.status_code == 202
+    status = client.get(f"/api/servers/{sid}/deployment-status").json()
+    assert status["monitoring_status"] == "failed"
+    assert "disk on fire" in status["error"]
+    assert ActivityLog.objects.filter(action="server.deploy_failed", entity_id=str(sid)).exists()
+
+
+def test_deploy_of_a_host_stored_before_validation_ends_failed(client):
+    # Rows written before hosts were validated may hold names no resolver accepts.
+    server = Server.objects.create(name="Legacy", host="db\u202e1", username="u")
+    client.post(f"/api/servers/{server.pk}/deploy")
+    server.refresh_from_db()
+    assert server.monitoring_status == "failed"
+    assert server.deployment_error
+    r = client.post(f"/api/servers/{server.pk}/test-connection")
+    assert r.status_code == 400
+    assert r.json()["ok"] is False
+
+
+def test_a_deployment_whose_worker_was_lost_can_be_started_again(client):
+    server = Server.objects.create(name="Lost", host="lost.invalid", username="u",
+                                   monitoring_status="deploying")  # fmt: skip
+    client.post(f"/api/servers/{server.pk}/deploy")
+    server.refresh_from_db()
+    assert server.monitoring_status == "deploying"  # a worker may still be at it
+    Server.objects.filter(pk=server.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=10))
+    client.post(f"/api/servers/{server.pk}/deploy")
+    server.refresh_from_db()
+    assert server.monitoring_status == "failed"
+    assert server.deployment_error

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from core.validators import validate_name
-from tenants.models import SLUG_PATTERN, Tenant
+from tenants.models import SLUG_PATTERN, Tenant, slug_length_validator
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -16,6 +16,7 @@ class TenantCreateSerializer(serializers.Serializer):
     slug = serializers.RegexField(
         SLUG_PATTERN,
         max_length=50,
+        validators=[slug_length_validator],
         error_messages={
             "invalid": "3–50 lowercase letters, digits and hyphens, "
             "not starting or ending with a hyphen."

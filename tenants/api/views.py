@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -22,6 +22,12 @@ class ProvisioningFailed(APIException):
     default_code = "provisioning_failed"
 
 
+CONFLICT = OpenApiResponse(
+    inline_serializer("Conflict", {"detail": serializers.JSONField()}),
+    description="The slug is taken, or the tenant's state does not allow this.",
+)
+
+
 class TenantViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
@@ -32,9 +38,11 @@ class TenantViewSet(
     serializer_class = TenantSerializer
     permission_classes = [IsSuperuser]
     lookup_field = "slug"
+    # Anything that cannot be a slug (a NUL byte, say) never reaches the database: 404.
+    lookup_value_regex = "[a-z0-9-]+"
     filterset_fields = ["status"]
 
-    @extend_schema(request=TenantCreateSerializer, responses={201: TenantSerializer})
+    @extend_schema(request=TenantCreateSerializer, responses={201: TenantSerializer, 409: CONFLICT})
     def create(self, request: Request) -> Response:
         data = TenantCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -62,12 +70,12 @@ class TenantViewSet(
             raise Conflict(str(exc)) from exc
         return Response(TenantSerializer(tenant).data)
 
-    @extend_schema(request=None, responses={200: TenantSerializer})
+    @extend_schema(request=None, responses={200: TenantSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, slug: str) -> Response:
         return self._change(provisioning.suspend_tenant, request)
 
-    @extend_schema(request=None, responses={200: TenantSerializer})
+    @extend_schema(request=None, responses={200: TenantSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, slug: str) -> Response:
         return self._change(provisioning.activate_tenant, request)

@@ -59,3 +59,12 @@ def test_soft_delete_keeps_row_and_blocks_login(api, admin_user, tenant_beta):
         ).fetchone()[0]
         assert can_login is False
         conn.execute(f'ALTER ROLE "{tenant_beta.db_user}" LOGIN')  # restore for other tests
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/tenants/%00", "/api/tenants/a%00b", "/api/tenants/%ED%A0%80"]
+)
+def test_impossible_slug_in_the_path_is_json_404(api, admin_user, path):
+    r = api(admin_user).get(path)
+    assert r.status_code == 404
+    assert r["Content-Type"] == "application/json"

@@ -2,10 +2,11 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dbtools import tenancy
-from servers import actions, deployment
+from servers import actions, addresses, deployment
 from servers.models import Server, ServerGroup
 
 
@@ -40,6 +41,10 @@ class Command(BaseCommand):
             ports = port_range(o["ports"])
         except ValueError as exc:
             raise CommandError(f"--ports: {exc}") from exc
+        try:
+            o["host"] = addresses.validate_host(o["host"])
+        except ValidationError as exc:
+            raise CommandError(f"--host: {' '.join(exc.messages)}") from exc
         with tenancy.use_tenant_slug(o["tenant"]):
             known = set(Server.objects.alive().values_list("host", "port"))
             added: list[Server] = []
