@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core import activity
 from dbtools import crypto, tenancy
+from engine import due
 from servers import sqlclient
 from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGroupMember, ServerLabel
 
@@ -173,6 +174,8 @@ def delete_servers(servers: Iterable[Server], user: User = None) -> int:
             ServerGroupMember.objects.filter(server=server).delete()
             activity.record("server.deleted", "server", server.pk, server.name, {}, user)
             count += 1
+        if count:
+            due.mark_on_commit()  # the collector recomputes what is due without them
     return count
 
 

@@ -12,11 +12,12 @@ import structlog
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
-from django_q.tasks import async_task
 from rest_framework import serializers
 
 from core import activity
 from dbtools import tenancy
+from dbtools.tasks import enqueue
+from engine import due
 from servers import actions, monitoring, sqlclient
 from servers.models import Server
 
@@ -60,8 +61,8 @@ def request_deploy(servers: list[Server], user: AbstractBaseUser | None = None) 
                         {"version": monitoring.SCRIPT_VERSION}, user)  # fmt: skip
         queued.append(server)
     for server in queued:
-        async_task("servers.deployment.deploy_task", slug, server.pk, user_id,
-                   task_name=f"deploy {slug}/{server.pk}", group="deploy")  # fmt: skip
+        enqueue("servers.deployment.deploy_task", slug, server.pk, user_id, kind="interactive",
+                task_name=f"deploy {slug}/{server.pk}", group="deploy")  # fmt: skip
     return queued
 
 
@@ -93,6 +94,7 @@ def deploy(server: Server, user: AbstractBaseUser | None = None) -> dict[str, An
     server.deployment_error = ""
     server.save(update_fields=["monitoring_status", "deployed_version", "deployed_at",
                                "deployment_error", "updated_at"])  # fmt: skip
+    due.mark_on_commit()  # collectable from now on
     action = "server.deployed" if not previous else "server.monitoring_upgraded"
     activity.record(action, "server", server.pk, server.name,
                     {"version": outcome.version, "from_version": outcome.previous_version},
