@@ -255,10 +255,6 @@ def _check_engine_settings() -> None:
             raise ImproperlyConfigured(f"Django-Q2 cluster {name!r}: retry must exceed timeout.")
         if conf.get("workers", 1) < 1:
             raise ImproperlyConfigured(f"Django-Q2 cluster {name!r} needs at least one worker.")
-    if Q_CLUSTER["ALT_CLUSTERS"]["collect"]["workers"] < DBTOOLS_COLLECT_SLOTS:
-        raise ImproperlyConfigured(
-            "DBTOOLS_COLLECT_WORKERS must be at least DBTOOLS_COLLECT_SLOTS."
-        )
     if DBTOOLS_COLLECTOR_LEASE_SECONDS <= DBTOOLS_COLLECTOR_LOOKAHEAD + DBTOOLS_COLLECTOR_TIMEOUT:
         raise ImproperlyConfigured(
             "DBTOOLS_COLLECTOR_LEASE_SECONDS must exceed DBTOOLS_COLLECTOR_LOOKAHEAD + "
