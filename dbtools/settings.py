@@ -229,13 +229,11 @@ Q_CLUSTER = {
             "retry": env.int("DBTOOLS_INTERACTIVE_RETRY", default=_INTERACTIVE_TIMEOUT + 30),
         },
         "collect": {
-            # One worker per slot, plus one so a successor never waits for its predecessor's
-            # worker to be recycled.
-            "workers": env.int("DBTOOLS_COLLECT_WORKERS", default=DBTOOLS_COLLECT_SLOTS + 1),
+            # One worker per slot: a successor is queued as its predecessor returns, and takes
+            # the worker it frees.
+            "workers": env.int("DBTOOLS_COLLECT_WORKERS", default=DBTOOLS_COLLECT_SLOTS),
             "timeout": _COLLECT_TIMEOUT,
             "retry": _COLLECT_TIMEOUT + 30,
-            # Slot tasks report little; keep the task table from filling with them.
-            "save_limit": 100,
         },
     },
 }

@@ -52,6 +52,7 @@ SLOT_STALE_SECONDS = 20
 # A successor queued this long ago and never started (lost message, no node running) is
 # queued again by the tick.
 QUEUE_GRACE_SECONDS = 120
+LATE_SECONDS = 5  # a collection started later than this after its due time counts as late
 POLL_SECONDS = 0.5  # how often an idle slot asks the due index for work (one system query)
 TENANTS_PER_CLAIM = 8
 # Servers first collected together are spread over the interval by tenant and, in a large
@@ -347,12 +348,14 @@ class SlotLoop:
         self.scheduled: list[tuple[dt.datetime, int, int, Job]] = []  # heap by due time
         self.seq = itertools.count()
         self.in_flight: dict[Future, int] = {}  # -> tenant id
+        self.due_at: dict[Future, dt.datetime] = {}
         self.pending: dict[int, list[store.Result]] = defaultdict(list)
         self.pending_since: dict[int, float] = {}
         self.outstanding: Counter[int] = Counter()  # claimed, not yet written, per tenant
         self.tenants: dict[int, Any] = {}
         self.offline_after: dict[int, int] = {}
-        self.totals = {"collected": 0, "failed": 0, "rows": 0, "visits": 0, "claims": 0}
+        self.totals = {"collected": 0, "failed": 0, "rows": 0, "visits": 0, "claims": 0,
+                       "late": 0, "max_late_s": 0.0}  # fmt: skip
 
     # -- claiming
     def claim(self, room: int) -> int:
@@ -414,6 +417,7 @@ class SlotLoop:
             alias = tenancy.alias_for(self.tenants[tenant_id].slug)
             fut = pool.submit(self._run_job, job, alias, self.offline_after[tenant_id])
             self.in_flight[fut] = tenant_id
+            self.due_at[fut] = due_at
 
     @staticmethod
     def _run_job(job: Job, alias: str, offline_after: int) -> store.Result:
@@ -446,6 +450,10 @@ class SlotLoop:
             tenant_id = self.in_flight.pop(fut)
             result = fut.result()
             self.totals["collected" if result.computed else "failed"] += 1
+            # How long after its due time a collection started (the figure operators watch).
+            late = (result.attempted_at - self.due_at.pop(fut)).total_seconds()
+            self.totals["late"] += late > LATE_SECONDS
+            self.totals["max_late_s"] = round(max(self.totals["max_late_s"], late), 2)
             self.pending[tenant_id].append(result)
             self.pending_since.setdefault(tenant_id, time.monotonic())
 
