@@ -22,6 +22,7 @@ Usage: .venv/bin/python bench/engine.py [--servers 5000] [--shapes 1,100,1000] [
 """
 
 import argparse
+import datetime as dt
 import contextlib
 import os
 import secrets
@@ -353,6 +354,16 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
         for key in ("collected", "failed", "late"):
             totals[key] += result.get(key, 0)
         worst = max(worst, result.get("max_late_s", 0.0))
+    # Independent of the slots' own counts: snapshots written in the window, over all tenants.
+    from monitoring.models import ServerSnapshot
+
+    window_end = started + dt.timedelta(minutes=minutes)
+    snapshots = 0
+    for tenant in tenants:
+        with tenancy.use_tenant(tenant):
+            snapshots += ServerSnapshot.objects.filter(
+                collected_at__gte=started, collected_at__lt=window_end
+            ).count()
     deploy_delay = []
     for name, queued in deploys:
         task = Task.objects.filter(name=name).order_by("-started").first()
@@ -360,7 +371,8 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
             deploy_delay.append(task.started.timestamp() - queued)
     probe_delay = [t.result for t in Task.objects.filter(func="bench.probe.probe")
                    if isinstance(t.result, float)]  # fmt: skip
-    return {"totals": totals, "worst": worst, "deploy": deploy_delay, "probe": probe_delay,
+    return {"snapshots": snapshots, "totals": totals, "worst": worst, "deploy": deploy_delay,
+            "probe": probe_delay,
             "probes": probes, "rss": max(rss, default=0), "pss": max(pss, default=0),
             "pg": max(pg, default=0),
             "tds": max(tds, default=0), "cpu": cpu * 100}  # fmt: skip
@@ -414,8 +426,9 @@ def main() -> int:
                 "cpu": r["cpu"],
             }
             rows.append(line)
-            print(f"  collections {n} ({line['failed']} failed), needed "
-                  f"{len(ports) * args.minutes:.0f}; on time {on_time:.2f} %, "
+            print(f"  collections reported by slot tasks started after the warm-up {n} "
+                  f"({line['failed']} failed); snapshots stored in the window {r['snapshots']}, "
+                  f"needed {len(ports) * args.minutes:.0f}; on time {on_time:.2f} %, "
                   f"worst lateness {r['worst']:.1f} s")  # fmt: skip
             for label, key in (("deploy", "deploy"), ("run now", "probe")):
                 if line[key]:

@@ -324,9 +324,11 @@ def beat(slot: int, owner: str) -> bool:
     )
 
 
-def release_slot(slot: int, owner: str, successor: bool) -> None:
+def release_slot(slot: int, owner: str, stopped: bool) -> None:
+    """Give the slot back. `stopped` (SIGTERM: the node is going down, no successor queued):
+    the next tick queues one on whichever node still runs; otherwise a successor is on its way."""
     CollectorSlot.objects.filter(slot=slot, owner=owner).update(
-        owner="", heartbeat_at=None, **({"queued_at": timezone.now()} if successor else {})
+        owner="", heartbeat_at=None, queued_at=None if stopped else timezone.now()
     )
 
 
@@ -531,7 +533,7 @@ def run_slot(slot: int, seconds: float, owner: str | None = None) -> dict[str, A
         # successor would run inside its predecessor, forever.
         successor = not _stopping.is_set() and not settings.Q_CLUSTER.get("sync")
     finally:
-        release_slot(slot, owner, successor)
+        release_slot(slot, owner, stopped=_stopping.is_set())
     if successor:
         queue_slot(slot)
     return result

@@ -181,6 +181,9 @@ def test_stop_signal_drains_in_flight_collections(monitored, sqlsim):
         collector._stopping.clear()
     assert result["collected"] == 1  # the one in flight finished and was written
     assert CollectorState.objects.get(pk=server.pk).last_success_at is not None
+    # No successor from a stopping node: the slot is left for the next tick to queue at once.
+    slot = CollectorSlot.objects.get(slot=0)
+    assert (slot.owner, slot.queued_at) == ("", None)
 
 
 def test_deploy_puts_the_tenant_in_the_due_index(monitored, tenant_alpha):
