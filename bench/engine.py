@@ -222,11 +222,12 @@ def stop_node(procs: dict[str, subprocess.Popen]) -> None:
             os.killpg(p.pid, signal.SIGTERM)
     deadline = time.monotonic() + 8
     for p in procs.values():
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        # As run.sh does: whatever is left of the group (a worker still draining) goes now.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        p.wait()
 
 
 def group_pids(pid: int) -> list[int]:

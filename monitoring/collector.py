@@ -66,9 +66,22 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     _stopping.set()
 
 
-def install_signal_handler() -> None:
+def install_signal_handler() -> Any:
+    """Hold SIGTERM back while collections are in flight; returns the handler it replaced."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    return None
+
+
+def restore_signal_handler(previous: Any) -> None:
+    """Put the worker's own handler back; a SIGTERM held back is delivered now (Django-Q2's
+    workers die of it, as they would have without us: a worker that outlived its cluster would
+    hold its memory forever)."""
+    if previous is None:
+        return
+    signal.signal(signal.SIGTERM, previous)
+    if _stopping.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # -- connections reused across cycles ---------------------------------------------------------
@@ -541,11 +554,14 @@ def run_slot(slot: int, seconds: float, owner: str | None = None) -> dict[str, A
 
 # -- Django-Q2 entry points -----------------------------------------------------------------------
 def slot_task(slot: int) -> dict[str, Any]:
-    install_signal_handler()  # Django-Q2 closes stale DB connections around each task itself
     if slot >= settings.DBTOOLS_COLLECT_SLOTS:
         return {"skipped": "slot beyond DBTOOLS_COLLECT_SLOTS"}
-    result = run_slot(slot, settings.DBTOOLS_COLLECTOR_RUN_SECONDS)
-    log.info("collector.slot_done", slot=slot, **result)
+    previous = install_signal_handler()  # Django-Q2 closes stale DB connections around tasks
+    try:
+        result = run_slot(slot, settings.DBTOOLS_COLLECTOR_RUN_SECONDS)
+        log.info("collector.slot_done", slot=slot, **result)
+    finally:
+        restore_signal_handler(previous)
     return result
 
 

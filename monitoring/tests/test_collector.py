@@ -2,6 +2,7 @@
 claims, slots and the due index that keep every server collected once per cycle."""
 
 import datetime as dt
+import os
 import threading
 import time
 
@@ -339,3 +340,21 @@ def test_two_slots_racing_collect_every_server_exactly_once(monitored, tenant_al
     finally:
         collector.collect_server = real
     assert not CollectorState.objects.exclude(claimed_by="").exists()
+
+
+def test_a_sigterm_held_back_is_delivered_once_the_slot_has_written():
+    """A worker must not outlive its cluster: after the drain, the SIGTERM reaches the handler
+    the worker had (Django-Q2's: terminate)."""
+    import signal
+
+    received = []
+    original = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        previous = collector.install_signal_handler()
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while collecting: only noted
+        assert collector._stopping.is_set() and received == []
+        collector.restore_signal_handler(previous)
+        assert received == [signal.SIGTERM]
+    finally:
+        collector._stopping.clear()
+        signal.signal(signal.SIGTERM, original)
