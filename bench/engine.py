@@ -352,6 +352,9 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
     worst = 0.0
     for task in slots:
         result = task.result or {}
+        if not isinstance(result, dict):  # the task failed: its traceback
+            totals["crashed"] += 1
+            continue
         for key in ("collected", "failed", "late"):
             totals[key] += result.get(key, 0)
         worst = max(worst, result.get("max_late_s", 0.0))
@@ -428,7 +431,8 @@ def main() -> int:
             }
             rows.append(line)
             print(f"  collections reported by slot tasks started after the warm-up {n} "
-                  f"({line['failed']} failed); snapshots stored in the window {r['snapshots']}, "
+                  f"({line['failed']} failed, {r['totals']['crashed']} slot tasks crashed); "
+                  f"snapshots stored in the window {r['snapshots']}, "
                   f"needed {len(ports) * args.minutes:.0f}; on time {on_time:.2f} %, "
                   f"worst lateness {r['worst']:.1f} s")  # fmt: skip
             for label, key in (("deploy", "deploy"), ("run now", "probe")):

@@ -436,10 +436,9 @@ class SlotLoop:
 
     @staticmethod
     def _run_job(job: Job, alias: str, offline_after: int) -> store.Result:
-        try:
-            return collect_server(job, alias, offline_after)
-        finally:
-            connections.close_all()  # the pool thread touched no Django DB; be sure anyway
+        # Pool threads never touch a Django connection (and must not walk the connection
+        # registry, which the main thread grows as it meets new tenants).
+        return collect_server(job, alias, offline_after)
 
     def drop_scheduled(self) -> None:
         """Stopping early: give back claims on servers not started yet (collected next cycle)."""
@@ -463,10 +462,17 @@ class SlotLoop:
         done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for fut in done:
             tenant_id = self.in_flight.pop(fut)
+            due_at = self.due_at.pop(fut)
+            if fut.exception() is not None:
+                # A bug, not a server problem (those come back as results): this server's
+                # claim runs out and it is collected next cycle; the slot carries on.
+                log.error("collector.job_crashed", tenant=tenant_id, exc_info=fut.exception())
+                self.outstanding[tenant_id] -= 1
+                continue
             result = fut.result()
             self.totals["collected" if result.computed else "failed"] += 1
             # How long after its due time a collection started (the figure operators watch).
-            late = (result.attempted_at - self.due_at.pop(fut)).total_seconds()
+            late = (result.attempted_at - due_at).total_seconds()
             self.totals["late"] += late > LATE_SECONDS
             self.totals["max_late_s"] = round(max(self.totals["max_late_s"], late), 2)
             self.pending[tenant_id].append(result)

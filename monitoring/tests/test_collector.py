@@ -358,3 +358,21 @@ def test_a_sigterm_held_back_is_delivered_once_the_slot_has_written():
     finally:
         collector._stopping.clear()
         signal.signal(signal.SIGTERM, original)
+
+
+def test_a_crashing_collection_does_not_stop_the_slot(monitored, monkeypatch):
+    first, second = monitored("SQLPROD01"), monitored("SQLPROD02")
+    real = collector.collect_server
+
+    def crashing(job, alias, offline_after):
+        if job.server_id == first.pk:
+            raise RuntimeError("a bug")
+        return real(job, alias, offline_after)
+
+    monkeypatch.setattr(collector, "collect_server", crashing)
+    result = run(seconds=1)
+    assert counts(result) == {"collected": 1, "failed": 0}
+    assert CollectorState.objects.get(pk=second.pk).last_success_at is not None
+    # The crashed one keeps its claim until the lease ends; then it is due again.
+    state = CollectorState.objects.get(pk=first.pk)
+    assert state.claimed_by == "test" and state.claimed_until > timezone.now()
