@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "tenants",
+    "engine",
     "core",
     "servers",
     "monitoring",
@@ -262,34 +263,85 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Django-Q2. The ORM broker needs nothing else; set DBTOOLS_REDIS_URL for several worker nodes.
+# Django-Q2: three clusters, each with its own queue and worker processes (`scripts/run.sh`
+# starts one `qcluster` per cluster; `dbtools.tasks.enqueue` picks the cluster by kind of work).
+#   dbtools      routine work: schedules, retention, long jobs. Long timeout.
+#   interactive  work a user waits for: deploys, connection tests, run-now. Short timeout.
+#   collect      collector slots only: DBTOOLS_COLLECT_SLOTS long-running tasks.
+# The ORM broker needs nothing else; set DBTOOLS_REDIS_URL for several worker nodes.
 DBTOOLS_REDIS_URL = env.str("DBTOOLS_REDIS_URL", default="")
+
+# Collector: slots (tasks running at once on the whole installation, each a worker of the collect
+# cluster), threads per slot (parallel collections), per-server time limit, how long a slot task
+# runs before its successor takes over, how far ahead it claims servers, how long a claim on a
+# server or tenant lasts (a killed worker's servers are collected by another slot after that),
+# servers per tenant visit, and tenant connections a slot keeps open.
+DBTOOLS_COLLECT_SLOTS = env.int("DBTOOLS_COLLECT_SLOTS", default=2)
+DBTOOLS_COLLECTOR_THREADS = env.int("DBTOOLS_COLLECTOR_THREADS", default=32)
+DBTOOLS_COLLECTOR_TIMEOUT = env.int("DBTOOLS_COLLECTOR_TIMEOUT", default=5)
+DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default=55)
+DBTOOLS_COLLECTOR_LOOKAHEAD = env.int("DBTOOLS_COLLECTOR_LOOKAHEAD", default=3)
+DBTOOLS_COLLECTOR_LEASE_SECONDS = env.int("DBTOOLS_COLLECTOR_LEASE_SECONDS", default=30)
+DBTOOLS_COLLECTOR_BATCH = env.int("DBTOOLS_COLLECTOR_BATCH", default=200)
+DBTOOLS_COLLECTOR_TENANT_CONNS = env.int("DBTOOLS_COLLECTOR_TENANT_CONNS", default=8)
+
+# A task that outlives its cluster's `timeout` is killed; `retry` must exceed `timeout` or the
+# broker would hand the same task to a second worker while the first still runs it.
+_ROUTINE_TIMEOUT = env.int("DBTOOLS_Q_TIMEOUT", default=3600)
+_INTERACTIVE_TIMEOUT = env.int("DBTOOLS_INTERACTIVE_TIMEOUT", default=120)
+_COLLECT_TIMEOUT = (
+    DBTOOLS_COLLECTOR_RUN_SECONDS + DBTOOLS_COLLECTOR_LOOKAHEAD + DBTOOLS_COLLECTOR_TIMEOUT + 30
+)
 Q_CLUSTER = {
     "name": "dbtools",
-    # Collector shard tasks hold a worker for DBTOOLS_COLLECTOR_RUN_SECONDS and overlap their
-    # successor briefly: give the cluster at least 2 x (shards of all tenants) + 2 workers.
-    "workers": env.int("DBTOOLS_Q_WORKERS", default=4),
-    # A task that outlives `timeout` is killed; `retry` must exceed the longest task or Q2 would
-    # hand the same task to a second worker while the first still runs it.
-    "timeout": env.int("DBTOOLS_Q_TIMEOUT", default=300),
-    "retry": env.int("DBTOOLS_Q_RETRY", default=360),
+    "workers": env.int("DBTOOLS_Q_WORKERS", default=2),
+    "timeout": _ROUTINE_TIMEOUT,
+    "retry": env.int("DBTOOLS_Q_RETRY", default=_ROUTINE_TIMEOUT + 60),
     "catch_up": False,
     "max_attempts": 1,
     "save_limit": 1000,
     "label": "Tasks",
+    "ALT_CLUSTERS": {
+        "interactive": {
+            "workers": env.int("DBTOOLS_INTERACTIVE_WORKERS", default=2),
+            "timeout": _INTERACTIVE_TIMEOUT,
+            "retry": env.int("DBTOOLS_INTERACTIVE_RETRY", default=_INTERACTIVE_TIMEOUT + 30),
+        },
+        "collect": {
+            # One worker per slot: a successor is queued as its predecessor returns, and takes
+            # the worker it frees.
+            "workers": env.int("DBTOOLS_COLLECT_WORKERS", default=DBTOOLS_COLLECT_SLOTS),
+            "timeout": _COLLECT_TIMEOUT,
+            "retry": _COLLECT_TIMEOUT + 30,
+        },
+    },
 }
 if DBTOOLS_REDIS_URL:
     Q_CLUSTER["redis"] = DBTOOLS_REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
 
-# Collector: parallel collections per shard task, per-server time limit, servers per shard task,
-# and how long one shard task runs before the next dispatch takes over (it must stay below the
-# Django-Q2 timeout above).
-DBTOOLS_COLLECTOR_CONCURRENCY = env.int("DBTOOLS_COLLECTOR_CONCURRENCY", default=10)
-DBTOOLS_COLLECTOR_TIMEOUT = env.int("DBTOOLS_COLLECTOR_TIMEOUT", default=5)
-DBTOOLS_COLLECTOR_SHARD_SIZE = env.int("DBTOOLS_COLLECTOR_SHARD_SIZE", default=1000)
-DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default=150)
+
+def _check_engine_settings() -> None:
+    """Settings that must agree, checked when any process starts rather than found in production."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    clusters = {"dbtools": Q_CLUSTER, **Q_CLUSTER["ALT_CLUSTERS"]}
+    for name, conf in clusters.items():
+        if conf.get("retry", Q_CLUSTER["retry"]) <= conf.get("timeout", Q_CLUSTER["timeout"]):
+            raise ImproperlyConfigured(f"Django-Q2 cluster {name!r}: retry must exceed timeout.")
+        if conf.get("workers", 1) < 1:
+            raise ImproperlyConfigured(f"Django-Q2 cluster {name!r} needs at least one worker.")
+    if DBTOOLS_COLLECTOR_LEASE_SECONDS <= DBTOOLS_COLLECTOR_LOOKAHEAD + DBTOOLS_COLLECTOR_TIMEOUT:
+        raise ImproperlyConfigured(
+            "DBTOOLS_COLLECTOR_LEASE_SECONDS must exceed DBTOOLS_COLLECTOR_LOOKAHEAD + "
+            "DBTOOLS_COLLECTOR_TIMEOUT, or a claim could expire before its collection is written."
+        )
+    if DBTOOLS_COLLECTOR_THREADS < 1 or DBTOOLS_COLLECTOR_BATCH < 1:
+        raise ImproperlyConfigured("DBTOOLS_COLLECTOR_THREADS and _BATCH must be positive.")
+
+
+_check_engine_settings()
 
 # SQL Server access.
 DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")

@@ -142,8 +142,15 @@ def _touch(alias: str) -> None:
     order.move_to_end(alias)
 
 
+def keep_connections(keep: int | None) -> None:
+    """Let this thread keep up to `keep` tenant connections (None: the setting). Collector slots
+    visit tenants in turn and write back moments later: a few more kept saves a reconnect."""
+    _lru.keep = keep
+
+
 def trim_connections(keep: int | None = None) -> None:
-    keep = settings.DBTOOLS_TENANT_CONN_KEEP if keep is None else keep
+    if keep is None:
+        keep = getattr(_lru, "keep", None) or settings.DBTOOLS_TENANT_CONN_KEEP
     order: OrderedDict[str, None] | None = getattr(_lru, "order", None)
     if not order:
         return

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from core import activity, settings_store
+from engine import due
 from monitoring.models import CollectionConfig
 from servers.models import Server
 
@@ -27,6 +28,7 @@ def save_config(
         for key, change in diff.items():
             setattr(config, key, change["to"])
         config.save()
+        due.mark_on_commit()  # a new interval or switched on: due time recomputed
         activity.record("server.collection_configured", "server", config.server_id,
                         config.server.name, diff, user)  # fmt: skip
     return config

@@ -1,47 +1,64 @@
-"""The collector: runs inside Django-Q2 workers, one task per shard of a tenant's fleet.
+"""The collector: DBTOOLS_COLLECT_SLOTS long-running slot tasks in the "collect" cluster.
 
-`dispatch` (scheduled every minute) makes sure every shard of every active tenant has a task;
-a shard task holds a lease on its shard, collects each due server at its interval with a thread
-pool (one round trip per server, `DBTOOLS_COLLECTOR_TIMEOUT` seconds at most each), writes the
-results in batches as they complete, and hands over when its time is up. A slow or dead server
-only ever occupies one pool thread. SIGTERM stops new collections, drains the ones in flight and
-writes them.
+A slot task runs for DBTOOLS_COLLECTOR_RUN_SECONDS, then queues its successor. It finds due work
+with one query on the system database's due index (`engine.due`), oldest due tenant first,
+visits each claimed tenant to claim its due servers (at most DBTOOLS_COLLECTOR_BATCH per visit)
+by conditional UPDATE of their collector state, collects them in a thread pool kept for the life
+of the task (one round trip per server, `DBTOOLS_COLLECTOR_TIMEOUT` seconds at most each),
+writes results per tenant in batches, releases the claims and updates the tenant's due time.
+A slow or dead server only ever occupies one pool thread. A claim ends after
+DBTOOLS_COLLECTOR_LEASE_SECONDS, so a killed worker's servers are collected by another slot in
+the next cycle. SIGTERM stops new claims, drains the collections in flight and writes them.
+The per-minute `tick` (main cluster) re-queues slots whose task stopped beating.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
+import heapq
+import itertools
 import os
 import signal
 import socket
 import threading
 import time
+import uuid
+from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import connections
-from django.db.models import F, Q
-from django.db.models.functions import Mod
+from django.db import connections, transaction
+from django.db.models import Case, DateTimeField, F, Min, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from core import settings_store
 from dbtools import tenancy
+from engine import due
+from engine.models import CollectorSlot
 from monitoring import collect, store
-from monitoring.models import CollectorLease
+from monitoring.models import CollectorState
 from servers import actions, sqlclient
 from servers.models import Server
 
 log = structlog.get_logger(__name__)
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
-LEASE_SECONDS = 30
-# A shard task queued while its predecessor still runs waits this long for the hand-over; the
-# dispatch (every minute) queues the successor when the predecessor has under DISPATCH_AHEAD left.
-HANDOVER_WAIT = 120
-DISPATCH_AHEAD = 90
+HEARTBEAT_SECONDS = 5
+# A slot whose task has not beaten for this long is presumed dead and re-queued by the tick.
+SLOT_STALE_SECONDS = 20
+# A successor queued this long ago and never started (lost message, no node running) is
+# queued again by the tick.
+QUEUE_GRACE_SECONDS = 120
+LATE_SECONDS = 5  # a collection started later than this after its due time counts as late
+POLL_SECONDS = 0.5  # how often an idle slot asks the due index for work (one system query)
+TENANTS_PER_CLAIM = 8
+# Servers first collected together are spread over the interval by tenant and, in a large
+# fleet, by groups of this many server ids: a small tenant's servers fall due together (one
+# visit per cycle), a large one's in groups spread over the interval (no herd).
+SPREAD_GROUP = 50
 _stopping = threading.Event()
 
 
@@ -49,9 +66,22 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     _stopping.set()
 
 
-def install_signal_handler() -> None:
+def install_signal_handler() -> Any:
+    """Hold SIGTERM back while collections are in flight; returns the handler it replaced."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    return None
+
+
+def restore_signal_handler(previous: Any) -> None:
+    """Put the worker's own handler back; a SIGTERM held back is delivered now (Django-Q2's
+    workers die of it, as they would have without us: a worker that outlived its cluster would
+    hold its memory forever)."""
+    if previous is None:
+        return
+    signal.signal(signal.SIGTERM, previous)
+    if _stopping.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # -- connections reused across cycles ---------------------------------------------------------
@@ -116,15 +146,17 @@ class Job:
     counters: dict[str, Any]
     enabled: frozenset[str]
     last_success_at: dt.datetime | None
+    tenant_id: int = 0
 
 
 def next_due(job: Job, now: dt.datetime) -> dt.datetime:
     """Keep the cadence; a late collector collects once and carries on, never in a burst.
 
-    After a server's first collection its next one is spread over the interval (by its id), so
-    a fleet onboarded at once does not stay a herd that hits the collector in the same second."""
+    After a server's first collection its next one is spread over the interval (by tenant and
+    group of server ids), so a fleet onboarded at once does not stay a herd that hits the
+    collector in the same second, while a small tenant's servers stay due together."""
     if job.last_success_at is None and not job.counters:
-        spread = (job.server_id * 0.6180339887) % 1.0
+        spread = (job.tenant_id * 0.6180339887 + (job.server_id // SPREAD_GROUP) * 0.7548776662) % 1
         return now + dt.timedelta(seconds=job.interval * (0.5 + spread))
     nxt = job.due_at + dt.timedelta(seconds=job.interval)
     return nxt if nxt > now else now + dt.timedelta(seconds=job.interval)
@@ -177,7 +209,7 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
     )
 
 
-# -- a shard of one tenant ----------------------------------------------------------------------
+# -- what is due in one tenant ------------------------------------------------------------------
 def collectable() -> Any:
     """Servers with monitoring objects deployed and collection not switched off."""
     return (
@@ -187,19 +219,25 @@ def collectable() -> Any:
     )
 
 
-def due_jobs(shard: int, shards: int, now: dt.datetime, busy: set[int]) -> list[Job]:
-    default_interval = settings_store.get("collection_interval_seconds")
-    servers = (
-        collectable()
-        .annotate(shard_no=Mod(F("id"), shards))
-        .filter(shard_no=shard)
-        .filter(
-            Q(collector_state__isnull=True)
-            | Q(collector_state__next_due_at__isnull=True)
-            | Q(collector_state__next_due_at__lte=now)
-        )
-        .exclude(pk__in=busy)
-        .select_related("collection_config", "collector_state")
+def next_due_in_tenant() -> dt.datetime | None:
+    """When the current tenant next has a server to collect (None: none collectable). A claimed
+    server counts from when its claim ends: if its worker died, that is when it is due again."""
+    now = Value(timezone.now(), output_field=DateTimeField())
+    next_due = Coalesce("collector_state__next_due_at", now)
+    effective = Case(
+        When(
+            collector_state__claimed_until__gt=now,
+            then=Greatest(next_due, "collector_state__claimed_until"),
+        ),
+        default=next_due,
+    )
+    return collectable().aggregate(due=Min(effective))["due"]
+
+
+def _jobs(ids: list[int], now: dt.datetime, tenant_id: int, values: dict[str, Any]) -> list[Job]:
+    default_interval = values["collection_interval_seconds"]
+    servers = Server.objects.filter(pk__in=ids).select_related(
+        "collection_config", "collector_state"
     )
     jobs = []
     for server in servers:
@@ -215,143 +253,340 @@ def due_jobs(shard: int, shards: int, now: dt.datetime, busy: set[int]) -> list[
                 counters=state.counters if state else {},
                 enabled=frozenset(config.metrics_enabled if config else ()),
                 last_success_at=state.last_success_at if state else None,
+                tenant_id=tenant_id,
             )
         )
     return jobs
 
 
-def _acquire(shards: int, shard: int, owner: str, ends_at: dt.datetime) -> bool:
+def claim_servers(owner: str, limit: int, horizon: dt.datetime) -> list[int]:
+    """Claim up to `limit` of the current tenant's servers due by `horizon`, most overdue first.
+    The UPDATE re-checks the claim and the due time, so of two slots racing for a server one
+    gets it, and a server collected meanwhile (its next due time moved on) is not taken."""
     now = timezone.now()
-    CollectorLease.objects.get_or_create(shards=shards, shard=shard)
+    free = Q(collector_state__claimed_until__isnull=True) | Q(
+        collector_state__claimed_until__lt=now
+    )
+    due_q = (
+        Q(collector_state__isnull=True)
+        | Q(collector_state__next_due_at__isnull=True)
+        | Q(collector_state__next_due_at__lte=horizon)
+    )
+    rows = list(
+        collectable()
+        .filter(due_q, free)
+        .order_by(F("collector_state__next_due_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "collector_state__server_id")[:limit]
+    )
+    if not rows:
+        return []
+    missing = [pk for pk, state in rows if state is None]
+    if missing:
+        CollectorState.objects.bulk_create(
+            [CollectorState(server_id=pk) for pk in missing], ignore_conflicts=True
+        )
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(
+            """UPDATE collector_state SET claimed_by = %s, claimed_until = %s
+               WHERE server_id = ANY(%s)
+                 AND (claimed_until IS NULL OR claimed_until < %s)
+                 AND (next_due_at IS NULL OR next_due_at <= %s)
+               RETURNING server_id""",
+            [owner, now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
+             [pk for pk, _ in rows], now, horizon],
+        )  # fmt: skip
+        return [r[0] for r in cur.fetchall()]
+
+
+def release_servers(owner: str, ids: list[int]) -> None:
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(
+            """UPDATE collector_state SET claimed_by = '', claimed_until = NULL
+               WHERE server_id = ANY(%s) AND claimed_by = %s""",
+            [ids, owner],
+        )
+
+
+# -- slots ----------------------------------------------------------------------------------------
+def _owner(slot: int) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
+
+
+def _ensure_slots(count: int) -> None:
+    CollectorSlot.objects.bulk_create(
+        [CollectorSlot(slot=n) for n in range(count)], ignore_conflicts=True
+    )
+
+
+def claim_slot(slot: int, owner: str) -> bool:
+    """Take slot number `slot` if nobody holds it or its holder stopped beating."""
+    now = timezone.now()
+    _ensure_slots(slot + 1)
+    stale = now - dt.timedelta(seconds=SLOT_STALE_SECONDS)
     return bool(
-        CollectorLease.objects.filter(shards=shards, shard=shard)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(owner=owner))
-        .update(owner=owner, expires_at=now + dt.timedelta(seconds=LEASE_SECONDS), ends_at=ends_at)
+        CollectorSlot.objects.filter(slot=slot)
+        .filter(Q(owner="") | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+        .update(owner=owner, heartbeat_at=now)
     )
 
 
-def _release(shards: int, shard: int, owner: str) -> None:
-    CollectorLease.objects.filter(shards=shards, shard=shard, owner=owner).update(
-        owner="", expires_at=None, ends_at=None
+def beat(slot: int, owner: str) -> bool:
+    """Still ours? (False: the slot was taken over after we looked dead; stop claiming.)"""
+    return bool(
+        CollectorSlot.objects.filter(slot=slot, owner=owner).update(heartbeat_at=timezone.now())
     )
 
 
-def _wait_for_lease(shards: int, shard: int, owner: str, ends_at: dt.datetime) -> bool:
-    """A successor queued before its predecessor ends waits here for the hand-over."""
-    give_up = time.monotonic() + HANDOVER_WAIT
-    while not _stopping.is_set():
-        if _acquire(shards, shard, owner, ends_at):
-            return True
-        if time.monotonic() > give_up:
-            return False
-        time.sleep(0.25)
-    return False
+def release_slot(slot: int, owner: str, stopped: bool) -> None:
+    """Give the slot back. `stopped` (SIGTERM: the node is going down, no successor queued):
+    the next tick queues one on whichever node still runs; otherwise a successor is on its way."""
+    CollectorSlot.objects.filter(slot=slot, owner=owner).update(
+        owner="", heartbeat_at=None, queued_at=None if stopped else timezone.now()
+    )
 
 
-def shard_count(servers: int) -> int:
-    return max(1, math.ceil(servers / settings.DBTOOLS_COLLECTOR_SHARD_SIZE))
+def queue_slot(slot: int) -> None:
+    from dbtools.tasks import enqueue
+
+    enqueue("monitoring.collector.slot_task", slot, kind="collect",
+            task_name=f"collector slot {slot}", group="collect")  # fmt: skip
 
 
-def run_shard(shard: int, shards: int, seconds: float, owner: str | None = None) -> dict[str, Any]:
-    """Collect one shard of the current tenant for `seconds`. Returns counts for the task log."""
-    alias = tenancy.current().alias
-    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    ends_at = timezone.now() + dt.timedelta(seconds=seconds)
-    if not _wait_for_lease(shards, shard, owner, ends_at):
-        return {"skipped": "lease held by another worker"}
-    CollectorLease.objects.filter(shards=shards, shard=shard).update(successor_queued_at=None)
-    offline_after = settings_store.get("offline_after_seconds")
-    deadline = time.monotonic() + seconds
-    in_flight: dict[Future, int] = {}
-    pending: list[store.Result] = []
-    totals = {"collected": 0, "failed": 0, "rows": 0}
-    last_write = next_check = time.monotonic()
-    stopping = False
+class SlotLoop:
+    """One slot task's work: claim, collect, write, release, until its time is up."""
 
-    def flush() -> None:
-        nonlocal pending, last_write
-        if pending:
-            totals["rows"] += store.write(pending)
-            pending = []
-        last_write = time.monotonic()
+    def __init__(self, slot: int, owner: str, seconds: float) -> None:
+        self.slot, self.owner = slot, owner
+        self.deadline = time.monotonic() + seconds
+        self.deadline_at = timezone.now() + dt.timedelta(seconds=seconds)
+        self.threads = settings.DBTOOLS_COLLECTOR_THREADS
+        self.scheduled: list[tuple[dt.datetime, int, int, Job]] = []  # heap by due time
+        self.seq = itertools.count()
+        self.in_flight: dict[Future, int] = {}  # -> tenant id
+        self.due_at: dict[Future, dt.datetime] = {}
+        self.pending: dict[int, list[store.Result]] = defaultdict(list)
+        self.pending_since: dict[int, float] = {}
+        self.outstanding: Counter[int] = Counter()  # claimed, not yet written, per tenant
+        self.tenants: dict[int, Any] = {}
+        self.offline_after: dict[int, int] = {}
+        self.totals = {"collected": 0, "failed": 0, "rows": 0, "visits": 0, "claims": 0,
+                       "late": 0, "max_late_s": 0.0}  # fmt: skip
 
-    def run_job(job: Job) -> store.Result:
+    # -- claiming
+    def claim(self, room: int) -> int:
+        from tenants.models import Tenant
+
+        horizon = min(
+            timezone.now() + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LOOKAHEAD),
+            self.deadline_at,
+        )
+        rows = due.claim(self.owner, min(TENANTS_PER_CLAIM, room), horizon,
+                         settings.DBTOOLS_COLLECTOR_LEASE_SECONDS)  # fmt: skip
+        if not rows:
+            return 0
+        self.totals["claims"] += 1
+        tenants = Tenant.objects.in_bulk([t for t, _ in rows])
+        got = 0
+        for tenant_id, _ in rows:
+            tenant = tenants.get(tenant_id)
+            if tenant is None or room - got <= 0:
+                due.release(tenant_id, self.owner)
+                continue
+            self.tenants[tenant_id] = tenant
+            got += self.visit(tenant, min(settings.DBTOOLS_COLLECTOR_BATCH, room - got), horizon)
+        return got
+
+    def visit(self, tenant: Any, limit: int, horizon: dt.datetime) -> int:
         try:
-            return collect_server(job, alias, offline_after)
-        finally:
-            connections.close_all()  # the pool thread touched no Django DB; be sure anyway
+            with tenancy.use_tenant(tenant):
+                self.totals["visits"] += 1
+                ids = claim_servers(self.owner, limit, horizon)
+                jobs = []
+                if ids:
+                    values = settings_store.get_all()
+                    self.offline_after[tenant.pk] = values["offline_after_seconds"]
+                    jobs = _jobs(ids, timezone.now(), tenant.pk, values)
+                # A full batch: maybe more is due; it waits its turn behind other tenants.
+                full = len(ids) >= limit
+                due.refresh(
+                    tenant.pk, release=self.owner, not_before=timezone.now() if full else None
+                )
+        except Exception:
+            # The tenant's database is unreachable or broken: leave its claims to expire and
+            # try again after the lease; other tenants carry on.
+            log.exception("collector.visit_failed", tenant=tenant.slug)
+            return 0
+        for job in jobs:
+            heapq.heappush(self.scheduled, (job.due_at, next(self.seq), tenant.pk, job))
+        self.outstanding[tenant.pk] += len(jobs)
+        return len(jobs)
 
-    with ThreadPoolExecutor(settings.DBTOOLS_COLLECTOR_CONCURRENCY,
-                            thread_name_prefix="collect") as pool:  # fmt: skip
-        while True:
-            now_mono = time.monotonic()
-            stopping = stopping or _stopping.is_set() or now_mono >= deadline
-            if not stopping and now_mono >= next_check:
-                # Renew the lease; hand over if the fleet was resharded or the lease was lost.
-                resharded = shard_count(collectable().count()) != shards
-                stopping = resharded or not _acquire(shards, shard, owner, ends_at)
-                next_check = now_mono + 5
-            if not stopping:
-                free = settings.DBTOOLS_COLLECTOR_CONCURRENCY * 4 - len(in_flight)
-                if free > 0:
-                    # Results not yet written still carry the old next_due_at: not due again.
-                    busy = set(in_flight.values()) | {r.server_id for r in pending}
-                    jobs = due_jobs(shard, shards, timezone.now(), busy)
-                    for job in jobs[:free]:
-                        in_flight[pool.submit(run_job, job)] = job.server_id
-            if not in_flight and stopping:
+    # -- collecting
+    def submit_due(self, pool: ThreadPoolExecutor) -> None:
+        now = timezone.now()
+        while self.scheduled and len(self.in_flight) < self.threads:
+            due_at, _, tenant_id, job = self.scheduled[0]
+            if due_at > now:
                 break
-            done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in done:
-                in_flight.pop(fut)
-                result = fut.result()
-                totals["collected" if result.computed else "failed"] += 1
-                pending.append(result)
-            if pending and (len(pending) >= 200 or time.monotonic() - last_write > 0.5
-                            or not in_flight):  # fmt: skip
-                flush()
-            if not in_flight and not done and not stopping:
-                time.sleep(0.5)
-    flush()
-    _release(shards, shard, owner)
-    CONNECTIONS.prune()
-    return totals
+            heapq.heappop(self.scheduled)
+            alias = tenancy.alias_for(self.tenants[tenant_id].slug)
+            fut = pool.submit(self._run_job, job, alias, self.offline_after[tenant_id])
+            self.in_flight[fut] = tenant_id
+            self.due_at[fut] = due_at
+
+    @staticmethod
+    def _run_job(job: Job, alias: str, offline_after: int) -> store.Result:
+        # Pool threads never touch a Django connection (and must not walk the connection
+        # registry, which the main thread grows as it meets new tenants).
+        return collect_server(job, alias, offline_after)
+
+    def drop_scheduled(self) -> None:
+        """Stopping early: give back claims on servers not started yet (collected next cycle)."""
+        by_tenant: dict[int, list[int]] = defaultdict(list)
+        for _, _, tenant_id, job in self.scheduled:
+            by_tenant[tenant_id].append(job.server_id)
+        self.scheduled = []
+        for tenant_id, ids in by_tenant.items():
+            self.outstanding[tenant_id] -= len(ids)
+            try:
+                with tenancy.use_tenant(self.tenants[tenant_id]):
+                    release_servers(self.owner, ids)
+                    due.refresh(tenant_id)
+            except Exception:
+                log.exception("collector.release_failed", tenant=tenant_id)
+
+    def harvest(self, timeout: float) -> None:
+        if not self.in_flight:
+            time.sleep(timeout)
+            return
+        done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for fut in done:
+            tenant_id = self.in_flight.pop(fut)
+            due_at = self.due_at.pop(fut)
+            if fut.exception() is not None:
+                # A bug, not a server problem (those come back as results): this server's
+                # claim runs out and it is collected next cycle; the slot carries on.
+                log.error("collector.job_crashed", tenant=tenant_id, exc_info=fut.exception())
+                self.outstanding[tenant_id] -= 1
+                continue
+            result = fut.result()
+            self.totals["collected" if result.computed else "failed"] += 1
+            # How long after its due time a collection started (the figure operators watch).
+            late = (result.attempted_at - due_at).total_seconds()
+            self.totals["late"] += late > LATE_SECONDS
+            self.totals["max_late_s"] = round(max(self.totals["max_late_s"], late), 2)
+            self.pending[tenant_id].append(result)
+            self.pending_since.setdefault(tenant_id, time.monotonic())
+
+    def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        for tenant_id in list(self.pending):
+            results = self.pending[tenant_id]
+            complete = len(results) >= self.outstanding[tenant_id]
+            if force or complete or len(results) >= 200 or now - self.pending_since[tenant_id] > 1:
+                self.write(tenant_id, self.pending.pop(tenant_id))
+                self.pending_since.pop(tenant_id, None)
+
+    def write(self, tenant_id: int, results: list[store.Result]) -> None:
+        self.outstanding[tenant_id] -= len(results)
+        try:
+            with tenancy.use_tenant(self.tenants[tenant_id]) as ctx:
+                with transaction.atomic(using=ctx.alias):
+                    self.totals["rows"] += store.write(results)
+                    release_servers(self.owner, [r.server_id for r in results])
+                due.refresh(tenant_id)
+        except Exception:
+            # Nothing was written: the claims expire and the servers are collected next cycle.
+            log.exception("collector.write_failed", tenant=tenant_id, results=len(results))
+
+    # -- the loop
+    def run(self) -> dict[str, Any]:
+        tenancy.keep_connections(settings.DBTOOLS_COLLECTOR_TENANT_CONNS)
+        stopping = False
+        next_poll = 0.0
+        next_beat = time.monotonic() + HEARTBEAT_SECONDS
+        try:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="collect") as pool:
+                while True:
+                    now_m = time.monotonic()
+                    if _stopping.is_set() and self.scheduled:
+                        self.drop_scheduled()
+                    stopping = stopping or _stopping.is_set() or now_m >= self.deadline
+                    if now_m >= next_beat:
+                        next_beat = now_m + HEARTBEAT_SECONDS
+                        if not beat(self.slot, self.owner) and not stopping:
+                            stopping = True
+                            self.drop_scheduled()
+                    self.submit_due(pool)
+                    if not stopping and now_m >= next_poll:
+                        room = self.threads * 2 - len(self.in_flight) - len(self.scheduled)
+                        got = self.claim(room) if room > 0 else 0
+                        # More may be waiting while there is room: ask again at once.
+                        next_poll = now_m + (0 if got and got < room else POLL_SECONDS)
+                    if stopping and not self.in_flight and not self.scheduled:
+                        break
+                    wait_for = 0.05 if self.in_flight else 0.1
+                    if self.scheduled:
+                        until = (self.scheduled[0][0] - timezone.now()).total_seconds()
+                        wait_for = max(0.0, min(wait_for, until))
+                    self.harvest(wait_for)
+                    self.flush()
+            self.flush(force=True)
+        finally:
+            tenancy.keep_connections(None)
+            tenancy.trim_connections()
+            CONNECTIONS.prune()
+        return self.totals
+
+
+def run_slot(slot: int, seconds: float, owner: str | None = None) -> dict[str, Any]:
+    """Hold collector slot `slot` for `seconds`, collecting what falls due. Returns counts."""
+    owner = owner or _owner(slot)
+    if not claim_slot(slot, owner):
+        return {"skipped": "slot held by another task"}
+    successor = False
+    try:
+        result = SlotLoop(slot, owner, seconds).run()
+        # A slot that was stopped (SIGTERM: the node is going down) leaves its successor to the
+        # tick, which queues it on whichever node is still running. In sync mode (tests) a
+        # successor would run inside its predecessor, forever.
+        successor = not _stopping.is_set() and not settings.Q_CLUSTER.get("sync")
+    finally:
+        release_slot(slot, owner, stopped=_stopping.is_set())
+    if successor:
+        queue_slot(slot)
+    return result
 
 
 # -- Django-Q2 entry points -----------------------------------------------------------------------
-def dispatch() -> dict[str, int]:
-    """Every minute: make sure each shard of each active tenant has a live task."""
-    from django_q.tasks import async_task
-
-    from tenants.models import Tenant
-
-    queued = 0
-    horizon = timezone.now() + dt.timedelta(seconds=LEASE_SECONDS)
-    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE):
-        try:
-            with tenancy.use_tenant(tenant):
-                shards = shard_count(collectable().count())
-                held = set(
-                    CollectorLease.objects.filter(
-                        shards=shards, expires_at__gt=horizon
-                    ).values_list("shard", flat=True)
-                )
-        except Exception:
-            log.exception("collector.dispatch_failed", tenant=tenant.slug)
-            continue
-        for shard in range(shards):
-            if shard not in held:
-                async_task("monitoring.collector.shard_task", tenant.slug, shard, shards,
-                           task_name=f"collect {tenant.slug} {shard}/{shards}",
-                           group="collect")  # fmt: skip
-                queued += 1
-        tenancy.trim_connections()
-    return {"queued": queued}
-
-
-def shard_task(tenant_slug: str, shard: int, shards: int) -> dict[str, Any]:
-    install_signal_handler()  # Django-Q2 closes stale DB connections around each task itself
-    with tenancy.use_tenant_slug(tenant_slug):
-        result = run_shard(shard, shards, settings.DBTOOLS_COLLECTOR_RUN_SECONDS)
-    log.info("collector.shard_done", tenant=tenant_slug, shard=shard, shards=shards, **result)
+def slot_task(slot: int) -> dict[str, Any]:
+    if slot >= settings.DBTOOLS_COLLECT_SLOTS:
+        return {"skipped": "slot beyond DBTOOLS_COLLECT_SLOTS"}
+    previous = install_signal_handler()  # Django-Q2 closes stale DB connections around tasks
+    try:
+        result = run_slot(slot, settings.DBTOOLS_COLLECTOR_RUN_SECONDS)
+        log.info("collector.slot_done", slot=slot, **result)
+    finally:
+        restore_signal_handler(previous)
     return result
+
+
+def tick() -> dict[str, int]:
+    """Every minute (main cluster): make sure each collector slot has a task, queueing one for a
+    slot that nobody holds and nobody queued recently, or whose holder stopped beating."""
+    now = timezone.now()
+    slots = settings.DBTOOLS_COLLECT_SLOTS
+    _ensure_slots(slots)
+    stale = now - dt.timedelta(seconds=SLOT_STALE_SECONDS)
+    grace = now - dt.timedelta(seconds=QUEUE_GRACE_SECONDS)
+    not_queued_since = lambda t: Q(queued_at__isnull=True) | Q(queued_at__lt=t)  # noqa: E731
+    idle = Q(owner="") & not_queued_since(grace)
+    dead = ~Q(owner="") & (Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale))
+    queued = 0
+    for slot in range(slots):
+        # Conditional UPDATE: two ticks at once queue a slot once.
+        if CollectorSlot.objects.filter(Q(slot=slot), idle | (dead & not_queued_since(stale))
+                                        ).update(queued_at=now):  # fmt: skip
+            queue_slot(slot)
+            queued += 1
+    return {"queued": queued}

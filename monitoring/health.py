@@ -160,12 +160,17 @@ def collection_lag() -> dict[str, Any] | None:
         late, oldest = cur.fetchone()
         if not late:
             return None
-        # Which shards of the fleet a worker holds now: none means the workers are down.
-        cur.execute(
-            """SELECT count(*) FILTER (WHERE expires_at > %s), count(*), max(expires_at)
-               FROM collector_leases WHERE shards = (SELECT max(shards) FROM collector_leases)""",
-            [now],
-        )
-        held, shards, last_lease = cur.fetchone()
-    return {"late": late, "since": oldest, "minutes": round((now - oldest).total_seconds() / 60),
-            "held": held, "shards": shards, "last_lease": last_lease}  # fmt: skip
+    # How many collector slots are beating now (they serve every tenant): none means the
+    # workers are down, all of them beating means they are overloaded.
+    from django.conf import settings
+
+    from engine.models import CollectorSlot
+    from monitoring.collector import SLOT_STALE_SECONDS
+
+    alive = now - dt.timedelta(seconds=SLOT_STALE_SECONDS)
+    slots = CollectorSlot.objects.filter(slot__lt=settings.DBTOOLS_COLLECT_SLOTS)
+    held = slots.filter(heartbeat_at__gte=alive).exclude(owner="").count()
+    last_beat = max((b for b in slots.values_list("heartbeat_at", flat=True) if b), default=None)
+    minutes = round((now - oldest).total_seconds() / 60)
+    return {"late": late, "since": oldest, "minutes": minutes, "held": held,
+            "slots": settings.DBTOOLS_COLLECT_SLOTS, "last_beat": last_beat}  # fmt: skip

@@ -47,7 +47,7 @@ class CollectorState(models.Model):
     """What the collector remembers between cycles: the previous cumulative counters (for
     deltas, packed by `monitoring.counter_state`: rewritten on every collection, so a few KB
     rather than a JSON document of every wait type and file), the last CPU ring-buffer record
-    seen, when the server is next due."""
+    seen, when the server is next due, who holds it."""
 
     server = models.OneToOneField(
         Server, on_delete=models.CASCADE, primary_key=True, related_name="collector_state"
@@ -61,6 +61,11 @@ class CollectorState(models.Model):
     last_error = models.TextField(blank=True)
     last_error_kind = models.CharField(max_length=32, blank=True)
     last_duration_ms = models.FloatField(null=True, blank=True)
+    # Which collector slot is collecting this server, and until when; claimed by conditional
+    # UPDATE, so no server is collected twice in a cycle. An expired claim (its worker died) is
+    # claimable again.
+    claimed_by = models.CharField(max_length=128, blank=True, default="", db_default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "collector_state"
@@ -164,26 +169,3 @@ class FileIoStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id}@{self.collected_at} {self.database_name}"
-
-
-class CollectorLease(models.Model):
-    """Which worker collects which shard of this tenant's fleet, and until when. A shard is the
-    servers with `id % shards == shard`; one live lease per shard means no server is collected
-    twice in a cycle, and an expired lease is picked up by the next dispatch, so none is
-    skipped for long."""
-
-    shards = models.PositiveIntegerField()
-    shard = models.PositiveIntegerField()
-    owner = models.CharField(max_length=128, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)  # renewed every few seconds
-    ends_at = models.DateTimeField(null=True, blank=True)  # when the holder hands over
-    successor_queued_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        db_table = "collector_leases"
-        constraints = [
-            models.UniqueConstraint(fields=["shards", "shard"], name="collector_lease_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"shard {self.shard}/{self.shards} held by {self.owner or 'nobody'}"

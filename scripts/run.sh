@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start DbTools in the foreground: web (gunicorn), workers (Django-Q2 cluster) and the simulated
-# SQL Server fleet. Ctrl-C stops all of them within a few seconds.
+# Start DbTools in the foreground: web (gunicorn), workers (three Django-Q2 clusters: routine,
+# interactive, collect) and the simulated SQL Server fleet. Ctrl-C stops all of them within a few
+# seconds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ -f .env ]]; then set -a; source .env; set +a; fi
@@ -31,8 +32,15 @@ trap stop INT TERM
 setsid .venv/bin/gunicorn dbtools.wsgi:application --bind "0.0.0.0:${PORT}" --workers "$WEB_WORKERS" \
   --threads "$DBTOOLS_WEB_THREADS" --timeout 60 --graceful-timeout 3 --access-logfile - --log-level warning &
 pids+=($!)
-setsid .venv/bin/python manage.py qcluster &
-pids+=($!)
+# One qcluster per cluster; each reads its worker count and timeouts from the settings
+# (DBTOOLS_Q_WORKERS, DBTOOLS_INTERACTIVE_WORKERS, DBTOOLS_COLLECT_WORKERS). Django-Q2 picks the
+# cluster from Q_CLUSTER_NAME.
+for cluster in dbtools interactive collect; do
+  Q_CLUSTER_NAME=$cluster setsid .venv/bin/python manage.py qcluster &
+  pids+=($!)
+done
+# The collector slots start with the first tick (within a minute); queue them now.
+.venv/bin/python manage.py shell -c "from monitoring import collector; collector.tick()" || true
 SIM_PORT=${DBTOOLS_SQLSIM_PORT:-14330}
 SIM_COUNT=${DBTOOLS_SQLSIM_COUNT:-20}
 if [[ "${DBTOOLS_SQLSIM:-1}" == "1" ]]; then

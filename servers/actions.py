@@ -16,6 +16,7 @@ from django.utils import timezone
 from core import activity
 from dbtools import crypto, tenancy
 from dbtools.errors import ActionError
+from engine import due
 from servers import addresses, sqlclient
 from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGroupMember, ServerLabel
 
@@ -208,6 +209,8 @@ def delete_servers(servers: Iterable[Server], user: User = None) -> int:
             ServerGroupMember.objects.filter(server=server).delete()
             activity.record("server.deleted", "server", server.pk, server.name, {}, user)
             count += 1
+        if count:
+            due.mark_on_commit()  # the collector recomputes what is due without them
     return count
 
 

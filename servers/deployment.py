@@ -14,11 +14,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
-from django_q.tasks import async_task
 from rest_framework import serializers
 
 from core import activity
 from dbtools import tenancy
+from dbtools.tasks import enqueue
+from engine import due
 from servers import actions, monitoring, sqlclient
 from servers.models import Server
 
@@ -81,8 +82,8 @@ def request_deploy(servers: list[Server], user: AbstractBaseUser | None = None) 
                         {"version": monitoring.SCRIPT_VERSION}, user)  # fmt: skip
         queued.append(server)
     for server in queued:
-        async_task("servers.deployment.deploy_task", slug, server.pk, user_id,
-                   task_name=f"deploy {slug}/{server.pk}", group="deploy")  # fmt: skip
+        enqueue("servers.deployment.deploy_task", slug, server.pk, user_id, kind="interactive",
+                task_name=f"deploy {slug}/{server.pk}", group="deploy")  # fmt: skip
     return queued
 
 
@@ -140,4 +141,5 @@ def deploy(server: Server, user: AbstractBaseUser | None = None) -> dict[str, An
         activity.record(action, "server", server.pk, server.name,
                         {"version": outcome.version, "from_version": outcome.previous_version},
                         user)  # fmt: skip
+        due.mark_on_commit()  # collectable from now on
     return status_of(server)

@@ -23,6 +23,7 @@ from psycopg import sql
 
 from core import activity, settings_store
 from dbtools import crypto, tenancy
+from engine import due
 from tenants.models import Tenant, slug_length_validator, slug_validator
 
 log = structlog.get_logger(__name__)
@@ -209,7 +210,10 @@ def suspend_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tena
 def activate_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tenant:
     if tenant.status == Tenant.Status.DELETED:
         raise TenantStateError("A deleted tenant cannot be activated.")
-    return _set_status(tenant, Tenant.Status.ACTIVE, "tenant.activated", user)
+    tenant = _set_status(tenant, Tenant.Status.ACTIVE, "tenant.activated", user)
+    # Collection skipped the tenant while suspended; its servers are overdue now.
+    due.mark(tenant.pk)
+    return tenant
 
 
 def delete_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tenant:

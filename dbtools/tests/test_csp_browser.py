@@ -6,6 +6,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from dbtools import tenancy
+from engine import due
 from monitoring import collector
 from monitoring.models import CollectorState
 from servers import actions, deployment
@@ -40,7 +41,8 @@ def server(tenant_alpha, sqlsim, settings):
         assert deployment.deploy(server)["monitoring_status"] == "monitored"
         for _ in range(2):
             CollectorState.objects.update(next_due_at=timezone.now())
-            collector.run_shard(0, 1, 0.5, owner="test")
+            due.mark(tenant_alpha.pk)
+            collector.run_slot(0, 0.5, owner="test")
     return server
 
 

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from core import settings_store
 from dbtools import tenancy
+from engine import due
 from monitoring import collector
 from monitoring.models import CollectorState
 from servers import actions, deployment
@@ -21,7 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, datab
 def collect(tenant):
     with tenancy.use_tenant(tenant):
         CollectorState.objects.update(next_due_at=timezone.now())
-        return collector.run_shard(0, 1, 0.5, owner="test")
+        due.mark(tenant.pk)
+        return collector.run_slot(0, 0.5, owner="test")
 
 
 @pytest.fixture

@@ -1,13 +1,20 @@
-"""The collector end to end: deploy to sqlsim instances, collect over real TDS, store, status."""
+"""The collector end to end: deploy to sqlsim instances, collect over real TDS, store, status;
+claims, slots and the due index that keep every server collected once per cycle."""
 
 import datetime as dt
+import os
 import threading
 import time
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dbtools import tenancy
+from engine import due
+from engine.models import CollectorSlot, DueWork
+from monitoring import actions as monitoring_actions
 from monitoring import collector, health
 from monitoring.models import (
     CollectionConfig,
@@ -25,27 +32,37 @@ pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixture
 
 
 @pytest.fixture
-def monitored(sqlsim, settings):
+def monitored(sqlsim, settings, django_capture_on_commit_callbacks):
     settings.DBTOOLS_COLLECTOR_TIMEOUT = 2
 
-    def make(name: str, fleet=sqlsim) -> Server:
-        host, port = fleet.address(name)
+    def make(name: str, instance: str | None = None, fleet=sqlsim) -> Server:
+        host, port = fleet.address(instance or name)
         server = actions.create_server({"name": name, "host": host, "port": port,
                                         "auth_type": "sql", "username": fleet.login,
                                         "password": fleet.password})  # fmt: skip
-        status = deployment.deploy(server)
+        # The deploy marks the tenant due in the system database once its work commits.
+        with django_capture_on_commit_callbacks(using=tenancy.current().alias, execute=True):
+            status = deployment.deploy(server)
         assert status["monitoring_status"] == "monitored", status
         return server
 
     return make
 
 
-def due_now(*servers):
-    CollectorState.objects.filter(server__in=servers).update(next_due_at=timezone.now())
+def due_now(*servers, at=None):
+    """Make servers due (as time passing would) and tell the due index, as the collector's own
+    writes would."""
+    at = at or timezone.now()
+    CollectorState.objects.filter(server__in=servers).update(next_due_at=at)
+    due.mark(tenancy.current().id, at=at)
 
 
-def run(seconds=1.0):
-    return collector.run_shard(0, 1, seconds, owner="test")
+def run(seconds=1.0, slot=0, owner="test"):
+    return collector.run_slot(slot, seconds, owner=owner)
+
+
+def counts(result):
+    return {k: result[k] for k in ("collected", "failed")}
 
 
 def test_collects_rates_and_snapshots(monitored):
@@ -80,7 +97,7 @@ def test_slow_instance_times_out_without_delaying_others(monitored, sqlsim):
     sqlsim.slow("SQLPROD02", 10)
     started = timezone.now()
     result = run(seconds=0.5)
-    assert result == {"collected": 1, "failed": 1, "rows": result["rows"]}
+    assert counts(result) == {"collected": 1, "failed": 1}
     fast_state = CollectorState.objects.get(pk=fast.pk)
     slow_state = CollectorState.objects.get(pk=slow.pk)
     assert (fast_state.last_success_at - started).total_seconds() < 1.5
@@ -114,25 +131,30 @@ def test_instance_down_then_back(monitored, sqlsim):
     assert CollectorState.objects.get(pk=server.pk).consecutive_failures == 0
 
 
-def test_config_changes_apply_next_cycle(monitored):
+def test_config_changes_apply_next_cycle(monitored, tenant_alpha,
+                                         django_capture_on_commit_callbacks):  # fmt: skip
     server = monitored("SQLPROD01")
     CollectionConfig.objects.create(server=server, interval_seconds=30)
     run()
     state = CollectorState.objects.get(pk=server.pk)
     assert 14 < (state.next_due_at - state.last_attempt_at).total_seconds() <= 46
-    CollectionConfig.objects.filter(pk=server.pk).update(enabled=False)
+    config = CollectionConfig.objects.get(pk=server.pk)
+    with django_capture_on_commit_callbacks(using=tenancy.current().alias, execute=True):
+        monitoring_actions.save_config(config, {"enabled": False})
     due_now(server)
-    assert run() == {"collected": 0, "failed": 0, "rows": 0}
-    CollectionConfig.objects.filter(pk=server.pk).update(enabled=True)
+    assert counts(run()) == {"collected": 0, "failed": 0}
+    # Nothing collectable: the tenant drops out of the due index altogether.
+    assert DueWork.objects.get(tenant=tenant_alpha).due_at is None
+    with django_capture_on_commit_callbacks(using=tenancy.current().alias, execute=True):
+        monitoring_actions.save_config(config, {"enabled": True})
+    assert DueWork.objects.get(tenant=tenant_alpha).due_at <= timezone.now()
     assert run()["collected"] == 1
 
 
 def test_a_late_collector_collects_once_not_in_a_burst(monitored):
     server = monitored("SQLPROD01")
     run()
-    CollectorState.objects.filter(pk=server.pk).update(
-        next_due_at=timezone.now() - dt.timedelta(minutes=30)
-    )
+    due_now(server, at=timezone.now() - dt.timedelta(minutes=30))
     assert run()["collected"] == 1
     state = CollectorState.objects.get(pk=server.pk)
     assert state.next_due_at > timezone.now() + dt.timedelta(seconds=50)
@@ -169,31 +191,135 @@ def test_stop_signal_drains_in_flight_collections(monitored, sqlsim):
         collector._stopping.clear()
     assert result["collected"] == 1  # the one in flight finished and was written
     assert CollectorState.objects.get(pk=server.pk).last_success_at is not None
+    # No successor from a stopping node: the slot is left for the next tick to queue at once.
+    slot = CollectorSlot.objects.get(slot=0)
+    assert (slot.owner, slot.queued_at) == ("", None)
 
 
-def test_lease_keeps_a_shard_to_one_worker(monitored):
+def test_deploy_puts_the_tenant_in_the_due_index(monitored, tenant_alpha):
+    assert not DueWork.objects.filter(tenant=tenant_alpha).exists()
+    before = timezone.now()
     monitored("SQLPROD01")
-    ends = timezone.now() + dt.timedelta(seconds=60)
-    assert collector._acquire(1, 0, "worker-a", ends)
-    assert not collector._acquire(1, 0, "worker-b", ends)
-    collector._release(1, 0, "worker-a")
-    assert collector._acquire(1, 0, "worker-b", ends)
-    collector._release(1, 0, "worker-b")
+    assert (
+        before <= DueWork.objects.get(tenant=tenant_alpha, kind="collect").due_at <= timezone.now()
+    )
+    result = run()
+    assert counts(result) == {"collected": 1, "failed": 0}
+    row = DueWork.objects.get(tenant=tenant_alpha)
+    state = CollectorState.objects.get()
+    assert row.due_at == state.next_due_at  # the tenant's next due server
+    assert (row.claimed_by, row.claimed_until, state.claimed_by, state.claimed_until) == (
+        "",
+        None,
+        "",
+        None,
+    )
 
 
-def test_dispatch_queues_one_task_per_shard(monitored, settings, tenant_alpha):
-    settings.DBTOOLS_COLLECTOR_RUN_SECONDS = 0.5
+def test_idle_tenant_costs_no_query_on_its_database(monitored, tenant_alpha, tenant_beta):
     monitored("SQLPROD01")
-    # Tasks run synchronously in tests, so dispatch itself collects the shard here.
-    assert collector.dispatch()["queued"] >= 1
-    assert CollectorState.objects.exclude(last_success_at=None).count() == 1
+    run()  # collected; next due in 30-90 s
+    tenant_db = connections[tenancy.current().alias]
+    with CaptureQueriesContext(tenant_db) as tenant_queries:
+        result = run(seconds=1.5)
+    assert counts(result) == {"collected": 0, "failed": 0}
+    assert result["visits"] == 0
+    assert len(tenant_queries) == 0
+
+
+def test_a_claimed_server_is_not_collected_until_its_claim_expires(monitored, tenant_alpha):
+    server = monitored("SQLPROD01")
+    run()
+    # Another slot holds the server (still alive): not ours to collect.
+    later = timezone.now() + dt.timedelta(seconds=20)
+    CollectorState.objects.filter(pk=server.pk).update(claimed_by="other", claimed_until=later)
+    due_now(server)
+    assert counts(run(seconds=0.5)) == {"collected": 0, "failed": 0}
+    # The tenant is due again when the claim ends, not before (no busy re-visiting).
+    assert DueWork.objects.get(tenant=tenant_alpha).due_at == later
+    # Its holder was killed: the claim ran out, and the next slot collects the server.
+    CollectorState.objects.filter(pk=server.pk).update(
+        claimed_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    due_now(server)
+    assert counts(run(seconds=0.5)) == {"collected": 1, "failed": 0}
+    state = CollectorState.objects.get(pk=server.pk)
+    assert (state.claimed_by, state.claimed_until) == ("", None)
+
+
+def test_claims_are_exclusive_and_rechecked():
+    """The conditional UPDATE takes a server once, and never one collected meanwhile."""
+    # Needs no sqlsim: claiming is all in the tenant database.
+    server = Server.objects.create(name="S1", host="h", port=1, monitoring_status="monitored")
+    horizon = timezone.now()
+    assert collector.claim_servers("a", 10, horizon) == [server.pk]
+    assert collector.claim_servers("b", 10, horizon) == []
+    collector.release_servers("a", [server.pk])
+    CollectorState.objects.filter(pk=server.pk).update(
+        next_due_at=horizon + dt.timedelta(seconds=60)
+    )
+    assert collector.claim_servers("b", 10, horizon) == []
+
+
+def test_a_big_tenant_takes_turns_with_a_small_one(
+    monitored, tenant_alpha, tenant_beta, settings, sqlsim
+):
+    """Alpha has a backlog of six servers due before beta's one: with batches of two, beta's
+    server is collected after alpha's first batch, not after all six."""
+    settings.DBTOOLS_COLLECTOR_BATCH = 2
+    settings.DBTOOLS_COLLECTOR_THREADS = 1  # room for two claimed servers at a time
+    order: list[tuple[int, int]] = []
+    real = collector.collect_server
+
+    def recording(job, alias, offline_after):
+        order.append((job.tenant_id, job.server_id))
+        return real(job, alias, offline_after)
+
+    big = [monitored(f"BIG{n}", "SQLPROD01") for n in range(6)]
+    due_now(*big, at=timezone.now() - dt.timedelta(seconds=20))
+    with tenancy.use_tenant(tenant_beta):
+        small = monitored("SMALL1", "SQLPROD02")
+        due_now(small, at=timezone.now() - dt.timedelta(seconds=10))
+    collector.collect_server = recording
+    try:
+        result = run(seconds=4)
+    finally:
+        collector.collect_server = real
+    assert counts(result) == {"collected": 7, "failed": 0}
+    tenants = [t for t, _ in order]
+    assert tenants[:3] == [tenant_alpha.pk, tenant_alpha.pk, tenant_beta.pk], order
+    assert sorted(s for t, s in order if t == tenant_alpha.pk) == sorted(s.pk for s in big)
+
+
+def test_tick_queues_each_missing_slot_once(settings, tenant_alpha):
+    settings.DBTOOLS_COLLECT_SLOTS = 3
+    settings.DBTOOLS_COLLECTOR_RUN_SECONDS = 0.2
+    # Tasks run synchronously in tests: each queued slot task runs (0.2 s) and releases its slot.
+    assert collector.tick() == {"queued": 3}
+    assert collector.tick() == {"queued": 0}  # just queued; their successors are on the way
+    # Slot 1's worker was killed: its heartbeat went stale, nobody queued a replacement since.
+    stale = timezone.now() - dt.timedelta(seconds=collector.SLOT_STALE_SECONDS + 5)
+    CollectorSlot.objects.filter(slot=1).update(owner="dead", heartbeat_at=stale, queued_at=stale)
+    # Slot 2 is held by a live task.
+    CollectorSlot.objects.filter(slot=2).update(owner="alive", heartbeat_at=timezone.now())
+    assert collector.tick() == {"queued": 1}
+    assert CollectorSlot.objects.get(slot=1).owner == ""  # the replacement ran and released it
+    assert CollectorSlot.objects.get(slot=2).owner == "alive"
+    # A slot task started twice (a re-queue racing a late successor) exits at once.
+    assert collector.run_slot(2, 5) == {"skipped": "slot held by another task"}
+
+
+def test_slot_task_beyond_configured_slots_exits(settings):
+    settings.DBTOOLS_COLLECT_SLOTS = 1
+    assert collector.slot_task(1) == {"skipped": "slot beyond DBTOOLS_COLLECT_SLOTS"}
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-def test_two_workers_on_one_shard_never_collect_a_server_twice(monitored, tenant_alpha):
-    """Two nodes' shard tasks racing for the same shard: one collects, the other waits for the
-    hand-over, so every server is collected once per cycle."""
-    servers = [monitored(n) for n in ("SQLPROD01", "SQLPROD02", "SQLPROD03")]
+def test_two_slots_racing_collect_every_server_exactly_once(monitored, tenant_alpha, settings):
+    """Two slot loops (as on two nodes) racing over one fleet, for two cycles: each due server
+    is collected exactly once per cycle, none skipped."""
+    settings.DBTOOLS_COLLECTOR_BATCH = 2
+    servers = [monitored(f"RACE{n}", f"SQLPROD0{n % 4 + 1}") for n in range(8)]
     seen: list[int] = []
     lock = threading.Lock()
     real = collector.collect_server
@@ -203,22 +329,59 @@ def test_two_workers_on_one_shard_never_collect_a_server_twice(monitored, tenant
             seen.append(job.server_id)
         return real(job, alias, offline_after)
 
-    results = {}
-
-    def worker(owner):
+    def worker(slot):
         with tenancy.use_tenant(tenant_alpha):
-            results[owner] = collector.run_shard(0, 1, 1.0, owner=owner)
+            results[slot] = collector.run_slot(slot, 1.5, owner=f"node-{slot}")
 
     collector.collect_server = counting
-    collector.HANDOVER_WAIT, saved = 0.5, collector.HANDOVER_WAIT
     try:
-        threads = [threading.Thread(target=worker, args=(o,)) for o in ("node-a", "node-b")]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        for _cycle in range(2):
+            results: dict[int, dict] = {}
+            seen.clear()
+            due_now(*servers)
+            threads = [threading.Thread(target=worker, args=(s,)) for s in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert sorted(seen) == sorted(s.pk for s in servers)  # each exactly once
+            assert sum(r["collected"] for r in results.values()) == len(servers)
     finally:
         collector.collect_server = real
-        collector.HANDOVER_WAIT = saved
-    assert sorted(seen) == sorted(s.pk for s in servers)  # each exactly once, none skipped
-    assert sum("skipped" in r for r in results.values()) == 1
+    assert not CollectorState.objects.exclude(claimed_by="").exists()
+
+
+def test_a_sigterm_held_back_is_delivered_once_the_slot_has_written():
+    """A worker must not outlive its cluster: after the drain, the SIGTERM reaches the handler
+    the worker had (Django-Q2's: terminate)."""
+    import signal
+
+    received = []
+    original = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        previous = collector.install_signal_handler()
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while collecting: only noted
+        assert collector._stopping.is_set() and received == []
+        collector.restore_signal_handler(previous)
+        assert received == [signal.SIGTERM]
+    finally:
+        collector._stopping.clear()
+        signal.signal(signal.SIGTERM, original)
+
+
+def test_a_crashing_collection_does_not_stop_the_slot(monitored, monkeypatch):
+    first, second = monitored("SQLPROD01"), monitored("SQLPROD02")
+    real = collector.collect_server
+
+    def crashing(job, alias, offline_after):
+        if job.server_id == first.pk:
+            raise RuntimeError("a bug")
+        return real(job, alias, offline_after)
+
+    monkeypatch.setattr(collector, "collect_server", crashing)
+    result = run(seconds=1)
+    assert counts(result) == {"collected": 1, "failed": 0}
+    assert CollectorState.objects.get(pk=second.pk).last_success_at is not None
+    # The crashed one keeps its claim until the lease ends; then it is due again.
+    state = CollectorState.objects.get(pk=first.pk)
+    assert state.claimed_by == "test" and state.claimed_until > timezone.now()

@@ -3,20 +3,34 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
+from engine import due
+
 SCHEDULES = [
-    # name, function, schedule type, minutes
-    ("collector dispatch", "monitoring.collector.dispatch", Schedule.MINUTES, 1),
+    # name, function, schedule type, minutes. All run in the main (routine) cluster.
+    ("collector tick", "monitoring.collector.tick", Schedule.MINUTES, 1),
+    ("due index repair", "engine.due.repair", Schedule.MINUTES, 10),
     ("retention cleanup", "monitoring.retention.cleanup_task", Schedule.DAILY, None),
 ]
+RETIRED = ["collector dispatch"]
 
 
 class Command(BaseCommand):
-    help = "Create or update DbTools' recurring background tasks in Django-Q2 (idempotent)."
+    help = (
+        "Create or update DbTools' recurring background tasks in Django-Q2 and bring the due "
+        "index up to date (idempotent)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        Schedule.objects.filter(name__in=RETIRED).delete()
         for name, func, kind, minutes in SCHEDULES:
             Schedule.objects.update_or_create(
                 name=name,
                 defaults={"func": func, "schedule_type": kind, "minutes": minutes, "repeats": -1},
             )
-        self.stdout.write(f"{len(SCHEDULES)} schedules in place")
+        # Tenants that existed before the due index (or whose marks were lost) are found now
+        # rather than at the first repair.
+        repaired = due.repair()
+        self.stdout.write(
+            f"{len(SCHEDULES)} schedules in place; due index of {repaired['tenants']} tenant(s) "
+            "recomputed"
+        )
