@@ -16,7 +16,6 @@ from rest_framework import parsers
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from dbtools.errors import ActionError
 
@@ -89,6 +88,9 @@ class MultiPartParser(parsers.MultiPartParser):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Imported here: rest_framework.views reads the parser classes of this module as it loads.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, ActionError):
         return Response(exc.errors, status=400)
     if isinstance(exc, RequestDataTooBig):
