@@ -15,19 +15,21 @@ class ServerOrdering(django_filters.OrderingFilter):
     """Column ordering; health is computed, not stored, so it is ranked here."""
 
     def filter(self, qs: QuerySet, value: Any) -> QuerySet:
-        if value and value[0].lstrip("-") == "health":
-            from monitoring.health import ORDER, fleet_health
+        if not value or all(v.lstrip("-") != "health" for v in value):
+            return super().filter(qs, value)
+        from monitoring.health import ORDER, fleet_health
 
-            ranks: dict[int, list[int]] = {}
-            for h in fleet_health():
-                ranks.setdefault(ORDER[h["status"]], []).append(h["server_id"])
-            rank = Case(*[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
-                        default=Value(len(ORDER)), output_field=IntegerField())  # fmt: skip
-            desc = value[0].startswith("-")
-            return qs.annotate(health_rank=rank).order_by(
-                "-health_rank" if desc else "health_rank", "name"
-            )
-        return super().filter(qs, value)
+        ranks: dict[int, list[int]] = {}
+        for h in fleet_health():
+            ranks.setdefault(ORDER[h["status"]], []).append(h["server_id"])
+        rank = Case(*[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
+                    default=Value(len(ORDER)), output_field=IntegerField())  # fmt: skip
+        ordering = [
+            v.replace("health", "health_rank") if v.lstrip("-") == "health"
+            else self.get_ordering_value(v)
+            for v in value
+        ]  # fmt: skip
+        return qs.annotate(health_rank=rank).order_by(*ordering, "name")
 
 
 class ServerFilter(django_filters.FilterSet):

@@ -33,7 +33,7 @@ class FleetHealthView(APIView):
                 {
                     "summary": inline_serializer(
                         "FleetHealthSummary",
-                        {k: serializers.IntegerField() for k in ("total", *health.ORDER)},
+                        {str(k): serializers.IntegerField() for k in ("total", *health.ORDER)},
                     ),
                     "results": ServerHealthSerializer(many=True),
                 },

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -48,7 +48,13 @@ class JobViewSet(
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Job]:
-        return Job.objects.alive().select_related("group", "label").prefetch_related("servers")
+        return (
+            Job.objects.alive()
+            .annotate(last_run_at=Max("runs__scheduled_for"))
+            .select_related("group", "label")
+            .prefetch_related("servers")
+            .order_by("name", "pk")
+        )
 
     def perform_create(self, serializer: JobSerializer) -> None:
         serializer.instance = actions.create_job(
@@ -153,7 +159,7 @@ class JobViewSet(
         )
 
     @extend_schema(responses={200: JobTypeSerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def types(self, request: Request) -> Response:
         return Response(job_type_list())
 
