@@ -256,6 +256,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"; each keeps its own, named, enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ServerStatusEnum": "servers.models.Server.Status",
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "PolicyStatusEnum": "policies.models.Policy.Status",
+        "RunStatusEnum": "scheduler.models.RunStatus",
+        "HealthEnum": "monitoring.health.Health",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dbtools.schema.strip_trailing_slashes",

@@ -61,7 +61,9 @@ def _running(server: Server) -> bool:
     cluster's retry period was lost (worker killed), so its server may be deployed again."""
     if server.monitoring_status != Server.Monitoring.DEPLOYING:
         return False
-    limit = dt.timedelta(seconds=settings.Q_CLUSTER.get("retry", 360))
+    # Deploys run in the interactive cluster: its retry period is the one that applies.
+    cluster = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get("interactive", settings.Q_CLUSTER)
+    limit = dt.timedelta(seconds=cluster.get("retry", settings.Q_CLUSTER["retry"]))
     return server.updated_at > timezone.now() - limit
 
 

@@ -27,6 +27,7 @@ class FleetHealthView(APIView):
     """Health of every server: healthy, warning, critical, offline or unknown (story 3.6)."""
 
     @extend_schema(
+        operation_id="servers_health_list",
         responses={
             200: inline_serializer(
                 "FleetHealth",
@@ -38,7 +39,7 @@ class FleetHealthView(APIView):
                     "results": ServerHealthSerializer(many=True),
                 },
             )
-        }
+        },
     )
     def get(self, request: Request) -> Response:
         items = health.fleet_health()

@@ -163,7 +163,7 @@ def test_a_late_collector_collects_once_not_in_a_burst(monitored):
 def test_counter_reset_stores_no_negative_rates(monitored, sqlsim_factory):
     # A restart cannot be undone: it gets an instance of its own, not one of the shared fleet.
     fleet = sqlsim_factory([InstanceConfig(name="SQLRESTART01", port=0, version=2019)])
-    server = monitored("SQLRESTART01", fleet)
+    server = monitored("SQLRESTART01", fleet=fleet)
     run()
     time.sleep(0.2)
     fleet.restart("SQLRESTART01")
