@@ -20,6 +20,7 @@ def test_create_tenant_in_admin_then_select_it(page, login, tenant_alpha, scratc
     page.get_by_role("link", name="Tenants").click()
     expect(page.get_by_role("cell", name="Alpha Corp")).to_be_visible()
     page.get_by_role("link", name=re.compile("Add tenant", re.I)).click()
+    page.wait_for_load_state()
     page.get_by_label("Name").fill("Omega Corp")
     expect(page.get_by_label("Slug")).to_have_value("omega-corp")
     page.get_by_role("button", name="Create tenant").click()
