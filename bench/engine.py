@@ -3,8 +3,9 @@
 sqlsim fleet on this machine spread over 1, 100 and 1,000 tenants at a 60 s interval. Prints per
 shape:
 
-- collections on time (started within 5 s of due) and the worst lateness, from the slot tasks'
-  own counts, after a warm-up (a fresh fleet is all due at once);
+- collections on time (started within 5 s of due) and the worst lateness, from the running
+  counts each slot task keeps on its row (`engine_collector_slots.stats`), after a warm-up (a
+  fresh fleet is all due at once);
 - start delay p50/p95 of deploys and of "run now" probes queued on the interactive cluster every
   few seconds while the fleet is collected (queued -> the worker starts it);
 - total RSS of all worker processes, peak PostgreSQL connections of the bench databases, peak TDS
@@ -80,12 +81,12 @@ with _admin() as _c:
 import _setup
 from _setup import pct
 from django.core.management import call_command
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
 from dbtools import crypto, tenancy
 from engine import due
+from engine.models import CollectorSlot
 from servers import deployment, monitoring
 from servers.models import Server
 from sqlsim.control import SubprocessFleet
@@ -318,8 +319,21 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
         deploys: list[tuple[str, float]] = []
         probes = 0
         port_set = set(ports)
+        first: dict[str, dict] = {}  # slot task (owner) -> its counts when first seen
+        last: dict[str, dict] = {}
+        worst = 0.0
         n = 0
         while time.monotonic() < t_end:
+            for owner, stats in CollectorSlot.objects.exclude(owner="").values_list(
+                "owner", "stats"
+            ):
+                if owner not in first:
+                    # A task already running when the window opened counts from here; one
+                    # started inside the window counts from zero.
+                    first[owner] = stats if n == 0 else {}
+                else:
+                    worst = max(worst, stats.get("recent_max_late_s", 0.0))
+                last[owner] = stats
             pids = [p for proc in procs.values() for p in group_pids(proc.pid)]
             rss.append(rss_mb(pids))
             pss.append(pss_mb(pids))
@@ -343,21 +357,15 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
             n += 1
             time.sleep(2.5)
         cpu = (cpu_seconds(group_pids(procs["collect"].pid)) - cpu0) / (time.monotonic() - wall0)
-        # Slot tasks report their counts when they end: let the ones running finish.
-        time.sleep(settings.DBTOOLS_COLLECTOR_RUN_SECONDS + 8)
     finally:
         stop_node(procs)
-    slots = Task.objects.filter(func="monitoring.collector.slot_task", started__gte=started)
-    totals = Counter()
-    worst = 0.0
-    for task in slots:
-        result = task.result or {}
-        if not isinstance(result, dict):  # the task failed: its traceback
-            totals["crashed"] += 1
-            continue
-        for key in ("collected", "failed", "late"):
-            totals[key] += result.get(key, 0)
-        worst = max(worst, result.get("max_late_s", 0.0))
+    totals: Counter[str] = Counter()
+    for owner, stats in last.items():
+        for key in ("collected", "failed", "late", "stolen"):
+            totals[key] += stats.get(key, 0) - first[owner].get(key, 0)
+    totals["crashed"] = Task.objects.filter(
+        func="monitoring.collector.slot_task", started__gte=started, success=False
+    ).count()
     # Independent of the slots' own counts: snapshots written in the window, over all tenants.
     from monitoring.models import ServerSnapshot
 
@@ -430,8 +438,9 @@ def main() -> int:
                 "cpu": r["cpu"],
             }
             rows.append(line)
-            print(f"  collections reported by slot tasks started after the warm-up {n} "
-                  f"({line['failed']} failed, {r['totals']['crashed']} slot tasks crashed); "
+            print(f"  collections counted by the slot tasks in the window {n} "
+                  f"({line['failed']} failed, {r['totals']['stolen']} tenant visits by a slot "
+                  f"other than their part's, {r['totals']['crashed']} slot tasks crashed); "
                   f"snapshots stored in the window {r['snapshots']}, "
                   f"needed {len(ports) * args.minutes:.0f}; on time {on_time:.2f} %, "
                   f"worst lateness {r['worst']:.1f} s")  # fmt: skip

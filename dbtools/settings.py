@@ -280,14 +280,16 @@ SPECTACULAR_SETTINGS = {
 DBTOOLS_REDIS_URL = env.str("DBTOOLS_REDIS_URL", default="")
 
 # Collector: slots (tasks running at once on the whole installation, each a worker of the collect
-# cluster), threads per slot (parallel collections), per-server time limit, how long a slot task
-# runs before its successor takes over, how far ahead it claims servers, how long a claim on a
-# server or tenant lasts (a killed worker's servers are collected by another slot after that),
-# servers per tenant visit, and tenant connections a slot keeps open.
+# cluster, each collecting its own part of the fleet; every process must agree on this number),
+# threads per slot (parallel collections), per-server time limit, how long a slot task runs
+# before its successor takes over (long, so a target's connection stays in one process), how far
+# ahead it claims servers, how long a claim on a server or tenant lasts (a killed worker's
+# servers are collected by another slot after that), servers per tenant visit, and tenant
+# connections a slot keeps open.
 DBTOOLS_COLLECT_SLOTS = env.int("DBTOOLS_COLLECT_SLOTS", default=2)
-DBTOOLS_COLLECTOR_THREADS = env.int("DBTOOLS_COLLECTOR_THREADS", default=32)
+DBTOOLS_COLLECTOR_THREADS = env.int("DBTOOLS_COLLECTOR_THREADS", default=64)
 DBTOOLS_COLLECTOR_TIMEOUT = env.int("DBTOOLS_COLLECTOR_TIMEOUT", default=5)
-DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default=55)
+DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default=600)
 DBTOOLS_COLLECTOR_LOOKAHEAD = env.int("DBTOOLS_COLLECTOR_LOOKAHEAD", default=3)
 DBTOOLS_COLLECTOR_LEASE_SECONDS = env.int("DBTOOLS_COLLECTOR_LEASE_SECONDS", default=30)
 DBTOOLS_COLLECTOR_BATCH = env.int("DBTOOLS_COLLECTOR_BATCH", default=200)

@@ -17,3 +17,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run in the test's own process
+# One collector part unless a test asks for more: a test running slot 0 then collects every
+# server, whichever part its id falls in (the parts have tests of their own).
+DBTOOLS_COLLECT_SLOTS = 1

@@ -13,6 +13,10 @@ class DueWork(models.Model):
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Collection is split into DBTOOLS_COLLECT_SLOTS parts, one per collector slot, so each
+    # target is collected by one slot process and sees one DbTools session (see
+    # monitoring.collector.part_of). Other kinds have one part.
+    part = models.PositiveSmallIntegerField(default=0)
     due_at = models.DateTimeField(null=True, blank=True)  # NULL: nothing due, ever
     # Set by tenant-side code when something became due; lets a slower recomputation that
     # started before the change avoid overwriting it with an older answer.
@@ -23,7 +27,9 @@ class DueWork(models.Model):
     class Meta:
         db_table = "engine_due_work"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "kind"], name="due_work_unique_tenant_kind")
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "part"], name="due_work_unique_tenant_kind_part"
+            )
         ]
         indexes = [
             models.Index(
@@ -34,7 +40,7 @@ class DueWork(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} of tenant {self.tenant_id} due {self.due_at}"
+        return f"{self.kind} ({self.part}) of tenant {self.tenant_id} due {self.due_at}"
 
 
 class CollectorSlot(models.Model):
@@ -46,6 +52,9 @@ class CollectorSlot(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # When a task for this slot was last put on the queue (by its predecessor or the tick).
     queued_at = models.DateTimeField(null=True, blank=True)
+    # Running counts of the task holding the slot, written with each heartbeat (collected,
+    # failed, late, max_late_s): how on time collection is, readable without any tenant data.
+    stats = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "engine_collector_slots"

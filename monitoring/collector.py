@@ -26,13 +26,13 @@ import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Case, DateTimeField, F, Min, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Mod
 from django.utils import timezone
 
 from core import settings_store
@@ -59,6 +59,10 @@ TENANTS_PER_CLAIM = 8
 # fleet, by groups of this many server ids: a small tenant's servers fall due together (one
 # visit per cycle), a large one's in groups spread over the interval (no herd).
 SPREAD_GROUP = 50
+# A part left unclaimed this long after it fell due (its slot died, or is behind) is taken over
+# by another slot: well inside one claim lease, and long enough that in normal running each
+# target is collected by its own slot only.
+STEAL_SECONDS = 10
 _stopping = threading.Event()
 
 
@@ -89,15 +93,17 @@ def restore_signal_handler(previous: Any) -> None:
 class _Cached:
     conn: sqlclient.SqlConnection
     target: sqlclient.Target
-    used: float
+    expires: float
 
 
 class ConnectionCache:
     """One open connection per server per worker process, reused from cycle to cycle; a failed
-    one is dropped and the next cycle reconnects. Idle ones close after `idle_seconds`."""
+    one is dropped and the next cycle reconnects. A connection not used again within about two
+    of its server's intervals closes: its server went to another slot (or process), and each
+    target should see one DbTools session, not one per process that ever collected it."""
 
-    def __init__(self, idle_seconds: float = 600) -> None:
-        self.idle_seconds = idle_seconds
+    def __init__(self, min_idle_seconds: float = 90) -> None:
+        self.min_idle_seconds = min_idle_seconds
         self._items: dict[tuple[str, int], _Cached] = {}
         self._lock = threading.Lock()
 
@@ -113,14 +119,18 @@ class ConnectionCache:
             item.conn.close()
         return sqlclient.connect(target, timeout=timeout), False
 
-    def put(self, key: tuple[str, int], conn: sqlclient.SqlConnection) -> None:
+    def put(self, key: tuple[str, int], conn: sqlclient.SqlConnection, interval: float) -> None:
+        keep = max(self.min_idle_seconds, 2 * interval + 15)
         with self._lock:
-            self._items[key] = _Cached(conn, conn.target, time.monotonic())
+            self._items[key] = _Cached(conn, conn.target, time.monotonic() + keep)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def prune(self) -> None:
-        cutoff = time.monotonic() - self.idle_seconds
+        now = time.monotonic()
         with self._lock:
-            stale = [k for k, v in self._items.items() if v.used < cutoff]
+            stale = [k for k, v in self._items.items() if v.expires < now]
             items = [self._items.pop(k) for k in stale]
         for item in items:
             item.conn.close()
@@ -133,6 +143,11 @@ class ConnectionCache:
 
 
 CONNECTIONS = ConnectionCache()
+
+
+class WorkKey(NamedTuple):
+    tenant_id: int
+    part: int
 
 
 # -- one server ---------------------------------------------------------------------------------
@@ -183,7 +198,7 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
             except sqlclient.TargetError:
                 conn.close()
                 raise
-        CONNECTIONS.put(key, conn)
+        CONNECTIONS.put(key, conn, job.interval)
         computed = collect.compute(collect.parse(sets), job.counters, set(job.enabled) or None)
         status = Server.Status.ONLINE
         kind = message = ""
@@ -210,16 +225,32 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
 
 
 # -- what is due in one tenant ------------------------------------------------------------------
-def collectable() -> Any:
-    """Servers with monitoring objects deployed and collection not switched off."""
-    return (
+def part_of(tenant_id: int, server_id: int, parts: int | None = None) -> int:
+    """Which collector slot's part a server belongs to. A small tenant's servers share one part
+    (one visit per cycle); a large tenant's are dealt out in groups of SPREAD_GROUP ids. Each
+    part is collected by its own slot, so a target sees one DbTools session, held by one
+    process, from cycle to cycle."""
+    parts = parts or settings.DBTOOLS_COLLECT_SLOTS
+    return (server_id // SPREAD_GROUP + tenant_id) % parts
+
+
+def collectable(part: int | None = None) -> Any:
+    """Servers with monitoring objects deployed and collection not switched off (of one part
+    of the current tenant's fleet, when `part` is given)."""
+    servers = (
         Server.objects.alive()
         .filter(monitoring_status=Server.Monitoring.MONITORED)
         .filter(Q(collection_config__isnull=True) | Q(collection_config__enabled=True))
     )
+    parts = settings.DBTOOLS_COLLECT_SLOTS
+    if part is None or parts <= 1:
+        return servers
+    # The same arithmetic as part_of, in SQL (integer division).
+    expr = Mod(F("pk") / SPREAD_GROUP + tenancy.current().id, parts)
+    return servers.alias(collect_part=expr).filter(collect_part=part)
 
 
-def next_due_in_tenant() -> dt.datetime | None:
+def next_due_in_tenant(part: int = 0) -> dt.datetime | None:
     """When the current tenant next has a server to collect (None: none collectable). A claimed
     server counts from when its claim ends: if its worker died, that is when it is due again."""
     now = Value(timezone.now(), output_field=DateTimeField())
@@ -231,7 +262,7 @@ def next_due_in_tenant() -> dt.datetime | None:
         ),
         default=next_due,
     )
-    return collectable().aggregate(due=Min(effective))["due"]
+    return collectable(part).aggregate(due=Min(effective))["due"]
 
 
 def _jobs(ids: list[int], now: dt.datetime, tenant_id: int, values: dict[str, Any]) -> list[Job]:
@@ -259,7 +290,9 @@ def _jobs(ids: list[int], now: dt.datetime, tenant_id: int, values: dict[str, An
     return jobs
 
 
-def claim_servers(owner: str, limit: int, horizon: dt.datetime) -> list[int]:
+def claim_servers(
+    owner: str, limit: int, horizon: dt.datetime, part: int | None = None
+) -> list[int]:
     """Claim up to `limit` of the current tenant's servers due by `horizon`, most overdue first.
     The UPDATE re-checks the claim and the due time, so of two slots racing for a server one
     gets it, and a server collected meanwhile (its next due time moved on) is not taken."""
@@ -273,7 +306,7 @@ def claim_servers(owner: str, limit: int, horizon: dt.datetime) -> list[int]:
         | Q(collector_state__next_due_at__lte=horizon)
     )
     rows = list(
-        collectable()
+        collectable(part)
         .filter(due_q, free)
         .order_by(F("collector_state__next_due_at").asc(nulls_first=True), "pk")
         .values_list("pk", "collector_state__server_id")[:limit]
@@ -330,11 +363,13 @@ def claim_slot(slot: int, owner: str) -> bool:
     )
 
 
-def beat(slot: int, owner: str) -> bool:
-    """Still ours? (False: the slot was taken over after we looked dead; stop claiming.)"""
-    return bool(
-        CollectorSlot.objects.filter(slot=slot, owner=owner).update(heartbeat_at=timezone.now())
-    )
+def beat(slot: int, owner: str, totals: dict[str, Any] | None = None) -> bool:
+    """Still ours? (False: the slot was taken over after we looked dead; stop claiming.)
+    `totals`: the task's running counts, kept on the slot's row for health pages and benches."""
+    changes: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if totals is not None:
+        changes["stats"] = totals
+    return bool(CollectorSlot.objects.filter(slot=slot, owner=owner).update(**changes))
 
 
 def release_slot(slot: int, owner: str, stopped: bool) -> None:
@@ -353,24 +388,36 @@ def queue_slot(slot: int) -> None:
 
 
 class SlotLoop:
-    """One slot task's work: claim, collect, write, release, until its time is up."""
+    """One slot task's work: claim, collect, write, release, until its time is up.
+
+    Work is tracked per (tenant id, part): a slot collects its own part of every tenant's fleet
+    and, when another part is overdue, that part too."""
 
     def __init__(self, slot: int, owner: str, seconds: float) -> None:
         self.slot, self.owner = slot, owner
         self.deadline = time.monotonic() + seconds
         self.deadline_at = timezone.now() + dt.timedelta(seconds=seconds)
         self.threads = settings.DBTOOLS_COLLECTOR_THREADS
-        self.scheduled: list[tuple[dt.datetime, int, int, Job]] = []  # heap by due time
+        self.scheduled: list[tuple[dt.datetime, int, WorkKey, Job]] = []  # heap by due time
         self.seq = itertools.count()
-        self.in_flight: dict[Future, int] = {}  # -> tenant id
+        self.in_flight: dict[Future, WorkKey] = {}
         self.due_at: dict[Future, dt.datetime] = {}
-        self.pending: dict[int, list[store.Result]] = defaultdict(list)
-        self.pending_since: dict[int, float] = {}
-        self.outstanding: Counter[int] = Counter()  # claimed, not yet written, per tenant
+        self.pending: dict[WorkKey, list[store.Result]] = defaultdict(list)
+        self.pending_since: dict[WorkKey, float] = {}
+        self.outstanding: Counter[WorkKey] = Counter()  # claimed, not yet written
         self.tenants: dict[int, Any] = {}
         self.offline_after: dict[int, int] = {}
-        self.totals = {"collected": 0, "failed": 0, "rows": 0, "visits": 0, "claims": 0,
-                       "late": 0, "max_late_s": 0.0}  # fmt: skip
+        self.totals = {
+            "collected": 0,
+            "failed": 0,
+            "rows": 0,
+            "visits": 0,
+            "claims": 0,
+            "late": 0,
+            "max_late_s": 0.0,
+            "stolen": 0,
+        }
+        self.recent_max_late = 0.0  # worst lateness since the last heartbeat
 
     # -- claiming
     def claim(self, room: int) -> int:
@@ -380,27 +427,36 @@ class SlotLoop:
             timezone.now() + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LOOKAHEAD),
             self.deadline_at,
         )
-        rows = due.claim(self.owner, min(TENANTS_PER_CLAIM, room), horizon,
-                         settings.DBTOOLS_COLLECTOR_LEASE_SECONDS)  # fmt: skip
+        rows = due.claim_parts(
+            self.owner,
+            min(TENANTS_PER_CLAIM, room),
+            horizon,
+            settings.DBTOOLS_COLLECTOR_LEASE_SECONDS,
+            part=self.slot,
+            steal_after=STEAL_SECONDS,
+        )
         if not rows:
             return 0
         self.totals["claims"] += 1
-        tenants = Tenant.objects.in_bulk([t for t, _ in rows])
+        tenants = Tenant.objects.in_bulk([row.tenant_id for row in rows])
         got = 0
-        for tenant_id, _ in rows:
-            tenant = tenants.get(tenant_id)
+        for row in rows:
+            tenant = tenants.get(row.tenant_id)
             if tenant is None or room - got <= 0:
-                due.release(tenant_id, self.owner)
+                due.release(row.tenant_id, self.owner, part=row.part)
                 continue
-            self.tenants[tenant_id] = tenant
-            got += self.visit(tenant, min(settings.DBTOOLS_COLLECTOR_BATCH, room - got), horizon)
+            self.tenants[row.tenant_id] = tenant
+            self.totals["stolen"] += row.part != self.slot
+            limit = min(settings.DBTOOLS_COLLECTOR_BATCH, room - got)
+            got += self.visit(tenant, row.part, limit, horizon)
         return got
 
-    def visit(self, tenant: Any, limit: int, horizon: dt.datetime) -> int:
+    def visit(self, tenant: Any, part: int, limit: int, horizon: dt.datetime) -> int:
+        key = WorkKey(tenant.pk, part)
         try:
             with tenancy.use_tenant(tenant):
                 self.totals["visits"] += 1
-                ids = claim_servers(self.owner, limit, horizon)
+                ids = claim_servers(self.owner, limit, horizon, part)
                 jobs = []
                 if ids:
                     values = settings_store.get_all()
@@ -409,7 +465,10 @@ class SlotLoop:
                 # A full batch: maybe more is due; it waits its turn behind other tenants.
                 full = len(ids) >= limit
                 due.refresh(
-                    tenant.pk, release=self.owner, not_before=timezone.now() if full else None
+                    tenant.pk,
+                    release=self.owner,
+                    not_before=timezone.now() if full else None,
+                    part=part,
                 )
         except Exception:
             # The tenant's database is unreachable or broken: leave its claims to expire and
@@ -417,21 +476,21 @@ class SlotLoop:
             log.exception("collector.visit_failed", tenant=tenant.slug)
             return 0
         for job in jobs:
-            heapq.heappush(self.scheduled, (job.due_at, next(self.seq), tenant.pk, job))
-        self.outstanding[tenant.pk] += len(jobs)
+            heapq.heappush(self.scheduled, (job.due_at, next(self.seq), key, job))
+        self.outstanding[key] += len(jobs)
         return len(jobs)
 
     # -- collecting
     def submit_due(self, pool: ThreadPoolExecutor) -> None:
         now = timezone.now()
         while self.scheduled and len(self.in_flight) < self.threads:
-            due_at, _, tenant_id, job = self.scheduled[0]
+            due_at, _, key, job = self.scheduled[0]
             if due_at > now:
                 break
             heapq.heappop(self.scheduled)
-            alias = tenancy.alias_for(self.tenants[tenant_id].slug)
-            fut = pool.submit(self._run_job, job, alias, self.offline_after[tenant_id])
-            self.in_flight[fut] = tenant_id
+            alias = tenancy.alias_for(self.tenants[key.tenant_id].slug)
+            fut = pool.submit(self._run_job, job, alias, self.offline_after[key.tenant_id])
+            self.in_flight[fut] = key
             self.due_at[fut] = due_at
 
     @staticmethod
@@ -442,18 +501,18 @@ class SlotLoop:
 
     def drop_scheduled(self) -> None:
         """Stopping early: give back claims on servers not started yet (collected next cycle)."""
-        by_tenant: dict[int, list[int]] = defaultdict(list)
-        for _, _, tenant_id, job in self.scheduled:
-            by_tenant[tenant_id].append(job.server_id)
+        by_key: dict[WorkKey, list[int]] = defaultdict(list)
+        for _, _, key, job in self.scheduled:
+            by_key[key].append(job.server_id)
         self.scheduled = []
-        for tenant_id, ids in by_tenant.items():
-            self.outstanding[tenant_id] -= len(ids)
+        for key, ids in by_key.items():
+            self.outstanding[key] -= len(ids)
             try:
-                with tenancy.use_tenant(self.tenants[tenant_id]):
+                with tenancy.use_tenant(self.tenants[key.tenant_id]):
                     release_servers(self.owner, ids)
-                    due.refresh(tenant_id)
+                    due.refresh(key.tenant_id, part=key.part)
             except Exception:
-                log.exception("collector.release_failed", tenant=tenant_id)
+                log.exception("collector.release_failed", tenant=key.tenant_id)
 
     def harvest(self, timeout: float) -> None:
         if not self.in_flight:
@@ -461,13 +520,13 @@ class SlotLoop:
             return
         done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for fut in done:
-            tenant_id = self.in_flight.pop(fut)
+            key = self.in_flight.pop(fut)
             due_at = self.due_at.pop(fut)
             if fut.exception() is not None:
                 # A bug, not a server problem (those come back as results): this server's
                 # claim runs out and it is collected next cycle; the slot carries on.
-                log.error("collector.job_crashed", tenant=tenant_id, exc_info=fut.exception())
-                self.outstanding[tenant_id] -= 1
+                log.error("collector.job_crashed", tenant=key.tenant_id, exc_info=fut.exception())
+                self.outstanding[key] -= 1
                 continue
             result = fut.result()
             self.totals["collected" if result.computed else "failed"] += 1
@@ -475,29 +534,36 @@ class SlotLoop:
             late = (result.attempted_at - due_at).total_seconds()
             self.totals["late"] += late > LATE_SECONDS
             self.totals["max_late_s"] = round(max(self.totals["max_late_s"], late), 2)
-            self.pending[tenant_id].append(result)
-            self.pending_since.setdefault(tenant_id, time.monotonic())
+            self.recent_max_late = max(self.recent_max_late, late)
+            self.pending[key].append(result)
+            self.pending_since.setdefault(key, time.monotonic())
 
     def flush(self, force: bool = False) -> None:
         now = time.monotonic()
-        for tenant_id in list(self.pending):
-            results = self.pending[tenant_id]
-            complete = len(results) >= self.outstanding[tenant_id]
-            if force or complete or len(results) >= 200 or now - self.pending_since[tenant_id] > 1:
-                self.write(tenant_id, self.pending.pop(tenant_id))
-                self.pending_since.pop(tenant_id, None)
+        for key in list(self.pending):
+            results = self.pending[key]
+            complete = len(results) >= self.outstanding[key]
+            if force or complete or len(results) >= 200 or now - self.pending_since[key] > 1:
+                self.write(key, self.pending.pop(key))
+                self.pending_since.pop(key, None)
 
-    def write(self, tenant_id: int, results: list[store.Result]) -> None:
-        self.outstanding[tenant_id] -= len(results)
+    def write(self, key: WorkKey, results: list[store.Result]) -> None:
+        self.outstanding[key] -= len(results)
         try:
-            with tenancy.use_tenant(self.tenants[tenant_id]) as ctx:
+            with tenancy.use_tenant(self.tenants[key.tenant_id]) as ctx:
                 with transaction.atomic(using=ctx.alias):
                     self.totals["rows"] += store.write(results)
                     release_servers(self.owner, [r.server_id for r in results])
-                due.refresh(tenant_id)
+                due.refresh(key.tenant_id, part=key.part)
         except Exception:
             # Nothing was written: the claims expire and the servers are collected next cycle.
-            log.exception("collector.write_failed", tenant=tenant_id, results=len(results))
+            log.exception("collector.write_failed", tenant=key.tenant_id, results=len(results))
+
+    def beat(self) -> bool:
+        CONNECTIONS.prune()
+        stats = {**self.totals, "recent_max_late_s": round(self.recent_max_late, 2)}
+        self.recent_max_late = 0.0
+        return beat(self.slot, self.owner, stats)
 
     # -- the loop
     def run(self) -> dict[str, Any]:
@@ -514,7 +580,7 @@ class SlotLoop:
                     stopping = stopping or _stopping.is_set() or now_m >= self.deadline
                     if now_m >= next_beat:
                         next_beat = now_m + HEARTBEAT_SECONDS
-                        if not beat(self.slot, self.owner) and not stopping:
+                        if not self.beat() and not stopping:
                             stopping = True
                             self.drop_scheduled()
                     self.submit_due(pool)
@@ -532,6 +598,7 @@ class SlotLoop:
                     self.harvest(wait_for)
                     self.flush()
             self.flush(force=True)
+            self.beat()
         finally:
             tenancy.keep_connections(None)
             tenancy.trim_connections()

@@ -82,7 +82,9 @@ def wait_for(check, timeout: float, step: float = 0.5):
 
 
 @pytest.fixture
-def fleet(tenant_alpha, sqlsim):
+def fleet(tenant_alpha, sqlsim, settings):
+    # As on the nodes: every process of a deployment agrees on the number of collector parts.
+    settings.DBTOOLS_COLLECT_SLOTS = 2
     with tenancy.use_tenant(tenant_alpha):
         servers = []
         for n in range(8):

@@ -319,6 +319,7 @@ def test_two_slots_racing_collect_every_server_exactly_once(monitored, tenant_al
     """Two slot loops (as on two nodes) racing over one fleet, for two cycles: each due server
     is collected exactly once per cycle, none skipped."""
     settings.DBTOOLS_COLLECTOR_BATCH = 2
+    settings.DBTOOLS_COLLECT_SLOTS = 2
     servers = [monitored(f"RACE{n}", f"SQLPROD0{n % 4 + 1}") for n in range(8)]
     seen: list[int] = []
     lock = threading.Lock()
@@ -349,6 +350,37 @@ def test_two_slots_racing_collect_every_server_exactly_once(monitored, tenant_al
     finally:
         collector.collect_server = real
     assert not CollectorState.objects.exclude(claimed_by="").exists()
+
+
+def test_each_slot_collects_its_own_part_and_takes_over_an_overdue_one(
+    monitored, settings, monkeypatch
+):
+    """A target is collected by one slot (one DbTools session, in one process) while that slot
+    keeps up; a part left overdue (its slot died) is collected by another slot."""
+    settings.DBTOOLS_COLLECT_SLOTS = 2
+    monkeypatch.setattr(collector, "SPREAD_GROUP", 1)  # consecutive ids alternate parts
+    servers = [monitored(f"PART{n}", f"SQLPROD0{n + 1}") for n in range(4)]
+    tenant_id = tenancy.current().id
+    mine = {s.pk for s in servers if collector.part_of(tenant_id, s.pk) == 0}
+    assert 0 < len(mine) < len(servers)
+    due_now(*servers)
+    result = run(seconds=1, slot=0)
+    assert counts(result) == {"collected": len(mine), "failed": 0}
+    assert result["stolen"] == 0
+    collected = set(
+        CollectorState.objects.filter(last_success_at__isnull=False).values_list("pk", flat=True)
+    )
+    assert collected == mine
+    # Slot 1 never came: its servers fall STEAL_SECONDS overdue and slot 0 takes them over.
+    others = [s for s in servers if s.pk not in mine]
+    overdue = timezone.now() - dt.timedelta(seconds=collector.STEAL_SECONDS + 1)
+    due_now(*others, at=overdue)
+    result = run(seconds=1, slot=0)
+    assert counts(result) == {"collected": len(others), "failed": 0}
+    assert result["stolen"] >= 1
+    # The slot's running counts are on its row for health pages (no tenant data).
+    stats = CollectorSlot.objects.get(slot=0).stats
+    assert stats["collected"] == len(others) and "recent_max_late_s" in stats
 
 
 def test_a_sigterm_held_back_is_delivered_once_the_slot_has_written():
