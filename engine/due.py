@@ -22,8 +22,12 @@ from engine.models import DueWork
 
 log = structlog.get_logger(__name__)
 COLLECT = DueWork.Kind.COLLECT
+JOBS = DueWork.Kind.JOBS
 # kind -> function computing, inside the tenant's context, when that kind is next due (or None).
-COMPUTERS = {COLLECT: "monitoring.collector.next_due_in_tenant"}
+COMPUTERS = {
+    COLLECT: "monitoring.collector.next_due_in_tenant",
+    JOBS: "scheduler.engine.next_due",
+}
 
 
 def _cursor() -> Any:
