@@ -210,3 +210,58 @@ def test_an_execution_whose_worker_died_is_interrupted_and_retried(
     ex.refresh_from_db()
     run = JobRun.objects.get(job=job)
     assert (ex.status, ex.attempt, run.status) == ("succeeded", 2, "succeeded")
+
+
+def test_a_failing_script_retries_with_backoff_then_fails_with_the_servers_error(
+    sqlsim_factory, tenant_alpha
+):
+    from sqlsim.instance import InstanceConfig
+
+    fleet = sqlsim_factory([InstanceConfig(name="SQLJOBS01", port=0)])
+    host, port = fleet.address("SQLJOBS01")
+    target = server_actions.create_server(
+        {
+            "name": "SQLJOBS01",
+            "host": host,
+            "port": port,
+            "auth_type": "sql",
+            "username": fleet.login,
+            "password": fleet.password,
+        },
+        None,
+    )
+    script = "PRINT 'archiving';\nTHROW 51000, 'The archive share is full.', 1;"
+    job = make_job(
+        target,
+        name="archive",
+        configuration={"script": script, "database": "msdb"},
+        retry_attempts=2,
+        retry_backoff="fixed",
+        retry_delay_seconds=1,
+        retry_max_delay_seconds=1,
+    )
+    fleet.clear_statements("SQLJOBS01")
+    make_due(job, tenant_alpha)
+    dispatch.visit_due("node")
+    ex = JobExecution.objects.get()
+    assert (ex.status, ex.attempt) == ("queued", 2)
+    # The visit the failure asked for leaves it waiting out its back-off, and parks the tenant
+    # in the index until then.
+    dispatch.visit_due("node")
+    ex.refresh_from_db()
+    assert (ex.status, ex.attempt) == ("queued", 2)
+    assert row(tenant_alpha).due_at == ex.not_before > timezone.now()
+    for _ in range(2):
+        time.sleep(1.1)
+        dispatch.visit_due("node")
+    ex.refresh_from_db()
+    run = JobRun.objects.get(job=job, trigger="schedule", status__in=["failed", "succeeded"])
+    assert (ex.status, ex.attempt, run.status) == ("failed", 3, "failed")
+    assert ex.error_kind == "query_failed"
+    assert "The archive share is full." in ex.error_message
+    assert "(error 51000)" in ex.error_message
+    assert ex.result["error_number"] == 51000
+    assert "archiving" in ex.output
+    # What the server received: the script in its database, once per attempt, nothing more.
+    sent = [s["sql"] for s in fleet.statements("SQLJOBS01") if s["kind"] == "batch"]
+    assert [s for s in sent if s.startswith(("USE", "PRINT"))] == ["USE [msdb]", script] * 3
