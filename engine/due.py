@@ -23,9 +23,13 @@ from engine.models import DueWork
 
 log = structlog.get_logger(__name__)
 COLLECT = DueWork.Kind.COLLECT
+JOBS = DueWork.Kind.JOBS
 # kind -> function computing, inside the tenant's context, when that kind is next due (or None).
 # For a kind split into parts the function takes the part number.
-COMPUTERS = {COLLECT: "monitoring.collector.next_due_in_tenant"}
+COMPUTERS = {
+    COLLECT: "monitoring.collector.next_due_in_tenant",
+    JOBS: "scheduler.engine.next_due",
+}
 
 
 def parts(kind: str) -> int:

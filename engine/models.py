@@ -10,6 +10,7 @@ class DueWork(models.Model):
 
     class Kind(models.TextChoices):
         COLLECT = "collect", "Collection"
+        JOBS = "jobs", "Scheduled jobs"
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)

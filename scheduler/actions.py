@@ -15,6 +15,8 @@ from django.utils import timezone
 from core import activity
 from dbtools import tenancy
 from dbtools.errors import ActionError
+from dbtools.tasks import enqueue
+from engine import due
 from scheduler import job_types, timing
 from scheduler.models import ACTIVE, Job, JobDependency, JobRun, RunStatus
 from servers.models import Server
@@ -117,6 +119,7 @@ def create_job(data: dict[str, Any], *, acting_user: User) -> Job:
             {"type": job.job_type, "schedule": job.describe_schedule()},
             acting_user,
         )
+        due.mark_on_commit(due.JOBS)
     return job
 
 
@@ -139,6 +142,7 @@ def update_job(job: Job, data: dict[str, Any], *, acting_user: User) -> Job:
     with tenancy.atomic():
         _save(job, servers)
         activity.record("job.updated", "job", job.pk, job.name, {"changed": changed}, acting_user)
+        due.mark_on_commit(due.JOBS)
     return job
 
 
@@ -152,6 +156,7 @@ def set_enabled(job: Job, enabled: bool, *, acting_user: User) -> Job:
         activity.record(
             "job.enabled" if enabled else "job.disabled", "job", job.pk, job.name, {}, acting_user
         )
+        due.mark_on_commit(due.JOBS)
     return job
 
 
@@ -170,6 +175,7 @@ def delete_job(job: Job, *, acting_user: User) -> None:
         activity.record(
             "job.deleted", "job", job.pk, job.name, {"cancelled_runs": cancelled}, acting_user
         )
+        due.mark_on_commit(due.JOBS)
 
 
 def run_now(job: Job, *, acting_user: User) -> JobRun:
@@ -188,6 +194,16 @@ def run_now(job: Job, *, acting_user: User) -> JobRun:
             requested_by=_who(acting_user),
         )
         activity.record("job.run_requested", "job", job.pk, job.name, {"run": run.pk}, acting_user)
+        due.mark_on_commit(due.JOBS)
+        # A user is waiting: visit the tenant now on the interactive cluster rather than at the
+        # dispatcher's next poll (which still finds it if this visit cannot claim the tenant).
+        ctx = tenancy.current()
+        transaction.on_commit(
+            lambda: enqueue(
+                "scheduler.dispatch.visit_now", ctx.id, kind="interactive", task_name="job visit"
+            ),
+            using=ctx.alias,
+        )
     return run
 
 
@@ -207,6 +223,7 @@ def cancel_run(run: JobRun, *, acting_user: User) -> JobRun:
         activity.record(
             "job.run_cancelled", "job", run.job_id, run.job.name, {"run": run.pk}, acting_user
         )
+        due.mark_on_commit(due.JOBS)
     run.refresh_from_db()
     return run
 

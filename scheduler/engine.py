@@ -238,10 +238,12 @@ def claim_executions(owner: str, limit: int, now: dt.datetime | None = None) -> 
             break
         if load.get(server_id, 0) >= per_server or (heavy and server_id in heavy_busy):
             continue
+        # started_at stays empty until a worker really begins (`begin`): a claim whose task is
+        # still waiting in the queue when it runs out is handed out again, not "interrupted".
         if not JobExecution.objects.filter(pk=pk, status=RunStatus.QUEUED).update(
             status=RunStatus.RUNNING,
             claimed_by=owner,
-            started_at=now,
+            started_at=None,
             claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
         ):
             continue
@@ -316,11 +318,23 @@ def register_handler(job_type: str, handler: Handler) -> None:
     HANDLERS[job_type] = handler
 
 
+def begin(execution_id: int, owner: str) -> bool:
+    """Mark a claimed execution as started by this worker, once: a task the broker delivers a
+    second time (it outlived the cluster's retry period) finds it started and leaves it."""
+    now = timezone.now()
+    return bool(
+        JobExecution.objects.filter(
+            pk=execution_id, status=RunStatus.RUNNING, claimed_by=owner, started_at__isnull=True
+        ).update(started_at=now, claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS))
+    )
+
+
 def execute(execution_id: int, owner: str) -> str:
     """Run one claimed execution to its end and record it; returns its final status."""
+    if not begin(execution_id, owner):
+        # Not ours (claimed elsewhere, cancelled, recovered) or already started elsewhere.
+        return JobExecution.objects.filter(pk=execution_id).values_list("status", flat=True)[0]
     execution = JobExecution.objects.select_related("job", "server", "run").get(pk=execution_id)
-    if execution.status != RunStatus.RUNNING or execution.claimed_by != owner:
-        return execution.status  # not ours (claimed elsewhere, cancelled, recovered)
     job = execution.job
     deadline = time.monotonic() + job.timeout_seconds
     cancel = threading.Event()
@@ -340,12 +354,14 @@ def execute(execution_id: int, owner: str) -> str:
         status = {"timeout": RunStatus.TIMED_OUT, "cancelled": RunStatus.CANCELLED}.get(
             exc.kind, RunStatus.FAILED
         )
+        number = getattr(exc, "number", None)
         outcome = Outcome(
             status,
-            {},
+            {"error_number": number} if number else {},
             output=partial.output if partial else "",
             error_kind=exc.kind,
-            error_message=exc.message,
+            # The server's own error number is what a DBA searches for; keep it in the text.
+            error_message=f"{exc.message} (error {number})" if number else exc.message,
         )
     except Exception as exc:  # a bug must end the execution, never leave it running
         log.exception("scheduler.execution_crashed", execution=execution_id)
@@ -511,6 +527,14 @@ def recover(now: dt.datetime | None = None) -> int:
     """Executions whose worker stopped renewing the claim: interrupted, then retried or ended."""
     now = now or timezone.now()
     lost = JobExecution.objects.filter(status=RunStatus.RUNNING, claimed_until__lt=now)
+    # Claimed but never begun: the task waited in a busy queue or its message was lost. Nothing
+    # ran on the server, so it goes back in line without using an attempt.
+    never_begun = lost.filter(started_at__isnull=True)
+    never_begun.filter(run__status=RunStatus.RUNNING).update(
+        status=RunStatus.QUEUED, claimed_by="", claimed_until=None
+    )
+    for pk, owner in never_begun.values_list("pk", "claimed_by"):
+        finish(pk, owner, Outcome(RunStatus.CANCELLED, {}, error_kind="cancelled"))
     count = 0
     for pk, owner in lost.values_list("pk", "claimed_by"):
         outcome = Outcome(

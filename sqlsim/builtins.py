@@ -215,14 +215,74 @@ def print_stmt(ctx: Context, m: re.Match[str]) -> list[Output]:
     return [Info(0, text.strip("'").replace("''", "'"), 1, 0), Done()]
 
 
-@registry.statement(r"raiserror ?\( ?n?'(.*)' ?, ?(\d+) ?, ?(\d+) ?\)(?: with nowait)?")
+@registry.statement(
+    r"raiserror ?\( ?(?:n?'(.*)'|(\d+)) ?, ?(\d+) ?, ?(\d+) ?\)((?: with (?:nowait|log|seterror)"
+    r"(?: ?, ?(?:nowait|log|seterror))*)?)"
+)
 def raiserror(ctx: Context, m: re.Match[str]) -> list[Output]:
+    severity, state = int(m.group(3)), int(m.group(4))
+    if severity > 25:
+        severity = 25  # SQL Server caps it
+    if severity > 18 and "log" not in (m.group(5) or ""):
+        raise SqlError(
+            2754,
+            "Error severity levels greater than 18 can only be specified by "
+            "members of the sysadmin role, using the WITH LOG option.",
+            1,
+            16,
+        )
+    if m.group(2) is not None:
+        # A message number: sqlsim has no sys.messages entries of its own to look it up in.
+        number = int(m.group(2))
+        raise SqlError(
+            18054,
+            f"Error {number}, severity {severity}, state {state} was raised, "
+            "but no message with that error number was found in sys.messages. If "
+            "error is larger than 50000, make sure the user-defined message is added "
+            "using sp_addmessage.",
+            1,
+            16,
+        )
     text = re.search(r"'((?:[^']|'')*)'", ctx.sql)
     message = text.group(1).replace("''", "'") if text else m.group(1)
-    severity, state = int(m.group(2)), int(m.group(3))
     if severity <= 10:
         return [Info(50000, message, state, severity), Done()]
     raise SqlError(50000, message, state, severity)
+
+
+@registry.statement(r"throw(?: (-?\d+) ?, ?n?'(.*)' ?, ?(\d+))?")
+def throw(ctx: Context, m: re.Match[str]) -> list[Output]:
+    """THROW number, 'message', state: always severity 16, numbers from 50000."""
+    if m.group(1) is None:
+        raise SqlError(
+            10704,
+            "To rethrow an error, a THROW statement must be used inside a "
+            "CATCH block. Insert the THROW statement inside a CATCH block, or add "
+            "error parameters to the THROW statement.",
+            1,
+            15,
+        )
+    number, state = int(m.group(1)), int(m.group(3))
+    if number < 50000:
+        raise SqlError(
+            35100,
+            f"Error number {number} in the THROW statement is outside the "
+            "valid range. Specify an error number in the valid range of 50000 to "
+            "2147483647.",
+            1,
+            16,
+        )
+    if state > 255:
+        raise SqlError(
+            35101,
+            f"Error state {state} in the THROW statement is outside the valid "
+            "range. Specify a state in the valid range of 0 to 255.",
+            1,
+            16,
+        )
+    text = re.search(r"'((?:[^']|'')*)'", ctx.sql)
+    message = text.group(1).replace("''", "'") if text else m.group(2)
+    raise SqlError(number, message, state, 16)
 
 
 # -- a little of the engine's own catalogue -------------------------------------------------------

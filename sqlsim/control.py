@@ -14,6 +14,11 @@ The control port speaks JSON over HTTP on 127.0.0.1 (``python -m sqlsim ... --co
     POST /instances/NAME/stop           close the listener and drop its connections
     POST /instances/NAME/start          listen again on the same port
     POST /reset                         undo every steering change
+    GET  /instances/NAME/statements?since=SEQ
+                                        SQL batches and RPCs received (newest last, the last
+                                        5,000): seq, at, kind, spid, login, database, app_name,
+                                        sql
+    DELETE /instances/NAME/statements   forget them
 
 NAME is the server name (``SQLPROD01`` or ``SQLNAMED01%5CINST1``).  From a shell::
 
@@ -78,6 +83,20 @@ class ControlClient:
 
     def reset(self) -> None:
         self._request("POST", "/reset", {})
+
+    def statements(self, name: str, since: int = 0) -> list[dict[str, Any]]:
+        """What the instance received after sequence number `since` (see the module doc)."""
+        return self._request("GET", f"/instances/{self._name(name)}/statements?since={since}")[
+            "statements"
+        ]
+
+    def last_seq(self, name: str) -> int:
+        """The sequence number of the last statement received (0: none), for `since`."""
+        got = self.statements(name)
+        return got[-1]["seq"] if got else 0
+
+    def clear_statements(self, name: str) -> None:
+        self._request("DELETE", f"/instances/{self._name(name)}/statements")
 
     def spike_cpu(self, name: str, percent: float = 95.0, seconds: float | None = None) -> None:
         self.steer(name, cpu=percent, seconds=seconds)

@@ -8,6 +8,7 @@ import contextlib
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -249,6 +250,13 @@ class Fleet:
                 return 404, {"error": str(exc)}
             if method == "GET" and len(parts) == 2:
                 return 200, {**describe(inst), "metrics": inst.state.snapshot()}
+            if parts[2:] == ["statements"]:
+                if method == "DELETE":
+                    inst.received.clear()
+                    return 200, {"ok": True}
+                query = urllib.parse.parse_qs(path.partition("?")[2])
+                since = int(query.get("since", ["0"])[0])
+                return 200, {"statements": inst.statements(since)}
             if method == "POST" and len(parts) == 3:
                 action = parts[2]
                 if action == "steer":

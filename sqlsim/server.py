@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -32,6 +33,9 @@ from .engine import (
 )
 from .instance import InstanceConfig, InstanceState
 from .tls import server_context
+
+RECEIVED_KEEP = 5000  # statements kept per instance
+RECEIVED_TEXT = 64 * 1024
 
 log = logging.getLogger("sqlsim")
 
@@ -178,6 +182,27 @@ class Instance:
             "tls_login_only": 0,
             "tls_full": 0,
         }
+        # What clients sent, newest last, so tests can check the T-SQL a feature really sends.
+        self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECEIVED_KEEP)
+        self._received_seq = itertools.count(1)
+
+    def record(self, kind: str, sql: str, session: Any) -> None:
+        """Keep one received SQL batch or RPC (text cut at RECEIVED_TEXT characters)."""
+        self.received.append(
+            {
+                "seq": next(self._received_seq),
+                "at": time.time(),
+                "kind": kind,
+                "spid": session.spid if session else None,
+                "login": session.login if session else "",
+                "database": session.database if session else "",
+                "app_name": session.app_name if session else "",
+                "sql": sql[:RECEIVED_TEXT],
+            }
+        )
+
+    def statements(self, since: int = 0) -> list[dict[str, Any]]:
+        return [r for r in self.received if r["seq"] > since]
 
     @property
     def name(self) -> str:
@@ -540,6 +565,7 @@ class Connection:
         return Context(self.instance, self.session, sql, params or {})
 
     async def run_batch(self, sql: str) -> bytes:
+        self.instance.record("batch", sql, self.session)
         ctx = self._context(sql)
         try:
             outputs = await self.instance.registry.run_batch(ctx)
@@ -647,6 +673,7 @@ class Connection:
                 if name == "sp_prepare":
                     outputs: list[Output] = []
                 else:
+                    self.instance.record("rpc", str(stmt), session)
                     outputs = await self.instance.registry.run_batch(
                         self._context(str(stmt), params)
                     )
@@ -654,6 +681,7 @@ class Connection:
                 session.prepared.pop(values[0] if values else None, None)
                 outputs = []
             else:
+                self.instance.record("rpc", f"EXEC {call.proc_name}", session)
                 outputs = await self.instance.registry.run_procedure(
                     self._context(f"EXEC {call.proc_name}"), call.proc_name, values
                 )

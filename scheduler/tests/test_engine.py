@@ -298,6 +298,7 @@ def test_an_execution_whose_worker_died_is_interrupted_then_retried(two):
     run = actions.run_now(job, acting_user=None)
     claimed = engine.step("dead-worker", 5)
     assert len(claimed) == 1
+    assert engine.begin(claimed[0].execution_id, "dead-worker")  # started, then died
     later = timezone.now() + dt.timedelta(seconds=engine.CLAIM_SECONDS + 1)
     assert engine.recover(later) == 1
     ex = run.executions.get()
@@ -310,7 +311,8 @@ def test_an_execution_whose_worker_died_is_interrupted_then_retried(two):
 def test_an_interrupted_execution_without_retries_fails_its_run(two):
     job = make_job(two[:1])
     run = actions.run_now(job, acting_user=None)
-    engine.step("dead-worker", 5)
+    claimed = engine.step("dead-worker", 5)
+    engine.begin(claimed[0].execution_id, "dead-worker")
     engine.recover(timezone.now() + dt.timedelta(seconds=engine.CLAIM_SECONDS + 1))
     run.refresh_from_db()
     assert run.status == "failed"

@@ -9,6 +9,7 @@ SCHEDULES = [
     # name, function, schedule type, minutes. All run in the main (routine) cluster.
     ("collector tick", "monitoring.collector.tick", Schedule.MINUTES, 1),
     ("due index repair", "engine.due.repair", Schedule.MINUTES, 10),
+    ("job dispatcher tick", "scheduler.dispatch.tick", Schedule.MINUTES, 1),
     ("retention cleanup", "monitoring.retention.cleanup_task", Schedule.DAILY, None),
 ]
 RETIRED = ["collector dispatch"]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0001_initial'),
+        ('engine', '0002_due_work_jobs_kind'),
         ('tenants', '0003_alter_tenant_slug'),
     ]
 
