@@ -12,9 +12,9 @@ from django.db import connections, transaction
 
 from dbtools import tenancy
 from monitoring import partitions
-from monitoring.collect import Computed
 from monitoring.metric_types import METRIC_TYPES
 from monitoring.models import MetricType
+from monitoring.rates import Computed
 
 ROLLUP = "5 minutes"
 _local = threading.local()

@@ -1,8 +1,8 @@
 """DbTools' monitoring objects on a simulated instance: deployment DDL and the collection procedure.
 
-What DbTools sends (``servers/monitoring.py`` and ``servers/monitoring_sql/*.sql``) is recognised
-by shape, not by exact text: whitespace, comments and letter case of keywords may change; object
-names must be right.
+What DbTools sends (``servers/monitoring_objects.py`` and ``servers/monitoring_sql/*.sql``) is
+recognised by shape, not by exact text: whitespace, comments and letter case of keywords may
+change; object names must be right.
 
 Deployment (objects live in the session's database, ``master`` for DbTools; remembered per
 instance for the life of the process, across client connections and simulated restarts):

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from monitoring.collect import compute, parse
+from monitoring.rates import compute, parse
 from monitoring.tests.factories import T0, result_sets
 
 

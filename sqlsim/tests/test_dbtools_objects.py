@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from monitoring import collect
-from servers import monitoring, sqlclient
+from monitoring import rates
+from servers import monitoring_objects, sqlclient
 from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Login
 
 pytest_plugins = ["sqlsim.pytest_plugin"]
@@ -41,7 +41,7 @@ def _connect(fleet, name="SQLDT01"):
 def _deployed(factory, name="SQLDT01", **kw):
     fleet, name = _fleet(factory, name, **kw)
     with _connect(fleet, name) as conn:
-        monitoring.deploy_objects(conn)
+        monitoring_objects.deploy_objects(conn)
     return fleet, name
 
 
@@ -52,13 +52,13 @@ def _collect(conn, last=0):
 def test_deploy_on_a_fresh_instance_then_redeploy(sqlsim_factory):
     fleet, name = _fleet(sqlsim_factory)
     with _connect(fleet, name) as conn:
-        assert monitoring.missing_permissions(conn) == []
-        assert monitoring.deployed_version(conn) is None
-        assert monitoring.deployed_objects(conn) == []
-        first = monitoring.deploy_objects(conn)
-        assert (first.version, first.previous_version) == (monitoring.SCRIPT_VERSION, None)
-        assert monitoring.deployed_version(conn) == monitoring.SCRIPT_VERSION
-        objects = monitoring.deployed_objects(conn)
+        assert monitoring_objects.missing_permissions(conn) == []
+        assert monitoring_objects.deployed_version(conn) is None
+        assert monitoring_objects.deployed_objects(conn) == []
+        first = monitoring_objects.deploy_objects(conn)
+        assert (first.version, first.previous_version) == (monitoring_objects.SCRIPT_VERSION, None)
+        assert monitoring_objects.deployed_version(conn) == monitoring_objects.SCRIPT_VERSION
+        objects = monitoring_objects.deployed_objects(conn)
     assert [(o["name"], o["type_desc"]) for o in objects] == [
         ("Config", "USER_TABLE"),
         ("usp_CollectMetrics", "SQL_STORED_PROCEDURE"),
@@ -68,12 +68,12 @@ def test_deploy_on_a_fresh_instance_then_redeploy(sqlsim_factory):
     with _connect(fleet, name) as conn:
         assert conn.query("SELECT OBJECT_ID(N'DbTools.Config', N'U')")[0][0] > 0
         assert conn.query("SELECT OBJECT_ID(N'DbTools.Config', N'P')")[0][0] is None
-        again = monitoring.deploy_objects(conn)
-        assert again.previous_version == monitoring.SCRIPT_VERSION
-        assert len(monitoring.deployed_objects(conn)) == 2
+        again = monitoring_objects.deploy_objects(conn)
+        assert again.previous_version == monitoring_objects.SCRIPT_VERSION
+        assert len(monitoring_objects.deployed_objects(conn)) == 2
     info = fleet.info(name)["dbtools"]
     assert {o["name"] for o in info["objects"]} == {"Config", "usp_CollectMetrics"}
-    assert info["config"]["master"]["schema_version"] == str(monitoring.SCRIPT_VERSION)
+    assert info["config"]["master"]["schema_version"] == str(monitoring_objects.SCRIPT_VERSION)
 
 
 def test_deploy_without_create_permissions(sqlsim_factory):
@@ -81,28 +81,28 @@ def test_deploy_without_create_permissions(sqlsim_factory):
     fleet.set_can_deploy(name, False)
     with _connect(fleet, name) as conn:
         with pytest.raises(sqlclient.PermissionMissing, match="CREATE PROCEDURE"):
-            monitoring.deploy_objects(conn)
+            monitoring_objects.deploy_objects(conn)
         # DDL sent anyway fails like SQL Server: error 262
         with pytest.raises(sqlclient.PermissionMissing, match="CREATE SCHEMA permission denied"):
             conn.execute("CREATE SCHEMA DbTools AUTHORIZATION dbo")
-        assert monitoring.deployed_version(conn) is None
+        assert monitoring_objects.deployed_version(conn) is None
     fleet.set_can_deploy(name, True)
     with _connect(fleet, name) as conn:
-        assert monitoring.deploy_objects(conn).version == monitoring.SCRIPT_VERSION
+        assert monitoring_objects.deploy_objects(conn).version == monitoring_objects.SCRIPT_VERSION
 
 
 def test_deploy_without_view_server_state(sqlsim_factory):
     login = Login(DEFAULT_LOGIN, DEFAULT_PASSWORD, view_server_state=False)
     fleet, name = _fleet(sqlsim_factory, "SQLDTNOPERM01", logins=[login])
     with _connect(fleet, name) as conn:
-        assert monitoring.missing_permissions(conn) == ["VIEW SERVER STATE"]
+        assert monitoring_objects.missing_permissions(conn) == ["VIEW SERVER STATE"]
         with pytest.raises(sqlclient.PermissionMissing, match="VIEW SERVER STATE"):
-            monitoring.deploy_objects(conn)
+            monitoring_objects.deploy_objects(conn)
 
 
 def test_alter_of_a_missing_procedure_fails(sqlsim_factory):
     fleet, name = _fleet(sqlsim_factory)
-    batch = dict(monitoring.batches())["030_collect_metrics.sql"][1]
+    batch = dict(monitoring_objects.batches())["030_collect_metrics.sql"][1]
     with _connect(fleet, name) as conn:
         conn.execute("IF SCHEMA_ID(N'DbTools') IS NULL EXEC(N'CREATE SCHEMA DbTools')")
         with pytest.raises(sqlclient.QueryFailed, match="Invalid object name") as exc:
@@ -123,14 +123,14 @@ def test_collection_parses_and_gives_rates(sqlsim_factory):
     with _connect(fleet, name) as conn:
         sets = _collect(conn)
         assert [len(s[0]) for s in sets] == COLUMNS
-        first = collect.compute(collect.parse(sets), {})
+        first = rates.compute(rates.parse(sets), {})
         assert first.last_cpu_record_id is not None
         assert len(sets[1]) == 256  # a first poll with 0 gets the whole ring buffer
         time.sleep(0.3)
         second_sets = _collect(conn, first.last_cpu_record_id)
-    raw = collect.parse(second_sets)
-    second = collect.compute(raw, first.counters)
-    assert raw.ms_ticks - collect.parse(sets).ms_ticks >= 250
+    raw = rates.parse(second_sets)
+    second = rates.compute(raw, first.counters)
+    assert raw.ms_ticks - rates.parse(sets).ms_ticks >= 250
     assert second.snapshot["batch_requests_sec"] > 0
     assert second.snapshot["cpu_percent"] is not None  # carried from the last record
     assert second.snapshot["memory_percent"] and 0 < second.snapshot["memory_percent"] < 100
@@ -153,8 +153,8 @@ def test_a_realistic_instance_waits_and_files(sqlsim_factory):
         databases = [r[0] for r in conn.query("SELECT name FROM sys.databases")]
         sets = _collect(conn)
         fleet.advance_clock(name, 6 * 3600)
-        later = collect.parse(_collect(conn))
-    raw = collect.parse(sets)
+        later = rates.parse(_collect(conn))
+    raw = rates.parse(sets)
     # Hundreds of wait types, all real names, the usual suspects among them.
     assert len(raw.waits) >= 150
     assert set(raw.waits) <= set(dbtools_objects.WAIT_NAMES)
@@ -163,9 +163,8 @@ def test_a_realistic_instance_waits_and_files(sqlsim_factory):
     # list misses come through, huge, as they would from a real server.
     deployed = fleet.info(name)["dbtools"]["objects"]
     assert any(o["name"] == "usp_CollectMetrics" for o in deployed)
-    benign = dbtools_objects._benign_filter(
-        {"hash": "t", "definition": dict(monitoring.batches())["030_collect_metrics.sql"][1]}
-    )
+    definition = dict(monitoring_objects.batches())["030_collect_metrics.sql"][1]
+    benign = dbtools_objects._benign_filter({"hash": "t", "definition": definition})
     assert benign and not benign & set(raw.waits)
     # New wait types show up as time passes; the ones seen before only ever go up.
     assert len(later.waits) > len(raw.waits)
@@ -189,7 +188,7 @@ def test_benign_waits_never_reach_the_collector(sqlsim_factory):
 
     fleet, name = _deployed(sqlsim_factory, "SQLDTBENIGN01", version=2019, seed=3)
     with _connect(fleet, name) as conn:
-        raw = collect.parse(_collect(conn))
+        raw = rates.parse(_collect(conn))
     assert sorted(set(dbtools_objects._BACKGROUND) & set(raw.waits)) == []
     assert "CXCONSUMER" not in raw.waits  # normal consumer side of parallelism: CXPACKET stays
     assert "CXPACKET" in raw.waits
@@ -208,10 +207,10 @@ def test_collection_without_view_server_state_is_error_300(sqlsim_factory):
 def test_late_poll_returns_the_missed_records(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     with _connect(fleet, name) as conn:
-        last = collect.parse(_collect(conn)).cpu[-1][0]
-        assert collect.parse(_collect(conn, last)).cpu == []
+        last = rates.parse(_collect(conn)).cpu[-1][0]
+        assert rates.parse(_collect(conn, last)).cpu == []
         fleet.advance_clock(name, 5 * 60)
-        records = collect.parse(_collect(conn, last)).cpu
+        records = rates.parse(_collect(conn, last)).cpu
     assert [r[0] for r in records] == [last + 1, last + 2, last + 3, last + 4, last + 5]
     gaps = [(b[1] - a[1]).total_seconds() for a, b in itertools.pairwise(records)]
     assert all(abs(g - 60) < 0.01 for g in gaps)
@@ -220,12 +219,12 @@ def test_late_poll_returns_the_missed_records(sqlsim_factory):
 def test_spike_cpu_shows_in_the_next_record(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     with _connect(fleet, name) as conn:
-        before = collect.parse(_collect(conn)).cpu
+        before = rates.parse(_collect(conn)).cpu
         fleet.spike_cpu(name, 97)
         # Two simulated minutes: the first boundary may still close a minute that began before
         # the spike (as on a real server); the one after is wholly spiked.
         fleet.advance_clock(name, 120)
-        after = collect.parse(_collect(conn, before[-1][0])).cpu
+        after = rates.parse(_collect(conn, before[-1][0])).cpu
     assert 1 <= len(after) <= 3
     assert after[-1][2] >= 90
     assert before[-1][2] < 90
@@ -235,12 +234,12 @@ def test_restart_resets_counters_and_ring(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     with _connect(fleet, name) as conn:
         before_sets = _collect(conn)
-    before = collect.parse(before_sets)
+    before = rates.parse(before_sets)
     fleet.restart(name)
     with _connect(fleet, name) as conn:  # a restart drops connections; objects stay deployed
-        assert monitoring.deployed_version(conn) == monitoring.SCRIPT_VERSION
+        assert monitoring_objects.deployed_version(conn) == monitoring_objects.SCRIPT_VERSION
         after_sets = _collect(conn)
-    after = collect.parse(after_sets)
+    after = rates.parse(after_sets)
     assert after.ms_ticks < 120_000 < before.ms_ticks
     assert after.cpu == []  # no full minute since the start yet
     for counter in ("Batch Requests/sec", "SQL Compilations/sec"):
@@ -248,25 +247,25 @@ def test_restart_resets_counters_and_ring(sqlsim_factory):
     assert sum(w[1] for w in after.waits.values()) < sum(w[1] for w in before.waits.values())
     start_before, start_after = before_sets[0][0][2], after_sets[0][0][2]
     assert start_after > start_before
-    computed = collect.compute(after, collect.compute(before, {}).counters)
+    computed = rates.compute(after, rates.compute(before, {}).counters)
     assert computed.snapshot["batch_requests_sec"] is None  # counters went down: no rate
     fleet.advance_clock(name, 120)
     with _connect(fleet, name) as conn:
-        assert [r[0] for r in collect.parse(_collect(conn)).cpu] == [1, 2]
+        assert [r[0] for r in rates.parse(_collect(conn)).cpu] == [1, 2]
 
 
 def test_clear_wait_stats(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     with _connect(fleet, name) as conn:
-        before = collect.parse(_collect(conn)).waits
+        before = rates.parse(_collect(conn)).waits
         conn.execute("DBCC SQLPERF('sys.dm_os_wait_stats', CLEAR)")
-        after = collect.parse(_collect(conn)).waits
+        after = rates.parse(_collect(conn)).waits
         assert sum(w[1] for w in after.values()) < sum(w[1] for w in before.values()) / 100
         fleet.advance_clock(name, 30)
-        later = collect.parse(_collect(conn)).waits
+        later = rates.parse(_collect(conn)).waits
         assert sum(w[1] for w in later.values()) > sum(w[1] for w in after.values())
         fleet.clear_wait_stats(name)
-        assert sum(w[1] for w in collect.parse(_collect(conn)).waits.values()) < sum(
+        assert sum(w[1] for w in rates.parse(_collect(conn)).waits.values()) < sum(
             w[1] for w in later.values()
         )
 
@@ -282,7 +281,7 @@ def test_named_instance_counter_names(sqlsim_factory):
         encrypt=False,
     )
     with sqlclient.connect(target) as conn:
-        monitoring.deploy_objects(conn)
+        monitoring_objects.deploy_objects(conn)
         sets = _collect(conn)
     assert all(r[0].startswith("MSSQL$INST1:") for r in sets[4])
     assert any("MSSQL15.INST1" in r[4] for r in sets[6])
@@ -291,7 +290,7 @@ def test_named_instance_counter_names(sqlsim_factory):
 def test_collection_is_fast(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     with _connect(fleet, name) as conn:
-        last = collect.parse(_collect(conn)).cpu[-1][0]
+        last = rates.parse(_collect(conn)).cpu[-1][0]
         started = time.perf_counter()
         for _ in range(50):
             _collect(conn, last)
@@ -301,17 +300,17 @@ def test_collection_is_fast(sqlsim_factory):
 
 def test_plain_batch_form_stub_only_and_steering(sqlsim_factory):
     fleet, name = _fleet(sqlsim_factory)
-    stub = dict(monitoring.batches())["030_collect_metrics.sql"][0]
+    stub = dict(monitoring_objects.batches())["030_collect_metrics.sql"][0]
     with _connect(fleet, name) as conn:
         conn.execute("IF SCHEMA_ID(N'DbTools') IS NULL EXEC(N'CREATE SCHEMA DbTools')")
         conn.execute(stub)
         assert conn.query_sets("EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = 0") == [[]]
-        monitoring.deploy_objects(conn)
+        monitoring_objects.deploy_objects(conn)
         sets = conn.query_sets("EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = 5")
         assert [len(s[0]) for s in sets] == COLUMNS
         fleet.slow(name, 0.4)
         started = time.monotonic()
-        collect.parse(_collect(conn))
+        rates.parse(_collect(conn))
         assert time.monotonic() - started >= 0.4
         fleet.slow(name, 0)
         fleet.drop_objects(name)
