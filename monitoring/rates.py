@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitoring import counter_state
 from monitoring.counter_state import CounterState
@@ -27,32 +27,164 @@ PER_SECOND_COUNTERS = {
 RAW_COUNTERS = {"Page life expectancy": "page_life_expectancy"}
 
 
+# -- rows as the procedure returns them (column order of its SELECTs) ---------------------------
+class InstanceRow(NamedTuple):
+    collected_at: dt.datetime
+    ms_ticks: int
+    sqlserver_start_time: dt.datetime | None = None
+    cpu_count: int | None = None
+    physical_memory_kb: int | None = None
+    committed_kb: int | None = None
+    committed_target_kb: int | None = None
+
+
+class CpuRow(NamedTuple):
+    record_id: int
+    event_time: dt.datetime
+    sql_cpu: int | None
+    system_idle: int | None
+
+
+class MemoryRow(NamedTuple):
+    total_physical_memory_kb: int | None = None
+    available_physical_memory_kb: int | None = None
+    system_memory_state_desc: str | None = None
+    physical_memory_in_use_kb: int | None = None
+    memory_utilization_percentage: int | None = None
+    process_physical_memory_low: bool | None = None
+    process_virtual_memory_low: bool | None = None
+
+
+class ActivityRow(NamedTuple):
+    connections: int | None = 0
+    user_sessions: int | None = 0
+    active_requests: int | None = 0
+    blocked_requests: int | None = 0
+
+
+class CounterRow(NamedTuple):
+    object_name: str
+    counter_name: str
+    instance_name: str
+    cntr_value: int
+    cntr_type: int
+
+
+class WaitRow(NamedTuple):
+    wait_type: str
+    waiting_tasks_count: int
+    wait_time_ms: int
+    signal_wait_time_ms: int
+
+
+class FileRow(NamedTuple):
+    database_id: int
+    database_name: str
+    file_id: int
+    file_type: str
+    physical_name: str
+    num_of_reads: int
+    num_of_bytes_read: int
+    io_stall_read_ms: int
+    num_of_writes: int
+    num_of_bytes_written: int
+    io_stall_write_ms: int
+    size_on_disk_bytes: int
+    sample_ms: int
+
+
+# -- what parse keeps and compute returns ---------------------------------------------------------
+class CpuRecord(NamedTuple):
+    record_id: int
+    event_time: dt.datetime
+    sql: int
+    idle: int
+
+
+class WaitCounters(NamedTuple):
+    """Cumulative since the start (or the last DBCC SQLPERF clear)."""
+
+    tasks: int
+    wait_ms: int
+    signal_ms: int
+
+
+class FileTotals(NamedTuple):
+    """Cumulative I/O of one database: the sums over its files."""
+
+    files: int
+    sample_ms: int
+    reads: int
+    bytes_read: int
+    stall_read_ms: int
+    writes: int
+    bytes_written: int
+    stall_write_ms: int
+
+
+class MetricPoint(NamedTuple):
+    name: str
+    at: dt.datetime
+    value: float
+
+
+class WaitDelta(NamedTuple):
+    wait_type: str
+    tasks: int
+    wait_ms: int
+    signal_ms: int
+    interval_ms: int
+
+
+class FileDelta(NamedTuple):
+    """One database's I/O in the interval."""
+
+    database: str
+    reads: int
+    writes: int
+    bytes_read: int
+    bytes_written: int
+    read_latency_ms: float | None
+    write_latency_ms: float | None
+    interval_ms: int
+
+
+_FILE_COUNTERS = FileTotals._fields[2:]  # the cumulative ones
+
+
+class CpuReading(NamedTuple):
+    sql: float
+    other: float
+
+
 @dataclass
 class Raw:
     collected_at: dt.datetime
     ms_ticks: int
-    cpu: list[tuple[int, dt.datetime, int, int]]  # record_id, event_time, sql, idle
+    cpu: list[CpuRecord]
     memory: dict[str, Any]
     connections: dict[str, int]
     counters: dict[str, tuple[int, int]]  # counter_name -> (value, cntr_type)
-    waits: dict[str, tuple[int, int, int]]  # wait_type -> (tasks, wait_ms, signal_ms)
-    # database -> (files, sample_ms, reads, bytes_r, stall_r, writes, bytes_w, stall_w): sums
-    # over the database's files
-    files: dict[str, tuple[int, ...]]
+    waits: dict[str, WaitCounters]
+    files: dict[str, FileTotals]  # per database
     epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
 
 
 @dataclass
 class Computed:
     collected_at: dt.datetime
-    metrics: list[tuple[str, dt.datetime, float]] = field(default_factory=list)
+    metrics: list[MetricPoint] = field(default_factory=list)
     snapshot: dict[str, Any] = field(default_factory=dict)
-    waits: list[tuple[str, int, int, int, int]] = field(default_factory=list)
-    # (database, reads, writes, bytes_read, bytes_written, read_latency_ms, write_latency_ms,
-    #  interval_ms) for each database with I/O in the interval
-    files: list[tuple] = field(default_factory=list)
+    waits: list[WaitDelta] = field(default_factory=list)
+    files: list[FileDelta] = field(default_factory=list)  # databases with I/O in the interval
     counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
+
+
+def _row[R: tuple](kind: type[R], values: tuple) -> R:
+    """A result row as its named tuple: columns a newer procedure adds are ignored, columns an
+    older one lacks take their defaults."""
+    return kind(*values[: len(kind._fields)])
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -65,40 +197,71 @@ def _epoch_ms(value: Any) -> int | None:
     return int(_utc(value).timestamp() * 1000)
 
 
-def _files_per_database(rows: list[tuple]) -> dict[str, tuple[int, ...]]:
-    out: dict[str, tuple[int, ...]] = {}
-    for r in rows:
-        db = str(r[1])
-        now = (1, int(r[12]), int(r[5]), int(r[6]), int(r[7]), int(r[8]), int(r[9]), int(r[10]))
-        acc = out.get(db)
+def _files_per_database(rows: list[tuple]) -> dict[str, FileTotals]:
+    out: dict[str, FileTotals] = {}
+    for row in rows:
+        r = _row(FileRow, row)
+        now = FileTotals(
+            1,
+            int(r.sample_ms),
+            int(r.num_of_reads),
+            int(r.num_of_bytes_read),
+            int(r.io_stall_read_ms),
+            int(r.num_of_writes),
+            int(r.num_of_bytes_written),
+            int(r.io_stall_write_ms),
+        )
+        acc = out.get(r.database_name)
         if acc is not None:
-            now = (acc[0] + 1, max(acc[1], now[1]), *map(sum, zip(acc[2:], now[2:], strict=True)))
-        out[db] = now
+            now = FileTotals(
+                acc.files + 1,
+                max(acc.sample_ms, now.sample_ms),
+                *map(sum, zip(acc[2:], now[2:], strict=True)),
+            )
+        out[str(r.database_name)] = now
     return out
 
 
 def parse(sets: list[list[tuple]]) -> Raw:
     if len(sets) < 7:
         raise ValueError(f"the collection procedure returned {len(sets)} result sets, not 7")
-    inst, cpu, mem, conns, perf, waits, files = sets[:7]
-    collected_at, ms_ticks = _utc(inst[0][0]), int(inst[0][1])
-    m = mem[0] if mem else (None,) * 7
-    c = conns[0] if conns else (0, 0, 0, 0)
+    inst_rows, cpu, mem, conns, perf, waits, files = sets[:7]
+    inst = _row(InstanceRow, inst_rows[0])
+    m = _row(MemoryRow, mem[0]) if mem else MemoryRow()
+    c = _row(ActivityRow, conns[0]) if conns else ActivityRow()
     return Raw(
-        collected_at=collected_at,
-        ms_ticks=ms_ticks,
-        cpu=[(int(r[0]), _utc(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in cpu],
-        memory={"total_kb": m[0], "available_kb": m[1], "state": m[2], "sql_in_use_kb": m[3]},
-        connections={
-            "connections": int(c[0] or 0),
-            "user_sessions": int(c[1] or 0),
-            "active_requests": int(c[2] or 0),
-            "blocked": int(c[3] or 0),
+        collected_at=_utc(inst.collected_at),
+        ms_ticks=int(inst.ms_ticks),
+        cpu=[
+            CpuRecord(
+                int(r.record_id), _utc(r.event_time), int(r.sql_cpu or 0), int(r.system_idle or 0)
+            )
+            for r in (_row(CpuRow, r) for r in cpu)
+        ],
+        memory={
+            "total_kb": m.total_physical_memory_kb,
+            "available_kb": m.available_physical_memory_kb,
+            "state": m.system_memory_state_desc,
+            "sql_in_use_kb": m.physical_memory_in_use_kb,
         },
-        counters={str(r[1]): (int(r[3]), int(r[4])) for r in perf},
-        waits={str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in waits},
+        connections={
+            "connections": int(c.connections or 0),
+            "user_sessions": int(c.user_sessions or 0),
+            "active_requests": int(c.active_requests or 0),
+            "blocked": int(c.blocked_requests or 0),
+        },
+        counters={
+            str(r.counter_name): (int(r.cntr_value), int(r.cntr_type))
+            for r in (_row(CounterRow, r) for r in perf)
+        },
+        waits={
+            str(r.wait_type): WaitCounters(
+                int(r.waiting_tasks_count), int(r.wait_time_ms), int(r.signal_wait_time_ms)
+            )
+            for r in (_row(WaitRow, r) for r in waits)
+        },
         files=_files_per_database(files),
-        epoch_ms=_epoch_ms(inst[0][2]) if len(inst[0]) > 2 else None,
+        epoch_ms=_epoch_ms(inst.sqlserver_start_time),
     )
 
 
@@ -125,24 +288,24 @@ def compute(
 
     def add(name: str, when: dt.datetime, value: float | None) -> None:
         if value is not None and (not enabled or name in enabled):
-            out.metrics.append((name, when, float(value)))
+            out.metrics.append(MetricPoint(name, when, float(value)))
 
     # CPU: every ring-buffer record not seen before (a late poll fills the gap); readings over
     # 100 % happen on some builds and are clamped.
-    latest_cpu = None
-    for record_id, event_time, sql, idle in raw.cpu:
-        sql_cpu = min(max(sql, 0), 100)
-        other = min(max(100 - sql_cpu - idle, 0), 100)
-        add("cpu_percent", event_time, sql_cpu)
-        add("cpu_other_percent", event_time, other)
-        latest_cpu = (sql_cpu, other)
-        out.last_cpu_record_id = record_id
+    latest_cpu: CpuReading | None = None
+    for record in raw.cpu:
+        sql_cpu = min(max(record.sql, 0), 100)
+        other = min(max(100 - sql_cpu - record.idle, 0), 100)
+        add("cpu_percent", record.event_time, sql_cpu)
+        add("cpu_other_percent", record.event_time, other)
+        latest_cpu = CpuReading(sql_cpu, other)
+        out.last_cpu_record_id = record.record_id
     restarted = prev is not None and (raw.ms_ticks < prev.ms_ticks or new_epoch)
     if restarted and not raw.cpu:
         # The ring buffer's record ids start again after a restart: ask for all of them next time.
         out.last_cpu_record_id = 0
     if latest_cpu is None and prev is not None and prev.cpu and not restarted:
-        latest_cpu = prev.cpu  # no new record this time: the last one still holds
+        latest_cpu = CpuReading(*prev.cpu)  # no new record this time: the last one still holds
     if new_epoch:
         prev = None  # another life of the instance (restart, failover): nothing to subtract
 
@@ -169,35 +332,51 @@ def compute(
     if usable:
         prev_waits = prev.waits if prev else {}
         deltas = []
-        for wait_type, (tasks, wait_ms, signal_ms) in raw.waits.items():
-            before = prev_waits.get(wait_type)
-            if before is None:
+        for wait_type, now in raw.waits.items():
+            packed = prev_waits.get(wait_type)
+            if packed is None:
                 continue
-            dt_, dw, ds = (_delta(tasks, before[0]), _delta(wait_ms, before[1]),
-                           _delta(signal_ms, before[2]))  # fmt: skip
-            if None in (dt_, dw, ds) or dw == 0:
+            before = WaitCounters(*packed)
+            d_tasks, d_wait, d_signal = (
+                _delta(now.tasks, before.tasks),
+                _delta(now.wait_ms, before.wait_ms),
+                _delta(now.signal_ms, before.signal_ms),
+            )
+            if d_tasks is None or d_wait is None or d_signal is None or d_wait == 0:
                 continue
-            deltas.append((wait_type, dt_, dw, ds, elapsed))
-        deltas.sort(key=lambda w: w[2], reverse=True)
+            deltas.append(WaitDelta(wait_type, d_tasks, d_wait, d_signal, elapsed))
+        deltas.sort(key=lambda w: w.wait_ms, reverse=True)
         out.waits = deltas[:TOP_WAITS]
-        add("wait_time_ms", at, round(sum(w[2] for w in deltas) * 1000.0 / elapsed, 3))
+        add("wait_time_ms", at, round(sum(w.wait_ms for w in deltas) * 1000.0 / elapsed, 3))
 
     prev_files = prev.files if prev else {}
     reads = writes = stall_r = stall_w = 0
     any_file = False
     for db, now in raw.files.items():
-        before = prev_files.get(db)
-        if before is None or before[0] != now[0]:
-            continue  # new database, or a file added or dropped: no comparable sums
-        interval = _delta(now[1], before[1])
-        parts = [_delta(now[i], before[i]) for i in (2, 3, 4, 5, 6, 7)]
+        packed = prev_files.get(db)
+        if packed is None:
+            continue
+        before = FileTotals(*packed)
+        if before.files != now.files:
+            continue  # a file added or dropped: no comparable sums
+        interval = _delta(now.sample_ms, before.sample_ms)
+        parts = [_delta(getattr(now, f), getattr(before, f)) for f in _FILE_COUNTERS]
         if not interval or interval > MAX_GAP_MS or None in parts:
             continue
         n_r, b_r, s_r, n_w, b_w, s_w = parts
         if n_r or n_w:  # a quiet database writes no row
-            out.files.append((db, n_r, n_w, b_r, b_w,
-                              round(s_r / n_r, 3) if n_r else None,
-                              round(s_w / n_w, 3) if n_w else None, interval))  # fmt: skip
+            out.files.append(
+                FileDelta(
+                    db,
+                    n_r,
+                    n_w,
+                    b_r,
+                    b_w,
+                    round(s_r / n_r, 3) if n_r else None,
+                    round(s_w / n_w, 3) if n_w else None,
+                    interval,
+                )
+            )
         reads, writes, stall_r, stall_w = reads + n_r, writes + n_w, stall_r + s_r, stall_w + s_w
         any_file = True
     if any_file and usable:
@@ -207,8 +386,8 @@ def compute(
         add("write_latency_ms", at, round(stall_w / writes, 3) if writes else 0.0)
 
     out.snapshot = {
-        "cpu_percent": latest_cpu[0] if latest_cpu else None,
-        "cpu_other_percent": latest_cpu[1] if latest_cpu else None,
+        "cpu_percent": latest_cpu.sql if latest_cpu else None,
+        "cpu_other_percent": latest_cpu.other if latest_cpu else None,
         "memory_percent": memory_pct,
         "connection_count": raw.connections["connections"],
         "batch_requests_sec": rates.get("batch_requests_sec"),
@@ -217,7 +396,7 @@ def compute(
         CounterState(
             epoch_ms=raw.epoch_ms,
             ms_ticks=raw.ms_ticks,
-            cpu=(float(latest_cpu[0]), float(latest_cpu[1])) if latest_cpu else None,
+            cpu=(float(latest_cpu.sql), float(latest_cpu.other)) if latest_cpu else None,
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},
             waits=raw.waits,
             files=raw.files,

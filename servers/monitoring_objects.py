@@ -21,7 +21,6 @@ SCRIPT_VERSION = int((SCRIPTS / "VERSION").read_text().strip())
 # Objects live in master unless a DBA prefers a DBA database (sp_WhoIsActive and Ola Hallengren's
 # scripts do the same). The collection procedure needs VIEW SERVER STATE only.
 TARGET_DATABASE = "master"
-COLLECT_PROCEDURE = "DbTools.usp_CollectMetrics"
 
 _GO = re.compile(r"^\s*GO\s*$", re.MULTILINE | re.IGNORECASE)
 
