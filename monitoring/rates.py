@@ -300,6 +300,8 @@ def compute(
         add("cpu_other_percent", record.event_time, other)
         latest_cpu = CpuReading(sql_cpu, other)
         out.last_cpu_record_id = record.record_id
+    # ms_ticks counts from the machine's start: it goes down on a reboot only. A restart of the
+    # service alone shows as another start time (new_epoch), with record ids starting again.
     restarted = prev is not None and (raw.ms_ticks < prev.ms_ticks or new_epoch)
     if restarted and not raw.cpu:
         # The ring buffer's record ids start again after a restart: ask for all of them next time.

@@ -28,9 +28,11 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
 (``SqlsimFleet``), and to the control port's ``POST /instances/NAME/steer`` body:
 
 ==========================================  =====================================================
-``restart(name)``                           ``{"restart": true}``: counters, ``ms_ticks`` and
-                                            ring-buffer record ids start again from small values;
-                                            open connections are dropped; deployed objects stay.
+``restart(name)``                           ``{"restart": true}``: a service restart: counters
+                                            and ring-buffer record ids start again from small
+                                            values, ``sqlserver_start_time`` moves, ``ms_ticks``
+                                            (the machine's uptime) keeps counting; open
+                                            connections are dropped; deployed objects stay.
 ``clear_wait_stats(name)``                  ``{"clear_wait_stats": true}`` (like DBCC SQLPERF)
 ``set_can_deploy(name, granted, login)``    ``{"can_deploy": false[, "login": "dbtools"]}``
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
@@ -825,12 +827,18 @@ class Metrics:
         self.last_ticks = 0
         self.spikes: list[list[float]] = []  # [from_ticks, until_ticks, value]
         self.spike_sig: tuple[Any, Any] = (None, 0.0)
+        # ms_ticks counts from the machine's start (sys.dm_os_sys_info); the service started
+        # at start_ticks (sqlserver_start_time_ms_ticks). Ring-buffer record ids count from the
+        # service's start: record k (written at k minutes of ms_ticks) has id k - ring_k0.
+        self.start_ticks = 0
+        self.ring_k0 = 0
         self.boot(self.state.ms_ticks, fresh=False)
 
     # -- clock / lifecycle ---------------------------------------------------------------------
-    def boot(self, ticks: int, fresh: bool = True) -> None:
-        """Counters as if the instance had run ``ticks`` ms (with some history on a long run)."""
-        up = ticks / 1000.0
+    def boot(self, ticks: int, fresh: bool = True, uptime_ms: int | None = None) -> None:
+        """Counters as if the service had run ``uptime_ms`` (default: all of ``ticks``, the
+        machine's uptime) up to ``ticks``, with some history on a long run."""
+        up = (ticks if uptime_ms is None else uptime_ms) / 1000.0
         share = 1.0 if fresh else self.history
         self.counters = array("d", (rate * up * share for rate in self.rates))
         self.work = up * share
@@ -841,11 +849,15 @@ class Metrics:
         self.spike_sig = (None, 0.0)
 
     def restart(self) -> None:
-        """Simulated service restart: the clock and every cumulative counter start again."""
+        """Simulated restart of the SQL Server service (not of the machine): every cumulative
+        counter and the ring buffer start again, ring-buffer record ids from 1, while ms_ticks
+        keeps counting, as it does on a real server."""
         st = self.state
         boot_ms = _JITTER.randint(15_000, 45_000)
-        st._t0 = time.monotonic()
-        st._ms_ticks0 = boot_ms
+        ticks = st.ms_ticks + boot_ms  # the stop and the start take a while
+        st._ms_ticks0 += boot_ms
+        self.start_ticks = ticks - boot_ms
+        self.ring_k0 = self.start_ticks // RING_INTERVAL_MS
         st.started_wall = time.time() - boot_ms / 1000.0
         if hasattr(st, "batch_requests"):
             st.batch_requests = int(self.rates[0] * boot_ms / 1000)
@@ -856,7 +868,7 @@ class Metrics:
             st._last_ring_minute = -1
         # Wait types seen before the restart come back at once; the late ones stay late.
         self.onset_shift = -self.boot_work
-        self.boot(boot_ms)
+        self.boot(ticks, uptime_ms=boot_ms)
 
     def clear_wait_stats(self) -> None:
         self.advance(self.state.ms_ticks)
@@ -909,15 +921,16 @@ class Metrics:
         return int(max(1.0, min(99.0, self.base_cpu + wave + 3 * _noise(k))))
 
     def ring(self, ticks: int, after: int) -> list[tuple[int, int, int, int]]:
-        """(record_id, record ticks, sql_cpu, system_idle) newer than ``after``."""
+        """(record_id, record ticks, sql_cpu, system_idle) with an id above ``after``: the
+        records written since the service started, the last RING_SIZE of them."""
         last = ticks // RING_INTERVAL_MS
-        first = max(1, last - RING_SIZE + 1, after + 1)
+        first = max(self.ring_k0 + 1, last - RING_SIZE + 1, self.ring_k0 + after + 1)
         out = []
         for k in range(first, last + 1):
             at = k * RING_INTERVAL_MS
             cpu = self.cpu_at(at - 30_000, k)
             other = 2 + int(4 * (1 + _noise(k + 7)))
-            out.append((k, at, cpu, max(0, 100 - cpu - other)))
+            out.append((k - self.ring_k0, at, cpu, max(0, 100 - cpu - other)))
         return out
 
     # -- counters ------------------------------------------------------------------------------
@@ -1016,7 +1029,7 @@ class Metrics:
 
         c = self.counters
         p = self.prefix
-        uptime_s = ticks // 1000
+        uptime_s = (ticks - self.start_ticks) // 1000
         ple = int(min(uptime_s, self.ple_base * (0.8 + 0.2 * wave) * (0.3 if cpu >= 80 else 1.0)))
         hit_base = 1000 + minute % 997
         set5 = [
@@ -1208,7 +1221,8 @@ def _install() -> None:
                 setattr(cls, name, fn)
 
     def restart(self: Any, name: str) -> None:
-        """Simulate a service restart (counters, ms_ticks and ring-buffer ids start again)."""
+        """Simulate a service restart (counters and ring-buffer ids start again, ms_ticks goes
+        on)."""
         self.steer(name, restart=True)
 
     def clear_wait_stats(self: Any, name: str) -> None:
