@@ -77,7 +77,25 @@ class WaitRow(NamedTuple):
     signal_wait_time_ms: int
 
 
+class DatabaseIoRow(NamedTuple):
+    """Since version 3: one row per database, the sums over its files."""
+
+    database_id: int
+    database_name: str | None
+    files: int
+    num_of_reads: int
+    num_of_bytes_read: int
+    io_stall_read_ms: int
+    num_of_writes: int
+    num_of_bytes_written: int
+    io_stall_write_ms: int
+    size_on_disk_bytes: int
+    sample_ms: int
+
+
 class FileRow(NamedTuple):
+    """Up to version 2: one row per file (summed per database here)."""
+
     database_id: int
     database_name: str
     file_id: int
@@ -199,6 +217,21 @@ def _epoch_ms(value: Any) -> int | None:
 
 def _files_per_database(rows: list[tuple]) -> dict[str, FileTotals]:
     out: dict[str, FileTotals] = {}
+    if rows and len(rows[0]) == len(DatabaseIoRow._fields):
+        for row in rows:
+            r = _row(DatabaseIoRow, row)
+            name = str(r.database_name) if r.database_name is not None else f"db_{r.database_id}"
+            out[name] = FileTotals(
+                int(r.files),
+                int(r.sample_ms),
+                int(r.num_of_reads),
+                int(r.num_of_bytes_read),
+                int(r.io_stall_read_ms),
+                int(r.num_of_writes),
+                int(r.num_of_bytes_written),
+                int(r.io_stall_write_ms),
+            )
+        return out
     for row in rows:
         r = _row(FileRow, row)
         now = FileTotals(

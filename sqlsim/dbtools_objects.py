@@ -35,6 +35,9 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
                                             connections are dropped; deployed objects stay.
 ``clear_wait_stats(name)``                  ``{"clear_wait_stats": true}`` (like DBCC SQLPERF)
 ``set_can_deploy(name, granted, login)``    ``{"can_deploy": false[, "login": "dbtools"]}``
+``set_permissions(name, login, **perms)``    ``{"permissions": {"VIEW ANY DEFINITION": false}[,
+                                            "login": "dbtools"]}``: one permission apart from
+                                            ``can_deploy`` (which grants all of them)
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -57,6 +60,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +137,9 @@ class Deployment:
         self.config_rows: dict[str, dict[str, str | None]] = {}  # db -> {name: value}
         self.can_deploy_all = True
         self.can_deploy_logins: dict[str, bool] = {}
+        # login -> permission name (upper case) -> granted: what steering set apart from
+        # can_deploy, e.g. a least-privilege collector login without VIEW ANY DEFINITION.
+        self.permissions: dict[str, dict[str, bool]] = {}
 
     @property
     def catalog(self) -> dict[str, Any]:
@@ -149,6 +156,21 @@ class Deployment:
             return self.can_deploy_logins[login]
         entry = None if ctx.session.windows else ctx.config.login(ctx.session.login)
         return self.can_deploy_all and bool(getattr(entry, "can_deploy", True))
+
+    def has(self, ctx: Context, permission: str) -> bool:
+        """A permission of the session's login other than VIEW SERVER STATE: as steered, else
+        what a db_owner of master with server-wide rights has when can_deploy, and nothing
+        otherwise (a login with VIEW SERVER STATE only)."""
+        granted = self.permissions.get(ctx.session.login.lower(), {})
+        if permission.upper() in granted:
+            return granted[permission.upper()]
+        return self.can_deploy(ctx)
+
+    def set_permissions(self, changes: dict[str, bool], login: str | None = None) -> None:
+        logins = [login] if login else [lg.name for lg in self.inst.config.logins]
+        for name in logins:
+            mine = self.permissions.setdefault(name.lower(), {})
+            mine.update({k.upper(): bool(v) for k, v in changes.items()})
 
     def set_can_deploy(self, granted: bool, login: str | None = None) -> None:
         if login is None:
@@ -180,6 +202,7 @@ class Deployment:
         return {
             "can_deploy": self.can_deploy_all,
             "can_deploy_logins": dict(self.can_deploy_logins),
+            "permissions": {k: dict(v) for k, v in self.permissions.items()},
             "schemas": [f"{db}.{info['name']}" for (db, _), info in self.schemas.items()],
             "objects": [
                 {k: v.get(k) for k in ("database", "schema", "name", "type", "hash")}
@@ -718,6 +741,19 @@ _SET7 = [
     col("size_on_disk_bytes", "bigint"),
     col("sample_ms", "bigint"),
 ]
+_SET7_PER_DATABASE = [
+    col("database_id", "int"),
+    col("database_name", "nvarchar", 128),
+    col("files", "int"),
+    col("num_of_reads", "bigint"),
+    col("num_of_bytes_read", "bigint"),
+    col("io_stall_read_ms", "bigint"),
+    col("num_of_writes", "bigint"),
+    col("num_of_bytes_written", "bigint"),
+    col("io_stall_write_ms", "bigint"),
+    col("size_on_disk_bytes", "bigint"),
+    col("sample_ms", "bigint"),
+]
 COLLECTION_COLUMNS = (_SET1, _SET2, _SET3, _SET4, _SET5, _SET6, _SET7)
 
 _JITTER = random.Random()  # shared: per-call noise needs no per-instance generator
@@ -992,7 +1028,17 @@ class Metrics:
                 rows.append((name, int(wait_ms / avg_ms[i]) + 1, wait_ms, int(wait_ms * 0.001)))
         return rows
 
-    def collect(self, last_record_id: int, excluded: frozenset[str] = frozenset()) -> list[Output]:
+    def collect(
+        self,
+        last_record_id: int,
+        excluded: frozenset[str] = frozenset(),
+        shape: ProcShape | None = None,
+        sees_master_files: bool = True,
+    ) -> list[Output]:
+        """The result sets the deployed procedure returns; ``shape`` says what its text does
+        (filters, joins, grouping), ``sees_master_files`` whether the caller passes the
+        metadata visibility rule of sys.master_files."""
+        shape = shape or ProcShape()
         st = self.state
         cfg = self.inst.config
         ticks = st.ms_ticks
@@ -1079,9 +1125,27 @@ class Metrics:
                          int(c[i + 2]), int(c[i + 3]), int(c[i + 4]), int(c[i + 5]), size // 8,
                          ticks))  # fmt: skip
         set7.sort(key=lambda r: r[0])
+        columns7 = _SET7
+        if shape.joins_master_files and not sees_master_files:
+            # sys.master_files shows a row only to a login with VIEW ANY DEFINITION, CREATE
+            # DATABASE or ALTER ANY DATABASE: without them the join returns nothing, no error.
+            set7 = []
+        if shape.files_per_database:
+            columns7 = _SET7_PER_DATABASE
+            set7 = [
+                (
+                    data[0],
+                    data[1],
+                    2,
+                    *(a + b for a, b in zip(data[5:12], log[5:12], strict=True)),
+                    data[12],
+                )
+                for data, log in zip(set7[::2], set7[1::2], strict=True)
+            ]
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
-        return [ResultSet(cols, rows) for cols, rows in zip(COLLECTION_COLUMNS, sets, strict=True)]
+        columns = (*COLLECTION_COLUMNS[:6], columns7)
+        return [ResultSet(cols, rows) for cols, rows in zip(columns, sets, strict=True)]
 
 
 def metrics(inst: Instance) -> Metrics:
@@ -1106,23 +1170,49 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
         last_id = int(last) if last is not None else 0
     except (TypeError, ValueError):
         raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
-    return metrics(ctx.instance).collect(last_id, _benign_filter(proc))
+    dep = _dep(ctx)
+    sees = any(dep.has(ctx, p) for p in _MASTER_FILES_PERMISSIONS)
+    return metrics(ctx.instance).collect(last_id, _benign_filter(proc), _shape(proc), sees)
 
 
-def _benign_filter(proc: dict[str, Any]) -> frozenset[str]:
-    """The wait types the deployed procedure's ``wait_type NOT IN (...)`` leaves out: what
-    DbTools filters is read from what DbTools deployed, so a benign wait its list misses shows
-    up here as it would on a real server."""
+# Any of these lets a login see the rows of sys.master_files (Microsoft's documented minimum).
+_MASTER_FILES_PERMISSIONS = ("VIEW ANY DEFINITION", "CREATE DATABASE", "ALTER ANY DATABASE")
+
+
+@dataclass(frozen=True)
+class ProcShape:
+    """What the deployed procedure's text does, where the result depends on it: what DbTools
+    collects is read from what DbTools deployed, so a mistake in the T-SQL shows here as it
+    would on a real server."""
+
+    benign: frozenset[str] = frozenset()  # wait types its NOT IN list leaves out
+    joins_master_files: bool = True
+    files_per_database: bool = False  # file I/O summed per database (GROUP BY)
+
+
+def _shape(proc: dict[str, Any]) -> ProcShape:
     key = proc.get("hash", "")
-    cached = _BENIGN_BY_HASH.get(key)
+    cached = _SHAPE_BY_HASH.get(key)
     if cached is None:
-        m = re.search(r"(?is)wait_type\s+not\s+in\s*\((.*?)\)", proc.get("definition", ""))
-        cached = frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset()
-        _BENIGN_BY_HASH[key] = cached
+        text = plain(proc.get("definition", ""))
+        m = re.search(r"(?is)wait_type not in ?\((.*?)\)", text)
+        files = re.search(r"(?is)from sys\.dm_io_virtual_file_stats.*?(?:;|$)", text)
+        file_query = files.group(0) if files else ""
+        cached = ProcShape(
+            benign=frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset(),
+            joins_master_files=bool(re.search(r"(?i)\bsys\.master_files\b", file_query)),
+            files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
+        )
+        _SHAPE_BY_HASH[key] = cached
     return cached
 
 
-_BENIGN_BY_HASH: dict[str, frozenset[str]] = {}
+def _benign_filter(proc: dict[str, Any]) -> frozenset[str]:
+    """The wait types the deployed procedure's ``wait_type NOT IN (...)`` leaves out."""
+    return _shape(proc).benign
+
+
+_SHAPE_BY_HASH: dict[str, ProcShape] = {}
 
 
 @registry.statement(
@@ -1136,7 +1226,14 @@ def dbcc_clear_waits(ctx: Context, m: re.Match[str]) -> list[Output]:
 
 
 # -- steering -------------------------------------------------------------------------------------
-STEERING_KEYS = ("restart", "clear_wait_stats", "can_deploy", "advance_seconds", "drop_objects")
+STEERING_KEYS = (
+    "restart",
+    "clear_wait_stats",
+    "can_deploy",
+    "advance_seconds",
+    "drop_objects",
+    "permissions",
+)
 
 
 async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) -> None:
@@ -1145,6 +1242,8 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).drop_all()
     if "can_deploy" in changes:
         deployment(inst).set_can_deploy(bool(changes["can_deploy"]), changes.get("login"))
+    if changes.get("permissions"):
+        deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
     if changes.get("advance_seconds"):
         metrics(inst).advance_clock(float(changes["advance_seconds"]))
     if changes.get("clear_wait_stats"):
@@ -1178,7 +1277,7 @@ def _install() -> None:
         mine = {k: changes.pop(k) for k in STEERING_KEYS if k in changes}
         inst = self[name]
         if mine:
-            if "can_deploy" in mine and "login" in changes:
+            if ("can_deploy" in mine or "permissions" in mine) and "login" in changes:
                 mine["login"] = changes["login"]
             await apply_steering(self, inst, mine)
         if "cpu" in changes and (changes["cpu"] is not None or "dbtools_metrics" in inst.__dict__):
@@ -1196,6 +1295,7 @@ def _install() -> None:
         for inst in self.instances.values():
             if "dbtools_deployment" in inst.__dict__:
                 deployment(inst).set_can_deploy(True)
+                deployment(inst).permissions.clear()
 
     async def route(self: Fleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
         parts = [p for p in path.split("?")[0].split("/") if p]
@@ -1233,6 +1333,12 @@ def _install() -> None:
         """Grant or revoke CREATE SCHEMA/TABLE/PROCEDURE (db_owner-like) for one or all logins."""
         self.steer(name, can_deploy=granted, login=login)
 
+    def set_permissions(self: Any, name: str, login: str | None = None, **granted: bool) -> None:
+        """Grant or deny single permissions, apart from can_deploy: ``set_permissions(name,
+        login="collector", VIEW_ANY_DEFINITION=False)`` (underscores for spaces)."""
+        perms = {k.replace("_", " "): v for k, v in granted.items()}
+        self.steer(name, permissions=perms, login=login)
+
     def advance_clock(self: Any, name: str, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass at once (ring-buffer records, counters)."""
         self.steer(name, advance_seconds=seconds)
@@ -1241,7 +1347,14 @@ def _install() -> None:
         """Forget the deployed DbTools schema, objects and configuration."""
         self.steer(name, drop_objects=True)
 
-    for fn in (restart, clear_wait_stats, set_can_deploy, advance_clock, drop_objects):
+    for fn in (
+        restart,
+        clear_wait_stats,
+        set_can_deploy,
+        set_permissions,
+        advance_clock,
+        drop_objects,
+    ):
         add(fn.__name__, fn)
 
     async def fleet_restart(self: Fleet, name: str) -> dict[str, Any]:

@@ -122,21 +122,22 @@ BEGIN
         N'XE_DISPATCHER_JOIN', N'XE_DISPATCHER_WAIT', N'XE_LIVE_TARGET_TVF', N'XE_TIMER_EVENT'
       );
 
-    -- 7. file I/O, cumulative since start; sample_ms is the instance's clock for the deltas
+    -- 7. file I/O per database (the sum of its files: nothing reads them per file), cumulative
+    --    since start; sample_ms is the instance's clock for the deltas. Not joined to
+    --    sys.master_files: it shows rows only to a login with VIEW ANY DEFINITION (or CREATE
+    --    DATABASE, ALTER ANY DATABASE), so a least-privilege login would get no row and no
+    --    error. DB_NAME needs VIEW ANY DATABASE, which public holds by default.
     SELECT vfs.database_id,
            DB_NAME(vfs.database_id) AS database_name,
-           vfs.[file_id],
-           mf.type_desc AS file_type,
-           mf.physical_name,
-           vfs.num_of_reads,
-           vfs.num_of_bytes_read,
-           vfs.io_stall_read_ms,
-           vfs.num_of_writes,
-           vfs.num_of_bytes_written,
-           vfs.io_stall_write_ms,
-           vfs.size_on_disk_bytes,
-           vfs.sample_ms
+           COUNT(*) AS files,
+           SUM(vfs.num_of_reads) AS num_of_reads,
+           SUM(vfs.num_of_bytes_read) AS num_of_bytes_read,
+           SUM(vfs.io_stall_read_ms) AS io_stall_read_ms,
+           SUM(vfs.num_of_writes) AS num_of_writes,
+           SUM(vfs.num_of_bytes_written) AS num_of_bytes_written,
+           SUM(vfs.io_stall_write_ms) AS io_stall_write_ms,
+           SUM(vfs.size_on_disk_bytes) AS size_on_disk_bytes,
+           MAX(vfs.sample_ms) AS sample_ms
     FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
-    JOIN sys.master_files AS mf
-      ON mf.database_id = vfs.database_id AND mf.[file_id] = vfs.[file_id];
+    GROUP BY vfs.database_id;
 END
