@@ -123,6 +123,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+# What CONTROL on the DbTools schema gives on the schema and the objects in it.
+_IMPLIED_BY_SCHEMA_CONTROL = {"ALTER SCHEMA", "EXECUTE", "INSERT", "UPDATE", "SELECT"}
+
+
 # -- per-instance deployment state ----------------------------------------------------------------
 class Deployment:
     """Schemas, objects and DbTools.Config rows of one instance, plus the can_deploy right.
@@ -140,6 +144,7 @@ class Deployment:
         # login -> permission name (upper case) -> granted: what steering set apart from
         # can_deploy, e.g. a least-privilege collector login without VIEW ANY DEFINITION.
         self.permissions: dict[str, dict[str, bool]] = {}
+        self.execute_grantees: set[str] = set()  # GRANT EXECUTE ON the procedure TO ...
 
     @property
     def catalog(self) -> dict[str, Any]:
@@ -162,9 +167,19 @@ class Deployment:
         what a db_owner of master with server-wide rights has when can_deploy, and nothing
         otherwise (a login with VIEW SERVER STATE only)."""
         granted = self.permissions.get(ctx.session.login.lower(), {})
-        if permission.upper() in granted:
-            return granted[permission.upper()]
+        name = permission.upper()
+        if name in granted:
+            return granted[name]
+        if granted.get("CONTROL DATABASE"):
+            return True  # CONTROL on the database implies every permission in it
+        if name in _IMPLIED_BY_SCHEMA_CONTROL and granted.get("CONTROL SCHEMA"):
+            return True
         return self.can_deploy(ctx)
+
+    def execute_granted(self, ctx: Context) -> bool:
+        """EXECUTE on the collection procedure: held by its owner's peers (db_owner, CONTROL on
+        the schema), granted to the login, or granted to public."""
+        return "public" in self.execute_grantees or self.has(ctx, "EXECUTE")
 
     def set_permissions(self, changes: dict[str, bool], login: str | None = None) -> None:
         logins = [login] if login else [lg.name for lg in self.inst.config.logins]
@@ -197,12 +212,14 @@ class Deployment:
             del self.catalog[key]
         self.schemas.clear()
         self.config_rows.clear()
+        self.execute_grantees.clear()
 
     def describe(self) -> dict[str, Any]:
         return {
             "can_deploy": self.can_deploy_all,
             "can_deploy_logins": dict(self.can_deploy_logins),
             "permissions": {k: dict(v) for k, v in self.permissions.items()},
+            "execute_grantees": sorted(self.execute_grantees),
             "schemas": [f"{db}.{info['name']}" for (db, _), info in self.schemas.items()],
             "objects": [
                 {k: v.get(k) for k in ("database", "schema", "name", "type", "hash")}
@@ -232,6 +249,12 @@ def _has_view_server_state(ctx: Context) -> bool:
     return bool(entry.view_server_state) if entry is not None else ctx.session.view_server_state
 
 
+def _has_performance_state(ctx: Context) -> bool:
+    """VIEW SERVER PERFORMANCE STATE (2022): held through VIEW SERVER STATE, or on its own."""
+    granted = _dep(ctx).permissions.get(ctx.session.login.lower(), {})
+    return _has_view_server_state(ctx) or granted.get("VIEW SERVER PERFORMANCE STATE", False)
+
+
 def _denied(ctx: Context, action: str) -> SqlError:
     return SqlError(262, f"{action} permission denied in database '{ctx.session.database}'.", 1, 14)
 
@@ -255,15 +278,25 @@ def has_perms(ctx: Context, m: re.Match[str]) -> list[Output]:
         if sec_class in ("", "server"):
             if perm in ("view server state", "alter server state"):
                 value = int(_has_view_server_state(ctx))
+            elif perm == "view server performance state":
+                # A permission of SQL Server 2022: earlier versions do not know the name (NULL).
+                value = int(_has_performance_state(ctx)) if ctx.config.version >= 2022 else None
+            elif perm in ("view any definition", "create any database", "alter any database"):
+                value = int(dep.has(ctx, perm.replace("create any", "create")))
             else:
-                value = int(perm in ("connect sql", "view any definition", "view any database"))
+                value = int(perm in ("connect sql", "view any database"))
         elif sec_class == "database":
             if perm in ("connect",):
                 value = 1
-            elif perm.startswith(("create ", "alter", "control", "view definition")):
-                value = int(dep.can_deploy(ctx))
+            elif perm == "control":
+                value = int(dep.has(ctx, "CONTROL DATABASE"))
+            elif perm.startswith(("create ", "alter", "view definition", "insert", "update")):
+                value = int(dep.has(ctx, perm))
             else:
                 value = 0
+        elif sec_class == "user":
+            name = unquote(sec).lower() if sec.startswith(("'", "N'", "n'")) else ""
+            value = int(perm == "impersonate" and name == "dbo" and dep.has(ctx, "IMPERSONATE DBO"))
         elif sec_class in ("object", "schema"):
             name = unquote(sec) if sec.startswith(("'", "N'", "n'")) else ""
             exists = (
@@ -273,10 +306,14 @@ def has_perms(ctx: Context, m: re.Match[str]) -> list[Output]:
             )
             if not exists:
                 value = None
-            elif perm in ("execute", "select", "view definition"):
+            elif perm == "execute":
+                value = int(dep.execute_granted(ctx))
+            elif perm in ("select", "view definition"):
                 value = 1
+            elif perm == "control":
+                value = int(dep.has(ctx, "CONTROL SCHEMA"))
             else:
-                value = int(dep.can_deploy(ctx))
+                value = int(dep.has(ctx, "ALTER SCHEMA"))
         else:
             value = 0
         alias = (item.group("alias") or "").strip("[]")
@@ -350,8 +387,17 @@ def create_schema(ctx: Context, m: re.Match[str]) -> list[Output]:
     dep = _dep(ctx)
     name = re.match(rf"(?i)create schema ({_NAME})", plain(ctx.sql))
     schema = (name.group(1) if name else m.group("name")).strip("[]")
-    if not dep.can_deploy(ctx):
+    if not dep.has(ctx, "CREATE SCHEMA"):
         raise _denied(ctx, "CREATE SCHEMA")
+    owner = re.search(r"(?i)\bauthorization \[?(\w+)\]?", plain(ctx.sql))
+    if owner and owner.group(1).lower() == "dbo" and not dep.has(ctx, "IMPERSONATE DBO"):
+        # Making another principal the owner needs IMPERSONATE on it (db_owner has it).
+        raise SqlError(
+            15151,
+            "Cannot find the user 'dbo', because it does not exist or you do not have permission.",
+            1,
+            16,
+        )
     db = ctx.session.database
     if dep.schema(db, schema) is not None:
         raise SqlError(2714, f"There is already an object named '{schema}' in the database.", 6, 16)
@@ -366,6 +412,15 @@ def _store_object(ctx: Context, schema: str, name: str, kind: str, definition: s
     dep = _dep(ctx)
     db = ctx.session.database
     if dep.schema(db, schema) is None and schema.lower() != "dbo":
+        raise SqlError(
+            2760,
+            f'The specified schema name "{schema}" either does not exist or you do not have '
+            "permission to use it.",
+            1,
+            16,
+        )
+    if schema.lower() != "dbo" and not dep.has(ctx, "ALTER SCHEMA"):
+        # Creating an object in a schema needs ALTER on it, besides CREATE TABLE/PROCEDURE.
         raise SqlError(
             2760,
             f'The specified schema name "{schema}" either does not exist or you do not have '
@@ -403,7 +458,7 @@ def create_table(ctx: Context, m: re.Match[str]) -> list[Output]:
     dep = _dep(ctx)
     orig = re.match(rf"(?is)create\s+table\s+({_NAME})", plain(ctx.sql))
     schema, name = split_name(orig.group(1) if orig else m.group("name"))
-    if not dep.can_deploy(ctx):
+    if not dep.has(ctx, "CREATE TABLE"):
         raise _denied(ctx, "CREATE TABLE")
     if dep.obj(ctx.session.database, schema, name):
         raise _exists_error(ctx, schema, name)
@@ -428,7 +483,9 @@ def create_procedure(ctx: Context, m: re.Match[str]) -> list[Output]:
         raise SqlError(208, f"Invalid object name '{schema}.{name}'.", 6, 16)
     if existing and existing["type"] != "P":
         raise _exists_error(ctx, schema, name)
-    if not dep.can_deploy(ctx):
+    # ALTER PROCEDURE needs ALTER on the procedure (through its schema); CREATE needs CREATE
+    # PROCEDURE in the database and ALTER on the schema (checked when stored).
+    if not (dep.has(ctx, "ALTER SCHEMA") if existing else dep.has(ctx, "CREATE PROCEDURE")):
         if existing:
             raise SqlError(
                 15151,
@@ -492,7 +549,7 @@ def _write_denied(ctx: Context, action: str) -> SqlError:
 )
 def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
     rows = _config_rows(ctx)
-    if not _dep(ctx).can_deploy(ctx):
+    if not _dep(ctx).has(ctx, "UPDATE"):
         raise _write_denied(ctx, "UPDATE")
     value = _value(ctx, m.group("src"), {})
     name = unquote(m.group("key"))
@@ -508,7 +565,7 @@ def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
 )
 def config_update(ctx: Context, m: re.Match[str]) -> list[Output]:
     rows = _config_rows(ctx)
-    if not _dep(ctx).can_deploy(ctx):
+    if not _dep(ctx).has(ctx, "UPDATE"):
         raise _write_denied(ctx, "UPDATE")
     name = unquote(m.group("key"))
     if name not in rows:
@@ -523,7 +580,7 @@ def config_update(ctx: Context, m: re.Match[str]) -> list[Output]:
 )
 def config_insert(ctx: Context, m: re.Match[str]) -> list[Output]:
     rows = _config_rows(ctx)
-    if not _dep(ctx).can_deploy(ctx):
+    if not _dep(ctx).has(ctx, "INSERT"):
         raise _write_denied(ctx, "INSERT")
     name = unquote(m.group("key"))
     if name in rows:
@@ -567,6 +624,27 @@ def config_select(ctx: Context, m: re.Match[str]) -> list[Output]:
                 ) from None
     column = col(alias, "int") if as_int else col(alias, "nvarchar", 4000)
     return [ResultSet([column], [(value,)])]
+
+
+# -- GRANT ----------------------------------------------------------------------------------------
+@registry.statement(
+    rf"(?i)grant execute on (?:object ?:: ?)?(?P<name>{_NAME}) to (?P<grantee>\[[^\]]+\]|\w+)"
+)
+def grant_execute(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    orig = re.search(rf"(?i)grant\s+execute\s+on\s+(?:object\s*::\s*)?({_NAME})", plain(ctx.sql))
+    schema, name = split_name(orig.group(1) if orig else m.group("name"))
+    if not dep.obj(ctx.session.database, schema, name, "P") or not dep.has(ctx, "CONTROL SCHEMA"):
+        # Granting needs CONTROL on the object (its owner, db_owner, CONTROL on the schema).
+        raise SqlError(
+            15151,
+            f"Cannot find the object '{name}', because it does not exist or you do not have "
+            "permission.",
+            1,
+            16,
+        )
+    dep.execute_grantees.add(m.group("grantee").strip("[]").lower())
+    return []
 
 
 # -- sys.objects ----------------------------------------------------------------------------------
@@ -1161,9 +1239,18 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     proc = _dep(ctx).obj(ctx.session.database, "DbTools", "usp_CollectMetrics", "P")
     if not proc:
         raise SqlError(2812, f"Could not find stored procedure '{PROCEDURE}'.", 62, 16)
+    if not _dep(ctx).execute_granted(ctx):
+        raise SqlError(
+            229,
+            "The EXECUTE permission was denied on the object 'usp_CollectMetrics', database "
+            f"'{ctx.session.database}', schema 'DbTools'.",
+            5,
+            14,
+        )
     if proc.get("stub"):
         return []
-    if not _has_view_server_state(ctx):
+    vsps = ctx.config.version >= 2022 and _has_performance_state(ctx)
+    if not (_has_view_server_state(ctx) or vsps):
         raise permission_denied_view_server_state()
     last = args[0] if args else None
     try:

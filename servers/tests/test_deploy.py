@@ -84,7 +84,7 @@ def test_deploy_without_create_rights_fails_clearly(client, add, sqlsim):
     client.post(f"/api/servers/{sid}/deploy")
     status = client.get(f"/api/servers/{sid}/deployment-status").json()
     assert status["monitoring_status"] == "failed"
-    assert "CREATE PROCEDURE" in status["error"]
+    assert "db_owner" in status["error"]
     sqlsim.set_can_deploy("SQLPROD03", True)
     client.post(f"/api/servers/{sid}/deploy")
     assert Server.objects.get(pk=sid).monitoring_status == "monitored"

@@ -80,7 +80,7 @@ def test_deploy_without_create_permissions(sqlsim_factory):
     fleet, name = _fleet(sqlsim_factory)
     fleet.set_can_deploy(name, False)
     with _connect(fleet, name) as conn:
-        with pytest.raises(sqlclient.PermissionMissing, match="CREATE PROCEDURE"):
+        with pytest.raises(sqlclient.PermissionMissing, match="db_owner"):
             monitoring_objects.deploy_objects(conn)
         # DDL sent anyway fails like SQL Server: error 262
         with pytest.raises(sqlclient.PermissionMissing, match="CREATE SCHEMA permission denied"):
@@ -89,6 +89,55 @@ def test_deploy_without_create_permissions(sqlsim_factory):
     fleet.set_can_deploy(name, True)
     with _connect(fleet, name) as conn:
         assert monitoring_objects.deploy_objects(conn).version == monitoring_objects.SCRIPT_VERSION
+
+
+def test_collection_by_a_login_that_is_not_db_owner(sqlsim_factory):
+    """Deployed by a db_owner, collected by a login with VIEW SERVER STATE only: it needs
+    EXECUTE on the procedure, which the deployment grants."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTEXEC01")
+    fleet.set_can_deploy(name, False, login=DEFAULT_LOGIN)
+    with _connect(fleet, name) as conn:
+        assert rates.parse(_collect(conn)).waits
+
+
+def test_precheck_refuses_what_the_deploy_would_fail_on(sqlsim_factory):
+    """CREATE SCHEMA, TABLE and PROCEDURE are not enough: AUTHORIZATION dbo needs IMPERSONATE
+    on dbo, objects in the dbo-owned schema need ALTER on it, writing Config and granting
+    EXECUTE need CONTROL. The pre-check refuses before any DDL; no half-done deployment."""
+    fleet, name = _fleet(sqlsim_factory, "SQLDTPRE01")
+    fleet.set_can_deploy(name, False)
+    fleet.set_permissions(
+        name, login=DEFAULT_LOGIN, CREATE_SCHEMA=True, CREATE_TABLE=True, CREATE_PROCEDURE=True
+    )
+    with _connect(fleet, name) as conn:
+        with pytest.raises(sqlclient.PermissionMissing, match="db_owner"):
+            monitoring_objects.deploy_objects(conn)
+        assert conn.query("SELECT SCHEMA_ID(N'DbTools')")[0][0] is None
+        # SQL Server's own answer to the statement the deploy would send first.
+        with pytest.raises(sqlclient.TargetError, match="Cannot find the user 'dbo'"):
+            conn.execute("CREATE SCHEMA DbTools AUTHORIZATION dbo")
+
+
+def test_the_schema_owner_can_upgrade(sqlsim_factory):
+    """Once deployed, a login with CONTROL on SCHEMA::DbTools, not db_owner, can upgrade."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTUPG01")
+    fleet.set_can_deploy(name, False)
+    fleet.set_permissions(name, login=DEFAULT_LOGIN, CONTROL_SCHEMA=True)
+    with _connect(fleet, name) as conn:
+        assert monitoring_objects.missing_permissions(conn) == []
+        outcome = monitoring_objects.deploy_objects(conn)
+        assert outcome.previous_version == monitoring_objects.SCRIPT_VERSION
+        assert rates.parse(_collect(conn)).waits
+
+
+def test_view_server_performance_state_is_enough_on_2022(sqlsim_factory):
+    login = Login(DEFAULT_LOGIN, DEFAULT_PASSWORD, view_server_state=False)
+    fleet, name = _fleet(sqlsim_factory, "SQLDT2022", version=2022, logins=[login])
+    fleet.set_permissions(name, login=DEFAULT_LOGIN, VIEW_SERVER_PERFORMANCE_STATE=True)
+    with _connect(fleet, name) as conn:
+        assert monitoring_objects.missing_permissions(conn) == []
+        monitoring_objects.deploy_objects(conn)
+        assert rates.parse(_collect(conn)).waits
 
 
 def test_deploy_without_view_server_state(sqlsim_factory):
