@@ -36,6 +36,7 @@ class InstanceRow(NamedTuple):
     physical_memory_kb: int | None = None
     committed_kb: int | None = None
     committed_target_kb: int | None = None
+    numa_nodes: int | None = None  # since version 5
 
 
 class CpuRow(NamedTuple):
@@ -113,10 +114,12 @@ class FileRow(NamedTuple):
 
 # -- what parse keeps and compute returns ---------------------------------------------------------
 class CpuRecord(NamedTuple):
+    """A SystemHealth record as written: ProcessUtilization and SystemIdle may be missing."""
+
     record_id: int
     event_time: dt.datetime
-    sql: int
-    idle: int
+    sql: int | None
+    idle: int | None
 
 
 class WaitCounters(NamedTuple):
@@ -186,6 +189,7 @@ class Raw:
     waits: dict[str, WaitCounters]
     files: dict[str, FileTotals]  # per database
     epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
+    numa_nodes: int = 1
 
 
 @dataclass
@@ -203,6 +207,27 @@ def _row[R: tuple](kind: type[R], values: tuple) -> R:
     """A result row as its named tuple: columns a newer procedure adds are ignored, columns an
     older one lacks take their defaults."""
     return kind(*values[: len(kind._fields)])
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def cpu_reading(record: CpuRecord, numa_nodes: int) -> CpuReading | None:
+    """SQL Server's and the other processes' CPU % of one SystemHealth record, or None when the
+    record cannot be read as percentages: a missing value is not 0 % (nor 100 % other). On a
+    base of 100, SQL + idle never exceeds 100; some hardware writes ProcessUtilization on a base
+    of 100 per NUMA node, which shows as a sum over 100 and is scaled back (DBA Dash divides by
+    the NUMA nodes too). What scaling does not explain is dropped, never clamped to a false 100.
+    """
+    if record.sql is None or record.idle is None or record.sql < 0 or record.idle < 0:
+        return None
+    sql = float(record.sql)
+    if sql + record.idle > 100 and numa_nodes > 1:
+        sql = sql / numa_nodes
+    if sql + record.idle > 100:
+        return None
+    return CpuReading(round(sql, 1), round(100 - sql - record.idle, 1))
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -267,7 +292,10 @@ def parse(sets: list[list[tuple]]) -> Raw:
         ms_ticks=int(inst.ms_ticks),
         cpu=[
             CpuRecord(
-                int(r.record_id), _utc(r.event_time), int(r.sql_cpu or 0), int(r.system_idle or 0)
+                int(r.record_id),
+                _utc(r.event_time),
+                _int_or_none(r.sql_cpu),
+                _int_or_none(r.system_idle),
             )
             for r in (_row(CpuRow, r) for r in cpu)
         ],
@@ -295,6 +323,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
         },
         files=_files_per_database(files),
         epoch_ms=_epoch_ms(inst.sqlserver_start_time),
+        numa_nodes=max(1, int(inst.numa_nodes or 1)),
     )
 
 
@@ -323,16 +352,17 @@ def compute(
         if value is not None and (not enabled or name in enabled):
             out.metrics.append(MetricPoint(name, when, float(value)))
 
-    # CPU: every ring-buffer record not seen before (a late poll fills the gap); readings over
-    # 100 % happen on some builds and are clamped.
+    # CPU: every ring-buffer record not seen before (a late poll fills the gap); a record that
+    # cannot be read is skipped, and not asked for again.
     latest_cpu: CpuReading | None = None
     for record in raw.cpu:
-        sql_cpu = min(max(record.sql, 0), 100)
-        other = min(max(100 - sql_cpu - record.idle, 0), 100)
-        add("cpu_percent", record.event_time, sql_cpu)
-        add("cpu_other_percent", record.event_time, other)
-        latest_cpu = CpuReading(sql_cpu, other)
         out.last_cpu_record_id = record.record_id
+        reading = cpu_reading(record, raw.numa_nodes)
+        if reading is None:
+            continue
+        add("cpu_percent", record.event_time, reading.sql)
+        add("cpu_other_percent", record.event_time, reading.other)
+        latest_cpu = reading
     # ms_ticks counts from the machine's start: it goes down on a reboot only. A restart of the
     # service alone shows as another start time (new_epoch), with record ids starting again.
     restarted = prev is not None and (raw.ms_ticks < prev.ms_ticks or new_epoch)

@@ -35,9 +35,14 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
                                             connections are dropped; deployed objects stay.
 ``clear_wait_stats(name)``                  ``{"clear_wait_stats": true}`` (like DBCC SQLPERF)
 ``set_can_deploy(name, granted, login)``    ``{"can_deploy": false[, "login": "dbtools"]}``
-``set_permissions(name, login, **perms)``    ``{"permissions": {"VIEW ANY DEFINITION": false}[,
+``set_permissions(name, login, **perms)``   ``{"permissions": {"VIEW ANY DEFINITION": false}[,
                                             "login": "dbtools"]}``: one permission apart from
                                             ``can_deploy`` (which grants all of them)
+``steer(name, odd_cpu_records=True)``       ``{"odd_cpu_records": true}``: SystemHealth
+                                            records as some hardware writes them: every 5th
+                                            without ProcessUtilization, every 7th without
+                                            SystemIdle, ProcessUtilization on a base of 100 per
+                                            NUMA node (``{"numa_nodes": 2}``)
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -946,6 +951,11 @@ class Metrics:
         # service's start: record k (written at k minutes of ms_ticks) has id k - ring_k0.
         self.start_ticks = 0
         self.ring_k0 = 0
+        # Hardware quirks of the SystemHealth records seen in the field (steer odd_cpu_records):
+        # some records lack ProcessUtilization or SystemIdle, and on some NUMA machines
+        # ProcessUtilization is on a base of 100 per NUMA node.
+        self.odd_cpu = False
+        self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
     # -- clock / lifecycle ---------------------------------------------------------------------
@@ -1042,9 +1052,13 @@ class Metrics:
         out = []
         for k in range(first, last + 1):
             at = k * RING_INTERVAL_MS
-            cpu = self.cpu_at(at - 30_000, k)
+            cpu: int | None = self.cpu_at(at - 30_000, k)
             other = 2 + int(4 * (1 + _noise(k + 7)))
-            out.append((k - self.ring_k0, at, cpu, max(0, 100 - cpu - other)))
+            idle: int | None = max(0, 100 - cpu - other)
+            if self.odd_cpu:
+                cpu = None if k % 5 == 0 else cpu * self.numa_nodes
+                idle = None if k % 7 == 0 else idle
+            out.append((k - self.ring_k0, at, cpu, idle))
         return out
 
     # -- counters ------------------------------------------------------------------------------
@@ -1128,6 +1142,10 @@ class Metrics:
         target_kb = mem["committed_target_mb"] * 1024
         started = dt.datetime.fromtimestamp(st.started_wall, dt.UTC).replace(tzinfo=None)
         set1 = [(now, ticks, started, cfg.cpus, total_kb, committed_kb, target_kb)]
+        columns1 = _SET1
+        if shape.numa_nodes:
+            columns1 = [*_SET1, col("numa_nodes", "int")]
+            set1 = [(*set1[0], self.numa_nodes)]
 
         set2 = [
             (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle)
@@ -1222,7 +1240,7 @@ class Metrics:
             ]
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
-        columns = (*COLLECTION_COLUMNS[:6], columns7)
+        columns = (columns1, *COLLECTION_COLUMNS[1:6], columns7)
         return [ResultSet(cols, rows) for cols, rows in zip(columns, sets, strict=True)]
 
 
@@ -1275,6 +1293,7 @@ class ProcShape:
     benign: frozenset[str] = frozenset()  # wait types its NOT IN list leaves out
     joins_master_files: bool = True
     files_per_database: bool = False  # file I/O summed per database (GROUP BY)
+    numa_nodes: bool = False  # the instance row counts sys.dm_os_nodes
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1289,6 +1308,7 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             benign=frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset(),
             joins_master_files=bool(re.search(r"(?i)\bsys\.master_files\b", file_query)),
             files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
+            numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
         )
         _SHAPE_BY_HASH[key] = cached
     return cached
@@ -1314,6 +1334,8 @@ def dbcc_clear_waits(ctx: Context, m: re.Match[str]) -> list[Output]:
 
 # -- steering -------------------------------------------------------------------------------------
 STEERING_KEYS = (
+    "odd_cpu_records",
+    "numa_nodes",
     "restart",
     "clear_wait_stats",
     "can_deploy",
@@ -1331,6 +1353,10 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).set_can_deploy(bool(changes["can_deploy"]), changes.get("login"))
     if changes.get("permissions"):
         deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
+    if "odd_cpu_records" in changes:
+        metrics(inst).odd_cpu = bool(changes["odd_cpu_records"])
+    if changes.get("numa_nodes"):
+        metrics(inst).numa_nodes = int(changes["numa_nodes"])
     if changes.get("advance_seconds"):
         metrics(inst).advance_clock(float(changes["advance_seconds"]))
     if changes.get("clear_wait_stats"):

@@ -22,7 +22,11 @@ BEGIN
            si.cpu_count,
            si.physical_memory_kb,
            si.committed_kb,
-           si.committed_target_kb
+           si.committed_target_kb,
+           -- Some hardware writes ProcessUtilization on a base of 100 per NUMA node: the
+           -- collector scales such records back. The DAC's node is not a NUMA node.
+           (SELECT COUNT(*) FROM sys.dm_os_nodes
+            WHERE node_state_desc NOT LIKE N'%DAC%') AS numa_nodes
     FROM sys.dm_os_sys_info AS si;
 
     -- 2. CPU: one SystemHealth record a minute; every record newer than the last one seen

@@ -19,7 +19,7 @@ from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Log
 pytest_plugins = ["sqlsim.pytest_plugin"]
 
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
-COLUMNS = [7, 4, 7, 4, 5, 4, 11]
+COLUMNS = [8, 4, 7, 4, 5, 4, 11]
 
 
 def _fleet(factory, name="SQLDT01", **kw):
@@ -295,6 +295,23 @@ def test_spike_cpu_shows_in_the_next_record(sqlsim_factory):
     assert 1 <= len(after) <= 3
     assert after[-1][2] >= 90
     assert before[-1][2] < 90
+
+
+def test_odd_cpu_records_give_no_false_readings(sqlsim_factory):
+    fleet, name = _deployed(sqlsim_factory, "SQLDTNUMA01", cpus=32)
+    fleet.steer(name, odd_cpu_records=True, numa_nodes=2)
+    with _connect(fleet, name) as conn:
+        sets = _collect(conn)
+    records = sets[1]
+    assert any(r[2] is None for r in records) and any(r[3] is None for r in records)
+    assert any(r[2] is not None and r[2] > 100 for r in records)
+    computed = rates.compute(rates.parse(sets), None)
+    sql = [p.value for p in computed.metrics if p.name == "cpu_percent"]
+    other = [p.value for p in computed.metrics if p.name == "cpu_other_percent"]
+    complete = [r for r in records if r[2] is not None and r[3] is not None]
+    assert len(sql) == len(other) == len(complete)  # incomplete records dropped
+    assert all(0 <= v < 100 for v in sql + other)  # scaled to one base, not clamped
+    assert all(s + o <= 100 for s, o in zip(sql, other, strict=True))
 
 
 def test_restart_resets_counters_and_ring(sqlsim_factory):
