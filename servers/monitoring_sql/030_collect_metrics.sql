@@ -86,10 +86,13 @@ BEGIN
     -- 6. waits, cumulative since start, without the benign ones: background threads that wait
     --    all the time (idle queues, sleeps, timers), which would bury real waits under days of
     --    idle time. This list is the one place DbTools filters waits. Sources: sp_BlitzFirst's
-    --    #IgnorableWaits (First Responder Kit), DBA Dash's excluded wait types, and Paul
-    --    Randal's list of benign waits (SQLskills). CXCONSUMER is left out on
-    --    purpose: Microsoft documents it as the normal consumer side of any parallel query;
-    --    parallelism trouble still shows as CXPACKET, which is kept.
+    --    #IgnorableWaits (First Responder Kit), DBA Dash's excluded wait types, SQLWATCH's
+    --    ignored waits and Paul Randal's list of benign waits (SQLskills), which also gives the
+    --    PREEMPTIVE_OS_* and PREEMPTIVE_XE_* calls idle threads sit in. PREEMPTIVE_OS_CREATEFILE,
+    --    _FILEOPS and _WRITEFILEGATHER stay: file creation and growth (zeroing) are real work a
+    --    DBA wants to see. CXCONSUMER is left out on purpose: Microsoft documents it as the
+    --    normal consumer side of any parallel query; parallelism trouble still shows as
+    --    CXPACKET, which is kept.
     SELECT ws.wait_type,
            ws.waiting_tasks_count,
            ws.wait_time_ms,
@@ -108,8 +111,15 @@ BEGIN
         N'LAZYWRITER_SLEEP', N'LOGMGR_QUEUE', N'MEMORY_ALLOCATION_EXT', N'ONDEMAND_TASK_QUEUE',
         N'PARALLEL_REDO_DRAIN_WORKER', N'PARALLEL_REDO_LOG_CACHE', N'PARALLEL_REDO_TRAN_LIST',
         N'PARALLEL_REDO_TRAN_TURN', N'PARALLEL_REDO_WORKER_SYNC', N'PARALLEL_REDO_WORKER_WAIT_WORK',
-        N'PREEMPTIVE_HADR_LEASE_MECHANISM', N'PREEMPTIVE_OS_FLUSHFILEBUFFERS',
-        N'PREEMPTIVE_SP_SERVER_DIAGNOSTICS', N'PREEMPTIVE_XE_GETTARGETSTATE', N'PVS_PREALLOCATE',
+        N'PREEMPTIVE_HADR_LEASE_MECHANISM', N'PREEMPTIVE_OS_AUTHENTICATIONOPS',
+        N'PREEMPTIVE_OS_AUTHORIZATIONOPS', N'PREEMPTIVE_OS_COMOPS', N'PREEMPTIVE_OS_CRYPTOPS',
+        N'PREEMPTIVE_OS_DEVICEOPS', N'PREEMPTIVE_OS_FLUSHFILEBUFFERS', N'PREEMPTIVE_OS_GENERICOPS',
+        N'PREEMPTIVE_OS_GETPROCADDRESS', N'PREEMPTIVE_OS_LIBRARYOPS', N'PREEMPTIVE_OS_PIPEOPS',
+        N'PREEMPTIVE_OS_QUERYREGISTRY', N'PREEMPTIVE_OS_VERIFYTRUST',
+        N'PREEMPTIVE_OS_WAITFORSINGLEOBJECT', N'PREEMPTIVE_SP_SERVER_DIAGNOSTICS',
+        N'PREEMPTIVE_XE_CALLBACKEXECUTE', N'PREEMPTIVE_XE_DISPATCHER', N'PREEMPTIVE_XE_GETTARGETSTATE',
+        N'PREEMPTIVE_XE_SESSIONCOMMIT', N'PREEMPTIVE_XE_TARGETFINALIZE', N'PREEMPTIVE_XE_TARGETINIT',
+        N'PVS_PREALLOCATE',
         N'PWAIT_ALL_COMPONENTS_INITIALIZED', N'PWAIT_DIRECTLOGCONSUMER_GETNEXT',
         N'PWAIT_EXTENSIBILITY_CLEANUP_TASK', N'QDS_ASYNC_QUEUE',
         N'QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP', N'QDS_PERSIST_TASK_MAIN_LOOP_SLEEP',
