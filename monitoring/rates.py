@@ -379,6 +379,8 @@ def compute(
     add("memory_percent", at, memory_pct)
     add("connection_count", at, raw.connections["connections"])
     add("user_sessions", at, raw.connections["user_sessions"])
+    add("active_requests", at, raw.connections["active_requests"])
+    add("blocked_requests", at, raw.connections["blocked"])
 
     elapsed = _delta(raw.ms_ticks, prev.ms_ticks if prev else None)
     usable = elapsed is not None and 0 < elapsed <= MAX_GAP_MS

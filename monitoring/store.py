@@ -75,7 +75,7 @@ class Result:
 
 def metric_type_ids(alias: str) -> dict[str, int]:
     """Name -> id of the metric types, creating any the code knows and the table lacks. Read per
-    call (thirteen rows): ids must never outlive the rows they name."""
+    call (a few rows): ids must never outlive the rows they name."""
     ids = dict(MetricType.objects.using(alias).values_list("name", "id"))
     missing = [(n, u, d) for n, u, d in METRIC_TYPES if n not in ids]
     if missing:

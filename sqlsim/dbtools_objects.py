@@ -43,6 +43,9 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
                                             without ProcessUtilization, every 7th without
                                             SystemIdle, ProcessUtilization on a base of 100 per
                                             NUMA node (``{"numa_nodes": 2}``)
+``steer(name, requests={...})``             ``{"requests": {"user": 3, "blocked": 1,
+                                            "latch_waits": 4, "system_over_50": 6}}``: the
+                                            rows of sys.dm_exec_requests (``null``: from load)
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -962,6 +965,9 @@ class Metrics:
         # some records lack ProcessUtilization or SystemIdle, and on some NUMA machines
         # ProcessUtilization is on a base of 100 per NUMA node.
         self.odd_cpu = False
+        # Steered counts of sys.dm_exec_requests rows (user, blocked, latch_waits,
+        # system_over_50); empty: drawn from the load.
+        self.requests: dict[str, int] = {}
         self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
@@ -1172,8 +1178,21 @@ class Metrics:
         wave = math.sin(ticks / 900_000 + self.phase)
         open_conns = len(getattr(self.inst, "_conns", ()))
         sessions = max(1, int(self.sessions * (1 + 0.15 * wave)) + open_conns)
-        active = max(1, round(cpu / 100 * cfg.cpus * (0.6 + 0.2 * (1 + _noise(minute + 3)))))
-        blocked = 0 if cpu < 80 else 1 + int(2 * (1 + _noise(minute + 5)))
+        # sys.dm_exec_requests as SQL Server fills it: user requests, some blocked by another
+        # session (blocking_session_id > 0); latch waits whose owner is unknown or not tracked
+        # (-4, -5: common, says the documentation) that block nobody; system requests, many
+        # with a session_id above 50 on current versions; and the collector's own request.
+        req = self.requests or {
+            "user": max(1, round(cpu / 100 * cfg.cpus * (0.6 + 0.2 * (1 + _noise(minute + 3))))),
+            "blocked": 0 if cpu < 80 else 1 + int(2 * (1 + _noise(minute + 5))),
+            "latch_waits": 1 + int(3 * (1 + _noise(minute + 9)) * cpu / 100),
+            "system_over_50": 4,
+        }
+        if shape.user_requests_only:
+            active = req["user"]
+        else:  # session_id > 50: system requests and the collector's own count too
+            active = req["user"] + req["system_over_50"] + 1
+        blocked = req["blocked"] + (0 if shape.blocked_by_sessions_only else req["latch_waits"])
         set4 = [(sessions + 2, sessions, active, blocked)]
 
         c = self.counters
@@ -1301,6 +1320,8 @@ class ProcShape:
     joins_master_files: bool = True
     files_per_database: bool = False  # file I/O summed per database (GROUP BY)
     numa_nodes: bool = False  # the instance row counts sys.dm_os_nodes
+    blocked_by_sessions_only: bool = False  # blocking_session_id > 0, not <> 0
+    user_requests_only: bool = False  # is_user_process = 1 and not its own request (@@SPID)
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1311,11 +1332,19 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
         m = re.search(r"(?is)wait_type not in ?\((.*?)\)", text)
         files = re.search(r"(?is)from sys\.dm_io_virtual_file_stats.*?(?:;|$)", text)
         file_query = files.group(0) if files else ""
+        # The statement counting active requests (up to the next result set).
+        found = re.search(r"(?i)\bas active_requests\b", text)
+        before = text[: found.start()] if found else ""
+        requests = before[before.lower().rfind("from sys.dm_exec_requests") :] if found else ""
         cached = ProcShape(
             benign=frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset(),
             joins_master_files=bool(re.search(r"(?i)\bsys\.master_files\b", file_query)),
             files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
             numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
+            blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
+            user_requests_only=bool(
+                re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
+            ),
         )
         _SHAPE_BY_HASH[key] = cached
     return cached
@@ -1343,6 +1372,7 @@ def dbcc_clear_waits(ctx: Context, m: re.Match[str]) -> list[Output]:
 STEERING_KEYS = (
     "odd_cpu_records",
     "numa_nodes",
+    "requests",
     "restart",
     "clear_wait_stats",
     "can_deploy",
@@ -1362,6 +1392,8 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
     if "odd_cpu_records" in changes:
         metrics(inst).odd_cpu = bool(changes["odd_cpu_records"])
+    if "requests" in changes:
+        metrics(inst).requests = dict(changes["requests"] or {})
     if changes.get("numa_nodes"):
         metrics(inst).numa_nodes = int(changes["numa_nodes"])
     if changes.get("advance_seconds"):

@@ -60,11 +60,18 @@ BEGIN
     FROM sys.dm_os_sys_memory AS sm
     CROSS JOIN sys.dm_os_process_memory AS pm;
 
-    -- 4. connections and sessions
+    -- 4. connections, sessions and requests. User work is is_user_process = 1 (system sessions
+    --    have ids above 50 too), without this collection's own request. A request is blocked by
+    --    a session when blocking_session_id > 0: -2 to -5 are an orphaned distributed
+    --    transaction, deferred recovery and latch waits whose owner is unknown or not tracked,
+    --    which the documentation calls common and which block on no session.
     SELECT (SELECT COUNT(*) FROM sys.dm_exec_connections) AS connections,
            (SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE is_user_process = 1) AS user_sessions,
-           (SELECT COUNT(*) FROM sys.dm_exec_requests WHERE session_id > 50) AS active_requests,
-           (SELECT COUNT(*) FROM sys.dm_exec_requests WHERE blocking_session_id <> 0) AS blocked_requests;
+           (SELECT COUNT(*) FROM sys.dm_exec_requests AS r
+            JOIN sys.dm_exec_sessions AS s ON s.session_id = r.session_id
+            WHERE s.is_user_process = 1 AND r.session_id <> @@SPID) AS active_requests,
+           (SELECT COUNT(*) FROM sys.dm_exec_requests
+            WHERE blocking_session_id > 0) AS blocked_requests;
 
     -- 5. performance counters, read by cntr_type: 65792 raw, 272696576 cumulative per second,
     --    537003264 ratio over its 1073939712 base

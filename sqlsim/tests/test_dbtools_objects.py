@@ -304,7 +304,8 @@ def test_odd_cpu_records_give_no_false_readings(sqlsim_factory):
         sets = _collect(conn)
     records = sets[1]
     assert any(r[2] is None for r in records) and any(r[3] is None for r in records)
-    assert any(r[2] is not None and r[2] > 100 for r in records)
+    # On a base of 100 per NUMA node: SQL and idle add up to more than 100.
+    assert any(r[2] is not None and r[3] is not None and r[2] + r[3] > 100 for r in records)
     computed = rates.compute(rates.parse(sets), None)
     sql = [p.value for p in computed.metrics if p.name == "cpu_percent"]
     other = [p.value for p in computed.metrics if p.name == "cpu_other_percent"]
@@ -312,6 +313,18 @@ def test_odd_cpu_records_give_no_false_readings(sqlsim_factory):
     assert len(sql) == len(other) == len(complete)  # incomplete records dropped
     assert all(0 <= v < 100 for v in sql + other)  # scaled to one base, not clamped
     assert all(s + o <= 100 for s, o in zip(sql, other, strict=True))
+
+
+def test_blocking_counts_sessions_and_active_counts_user_work(sqlsim_factory):
+    """Latch waits whose owner is unknown (blocking_session_id -4, -5) block no session; system
+    requests have session ids above 50 too; the collector's own request is not user work."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTREQ01")
+    fleet.steer(name, requests={"user": 3, "blocked": 1, "latch_waits": 4, "system_over_50": 6})
+    with _connect(fleet, name) as conn:
+        raw = rates.parse(_collect(conn))
+    assert (raw.connections["active_requests"], raw.connections["blocked"]) == (3, 1)
+    computed = {p.name: p.value for p in rates.compute(raw, None).metrics}
+    assert (computed["active_requests"], computed["blocked_requests"]) == (3, 1)
 
 
 def test_restart_resets_counters_and_ring(sqlsim_factory):
