@@ -20,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bench import _collect_before as before
-from monitoring import collect as after
+from monitoring import rates as after
 from sqlsim import dbtools_objects
 from sqlsim.instance import InstanceConfig
 from sqlsim.server import Instance

@@ -87,7 +87,7 @@ from django.utils import timezone
 from dbtools import crypto, tenancy
 from engine import due
 from engine.models import CollectorSlot
-from servers import deployment, monitoring
+from servers import deployment, monitoring_objects
 from servers.models import Server
 from sqlsim.control import SubprocessFleet
 from sqlsim.fleet import load_fleet_file, make_configs
@@ -172,7 +172,7 @@ def add_servers(tenants: list[Tenant], ports: list[int]) -> None:
                 Server(name=f"S{port}", host="127.0.0.1", port=port, username="dbtools",
                        password_encrypted=password, encrypt="on",
                        monitoring_status=Server.Monitoring.MONITORED,
-                       deployed_version=monitoring.SCRIPT_VERSION)
+                       deployed_version=monitoring_objects.SCRIPT_VERSION)
                 for port in by_tenant[tenant.pk]
             ])  # fmt: skip
             due.refresh(tenant.pk)

@@ -39,7 +39,7 @@ from core import settings_store
 from dbtools import tenancy
 from engine import due
 from engine.models import CollectorSlot
-from monitoring import collect, store
+from monitoring import rates, store
 from monitoring.models import CollectorState
 from servers import actions, sqlclient
 from servers.models import Server
@@ -199,7 +199,7 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
                 conn.close()
                 raise
         CONNECTIONS.put(key, conn, job.interval)
-        computed = collect.compute(collect.parse(sets), job.counters, set(job.enabled) or None)
+        computed = rates.compute(rates.parse(sets), job.counters, set(job.enabled) or None)
         status = Server.Status.ONLINE
         kind = message = ""
     except (sqlclient.TargetError, ValueError) as exc:

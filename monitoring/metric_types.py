@@ -15,4 +15,6 @@ METRIC_TYPES = [
     ("user_sessions", "count", "User sessions"),
     ("page_life_expectancy", "s", "Page life expectancy"),
     ("sql_compilations_sec", "/s", "SQL Compilations/sec"),
+    ("active_requests", "count", "Requests of user sessions running or waiting"),
+    ("blocked_requests", "count", "Requests blocked by another session"),
 ]

@@ -12,12 +12,53 @@ from django.db import connections, transaction
 
 from dbtools import tenancy
 from monitoring import partitions
-from monitoring.collect import Computed
 from monitoring.metric_types import METRIC_TYPES
 from monitoring.models import MetricType
+from monitoring.rates import Computed
 
 ROLLUP = "5 minutes"
 _local = threading.local()
+# Columns of the unnest() of each INSERT below, in its order.
+SNAPSHOT_COLUMNS = (
+    "server_id",
+    "collected_at",
+    "status",
+    "cpu_percent",
+    "cpu_other_percent",
+    "memory_percent",
+    "connection_count",
+    "batch_requests_sec",
+    "duration_ms",
+)
+SNAPSHOT_FLOATS = {
+    "cpu_percent",
+    "cpu_other_percent",
+    "memory_percent",
+    "batch_requests_sec",
+    "duration_ms",
+}
+WAIT_COLUMNS = (
+    "server_id",
+    "collected_at",
+    "wait_type",
+    "tasks",
+    "wait_ms",
+    "signal_ms",
+    "interval_ms",
+)
+FILE_COLUMNS = (
+    "server_id",
+    "collected_at",
+    "database",
+    "reads",
+    "writes",
+    "bytes_read",
+    "bytes_written",
+    "read_latency_ms",
+    "write_latency_ms",
+    "interval_ms",
+)
+FILE_FLOATS = {"read_latency_ms", "write_latency_ms"}
 
 
 @dataclass
@@ -34,7 +75,7 @@ class Result:
 
 def metric_type_ids(alias: str) -> dict[str, int]:
     """Name -> id of the metric types, creating any the code knows and the table lacks. Read per
-    call (thirteen rows): ids must never outlive the rows they name."""
+    call (a few rows): ids must never outlive the rows they name."""
     ids = dict(MetricType.objects.using(alias).values_list("name", "id"))
     missing = [(n, u, d) for n, u, d in METRIC_TYPES if n not in ids]
     if missing:
@@ -64,31 +105,35 @@ def write(results: list[Result]) -> int:
     types = metric_type_ids(alias)
     _ensure_partitions(alias, max(r.attempted_at for r in results))
     m_srv, m_type, m_at, m_val = [], [], [], []
-    snaps: list[list[Any]] = [[] for _ in range(9)]
-    w_rows: list[list[Any]] = [[] for _ in range(7)]
-    f_rows: list[list[Any]] = [[] for _ in range(10)]
+    snaps = _Columns(SNAPSHOT_COLUMNS)
+    w_rows = _Columns(WAIT_COLUMNS)
+    f_rows = _Columns(FILE_COLUMNS)
     for r in results:
         c = r.computed
         if c is None:
             continue
-        for name, at, value in c.metrics:
-            if name in types:
+        for point in c.metrics:
+            if point.name in types:
                 m_srv.append(r.server_id)
-                m_type.append(types[name])
-                m_at.append(at)
-                m_val.append(float(value))  # psycopg sends a list of one type only
+                m_type.append(types[point.name])
+                m_at.append(point.at)
+                m_val.append(float(point.value))  # psycopg sends a list of one type only
         s = c.snapshot
-        for col, v in zip(snaps, [r.server_id, c.collected_at, r.status, s["cpu_percent"],
-                                  s["cpu_other_percent"], s["memory_percent"],
-                                  s["connection_count"], s["batch_requests_sec"],
-                                  r.duration_ms], strict=True):  # fmt: skip
-            col.append(v)
+        snaps.add(
+            server_id=r.server_id,
+            collected_at=c.collected_at,
+            status=r.status,
+            cpu_percent=s["cpu_percent"],
+            cpu_other_percent=s["cpu_other_percent"],
+            memory_percent=s["memory_percent"],
+            connection_count=s["connection_count"],
+            batch_requests_sec=s["batch_requests_sec"],
+            duration_ms=r.duration_ms,
+        )
         for wait in c.waits:
-            for col, v in zip(w_rows, [r.server_id, c.collected_at, *wait], strict=True):
-                col.append(v)
+            w_rows.add(server_id=r.server_id, collected_at=c.collected_at, **wait._asdict())
         for f in c.files:
-            for col, v in zip(f_rows, [r.server_id, c.collected_at, *f], strict=True):
-                col.append(v)
+            f_rows.add(server_id=r.server_id, collected_at=c.collected_at, **f._asdict())
     rows = 0
     with transaction.atomic(using=alias), connections[alias].cursor() as cur:
         if m_srv:
@@ -115,7 +160,7 @@ def write(results: list[Result]) -> int:
                       maximum = greatest(r.maximum, excluded.maximum)""",
                 [m_srv, m_type, m_at, m_val],
             )
-        if snaps[0]:
+        if snaps:
             cur.execute(
                 """INSERT INTO server_snapshots (server_id, collected_at, status, cpu_percent,
                      cpu_other_percent, memory_percent, connection_count, batch_requests_sec,
@@ -123,20 +168,20 @@ def write(results: list[Result]) -> int:
                    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::float8[],
                      %s::float8[], %s::float8[], %s::int[], %s::float8[], %s::float8[])
                    ON CONFLICT DO NOTHING""",
-                [_floats(c) if i in (3, 4, 5, 7, 8) else c for i, c in enumerate(snaps)],
+                snaps.arrays(floats=SNAPSHOT_FLOATS),
             )
             rows += cur.rowcount
-        if w_rows[0]:
+        if w_rows:
             cur.execute(
                 """INSERT INTO wait_stats (server_id, collected_at, wait_type, waiting_tasks,
                      wait_time_ms, signal_wait_time_ms, interval_ms)
                    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int8[],
                      %s::int8[], %s::int8[], %s::int8[])
                    ON CONFLICT DO NOTHING""",
-                w_rows,
+                w_rows.arrays(),
             )
             rows += cur.rowcount
-        if f_rows[0]:
+        if f_rows:
             cur.execute(
                 """INSERT INTO file_io_stats (server_id, collected_at, database_name, reads,
                      writes, bytes_read, bytes_written, read_latency_ms, write_latency_ms,
@@ -145,11 +190,29 @@ def write(results: list[Result]) -> int:
                      %s::int8[], %s::int8[], %s::int8[], %s::float8[], %s::float8[],
                      %s::int8[])
                    ON CONFLICT DO NOTHING""",
-                [_floats(c) if i in (7, 8) else c for i, c in enumerate(f_rows)],
+                f_rows.arrays(floats=FILE_FLOATS),
             )
             rows += cur.rowcount
         _write_state(cur, results)
     return rows
+
+
+class _Columns:
+    """Rows gathered column by column, as unnest() takes them."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.values: dict[str, list[Any]] = {n: [] for n in names}
+
+    def add(self, **row: Any) -> None:
+        for name in self.names:
+            self.values[name].append(row[name])
+
+    def __bool__(self) -> bool:
+        return bool(self.values[self.names[0]])
+
+    def arrays(self, floats: set[str] = frozenset()) -> list[list[Any]]:
+        return [_floats(self.values[n]) if n in floats else self.values[n] for n in self.names]
 
 
 def _floats(values: list[Any]) -> list[float | None]:

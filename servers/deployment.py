@@ -1,7 +1,7 @@
 """Deploying the DbTools monitoring objects (story 2.9): queued from the web, done by a worker.
 
-The T-SQL itself and the steps on the connection live in `servers.monitoring`; this module owns
-the server's deployment state, the queue and the activity log.
+The T-SQL itself and the steps on the connection live in `servers.monitoring_objects`; this
+module owns the server's deployment state, the queue and the activity log.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from core import activity
 from dbtools import tenancy
 from dbtools.tasks import enqueue
 from engine import due
-from servers import actions, monitoring, sqlclient
+from servers import actions, monitoring_objects, sqlclient
 from servers.models import Server
 
 log = structlog.get_logger(__name__)
@@ -45,7 +45,7 @@ def status_of(server: Server) -> dict[str, Any]:
         "server_id": server.pk,
         "monitoring_status": server.monitoring_status,
         "deployed_version": server.deployed_version,
-        "available_version": monitoring.SCRIPT_VERSION,
+        "available_version": monitoring_objects.SCRIPT_VERSION,
         "upgrade_available": server.upgrade_available,
         "deployed_at": server.deployed_at,
         # While deploying: waiting for a worker (queued) or being deployed (running), since when.
@@ -81,7 +81,7 @@ def request_deploy(servers: list[Server], user: AbstractBaseUser | None = None) 
         server.save(update_fields=["monitoring_status", "deployment_error", "deploy_requested_at",
                                    "deploy_started_at", "updated_at"])  # fmt: skip
         activity.record("server.deploy_requested", "server", server.pk, server.name,
-                        {"version": monitoring.SCRIPT_VERSION}, user)  # fmt: skip
+                        {"version": monitoring_objects.SCRIPT_VERSION}, user)  # fmt: skip
         queued.append(server)
     for server in queued:
         enqueue("servers.deployment.deploy_task", slug, server.pk, user_id, kind="interactive",
@@ -124,7 +124,7 @@ def deploy(server: Server, user: AbstractBaseUser | None = None) -> dict[str, An
     previous = server.deployed_version
     try:
         with sqlclient.connect(actions.target_for(server)) as conn:
-            outcome = monitoring.deploy_objects(conn)
+            outcome = monitoring_objects.deploy_objects(conn)
     except sqlclient.TargetError as exc:
         log.warning("deploy.failed", server=server.pk, kind=exc.kind)
         return _failed(server, exc.kind, exc.message, user)

@@ -98,7 +98,7 @@ class Server(models.Model):
     @property
     def upgrade_available(self) -> bool:
         """Deployed monitoring objects older than the scripts this DbTools ships."""
-        from servers.monitoring import SCRIPT_VERSION
+        from servers.monitoring_objects import SCRIPT_VERSION
 
         return bool(self.deployed_version and self.deployed_version < SCRIPT_VERSION)
 

@@ -21,7 +21,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -759,23 +759,6 @@ def test_connection(
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # keep pytest from collecting it
-
-
-def iter_result_rows(conn: SqlConnection, sql: str, *params: Any) -> Iterator[tuple]:
-    """Stream rows of a large result set without holding them all."""
-    cur = conn._cursor()
-    try:
-        cur.execute(sql, *params)
-        while True:
-            rows = cur.fetchmany(500)
-            if not rows:
-                break
-            for r in rows:
-                yield tuple(r)
-    except pyodbc.Error as exc:
-        raise classify_query_error(exc, conn.target, conn.timeout) from exc
-    finally:
-        cur.close()
 
 
 # -- scripts ------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """DbTools' monitoring objects on a simulated instance: deployment DDL and the collection procedure.
 
-What DbTools sends (``servers/monitoring.py`` and ``servers/monitoring_sql/*.sql``) is recognised
-by shape, not by exact text: whitespace, comments and letter case of keywords may change; object
-names must be right.
+What DbTools sends (``servers/monitoring_objects.py`` and ``servers/monitoring_sql/*.sql``) is
+recognised by shape, not by exact text: whitespace, comments and letter case of keywords may
+change; object names must be right.
 
 Deployment (objects live in the session's database, ``master`` for DbTools; remembered per
 instance for the life of the process, across client connections and simulated restarts):
@@ -28,11 +28,24 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
 (``SqlsimFleet``), and to the control port's ``POST /instances/NAME/steer`` body:
 
 ==========================================  =====================================================
-``restart(name)``                           ``{"restart": true}``: counters, ``ms_ticks`` and
-                                            ring-buffer record ids start again from small values;
-                                            open connections are dropped; deployed objects stay.
+``restart(name)``                           ``{"restart": true}``: a service restart: counters
+                                            and ring-buffer record ids start again from small
+                                            values, ``sqlserver_start_time`` moves, ``ms_ticks``
+                                            (the machine's uptime) keeps counting; open
+                                            connections are dropped; deployed objects stay.
 ``clear_wait_stats(name)``                  ``{"clear_wait_stats": true}`` (like DBCC SQLPERF)
 ``set_can_deploy(name, granted, login)``    ``{"can_deploy": false[, "login": "dbtools"]}``
+``set_permissions(name, login, **perms)``   ``{"permissions": {"VIEW ANY DEFINITION": false}[,
+                                            "login": "dbtools"]}``: one permission apart from
+                                            ``can_deploy`` (which grants all of them)
+``steer(name, odd_cpu_records=True)``       ``{"odd_cpu_records": true}``: SystemHealth
+                                            records as some hardware writes them: every 5th
+                                            without ProcessUtilization, every 7th without
+                                            SystemIdle, ProcessUtilization on a base of 100 per
+                                            NUMA node (``{"numa_nodes": 2}``)
+``steer(name, requests={...})``             ``{"requests": {"user": 3, "blocked": 1,
+                                            "latch_waits": 4, "system_over_50": 6}}``: the
+                                            rows of sys.dm_exec_requests (``null``: from load)
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -55,6 +68,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +131,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+# What CONTROL on the DbTools schema gives on the schema and the objects in it.
+_IMPLIED_BY_SCHEMA_CONTROL = {"ALTER SCHEMA", "EXECUTE", "INSERT", "UPDATE", "SELECT"}
+
+
 # -- per-instance deployment state ----------------------------------------------------------------
 class Deployment:
     """Schemas, objects and DbTools.Config rows of one instance, plus the can_deploy right.
@@ -131,6 +149,10 @@ class Deployment:
         self.config_rows: dict[str, dict[str, str | None]] = {}  # db -> {name: value}
         self.can_deploy_all = True
         self.can_deploy_logins: dict[str, bool] = {}
+        # login -> permission name (upper case) -> granted: what steering set apart from
+        # can_deploy, e.g. a least-privilege collector login without VIEW ANY DEFINITION.
+        self.permissions: dict[str, dict[str, bool]] = {}
+        self.execute_grantees: set[str] = set()  # GRANT EXECUTE ON the procedure TO ...
 
     @property
     def catalog(self) -> dict[str, Any]:
@@ -147,6 +169,31 @@ class Deployment:
             return self.can_deploy_logins[login]
         entry = None if ctx.session.windows else ctx.config.login(ctx.session.login)
         return self.can_deploy_all and bool(getattr(entry, "can_deploy", True))
+
+    def has(self, ctx: Context, permission: str) -> bool:
+        """A permission of the session's login other than VIEW SERVER STATE: as steered, else
+        what a db_owner of master with server-wide rights has when can_deploy, and nothing
+        otherwise (a login with VIEW SERVER STATE only)."""
+        granted = self.permissions.get(ctx.session.login.lower(), {})
+        name = permission.upper()
+        if name in granted:
+            return granted[name]
+        if granted.get("CONTROL DATABASE"):
+            return True  # CONTROL on the database implies every permission in it
+        if name in _IMPLIED_BY_SCHEMA_CONTROL and granted.get("CONTROL SCHEMA"):
+            return True
+        return self.can_deploy(ctx)
+
+    def execute_granted(self, ctx: Context) -> bool:
+        """EXECUTE on the collection procedure: held by its owner's peers (db_owner, CONTROL on
+        the schema), granted to the login, or granted to public."""
+        return "public" in self.execute_grantees or self.has(ctx, "EXECUTE")
+
+    def set_permissions(self, changes: dict[str, bool], login: str | None = None) -> None:
+        logins = [login] if login else [lg.name for lg in self.inst.config.logins]
+        for name in logins:
+            mine = self.permissions.setdefault(name.lower(), {})
+            mine.update({k.upper(): bool(v) for k, v in changes.items()})
 
     def set_can_deploy(self, granted: bool, login: str | None = None) -> None:
         if login is None:
@@ -173,11 +220,14 @@ class Deployment:
             del self.catalog[key]
         self.schemas.clear()
         self.config_rows.clear()
+        self.execute_grantees.clear()
 
     def describe(self) -> dict[str, Any]:
         return {
             "can_deploy": self.can_deploy_all,
             "can_deploy_logins": dict(self.can_deploy_logins),
+            "permissions": {k: dict(v) for k, v in self.permissions.items()},
+            "execute_grantees": sorted(self.execute_grantees),
             "schemas": [f"{db}.{info['name']}" for (db, _), info in self.schemas.items()],
             "objects": [
                 {k: v.get(k) for k in ("database", "schema", "name", "type", "hash")}
@@ -207,6 +257,12 @@ def _has_view_server_state(ctx: Context) -> bool:
     return bool(entry.view_server_state) if entry is not None else ctx.session.view_server_state
 
 
+def _has_performance_state(ctx: Context) -> bool:
+    """VIEW SERVER PERFORMANCE STATE (2022): held through VIEW SERVER STATE, or on its own."""
+    granted = _dep(ctx).permissions.get(ctx.session.login.lower(), {})
+    return _has_view_server_state(ctx) or granted.get("VIEW SERVER PERFORMANCE STATE", False)
+
+
 def _denied(ctx: Context, action: str) -> SqlError:
     return SqlError(262, f"{action} permission denied in database '{ctx.session.database}'.", 1, 14)
 
@@ -230,15 +286,25 @@ def has_perms(ctx: Context, m: re.Match[str]) -> list[Output]:
         if sec_class in ("", "server"):
             if perm in ("view server state", "alter server state"):
                 value = int(_has_view_server_state(ctx))
+            elif perm == "view server performance state":
+                # A permission of SQL Server 2022: earlier versions do not know the name (NULL).
+                value = int(_has_performance_state(ctx)) if ctx.config.version >= 2022 else None
+            elif perm in ("view any definition", "create any database", "alter any database"):
+                value = int(dep.has(ctx, perm.replace("create any", "create")))
             else:
-                value = int(perm in ("connect sql", "view any definition", "view any database"))
+                value = int(perm in ("connect sql", "view any database"))
         elif sec_class == "database":
             if perm in ("connect",):
                 value = 1
-            elif perm.startswith(("create ", "alter", "control", "view definition")):
-                value = int(dep.can_deploy(ctx))
+            elif perm == "control":
+                value = int(dep.has(ctx, "CONTROL DATABASE"))
+            elif perm.startswith(("create ", "alter", "view definition", "insert", "update")):
+                value = int(dep.has(ctx, perm))
             else:
                 value = 0
+        elif sec_class == "user":
+            name = unquote(sec).lower() if sec.startswith(("'", "N'", "n'")) else ""
+            value = int(perm == "impersonate" and name == "dbo" and dep.has(ctx, "IMPERSONATE DBO"))
         elif sec_class in ("object", "schema"):
             name = unquote(sec) if sec.startswith(("'", "N'", "n'")) else ""
             exists = (
@@ -248,10 +314,14 @@ def has_perms(ctx: Context, m: re.Match[str]) -> list[Output]:
             )
             if not exists:
                 value = None
-            elif perm in ("execute", "select", "view definition"):
+            elif perm == "execute":
+                value = int(dep.execute_granted(ctx))
+            elif perm in ("select", "view definition"):
                 value = 1
+            elif perm == "control":
+                value = int(dep.has(ctx, "CONTROL SCHEMA"))
             else:
-                value = int(dep.can_deploy(ctx))
+                value = int(dep.has(ctx, "ALTER SCHEMA"))
         else:
             value = 0
         alias = (item.group("alias") or "").strip("[]")
@@ -325,8 +395,17 @@ def create_schema(ctx: Context, m: re.Match[str]) -> list[Output]:
     dep = _dep(ctx)
     name = re.match(rf"(?i)create schema ({_NAME})", plain(ctx.sql))
     schema = (name.group(1) if name else m.group("name")).strip("[]")
-    if not dep.can_deploy(ctx):
+    if not dep.has(ctx, "CREATE SCHEMA"):
         raise _denied(ctx, "CREATE SCHEMA")
+    owner = re.search(r"(?i)\bauthorization \[?(\w+)\]?", plain(ctx.sql))
+    if owner and owner.group(1).lower() == "dbo" and not dep.has(ctx, "IMPERSONATE DBO"):
+        # Making another principal the owner needs IMPERSONATE on it (db_owner has it).
+        raise SqlError(
+            15151,
+            "Cannot find the user 'dbo', because it does not exist or you do not have permission.",
+            1,
+            16,
+        )
     db = ctx.session.database
     if dep.schema(db, schema) is not None:
         raise SqlError(2714, f"There is already an object named '{schema}' in the database.", 6, 16)
@@ -341,6 +420,15 @@ def _store_object(ctx: Context, schema: str, name: str, kind: str, definition: s
     dep = _dep(ctx)
     db = ctx.session.database
     if dep.schema(db, schema) is None and schema.lower() != "dbo":
+        raise SqlError(
+            2760,
+            f'The specified schema name "{schema}" either does not exist or you do not have '
+            "permission to use it.",
+            1,
+            16,
+        )
+    if schema.lower() != "dbo" and not dep.has(ctx, "ALTER SCHEMA"):
+        # Creating an object in a schema needs ALTER on it, besides CREATE TABLE/PROCEDURE.
         raise SqlError(
             2760,
             f'The specified schema name "{schema}" either does not exist or you do not have '
@@ -378,7 +466,7 @@ def create_table(ctx: Context, m: re.Match[str]) -> list[Output]:
     dep = _dep(ctx)
     orig = re.match(rf"(?is)create\s+table\s+({_NAME})", plain(ctx.sql))
     schema, name = split_name(orig.group(1) if orig else m.group("name"))
-    if not dep.can_deploy(ctx):
+    if not dep.has(ctx, "CREATE TABLE"):
         raise _denied(ctx, "CREATE TABLE")
     if dep.obj(ctx.session.database, schema, name):
         raise _exists_error(ctx, schema, name)
@@ -403,7 +491,9 @@ def create_procedure(ctx: Context, m: re.Match[str]) -> list[Output]:
         raise SqlError(208, f"Invalid object name '{schema}.{name}'.", 6, 16)
     if existing and existing["type"] != "P":
         raise _exists_error(ctx, schema, name)
-    if not dep.can_deploy(ctx):
+    # ALTER PROCEDURE needs ALTER on the procedure (through its schema); CREATE needs CREATE
+    # PROCEDURE in the database and ALTER on the schema (checked when stored).
+    if not (dep.has(ctx, "ALTER SCHEMA") if existing else dep.has(ctx, "CREATE PROCEDURE")):
         if existing:
             raise SqlError(
                 15151,
@@ -467,7 +557,7 @@ def _write_denied(ctx: Context, action: str) -> SqlError:
 )
 def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
     rows = _config_rows(ctx)
-    if not _dep(ctx).can_deploy(ctx):
+    if not _dep(ctx).has(ctx, "UPDATE"):
         raise _write_denied(ctx, "UPDATE")
     value = _value(ctx, m.group("src"), {})
     name = unquote(m.group("key"))
@@ -483,7 +573,7 @@ def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
 )
 def config_update(ctx: Context, m: re.Match[str]) -> list[Output]:
     rows = _config_rows(ctx)
-    if not _dep(ctx).can_deploy(ctx):
+    if not _dep(ctx).has(ctx, "UPDATE"):
         raise _write_denied(ctx, "UPDATE")
     name = unquote(m.group("key"))
     if name not in rows:
@@ -498,7 +588,7 @@ def config_update(ctx: Context, m: re.Match[str]) -> list[Output]:
 )
 def config_insert(ctx: Context, m: re.Match[str]) -> list[Output]:
     rows = _config_rows(ctx)
-    if not _dep(ctx).can_deploy(ctx):
+    if not _dep(ctx).has(ctx, "INSERT"):
         raise _write_denied(ctx, "INSERT")
     name = unquote(m.group("key"))
     if name in rows:
@@ -542,6 +632,27 @@ def config_select(ctx: Context, m: re.Match[str]) -> list[Output]:
                 ) from None
     column = col(alias, "int") if as_int else col(alias, "nvarchar", 4000)
     return [ResultSet([column], [(value,)])]
+
+
+# -- GRANT ----------------------------------------------------------------------------------------
+@registry.statement(
+    rf"(?i)grant execute on (?:object ?:: ?)?(?P<name>{_NAME}) to (?P<grantee>\[[^\]]+\]|\w+)"
+)
+def grant_execute(ctx: Context, m: re.Match[str]) -> list[Output]:
+    dep = _dep(ctx)
+    orig = re.search(rf"(?i)grant\s+execute\s+on\s+(?:object\s*::\s*)?({_NAME})", plain(ctx.sql))
+    schema, name = split_name(orig.group(1) if orig else m.group("name"))
+    if not dep.obj(ctx.session.database, schema, name, "P") or not dep.has(ctx, "CONTROL SCHEMA"):
+        # Granting needs CONTROL on the object (its owner, db_owner, CONTROL on the schema).
+        raise SqlError(
+            15151,
+            f"Cannot find the object '{name}', because it does not exist or you do not have "
+            "permission.",
+            1,
+            16,
+        )
+    dep.execute_grantees.add(m.group("grantee").strip("[]").lower())
+    return []
 
 
 # -- sys.objects ----------------------------------------------------------------------------------
@@ -622,6 +733,13 @@ _BACKGROUND = (
     "HADR_NOTIFICATION_DEQUEUE", "HADR_TIMER_TASK", "HADR_WORK_QUEUE", "KSOURCE_WAKEUP",
     "LAZYWRITER_SLEEP", "LOGMGR_QUEUE", "MEMORY_ALLOCATION_EXT", "ONDEMAND_TASK_QUEUE",
     "PARALLEL_REDO_TRAN_TURN", "PREEMPTIVE_HADR_LEASE_MECHANISM", "PREEMPTIVE_OS_FLUSHFILEBUFFERS",
+    # Preemptive calls into the OS and Extended Events that idle background threads sit in.
+    "PREEMPTIVE_OS_AUTHENTICATIONOPS", "PREEMPTIVE_OS_AUTHORIZATIONOPS", "PREEMPTIVE_OS_COMOPS",
+    "PREEMPTIVE_OS_CRYPTOPS", "PREEMPTIVE_OS_DEVICEOPS", "PREEMPTIVE_OS_GENERICOPS",
+    "PREEMPTIVE_OS_GETPROCADDRESS", "PREEMPTIVE_OS_LIBRARYOPS", "PREEMPTIVE_OS_PIPEOPS",
+    "PREEMPTIVE_OS_QUERYREGISTRY", "PREEMPTIVE_OS_VERIFYTRUST", "PREEMPTIVE_OS_WAITFORSINGLEOBJECT",
+    "PREEMPTIVE_XE_CALLBACKEXECUTE", "PREEMPTIVE_XE_DISPATCHER", "PREEMPTIVE_XE_SESSIONCOMMIT",
+    "PREEMPTIVE_XE_TARGETFINALIZE", "PREEMPTIVE_XE_TARGETINIT",
     "PREEMPTIVE_SP_SERVER_DIAGNOSTICS", "PREEMPTIVE_XE_GETTARGETSTATE", "PVS_PREALLOCATE",
     "PWAIT_ALL_COMPONENTS_INITIALIZED", "PWAIT_EXTENSIBILITY_CLEANUP_TASK",
     "QDS_ASYNC_QUEUE", "QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP",
@@ -707,6 +825,19 @@ _SET7 = [
     col("file_id", "int"),
     col("file_type", "nvarchar", 60),
     col("physical_name", "nvarchar", 260),
+    col("num_of_reads", "bigint"),
+    col("num_of_bytes_read", "bigint"),
+    col("io_stall_read_ms", "bigint"),
+    col("num_of_writes", "bigint"),
+    col("num_of_bytes_written", "bigint"),
+    col("io_stall_write_ms", "bigint"),
+    col("size_on_disk_bytes", "bigint"),
+    col("sample_ms", "bigint"),
+]
+_SET7_PER_DATABASE = [
+    col("database_id", "int"),
+    col("database_name", "nvarchar", 128),
+    col("files", "int"),
     col("num_of_reads", "bigint"),
     col("num_of_bytes_read", "bigint"),
     col("io_stall_read_ms", "bigint"),
@@ -825,12 +956,26 @@ class Metrics:
         self.last_ticks = 0
         self.spikes: list[list[float]] = []  # [from_ticks, until_ticks, value]
         self.spike_sig: tuple[Any, Any] = (None, 0.0)
+        # ms_ticks counts from the machine's start (sys.dm_os_sys_info); the service started
+        # at start_ticks (sqlserver_start_time_ms_ticks). Ring-buffer record ids count from the
+        # service's start: record k (written at k minutes of ms_ticks) has id k - ring_k0.
+        self.start_ticks = 0
+        self.ring_k0 = 0
+        # Hardware quirks of the SystemHealth records seen in the field (steer odd_cpu_records):
+        # some records lack ProcessUtilization or SystemIdle, and on some NUMA machines
+        # ProcessUtilization is on a base of 100 per NUMA node.
+        self.odd_cpu = False
+        # Steered counts of sys.dm_exec_requests rows (user, blocked, latch_waits,
+        # system_over_50); empty: drawn from the load.
+        self.requests: dict[str, int] = {}
+        self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
     # -- clock / lifecycle ---------------------------------------------------------------------
-    def boot(self, ticks: int, fresh: bool = True) -> None:
-        """Counters as if the instance had run ``ticks`` ms (with some history on a long run)."""
-        up = ticks / 1000.0
+    def boot(self, ticks: int, fresh: bool = True, uptime_ms: int | None = None) -> None:
+        """Counters as if the service had run ``uptime_ms`` (default: all of ``ticks``, the
+        machine's uptime) up to ``ticks``, with some history on a long run."""
+        up = (ticks if uptime_ms is None else uptime_ms) / 1000.0
         share = 1.0 if fresh else self.history
         self.counters = array("d", (rate * up * share for rate in self.rates))
         self.work = up * share
@@ -841,11 +986,15 @@ class Metrics:
         self.spike_sig = (None, 0.0)
 
     def restart(self) -> None:
-        """Simulated service restart: the clock and every cumulative counter start again."""
+        """Simulated restart of the SQL Server service (not of the machine): every cumulative
+        counter and the ring buffer start again, ring-buffer record ids from 1, while ms_ticks
+        keeps counting, as it does on a real server."""
         st = self.state
         boot_ms = _JITTER.randint(15_000, 45_000)
-        st._t0 = time.monotonic()
-        st._ms_ticks0 = boot_ms
+        ticks = st.ms_ticks + boot_ms  # the stop and the start take a while
+        st._ms_ticks0 += boot_ms
+        self.start_ticks = ticks - boot_ms
+        self.ring_k0 = self.start_ticks // RING_INTERVAL_MS
         st.started_wall = time.time() - boot_ms / 1000.0
         if hasattr(st, "batch_requests"):
             st.batch_requests = int(self.rates[0] * boot_ms / 1000)
@@ -856,7 +1005,7 @@ class Metrics:
             st._last_ring_minute = -1
         # Wait types seen before the restart come back at once; the late ones stay late.
         self.onset_shift = -self.boot_work
-        self.boot(boot_ms)
+        self.boot(ticks, uptime_ms=boot_ms)
 
     def clear_wait_stats(self) -> None:
         self.advance(self.state.ms_ticks)
@@ -909,15 +1058,20 @@ class Metrics:
         return int(max(1.0, min(99.0, self.base_cpu + wave + 3 * _noise(k))))
 
     def ring(self, ticks: int, after: int) -> list[tuple[int, int, int, int]]:
-        """(record_id, record ticks, sql_cpu, system_idle) newer than ``after``."""
+        """(record_id, record ticks, sql_cpu, system_idle) with an id above ``after``: the
+        records written since the service started, the last RING_SIZE of them."""
         last = ticks // RING_INTERVAL_MS
-        first = max(1, last - RING_SIZE + 1, after + 1)
+        first = max(self.ring_k0 + 1, last - RING_SIZE + 1, self.ring_k0 + after + 1)
         out = []
         for k in range(first, last + 1):
             at = k * RING_INTERVAL_MS
-            cpu = self.cpu_at(at - 30_000, k)
+            cpu: int | None = self.cpu_at(at - 30_000, k)
             other = 2 + int(4 * (1 + _noise(k + 7)))
-            out.append((k, at, cpu, max(0, 100 - cpu - other)))
+            idle: int | None = max(0, 100 - cpu - other)
+            if self.odd_cpu:
+                cpu = None if k % 5 == 0 else cpu * self.numa_nodes
+                idle = None if k % 7 == 0 else idle
+            out.append((k - self.ring_k0, at, cpu, idle))
         return out
 
     # -- counters ------------------------------------------------------------------------------
@@ -979,7 +1133,17 @@ class Metrics:
                 rows.append((name, int(wait_ms / avg_ms[i]) + 1, wait_ms, int(wait_ms * 0.001)))
         return rows
 
-    def collect(self, last_record_id: int, excluded: frozenset[str] = frozenset()) -> list[Output]:
+    def collect(
+        self,
+        last_record_id: int,
+        excluded: frozenset[str] = frozenset(),
+        shape: ProcShape | None = None,
+        sees_master_files: bool = True,
+    ) -> list[Output]:
+        """The result sets the deployed procedure returns; ``shape`` says what its text does
+        (filters, joins, grouping), ``sees_master_files`` whether the caller passes the
+        metadata visibility rule of sys.master_files."""
+        shape = shape or ProcShape()
         st = self.state
         cfg = self.inst.config
         ticks = st.ms_ticks
@@ -991,6 +1155,10 @@ class Metrics:
         target_kb = mem["committed_target_mb"] * 1024
         started = dt.datetime.fromtimestamp(st.started_wall, dt.UTC).replace(tzinfo=None)
         set1 = [(now, ticks, started, cfg.cpus, total_kb, committed_kb, target_kb)]
+        columns1 = _SET1
+        if shape.numa_nodes:
+            columns1 = [*_SET1, col("numa_nodes", "int")]
+            set1 = [(*set1[0], self.numa_nodes)]
 
         set2 = [
             (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle)
@@ -1010,13 +1178,26 @@ class Metrics:
         wave = math.sin(ticks / 900_000 + self.phase)
         open_conns = len(getattr(self.inst, "_conns", ()))
         sessions = max(1, int(self.sessions * (1 + 0.15 * wave)) + open_conns)
-        active = max(1, round(cpu / 100 * cfg.cpus * (0.6 + 0.2 * (1 + _noise(minute + 3)))))
-        blocked = 0 if cpu < 80 else 1 + int(2 * (1 + _noise(minute + 5)))
+        # sys.dm_exec_requests as SQL Server fills it: user requests, some blocked by another
+        # session (blocking_session_id > 0); latch waits whose owner is unknown or not tracked
+        # (-4, -5: common, says the documentation) that block nobody; system requests, many
+        # with a session_id above 50 on current versions; and the collector's own request.
+        req = self.requests or {
+            "user": max(1, round(cpu / 100 * cfg.cpus * (0.6 + 0.2 * (1 + _noise(minute + 3))))),
+            "blocked": 0 if cpu < 80 else 1 + int(2 * (1 + _noise(minute + 5))),
+            "latch_waits": 1 + int(3 * (1 + _noise(minute + 9)) * cpu / 100),
+            "system_over_50": 4,
+        }
+        if shape.user_requests_only:
+            active = req["user"]
+        else:  # session_id > 50: system requests and the collector's own count too
+            active = req["user"] + req["system_over_50"] + 1
+        blocked = req["blocked"] + (0 if shape.blocked_by_sessions_only else req["latch_waits"])
         set4 = [(sessions + 2, sessions, active, blocked)]
 
         c = self.counters
         p = self.prefix
-        uptime_s = ticks // 1000
+        uptime_s = (ticks - self.start_ticks) // 1000
         ple = int(min(uptime_s, self.ple_base * (0.8 + 0.2 * wave) * (0.3 if cpu >= 80 else 1.0)))
         hit_base = 1000 + minute % 997
         set5 = [
@@ -1066,9 +1247,27 @@ class Metrics:
                          int(c[i + 2]), int(c[i + 3]), int(c[i + 4]), int(c[i + 5]), size // 8,
                          ticks))  # fmt: skip
         set7.sort(key=lambda r: r[0])
+        columns7 = _SET7
+        if shape.joins_master_files and not sees_master_files:
+            # sys.master_files shows a row only to a login with VIEW ANY DEFINITION, CREATE
+            # DATABASE or ALTER ANY DATABASE: without them the join returns nothing, no error.
+            set7 = []
+        if shape.files_per_database:
+            columns7 = _SET7_PER_DATABASE
+            set7 = [
+                (
+                    data[0],
+                    data[1],
+                    2,
+                    *(a + b for a, b in zip(data[5:12], log[5:12], strict=True)),
+                    data[12],
+                )
+                for data, log in zip(set7[::2], set7[1::2], strict=True)
+            ]
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
-        return [ResultSet(cols, rows) for cols, rows in zip(COLLECTION_COLUMNS, sets, strict=True)]
+        columns = (columns1, *COLLECTION_COLUMNS[1:6], columns7)
+        return [ResultSet(cols, rows) for cols, rows in zip(columns, sets, strict=True)]
 
 
 def metrics(inst: Instance) -> Metrics:
@@ -1084,32 +1283,79 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     proc = _dep(ctx).obj(ctx.session.database, "DbTools", "usp_CollectMetrics", "P")
     if not proc:
         raise SqlError(2812, f"Could not find stored procedure '{PROCEDURE}'.", 62, 16)
+    if not _dep(ctx).execute_granted(ctx):
+        raise SqlError(
+            229,
+            "The EXECUTE permission was denied on the object 'usp_CollectMetrics', database "
+            f"'{ctx.session.database}', schema 'DbTools'.",
+            5,
+            14,
+        )
     if proc.get("stub"):
         return []
-    if not _has_view_server_state(ctx):
+    vsps = ctx.config.version >= 2022 and _has_performance_state(ctx)
+    if not (_has_view_server_state(ctx) or vsps):
         raise permission_denied_view_server_state()
     last = args[0] if args else None
     try:
         last_id = int(last) if last is not None else 0
     except (TypeError, ValueError):
         raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
-    return metrics(ctx.instance).collect(last_id, _benign_filter(proc))
+    dep = _dep(ctx)
+    sees = any(dep.has(ctx, p) for p in _MASTER_FILES_PERMISSIONS)
+    return metrics(ctx.instance).collect(last_id, _benign_filter(proc), _shape(proc), sees)
 
 
-def _benign_filter(proc: dict[str, Any]) -> frozenset[str]:
-    """The wait types the deployed procedure's ``wait_type NOT IN (...)`` leaves out: what
-    DbTools filters is read from what DbTools deployed, so a benign wait its list misses shows
-    up here as it would on a real server."""
+# Any of these lets a login see the rows of sys.master_files (Microsoft's documented minimum).
+_MASTER_FILES_PERMISSIONS = ("VIEW ANY DEFINITION", "CREATE DATABASE", "ALTER ANY DATABASE")
+
+
+@dataclass(frozen=True)
+class ProcShape:
+    """What the deployed procedure's text does, where the result depends on it: what DbTools
+    collects is read from what DbTools deployed, so a mistake in the T-SQL shows here as it
+    would on a real server."""
+
+    benign: frozenset[str] = frozenset()  # wait types its NOT IN list leaves out
+    joins_master_files: bool = True
+    files_per_database: bool = False  # file I/O summed per database (GROUP BY)
+    numa_nodes: bool = False  # the instance row counts sys.dm_os_nodes
+    blocked_by_sessions_only: bool = False  # blocking_session_id > 0, not <> 0
+    user_requests_only: bool = False  # is_user_process = 1 and not its own request (@@SPID)
+
+
+def _shape(proc: dict[str, Any]) -> ProcShape:
     key = proc.get("hash", "")
-    cached = _BENIGN_BY_HASH.get(key)
+    cached = _SHAPE_BY_HASH.get(key)
     if cached is None:
-        m = re.search(r"(?is)wait_type\s+not\s+in\s*\((.*?)\)", proc.get("definition", ""))
-        cached = frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset()
-        _BENIGN_BY_HASH[key] = cached
+        text = plain(proc.get("definition", ""))
+        m = re.search(r"(?is)wait_type not in ?\((.*?)\)", text)
+        files = re.search(r"(?is)from sys\.dm_io_virtual_file_stats.*?(?:;|$)", text)
+        file_query = files.group(0) if files else ""
+        # The statement counting active requests (up to the next result set).
+        found = re.search(r"(?i)\bas active_requests\b", text)
+        before = text[: found.start()] if found else ""
+        requests = before[before.lower().rfind("from sys.dm_exec_requests") :] if found else ""
+        cached = ProcShape(
+            benign=frozenset(re.findall(r"N?'([^']+)'", m.group(1))) if m else frozenset(),
+            joins_master_files=bool(re.search(r"(?i)\bsys\.master_files\b", file_query)),
+            files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
+            numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
+            blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
+            user_requests_only=bool(
+                re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
+            ),
+        )
+        _SHAPE_BY_HASH[key] = cached
     return cached
 
 
-_BENIGN_BY_HASH: dict[str, frozenset[str]] = {}
+def _benign_filter(proc: dict[str, Any]) -> frozenset[str]:
+    """The wait types the deployed procedure's ``wait_type NOT IN (...)`` leaves out."""
+    return _shape(proc).benign
+
+
+_SHAPE_BY_HASH: dict[str, ProcShape] = {}
 
 
 @registry.statement(
@@ -1123,7 +1369,17 @@ def dbcc_clear_waits(ctx: Context, m: re.Match[str]) -> list[Output]:
 
 
 # -- steering -------------------------------------------------------------------------------------
-STEERING_KEYS = ("restart", "clear_wait_stats", "can_deploy", "advance_seconds", "drop_objects")
+STEERING_KEYS = (
+    "odd_cpu_records",
+    "numa_nodes",
+    "requests",
+    "restart",
+    "clear_wait_stats",
+    "can_deploy",
+    "advance_seconds",
+    "drop_objects",
+    "permissions",
+)
 
 
 async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) -> None:
@@ -1132,6 +1388,14 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).drop_all()
     if "can_deploy" in changes:
         deployment(inst).set_can_deploy(bool(changes["can_deploy"]), changes.get("login"))
+    if changes.get("permissions"):
+        deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
+    if "odd_cpu_records" in changes:
+        metrics(inst).odd_cpu = bool(changes["odd_cpu_records"])
+    if "requests" in changes:
+        metrics(inst).requests = dict(changes["requests"] or {})
+    if changes.get("numa_nodes"):
+        metrics(inst).numa_nodes = int(changes["numa_nodes"])
     if changes.get("advance_seconds"):
         metrics(inst).advance_clock(float(changes["advance_seconds"]))
     if changes.get("clear_wait_stats"):
@@ -1165,7 +1429,7 @@ def _install() -> None:
         mine = {k: changes.pop(k) for k in STEERING_KEYS if k in changes}
         inst = self[name]
         if mine:
-            if "can_deploy" in mine and "login" in changes:
+            if ("can_deploy" in mine or "permissions" in mine) and "login" in changes:
                 mine["login"] = changes["login"]
             await apply_steering(self, inst, mine)
         if "cpu" in changes and (changes["cpu"] is not None or "dbtools_metrics" in inst.__dict__):
@@ -1183,6 +1447,7 @@ def _install() -> None:
         for inst in self.instances.values():
             if "dbtools_deployment" in inst.__dict__:
                 deployment(inst).set_can_deploy(True)
+                deployment(inst).permissions.clear()
 
     async def route(self: Fleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
         parts = [p for p in path.split("?")[0].split("/") if p]
@@ -1208,7 +1473,8 @@ def _install() -> None:
                 setattr(cls, name, fn)
 
     def restart(self: Any, name: str) -> None:
-        """Simulate a service restart (counters, ms_ticks and ring-buffer ids start again)."""
+        """Simulate a service restart (counters and ring-buffer ids start again, ms_ticks goes
+        on)."""
         self.steer(name, restart=True)
 
     def clear_wait_stats(self: Any, name: str) -> None:
@@ -1219,6 +1485,12 @@ def _install() -> None:
         """Grant or revoke CREATE SCHEMA/TABLE/PROCEDURE (db_owner-like) for one or all logins."""
         self.steer(name, can_deploy=granted, login=login)
 
+    def set_permissions(self: Any, name: str, login: str | None = None, **granted: bool) -> None:
+        """Grant or deny single permissions, apart from can_deploy: ``set_permissions(name,
+        login="collector", VIEW_ANY_DEFINITION=False)`` (underscores for spaces)."""
+        perms = {k.replace("_", " "): v for k, v in granted.items()}
+        self.steer(name, permissions=perms, login=login)
+
     def advance_clock(self: Any, name: str, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass at once (ring-buffer records, counters)."""
         self.steer(name, advance_seconds=seconds)
@@ -1227,7 +1499,14 @@ def _install() -> None:
         """Forget the deployed DbTools schema, objects and configuration."""
         self.steer(name, drop_objects=True)
 
-    for fn in (restart, clear_wait_stats, set_can_deploy, advance_clock, drop_objects):
+    for fn in (
+        restart,
+        clear_wait_stats,
+        set_can_deploy,
+        set_permissions,
+        advance_clock,
+        drop_objects,
+    ):
         add(fn.__name__, fn)
 
     async def fleet_restart(self: Fleet, name: str) -> dict[str, Any]:

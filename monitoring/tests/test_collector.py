@@ -178,6 +178,32 @@ def test_counter_reset_stores_no_negative_rates(monitored, sqlsim_factory):
     assert 0 < CollectorState.objects.get(pk=server.pk).last_cpu_record_id < 10
 
 
+def test_cpu_history_goes_on_after_a_service_restart(monitored, sqlsim_factory):
+    # A service restart leaves ms_ticks (the machine's uptime) running and starts ring-buffer
+    # record ids again from 1: only the start time says a new life began.
+    fleet = sqlsim_factory([InstanceConfig(name="SQLRESTART02", port=0, version=2019)])
+    server = monitored("SQLRESTART02", fleet=fleet)
+    run()
+    before = CollectorState.objects.get(pk=server.pk).last_cpu_record_id
+    assert before > 100  # minutes of uptime
+    fleet.restart("SQLRESTART02")
+    due_now(server)
+    run()
+    snap = ServerSnapshot.objects.filter(server_id=server.pk).latest("collected_at")
+    assert snap.cpu_percent is None  # the last reading before the restart no longer holds
+    cpu = Metric.objects.filter(
+        server_id=server.pk, metric_type_id=MetricType.objects.get(name="cpu_percent").pk
+    )
+    stored = cpu.count()
+    fleet.advance_clock("SQLRESTART02", 240)
+    due_now(server)
+    run()
+    # The minutes since the restart, without waiting for the new ids to pass the old ones.
+    assert cpu.count() - stored >= 3
+    snap = ServerSnapshot.objects.filter(server_id=server.pk).latest("collected_at")
+    assert snap.cpu_percent is not None
+
+
 def test_stop_signal_drains_in_flight_collections(monitored, sqlsim):
     server = monitored("SQLPROD01")
     sqlsim.slow("SQLPROD01", 1)

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from monitoring.collect import compute, parse
+from monitoring.rates import compute, parse
 from monitoring.tests.factories import T0, result_sets
 
 
@@ -64,12 +64,34 @@ def test_gap_over_36_hours_discards_the_delta():
     assert "batch_requests_sec" not in metrics(compute(parse(much_later), first.counters))
 
 
-def test_cpu_records_are_clamped_and_each_one_kept():
-    cpu = [(7, T0 - dt.timedelta(minutes=2), 120, 0), (8, T0 - dt.timedelta(minutes=1), 40, 30)]
+def test_each_cpu_record_is_kept():
+    cpu = [(7, T0 - dt.timedelta(minutes=2), 60, 20), (8, T0 - dt.timedelta(minutes=1), 40, 30)]
     c = compute(parse(result_sets(cpu=cpu)), {})
     cpu_points = [(at, v) for name, at, v in c.metrics if name == "cpu_percent"]
-    assert [v for _at, v in cpu_points] == [100, 40]
+    assert [v for _at, v in cpu_points] == [60, 40]
     assert c.last_cpu_record_id == 8
+
+
+def test_cpu_records_not_on_a_100_base_or_incomplete():
+    """Some hardware writes ProcessUtilization on a base of 100 per NUMA node (it shows: SQL and
+    idle add up to over 100), and some records lack ProcessUtilization or SystemIdle: scale the
+    first, drop the others (a NULL is not 0 % SQL and 100 % other), never show a clamped 100."""
+    minute = dt.timedelta(minutes=1)
+    cpu = [
+        (5, T0 - 4 * minute, 150, 20),
+        (6, T0 - 3 * minute, None, 50),
+        (7, T0 - 2 * minute, 40, None),
+        (8, T0 - minute, 60, 30),
+    ]
+    c = compute(parse(result_sets(cpu=cpu, numa_nodes=2)), {})
+    sql = [v for name, _at, v in c.metrics if name == "cpu_percent"]
+    other = [v for name, _at, v in c.metrics if name == "cpu_other_percent"]
+    assert sql == [75, 60]  # 150 on a base of 200; 60 + 30 idle fits a base of 100
+    assert other == [5, 10]
+    assert c.last_cpu_record_id == 8  # the dropped records are not asked for again
+    # Past what the NUMA nodes explain: no reading rather than a false 100 %.
+    c = compute(parse(result_sets(cpu=[(9, T0, 250, 0)], numa_nodes=2)), {})
+    assert "cpu_percent" not in metrics(c) and c.snapshot["cpu_percent"] is None
 
 
 def test_disabled_metric_types_are_not_stored():

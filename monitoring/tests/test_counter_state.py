@@ -7,8 +7,8 @@ import json
 import pytest
 
 from monitoring import counter_state
-from monitoring.collect import compute, parse
 from monitoring.counter_state import CounterState
+from monitoring.rates import compute, parse
 from monitoring.tests.factories import STARTED, T0, result_sets
 
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from core import settings_store
 from monitoring import counter_state, health, partitions, retention, store
-from monitoring.collect import compute, parse
 from monitoring.models import CollectorState, Metric, MetricRollup, ServerSnapshot
+from monitoring.rates import compute, parse
 from monitoring.tests.factories import result_sets
 from servers.models import Server
 

@@ -22,7 +22,11 @@ BEGIN
            si.cpu_count,
            si.physical_memory_kb,
            si.committed_kb,
-           si.committed_target_kb
+           si.committed_target_kb,
+           -- Some hardware writes ProcessUtilization on a base of 100 per NUMA node: the
+           -- collector scales such records back. The DAC's node is not a NUMA node.
+           (SELECT COUNT(*) FROM sys.dm_os_nodes
+            WHERE node_state_desc NOT LIKE N'%DAC%') AS numa_nodes
     FROM sys.dm_os_sys_info AS si;
 
     -- 2. CPU: one SystemHealth record a minute; every record newer than the last one seen
@@ -56,11 +60,18 @@ BEGIN
     FROM sys.dm_os_sys_memory AS sm
     CROSS JOIN sys.dm_os_process_memory AS pm;
 
-    -- 4. connections and sessions
+    -- 4. connections, sessions and requests. User work is is_user_process = 1 (system sessions
+    --    have ids above 50 too), without this collection's own request. A request is blocked by
+    --    a session when blocking_session_id > 0: -2 to -5 are an orphaned distributed
+    --    transaction, deferred recovery and latch waits whose owner is unknown or not tracked,
+    --    which the documentation calls common and which block on no session.
     SELECT (SELECT COUNT(*) FROM sys.dm_exec_connections) AS connections,
            (SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE is_user_process = 1) AS user_sessions,
-           (SELECT COUNT(*) FROM sys.dm_exec_requests WHERE session_id > 50) AS active_requests,
-           (SELECT COUNT(*) FROM sys.dm_exec_requests WHERE blocking_session_id <> 0) AS blocked_requests;
+           (SELECT COUNT(*) FROM sys.dm_exec_requests AS r
+            JOIN sys.dm_exec_sessions AS s ON s.session_id = r.session_id
+            WHERE s.is_user_process = 1 AND r.session_id <> @@SPID) AS active_requests,
+           (SELECT COUNT(*) FROM sys.dm_exec_requests
+            WHERE blocking_session_id > 0) AS blocked_requests;
 
     -- 5. performance counters, read by cntr_type: 65792 raw, 272696576 cumulative per second,
     --    537003264 ratio over its 1073939712 base
@@ -82,10 +93,13 @@ BEGIN
     -- 6. waits, cumulative since start, without the benign ones: background threads that wait
     --    all the time (idle queues, sleeps, timers), which would bury real waits under days of
     --    idle time. This list is the one place DbTools filters waits. Sources: sp_BlitzFirst's
-    --    #IgnorableWaits (First Responder Kit), DBA Dash's excluded wait types, and Paul
-    --    Randal's list of benign waits (SQLskills). CXCONSUMER is left out on
-    --    purpose: Microsoft documents it as the normal consumer side of any parallel query;
-    --    parallelism trouble still shows as CXPACKET, which is kept.
+    --    #IgnorableWaits (First Responder Kit), DBA Dash's excluded wait types, SQLWATCH's
+    --    ignored waits and Paul Randal's list of benign waits (SQLskills), which also gives the
+    --    PREEMPTIVE_OS_* and PREEMPTIVE_XE_* calls idle threads sit in. PREEMPTIVE_OS_CREATEFILE,
+    --    _FILEOPS and _WRITEFILEGATHER stay: file creation and growth (zeroing) are real work a
+    --    DBA wants to see. CXCONSUMER is left out on purpose: Microsoft documents it as the
+    --    normal consumer side of any parallel query; parallelism trouble still shows as
+    --    CXPACKET, which is kept.
     SELECT ws.wait_type,
            ws.waiting_tasks_count,
            ws.wait_time_ms,
@@ -104,8 +118,15 @@ BEGIN
         N'LAZYWRITER_SLEEP', N'LOGMGR_QUEUE', N'MEMORY_ALLOCATION_EXT', N'ONDEMAND_TASK_QUEUE',
         N'PARALLEL_REDO_DRAIN_WORKER', N'PARALLEL_REDO_LOG_CACHE', N'PARALLEL_REDO_TRAN_LIST',
         N'PARALLEL_REDO_TRAN_TURN', N'PARALLEL_REDO_WORKER_SYNC', N'PARALLEL_REDO_WORKER_WAIT_WORK',
-        N'PREEMPTIVE_HADR_LEASE_MECHANISM', N'PREEMPTIVE_OS_FLUSHFILEBUFFERS',
-        N'PREEMPTIVE_SP_SERVER_DIAGNOSTICS', N'PREEMPTIVE_XE_GETTARGETSTATE', N'PVS_PREALLOCATE',
+        N'PREEMPTIVE_HADR_LEASE_MECHANISM', N'PREEMPTIVE_OS_AUTHENTICATIONOPS',
+        N'PREEMPTIVE_OS_AUTHORIZATIONOPS', N'PREEMPTIVE_OS_COMOPS', N'PREEMPTIVE_OS_CRYPTOPS',
+        N'PREEMPTIVE_OS_DEVICEOPS', N'PREEMPTIVE_OS_FLUSHFILEBUFFERS', N'PREEMPTIVE_OS_GENERICOPS',
+        N'PREEMPTIVE_OS_GETPROCADDRESS', N'PREEMPTIVE_OS_LIBRARYOPS', N'PREEMPTIVE_OS_PIPEOPS',
+        N'PREEMPTIVE_OS_QUERYREGISTRY', N'PREEMPTIVE_OS_VERIFYTRUST',
+        N'PREEMPTIVE_OS_WAITFORSINGLEOBJECT', N'PREEMPTIVE_SP_SERVER_DIAGNOSTICS',
+        N'PREEMPTIVE_XE_CALLBACKEXECUTE', N'PREEMPTIVE_XE_DISPATCHER', N'PREEMPTIVE_XE_GETTARGETSTATE',
+        N'PREEMPTIVE_XE_SESSIONCOMMIT', N'PREEMPTIVE_XE_TARGETFINALIZE', N'PREEMPTIVE_XE_TARGETINIT',
+        N'PVS_PREALLOCATE',
         N'PWAIT_ALL_COMPONENTS_INITIALIZED', N'PWAIT_DIRECTLOGCONSUMER_GETNEXT',
         N'PWAIT_EXTENSIBILITY_CLEANUP_TASK', N'QDS_ASYNC_QUEUE',
         N'QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP', N'QDS_PERSIST_TASK_MAIN_LOOP_SLEEP',
@@ -122,21 +143,22 @@ BEGIN
         N'XE_DISPATCHER_JOIN', N'XE_DISPATCHER_WAIT', N'XE_LIVE_TARGET_TVF', N'XE_TIMER_EVENT'
       );
 
-    -- 7. file I/O, cumulative since start; sample_ms is the instance's clock for the deltas
+    -- 7. file I/O per database (the sum of its files: nothing reads them per file), cumulative
+    --    since start; sample_ms is the instance's clock for the deltas. Not joined to
+    --    sys.master_files: it shows rows only to a login with VIEW ANY DEFINITION (or CREATE
+    --    DATABASE, ALTER ANY DATABASE), so a least-privilege login would get no row and no
+    --    error. DB_NAME needs VIEW ANY DATABASE, which public holds by default.
     SELECT vfs.database_id,
            DB_NAME(vfs.database_id) AS database_name,
-           vfs.[file_id],
-           mf.type_desc AS file_type,
-           mf.physical_name,
-           vfs.num_of_reads,
-           vfs.num_of_bytes_read,
-           vfs.io_stall_read_ms,
-           vfs.num_of_writes,
-           vfs.num_of_bytes_written,
-           vfs.io_stall_write_ms,
-           vfs.size_on_disk_bytes,
-           vfs.sample_ms
+           COUNT(*) AS files,
+           SUM(vfs.num_of_reads) AS num_of_reads,
+           SUM(vfs.num_of_bytes_read) AS num_of_bytes_read,
+           SUM(vfs.io_stall_read_ms) AS io_stall_read_ms,
+           SUM(vfs.num_of_writes) AS num_of_writes,
+           SUM(vfs.num_of_bytes_written) AS num_of_bytes_written,
+           SUM(vfs.io_stall_write_ms) AS io_stall_write_ms,
+           SUM(vfs.size_on_disk_bytes) AS size_on_disk_bytes,
+           MAX(vfs.sample_ms) AS sample_ms
     FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
-    JOIN sys.master_files AS mf
-      ON mf.database_id = vfs.database_id AND mf.[file_id] = vfs.[file_id];
+    GROUP BY vfs.database_id;
 END

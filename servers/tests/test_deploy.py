@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from core.models import ActivityLog
-from servers import deployment, monitoring
+from servers import deployment, monitoring_objects
 from servers.models import Server
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
@@ -40,7 +40,7 @@ def test_deploy_then_status_then_redeploy(client, add, sqlsim):
     # Tasks run synchronously in tests; in production a worker picks this up.
     status = client.get(f"/api/servers/{sid}/deployment-status").json()
     assert status["monitoring_status"] == "monitored", status
-    assert status["deployed_version"] == monitoring.SCRIPT_VERSION
+    assert status["deployed_version"] == monitoring_objects.SCRIPT_VERSION
     assert status["upgrade_available"] is False
     objects = sqlsim.info("SQLPROD01")["dbtools"]["objects"]
     assert any("usp_CollectMetrics" in str(o) for o in objects), objects
@@ -57,16 +57,16 @@ def test_deploy_then_status_then_redeploy(client, add, sqlsim):
 def test_upgrade_path_when_scripts_move_on(client, add, monkeypatch):
     sid = add("SQLPROD02")
     client.post(f"/api/servers/{sid}/deploy")
-    monkeypatch.setattr(monitoring, "SCRIPT_VERSION", monitoring.SCRIPT_VERSION + 1)
+    monkeypatch.setattr(monitoring_objects, "SCRIPT_VERSION", monitoring_objects.SCRIPT_VERSION + 1)
     status = client.get(f"/api/servers/{sid}/deployment-status").json()
     assert status["upgrade_available"] is True
     client.post(f"/api/servers/{sid}/deploy")
     status = client.get(f"/api/servers/{sid}/deployment-status").json()
-    assert status["deployed_version"] == monitoring.SCRIPT_VERSION
+    assert status["deployed_version"] == monitoring_objects.SCRIPT_VERSION
     assert status["upgrade_available"] is False
     entry = ActivityLog.objects.filter(action="server.monitoring_upgraded").get()
-    assert entry.details["version"] == monitoring.SCRIPT_VERSION
-    assert entry.details["from_version"] == monitoring.SCRIPT_VERSION - 1
+    assert entry.details["version"] == monitoring_objects.SCRIPT_VERSION
+    assert entry.details["from_version"] == monitoring_objects.SCRIPT_VERSION - 1
 
 
 def test_deploy_without_view_server_state_fails_clearly(client, add):
@@ -84,7 +84,7 @@ def test_deploy_without_create_rights_fails_clearly(client, add, sqlsim):
     client.post(f"/api/servers/{sid}/deploy")
     status = client.get(f"/api/servers/{sid}/deployment-status").json()
     assert status["monitoring_status"] == "failed"
-    assert "CREATE PROCEDURE" in status["error"]
+    assert "db_owner" in status["error"]
     sqlsim.set_can_deploy("SQLPROD03", True)
     client.post(f"/api/servers/{sid}/deploy")
     assert Server.objects.get(pk=sid).monitoring_status == "monitored"
@@ -121,7 +121,7 @@ def test_deploy_hitting_an_unexpected_error_ends_failed_with_it(client, add, mon
     def boom(conn):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(monitoring, "deploy_objects", boom)
+    monkeypatch.setattr(monitoring_objects, "deploy_objects", boom)
     r = client.post(f"/api/servers/{sid}/deploy")
     assert r.status_code == 202
     status = client.get(f"/api/servers/{sid}/deployment-status").json()

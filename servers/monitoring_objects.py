@@ -19,17 +19,27 @@ from servers import sqlclient
 SCRIPTS = Path(__file__).resolve().parent / "monitoring_sql"
 SCRIPT_VERSION = int((SCRIPTS / "VERSION").read_text().strip())
 # Objects live in master unless a DBA prefers a DBA database (sp_WhoIsActive and Ola Hallengren's
-# scripts do the same). The collection procedure needs VIEW SERVER STATE only.
+# scripts do the same). Collecting needs VIEW SERVER STATE (or, on 2022, the finer VIEW SERVER
+# PERFORMANCE STATE) and EXECUTE on the procedure, which the deployment grants to public.
 TARGET_DATABASE = "master"
-COLLECT_PROCEDURE = "DbTools.usp_CollectMetrics"
 
 _GO = re.compile(r"^\s*GO\s*$", re.MULTILINE | re.IGNORECASE)
 
+# What deploying and collecting need, as SQL Server checks each statement the scripts send:
+# - collecting: VIEW SERVER STATE, or VIEW SERVER PERFORMANCE STATE on 2022 (NULL before 2022,
+#   which does not know the name);
+# - a first deployment creates the schema owned by dbo (AUTHORIZATION dbo: CREATE SCHEMA and
+#   IMPERSONATE on dbo), then creates, writes and grants inside it: short of db_owner (CONTROL on
+#   the database), no set of grants on a schema that does not exist yet allows all of that;
+# - an upgrade alters the procedure, writes DbTools.Config and grants EXECUTE: CONTROL on
+#   SCHEMA::DbTools does all of it; CREATE TABLE / CREATE PROCEDURE only for an object missing.
 PERMISSION_SQL = """SELECT
     HAS_PERMS_BY_NAME(NULL, NULL, 'VIEW SERVER STATE') AS view_server_state,
-    HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'CREATE PROCEDURE') AS create_procedure,
+    HAS_PERMS_BY_NAME(NULL, NULL, 'VIEW SERVER PERFORMANCE STATE') AS view_server_performance_state,
+    HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'CONTROL') AS control_database,
+    HAS_PERMS_BY_NAME(N'DbTools', 'SCHEMA', 'CONTROL') AS control_schema,
     HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'CREATE TABLE') AS create_table,
-    HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'CREATE SCHEMA') AS create_schema"""
+    HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'CREATE PROCEDURE') AS create_procedure"""
 
 VERSION_SQL = """SELECT CAST(value AS int) AS version FROM DbTools.Config
 WHERE name = N'schema_version'"""
@@ -55,14 +65,27 @@ def batches() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def missing_permissions(conn: sqlclient.SqlConnection) -> list[str]:
+    """What the login lacks to deploy (or upgrade) and then collect, as DBA-readable names."""
     row = conn.query_dicts(PERMISSION_SQL)[0]
-    names = {
-        "view_server_state": "VIEW SERVER STATE",
-        "create_procedure": "CREATE PROCEDURE",
-        "create_table": "CREATE TABLE",
-        "create_schema": "CREATE SCHEMA",
-    }
-    return [label for key, label in names.items() if not row.get(key)]
+    missing = []
+    if not (row.get("view_server_state") or row.get("view_server_performance_state")):
+        missing.append("VIEW SERVER STATE")
+    if row.get("control_database"):
+        return missing
+    if conn.query("SELECT SCHEMA_ID(N'DbTools')")[0][0] is None:
+        missing.append("db_owner (CONTROL on the database) to create the DbTools schema")
+        return missing
+    if not row.get("control_schema"):
+        missing.append("CONTROL on SCHEMA::DbTools")
+    if not row.get("create_table") and not _exists(conn, "DbTools.Config", "U"):
+        missing.append("CREATE TABLE")
+    if not row.get("create_procedure") and not _exists(conn, "DbTools.usp_CollectMetrics", "P"):
+        missing.append("CREATE PROCEDURE")
+    return missing
+
+
+def _exists(conn: sqlclient.SqlConnection, name: str, kind: str) -> bool:
+    return conn.query(f"SELECT OBJECT_ID(N'{name}', N'{kind}')")[0][0] is not None
 
 
 def deployed_version(conn: sqlclient.SqlConnection) -> int | None:
@@ -80,8 +103,8 @@ def deploy_objects(conn: sqlclient.SqlConnection) -> DeployOutcome:
     if missing:
         raise sqlclient.PermissionMissing(
             f"The login lacks {', '.join(missing)} in {TARGET_DATABASE}, needed to deploy the "
-            "DbTools monitoring objects. Grant them, or deploy with a login in db_owner, then "
-            "deploy again."
+            "DbTools monitoring objects. Grant them, or deploy with a login in db_owner of "
+            f"{TARGET_DATABASE}, then deploy again."
         )
     previous = deployed_version(conn)
     for name, parts in batches():
