@@ -3,7 +3,7 @@ creation date, the newest full, differential and log backup recorded in msdb (wh
 them), and the last good CHECKDB from the database's boot page.
 
 They change slowly, so they are read far less often than metrics (every `INTERVAL`), as routine
-background work: a periodic tick queues one task per tenant on the routine cluster; the task
+background work: a tick every minute queues one task per tenant on the routine cluster; the task
 claims the servers that are due with a conditional UPDATE (so a task delivered twice reads each
 server once) and reads them a few at a time. Only the latest state is kept.
 """
@@ -219,14 +219,6 @@ def collect(limit: int | None = None, now: dt.datetime | None = None) -> dict[st
             store(reading, now)
             failed += bool(reading.error)
     return {"servers": len(servers), "failed": failed}
-
-
-def refresh_soon(server_ids: list[int]) -> None:
-    """Make servers due now (after a policy ran on them) and queue the tenant's collection."""
-    from dbtools.tasks import enqueue
-
-    FactsCollection.objects.filter(server_id__in=server_ids).update(attempted_at=None)
-    enqueue("policies.facts.collect_tenant", tenancy.current().slug, kind="routine")
 
 
 def collect_tenant(slug: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ SCHEDULES = [
     ("collector tick", "monitoring.collector.tick", Schedule.MINUTES, 1),
     ("due index repair", "engine.due.repair", Schedule.MINUTES, 10),
     ("retention cleanup", "monitoring.retention.cleanup_task", Schedule.DAILY, None),
-    ("compliance facts", "policies.facts.tick", Schedule.MINUTES, 5),
+    ("compliance facts", "policies.facts.tick", Schedule.MINUTES, 1),
 ]
 RETIRED = ["collector dispatch"]
 
