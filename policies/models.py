@@ -20,6 +20,19 @@ class PolicyQuerySet(models.QuerySet):
     def alive(self) -> PolicyQuerySet:
         return self.filter(deleted_at__isnull=True)
 
+    def listing(self) -> PolicyQuerySet:
+        """Live policies with the number of groups each is deployed to, in a stable order (an
+        aggregate drops the model's default ordering, and pages must stay stable)."""
+        return (
+            self.alive()
+            .annotate(
+                deployed_count=models.Count(
+                    "deployments", filter=models.Q(deployments__removed_at__isnull=True)
+                )
+            )
+            .order_by("name", "pk")
+        )
+
 
 class Policy(models.Model):
     class Type(models.TextChoices):

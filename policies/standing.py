@@ -34,6 +34,15 @@ SEVERITY = {
 }
 
 
+# The order a page reduces several deployments' figures in ("unknown": no facts yet).
+OVERALL_ORDER = ["non_compliant", "warning", "unknown", "grace", "exempt", "not_applicable"]
+
+
+def worst(statuses: Iterable[str]) -> str:
+    order = {s: i for i, s in enumerate([*OVERALL_ORDER, "compliant"])}
+    return min(statuses, key=lambda s: order.get(s, len(order)))
+
+
 @dataclass
 class Row:
     """One database under one deployed policy, with the evidence the verdict rests on."""

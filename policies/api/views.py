@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -51,14 +51,7 @@ def _standings(found: list, request: Request) -> Response:
 
 
 def policy_queryset() -> QuerySet[Policy]:
-    # An aggregate drops the model's default ordering: pages must stay stable.
-    return (
-        Policy.objects.alive()
-        .annotate(
-            deployed_count=Count("deployments", filter=Q(deployments__removed_at__isnull=True))
-        )
-        .order_by("name", "pk")
-    )
+    return Policy.objects.listing()
 
 
 class PolicyViewSet(
