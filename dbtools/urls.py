@@ -23,7 +23,7 @@ api.register("labels", LabelViewSet, basename="label")
 urlpatterns = [
     path("", include("monitoring.urls")),
     path("", include("servers.urls")),
-    path("policies/", views.placeholder, {"section": "Policies"}, name="policies"),
+    path("", include("policies.urls")),
     path("jobs/", views.placeholder, {"section": "Jobs"}, name="jobs"),
     path("alerts/", views.placeholder, {"section": "Alerts"}, name="alerts"),
     path("", include("core.urls")),

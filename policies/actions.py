@@ -4,6 +4,7 @@ the deployment removes them; deploying a newer version updates them in place."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -14,10 +15,10 @@ from core import activity
 from dbtools import tenancy
 from dbtools.errors import ActionError
 from policies import schemas
-from policies.models import Policy, PolicyDeployment, PolicyVersion
+from policies.models import Exemption, Policy, PolicyDeployment, PolicyVersion
 from scheduler import actions as job_actions
 from scheduler.models import Job
-from servers.models import ServerGroup
+from servers.models import Server, ServerGroup
 
 User = AbstractBaseUser | None
 
@@ -255,3 +256,68 @@ def undeploy(policy: Policy, group: ServerGroup, *, acting_user: User) -> None:
         raise ActionError(f"{policy.name} is not deployed to {group.name}.")
     with tenancy.atomic():
         _remove(deployment, acting_user)
+
+
+# -- exemptions -------------------------------------------------------------------------------
+# An exemption is a decision to revisit: it must end, and within a year.
+MAX_EXEMPTION = dt.timedelta(days=366)
+
+
+def grant_exemption(policy: Policy, data: dict[str, Any], *, acting_user: User) -> Exemption:
+    """Set a database (or, with no database, a whole server) aside from a policy until a date."""
+    server: Server = data["server"]
+    errors: dict[str, list[str]] = {}
+    now = timezone.now()
+    expires_at = data["expires_at"]
+    if expires_at <= now:
+        errors["expires_at"] = ["The expiry must be in the future."]
+    elif expires_at > now + MAX_EXEMPTION:
+        errors["expires_at"] = ["An exemption lasts a year at most."]
+    if not (data.get("reason") or "").strip():
+        errors["reason"] = ["Say why this database is exempt."]
+    if server.deleted_at is not None:
+        errors["server_id"] = ["This server was deleted."]
+    if policy.deleted_at:
+        raise ActionError("This policy was deleted.")
+    if errors:
+        raise ActionError(errors)
+    with tenancy.atomic():
+        exemption = Exemption.objects.create(
+            policy=policy,
+            server=server,
+            database=(data.get("database") or "").strip(),
+            reason=data["reason"].strip(),
+            expires_at=expires_at,
+            granted_by=_who(acting_user),
+        )
+        activity.record(
+            "policy.exemption_granted",
+            "policy",
+            policy.pk,
+            policy.name,
+            {
+                "server": server.name,
+                "database": exemption.database or "*",
+                "until": expires_at.isoformat(),
+                "reason": exemption.reason,
+            },
+            acting_user,
+        )
+    return exemption
+
+
+def revoke_exemption(exemption: Exemption, *, acting_user: User) -> None:
+    if exemption.revoked_at is not None:
+        raise ActionError("This exemption was already revoked.")
+    with tenancy.atomic():
+        exemption.revoked_at = timezone.now()
+        exemption.revoked_by = _who(acting_user)
+        exemption.save(update_fields=["revoked_at", "revoked_by"])
+        activity.record(
+            "policy.exemption_revoked",
+            "policy",
+            exemption.policy_id,
+            exemption.policy.name,
+            {"server": exemption.server.name, "database": exemption.database or "*"},
+            acting_user,
+        )

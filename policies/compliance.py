@@ -4,7 +4,11 @@ history, the last good CHECKDB), so backups another tool made count as much as D
 The allowed age of each kind of backup follows the policy's schedule: the longest gap between two
 scheduled runs plus a margin for the run itself. Copy-only backups are not part of the restore
 chain and do not count. A database younger than the grace period is not judged yet; an exemption
-(with its reason, expiry and who granted it) sets a database aside until it expires.
+(with its reason, expiry and who granted it) sets a database aside until it expires; one with
+no database name sets the whole server aside.
+
+Between the schedule's own gap and the allowed age a database is "warning": the run is late but
+the policy is still met, so it counts as within the policy.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ DEFAULT_GRACE = dt.timedelta(hours=24)
 
 class Status(enum.StrEnum):
     COMPLIANT = "compliant"
+    WARNING = "warning"
     NON_COMPLIANT = "non_compliant"
     GRACE = "grace"
     EXEMPT = "exempt"
@@ -99,27 +104,35 @@ class Limits:
     log_every: dt.timedelta | None = None
     checkdb: dt.timedelta | None = None
     databases: str = "USER_DATABASES"
+    # The schedule's own gaps: past them a run is late (warning) though still within the limit.
+    full_due: dt.timedelta | None = None
+    full_or_diff_due: dt.timedelta | None = None
+    checkdb_due: dt.timedelta | None = None
 
 
 def limits_for(policy_type: str, config: dict[str, Any], tz: str = "UTC") -> Limits:
     if policy_type == "backup":
-        full = longest_gap(config["full"]["schedule"], tz) + MARGIN
+        full_due = longest_gap(config["full"]["schedule"], tz)
         diff = config.get("diff")
-        full_or_diff = longest_gap(diff["schedule"], tz) + MARGIN if diff else None
+        diff_due = longest_gap(diff["schedule"], tz) if diff else None
         log = config.get("log")
         every = dt.timedelta(minutes=log["every_minutes"]) if log else None
         log_limit = every * (1 + LOG_MARGIN_FACTOR) if every else None
         return Limits(
-            full=full,
-            full_or_diff=full_or_diff,
+            full=full_due + MARGIN,
+            full_or_diff=diff_due + MARGIN if diff_due else None,
             log=log_limit,
             log_every=every,
             databases=config.get("databases", "USER_DATABASES"),
+            full_due=full_due,
+            full_or_diff_due=diff_due,
         )
     if policy_type == "integrity_check":
+        due = longest_gap(config["schedule"], tz)
         return Limits(
-            checkdb=longest_gap(config["schedule"], tz) + MARGIN,
+            checkdb=due + MARGIN,
             databases=config.get("databases", "ALL_DATABASES"),
+            checkdb_due=due,
         )
     return Limits(databases="")
 
@@ -160,7 +173,8 @@ def _verdict(
     def verdict(status: Status, *reasons: str) -> Verdict:
         return Verdict(f.server_id, f.server_name, f.name, status, tuple(reasons))
 
-    if (e := exempt.get((f.server_id, f.name.lower()))) is not None:
+    e = exempt.get((f.server_id, f.name.lower())) or exempt.get((f.server_id, ""))
+    if e is not None:
         return verdict(
             Status.EXEMPT, f"exempt until {e.expires_at:%Y-%m-%d}: {e.reason} ({e.granted_by})"
         )
@@ -171,15 +185,30 @@ def _verdict(
             Status.GRACE, f"new database: judged from {f.created + grace:%Y-%m-%d %H:%M}"
         )
     reasons: list[str] = []
+    late: list[str] = []
 
-    def age(last: dt.datetime | None, limit: dt.timedelta, what: str, policy: str) -> None:
+    def age(
+        last: dt.datetime | None,
+        limit: dt.timedelta,
+        what: str,
+        policy: str,
+        due: dt.timedelta | None,
+    ) -> None:
         if last is None:
             reasons.append(f"no {what} recorded; policy: {policy}")
         elif now - last > limit:
             reasons.append(f"no {what} for {_words(now - last)}; policy: {policy}")
+        elif due is not None and now - last > due:
+            late.append(f"{what} late: last {_words(now - last)} ago; policy: {policy}")
 
     if limits.full is not None:
-        age(f.last_full, limits.full, "full backup", f"within {_words(limits.full)}")
+        age(
+            f.last_full,
+            limits.full,
+            "full backup",
+            f"within {_words(limits.full)}",
+            limits.full_due,
+        )
     if limits.full_or_diff is not None:
         last = max((t for t in (f.last_full, f.last_diff) if t), default=None)
         age(
@@ -187,19 +216,33 @@ def _verdict(
             limits.full_or_diff,
             "full or differential backup",
             f"within {_words(limits.full_or_diff)}",
+            limits.full_or_diff_due,
         )
     if limits.log is not None and limits.log_every is not None:
         if f.recovery_model == "SIMPLE":
             reasons.append("simple recovery model: log backups impossible")
         else:
-            age(f.last_log, limits.log, "log backup", f"every {_words(limits.log_every)}")
+            age(
+                f.last_log,
+                limits.log,
+                "log backup",
+                f"every {_words(limits.log_every)}",
+                limits.log_every,
+            )
     if limits.checkdb is not None:
         if f.last_good_checkdb is None:
             reasons.append(f"no good CHECKDB recorded; policy: within {_words(limits.checkdb)}")
         elif now - f.last_good_checkdb > limits.checkdb:
             days = (now - f.last_good_checkdb).days
             reasons.append(f"last CHECKDB {days} days ago; policy: {_words(limits.checkdb)}")
-    return verdict(Status.NON_COMPLIANT if reasons else Status.COMPLIANT, *reasons)
+        elif limits.checkdb_due is not None and now - f.last_good_checkdb > limits.checkdb_due:
+            late.append(
+                f"CHECKDB late: last {_words(now - f.last_good_checkdb)} ago; "
+                f"policy: {_words(limits.checkdb)}"
+            )
+    if reasons:
+        return verdict(Status.NON_COMPLIANT, *reasons)
+    return verdict(Status.WARNING, *late) if late else verdict(Status.COMPLIANT)
 
 
 def summary(verdicts: list[Verdict]) -> dict[str, Any]:
@@ -207,6 +250,7 @@ def summary(verdicts: list[Verdict]) -> dict[str, Any]:
     counts = {s.value: 0 for s in Status}
     for v in verdicts:
         counts[v.status.value] += 1
-    judged = counts["compliant"] + counts["non_compliant"]
-    percent = round(100 * counts["compliant"] / judged, 1) if judged else None
+    within = counts["compliant"] + counts["warning"]
+    judged = within + counts["non_compliant"]
+    percent = round(100 * within / judged, 1) if judged else None
     return {"counts": counts, "judged": judged, "percent": percent}

@@ -17,7 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from policies import render
-from policies.models import Policy, PolicyVersion
+from policies.models import FactsCollection, Policy, PolicyVersion
 from policies.selection import Database
 from scheduler.engine import Outcome
 from scheduler.models import OUTPUT_LIMIT, JobExecution, RunStatus
@@ -112,6 +112,16 @@ def _commands(
 
 def run(execution: JobExecution, deadline: float, cancel: threading.Event) -> Outcome:
     """The scheduler's handler for policy_execution jobs."""
+    try:
+        return _run(execution, deadline, cancel)
+    finally:
+        # What the run changed (new backups, a good CHECKDB) shows in compliance at the next
+        # facts tick instead of up to a whole collection interval later.
+        if execution.server_id is not None:
+            FactsCollection.objects.filter(server_id=execution.server_id).update(attempted_at=None)
+
+
+def _run(execution: JobExecution, deadline: float, cancel: threading.Event) -> Outcome:
     ref = execution.job.configuration
     version = PolicyVersion.objects.select_related("policy").get(
         policy_id=ref["policy_id"], number=ref["policy_version"]

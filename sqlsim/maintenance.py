@@ -12,7 +12,13 @@ like real work. Failures are steered, with SQL Server's own error numbers:
 ``{"corrupt": "SalesDB"}`` / ``{"corrupt": null}``  DBCC CHECKDB reports 8939 and 8928 (then 8989)
 ``{"offline": "SalesDB"}`` / ``{"offline": null}``  the database is OFFLINE: 942 on use
 ``{"seconds_per_gb": 0.5}``                         how long work takes per GB
+``{"add_backups": [{"database", "type", ...}]}``    msdb history another tool wrote (see below)
+``{"last_good_checkdb": {"SalesDB": "...iso"}}``    the boot page's last known good CHECKDB
+``{"new_database": "Fresh"}``                       a user database created just now
 ==================================================  =============================================
+
+An entry of ``add_backups`` takes ``database``, ``type`` (D, I or L), ``hours_ago`` (when it
+finished), and optionally ``copy_only``, ``checksum``, ``device`` and ``size_mb``.
 
 Also ``GET /instances/NAME`` lists ``maintenance``: every backup taken and CHECKDB run.
 """
@@ -43,7 +49,15 @@ if TYPE_CHECKING:
     from .server import Instance
 
 SYSTEM = ("master", "tempdb", "model", "msdb")
-STEERING_KEYS = ("backup_failure", "corrupt", "offline", "seconds_per_gb")
+STEERING_KEYS = (
+    "backup_failure",
+    "corrupt",
+    "offline",
+    "seconds_per_gb",
+    "add_backups",
+    "last_good_checkdb",
+    "new_database",
+)
 
 
 @dataclass
@@ -77,6 +91,8 @@ class Database:
     stats: list[Stat] = field(default_factory=list)
     log_chain: bool = False
     last_good_checkdb: dt.datetime | None = None
+    created: dt.datetime | None = None
+    database_id: int = 0
 
 
 @dataclass
@@ -100,16 +116,28 @@ class Maintenance:
         self.seconds_per_gb = 0.02
         self.history: list[Backup] = []
         self.checkdb_runs: list[dict[str, Any]] = []
-        self.databases = {n.lower(): self._database(n) for n in inst.config.databases}
+        self.databases: dict[str, Database] = {}
+        for n in inst.config.databases:
+            self.add_database(n)
+
+    def add_database(self, name: str, created: dt.datetime | None = None) -> Database:
+        db = self._database(name)
+        db.database_id = len(self.databases) + 1
+        if created is not None:
+            db.created = created
+        self.databases[name.lower()] = db
+        return db
 
     def _database(self, name: str) -> Database:
         seed = zlib.crc32(f"{self.inst.config.name}/{name}".encode())
+        # Databases were created long before the simulation started (weeks to a year ago).
+        created = _now() - dt.timedelta(days=30 + seed % 330, seconds=seed % 86_400)
         if name.lower() in SYSTEM:
             model = "FULL" if name.lower() == "model" else "SIMPLE"
-            return Database(name, model, 16 + seed % 200)
+            return Database(name, model, 16 + seed % 200, created=created)
         model = "SIMPLE" if seed % 5 == 0 else "FULL"
         size = 100 + seed % 50_000  # 100 MB to ~50 GB
-        db = Database(name, model, size)
+        db = Database(name, model, size, created=created)
         for i, table in enumerate(("Orders", "Customers", "Lines")):
             pages = (size * 128) // (3 + i)
             db.indexes.append(
@@ -243,6 +271,97 @@ def databases(ctx: Context, m: re.Match[str]) -> list[Output]:
         col("has_full_backup", "bit"),
         col("last_full_or_diff", "datetime"),
         col("is_snapshot", "bit"),
+    ]
+    return [ResultSet(columns, rows)]
+
+
+# -- compliance facts -----------------------------------------------------------------------------
+_NEVER = dt.datetime(1900, 1, 1)  # what the boot page holds before the first good CHECKDB
+
+
+def _utc_offset_minutes() -> int:
+    local = dt.datetime.now().astimezone()
+    offset = local.utcoffset() or dt.timedelta()
+    return int(offset.total_seconds() // 60)
+
+
+@registry.statement(
+    r"select d\.name, d\.database_id, d\.recovery_model_desc, d\.state_desc, d\.create_date,.*"
+    r"databasepropertyex\(d\.name, '(?i:lastgoodcheckdbtime)'\).*from sys\.databases as d.*"
+)
+def database_facts(ctx: Context, m: re.Match[str]) -> list[Output]:
+    mt = maintenance(ctx.instance)
+    offset = _utc_offset_minutes()
+    # The property appeared in SQL Server 2016 SP2; older servers answer NULL for it.
+    knows_checkdb = ctx.config.version >= 2016
+    rows = []
+    for db in sorted(mt.databases.values(), key=lambda d: d.name.lower()):
+        state = mt.state_of(db)
+        # An offline database is not started: DATABASEPROPERTYEX answers NULL for it.
+        checkdb = None
+        if knows_checkdb and state == "ONLINE":
+            checkdb = db.last_good_checkdb or _NEVER
+        rows.append(
+            (
+                db.name,
+                db.database_id,
+                db.recovery_model,
+                state,
+                db.created,
+                False,
+                checkdb,
+                offset,
+            )
+        )
+    columns = [
+        col("name", "nvarchar", 128),
+        col("database_id", "int"),
+        col("recovery_model_desc", "nvarchar", 60),
+        col("state_desc", "nvarchar", 60),
+        col("create_date", "datetime"),
+        col("in_availability_group", "bit"),
+        col("last_good_checkdb", "datetime"),
+        col("utc_offset_minutes", "int"),
+    ]
+    return [ResultSet(columns, rows)]
+
+
+@registry.statement(
+    r"with ranked as \( ?select b\.database_name, cast\(b\.type as nvarchar\(1\)\).*"
+    r"row_number\(\).*from msdb\.dbo\.backupset as b.*"
+)
+def last_backups(ctx: Context, m: re.Match[str]) -> list[Output]:
+    """The newest backup per database, type and copy-only flag, as msdb.dbo.backupset keeps it."""
+    mt = maintenance(ctx.instance)
+    newest: dict[tuple[str, str, bool], Backup] = {}
+    for b in mt.history:
+        key = (b.database, b.type, b.is_copy_only)
+        if key not in newest or b.finished >= newest[key].finished:
+            newest[key] = b
+    rows = [
+        (
+            b.database,
+            b.type,
+            b.is_copy_only,
+            b.started,
+            b.finished,
+            b.size_bytes,
+            b.size_bytes * 2 // 5 if "compression" in b.device.lower() else b.size_bytes,
+            b.has_checksum,
+            b.device,
+        )
+        for _key, b in sorted(newest.items(), key=lambda kv: (kv[0][0].lower(), *kv[0][1:]))
+    ]
+    columns = [
+        col("database_name", "nvarchar", 128),
+        col("backup_type", "nvarchar", 1),
+        col("is_copy_only", "bit"),
+        col("backup_start_date", "datetime"),
+        col("backup_finish_date", "datetime"),
+        col("backup_size", "numeric", precision=20),
+        col("compressed_backup_size", "numeric", precision=20),
+        col("has_backup_checksums", "bit"),
+        col("physical_device_name", "nvarchar", 260),
     ]
     return [ResultSet(columns, rows)]
 
@@ -540,6 +659,34 @@ def apply_steering(inst: Instance, changes: dict[str, Any]) -> None:
         mt.offline = changes["offline"]
     if "seconds_per_gb" in changes:
         mt.seconds_per_gb = float(changes["seconds_per_gb"])
+    if changes.get("new_database"):
+        mt.add_database(str(changes["new_database"]), created=_now())
+    for name, when in (changes.get("last_good_checkdb") or {}).items():
+        mt.find(name).last_good_checkdb = (
+            dt.datetime.fromisoformat(when).replace(microsecond=0) if when else None
+        )
+    for entry in changes.get("add_backups") or []:
+        db = mt.find(entry["database"])
+        btype = entry["type"]
+        if btype not in ("D", "I", "L"):
+            raise ValueError("add_backups: type is D, I or L")
+        size_mb = int(entry.get("size_mb", db.size_mb if btype == "D" else 10))
+        finished = _now() - dt.timedelta(hours=float(entry["hours_ago"]))
+        copy_only = bool(entry.get("copy_only", False))
+        if btype == "D" and not copy_only:
+            db.log_chain = True
+        mt.history.append(
+            Backup(
+                db.name,
+                btype,
+                finished - dt.timedelta(seconds=max(1, size_mb // 200)),
+                finished,
+                size_mb * 1024 * 1024,
+                copy_only,
+                bool(entry.get("checksum", True)),
+                entry.get("device", f"\\\\nas\\other-tool\\{db.name}.{btype.lower()}.bak"),
+            )
+        )
 
 
 def _install() -> None:

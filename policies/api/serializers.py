@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
-from policies.models import Policy, PolicyDeployment, PolicyVersion
+from policies.compliance import Status
+from policies.models import Exemption, Policy, PolicyDeployment, PolicyVersion
+from servers.models import Server
 
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
@@ -84,3 +87,94 @@ class PolicySchemaSerializer(serializers.Serializer):
 class PreviewSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     sql = serializers.CharField()
+
+
+COMPLIANCE_CHOICES = [(s.value, s.value.replace("_", " ")) for s in Status]
+
+
+class ExemptionSerializer(serializers.ModelSerializer):
+    server_id = serializers.PrimaryKeyRelatedField(
+        source="server", queryset=Server.objects.alive(), help_text="The server exempted."
+    )
+    server_name = serializers.CharField(source="server.name", read_only=True)
+    database = serializers.CharField(
+        max_length=128, required=False, allow_blank=True, help_text="Empty: the whole server."
+    )
+    reason = serializers.CharField(max_length=500)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Exemption
+        fields = [
+            "id",
+            "server_id",
+            "server_name",
+            "database",
+            "reason",
+            "expires_at",
+            "granted_by",
+            "created_at",
+            "revoked_at",
+            "revoked_by",
+            "active",
+        ]
+        read_only_fields = ["granted_by", "created_at", "revoked_at", "revoked_by"]
+
+    def get_active(self, exemption: Exemption) -> bool:
+        return exemption.revoked_at is None and exemption.expires_at > timezone.now()
+
+
+class DatabaseComplianceSerializer(serializers.Serializer):
+    server_id = serializers.IntegerField()
+    server_name = serializers.CharField()
+    database = serializers.CharField()
+    compliance = serializers.ChoiceField(choices=COMPLIANCE_CHOICES)
+    reasons = serializers.ListField(child=serializers.CharField())
+    recovery_model = serializers.CharField()
+    state = serializers.CharField()
+    last_full = serializers.DateTimeField(allow_null=True)
+    last_diff = serializers.DateTimeField(allow_null=True)
+    last_log = serializers.DateTimeField(allow_null=True)
+    last_good_checkdb = serializers.DateTimeField(allow_null=True)
+
+
+class UnknownServerSerializer(serializers.Serializer):
+    server_id = serializers.IntegerField()
+    server_name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ComplianceCountsSerializer(serializers.Serializer):
+    compliant = serializers.IntegerField()
+    warning = serializers.IntegerField()
+    non_compliant = serializers.IntegerField()
+    grace = serializers.IntegerField()
+    exempt = serializers.IntegerField()
+    not_applicable = serializers.IntegerField()
+
+
+class DeploymentComplianceSerializer(serializers.Serializer):
+    policy_id = serializers.IntegerField()
+    policy_name = serializers.CharField()
+    policy_type = serializers.ChoiceField(choices=Policy.Type.choices)
+    group_id = serializers.IntegerField()
+    group_name = serializers.CharField()
+    policy_version = serializers.IntegerField()
+    overall = serializers.ChoiceField(
+        choices=[*COMPLIANCE_CHOICES, ("unknown", "unknown")],
+        help_text="The worst verdict among the databases.",
+    )
+    percent = serializers.FloatField(allow_null=True)
+    counts = ComplianceCountsSerializer()
+    databases = DatabaseComplianceSerializer(many=True)
+    servers_without_facts = UnknownServerSerializer(many=True)
+
+
+class FleetComplianceSerializer(serializers.Serializer):
+    percent = serializers.FloatField(allow_null=True)
+    databases = serializers.IntegerField()
+    within = serializers.IntegerField()
+    failing = serializers.IntegerField()
+    warning = serializers.IntegerField()
+    counts = ComplianceCountsSerializer()
+    servers_without_facts = serializers.IntegerField()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -10,11 +10,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from policies import actions, render, schemas
+from policies import actions, render, schemas, standing
 from policies.api.serializers import (
+    COMPLIANCE_CHOICES,
+    DeploymentComplianceSerializer,
     DeploymentSerializer,
     DeploySerializer,
+    ExemptionSerializer,
+    FleetComplianceSerializer,
     PolicySchemaSerializer,
     PolicySerializer,
     PolicyUpdateSerializer,
@@ -22,19 +27,31 @@ from policies.api.serializers import (
     PreviewSerializer,
 )
 from policies.filters import PolicyFilter
-from policies.models import Policy, PolicyDeployment
-from servers.models import ServerGroup
+from policies.models import Exemption, Policy, PolicyDeployment
+from servers.models import Server, ServerGroup
+
+COMPLIANCE_PARAM = OpenApiParameter(
+    "compliance",
+    str,
+    enum=[c for c, _ in COMPLIANCE_CHOICES],
+    description="Only the databases with this verdict",
+)
+
+
+def _only(request: Request) -> str | None:
+    value = request.query_params.get("compliance") or None
+    if value is not None and value not in {c for c, _ in COMPLIANCE_CHOICES}:
+        raise ValidationError({"compliance": [f"One of {[c for c, _ in COMPLIANCE_CHOICES]}."]})
+    return value
+
+
+def _standings(found: list, request: Request) -> Response:
+    only = _only(request)
+    return Response([standing.to_dict(s, only) for s in found])
 
 
 def policy_queryset() -> QuerySet[Policy]:
-    # An aggregate drops the model's default ordering: pages must stay stable.
-    return (
-        Policy.objects.alive()
-        .annotate(
-            deployed_count=Count("deployments", filter=Q(deployments__removed_at__isnull=True))
-        )
-        .order_by("name", "pk")
-    )
+    return Policy.objects.listing()
 
 
 class PolicyViewSet(
@@ -129,6 +146,50 @@ class PolicyViewSet(
         actions.undeploy(self.get_object(), group, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(
+        parameters=[COMPLIANCE_PARAM], responses={200: DeploymentComplianceSerializer(many=True)}
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def compliance(self, request: Request, pk: str) -> Response:
+        """Per group the policy is deployed to: each database's verdict and why."""
+        return _standings(standing.for_policy(self.get_object()), request)
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="policies_exemptions_list",
+        responses={200: ExemptionSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="policies_exemptions_create",
+        request=ExemptionSerializer,
+        responses={201: ExemptionSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def exemptions(self, request: Request, pk: str) -> Response:
+        policy = self.get_object()
+        if request.method == "POST":
+            body = ExemptionSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            exemption = actions.grant_exemption(
+                policy, body.validated_data, acting_user=request.user
+            )
+            return Response(ExemptionSerializer(exemption).data, status=status.HTTP_201_CREATED)
+        qs = policy.exemptions.select_related("server")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(ExemptionSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"exemptions/(?P<exemption_id>\d+)")
+    def revoke_exemption(self, request: Request, pk: str, exemption_id: str) -> Response:
+        exemption = get_object_or_404(
+            Exemption.objects.select_related("policy", "server"),
+            pk=int(exemption_id),
+            policy=self.get_object(),
+        )
+        actions.revoke_exemption(exemption, acting_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class GroupPoliciesView(ListAPIView):
     """Policies deployed to a group, with the version each runs and the latest one."""
@@ -147,3 +208,37 @@ class GroupPoliciesView(ListAPIView):
             .prefetch_related("jobs")
             .order_by("policy__name")
         )
+
+
+class GroupComplianceView(APIView):
+    """Each policy deployed to the group: which servers and databases comply, and why not."""
+
+    @extend_schema(
+        operation_id="groups_compliance",
+        parameters=[COMPLIANCE_PARAM],
+        responses={200: DeploymentComplianceSerializer(many=True)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        group = get_object_or_404(ServerGroup, pk=pk)
+        return _standings(standing.for_group(group.pk), request)
+
+
+class ServerComplianceView(APIView):
+    """Each policy that applies to the server through its groups, for its databases."""
+
+    @extend_schema(
+        operation_id="servers_compliance",
+        parameters=[COMPLIANCE_PARAM],
+        responses={200: DeploymentComplianceSerializer(many=True)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        server = get_object_or_404(Server.objects.alive(), pk=pk)
+        return _standings(standing.for_server(server.pk), request)
+
+
+class FleetComplianceView(APIView):
+    """The share of databases, over the whole fleet, within every policy that applies to them."""
+
+    @extend_schema(operation_id="compliance_summary", responses={200: FleetComplianceSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(standing.fleet_summary())

@@ -60,7 +60,27 @@ def test_log_backup_at_its_limit_still_complies_and_past_it_does_not():
     limits = backup_limits()
     ok = judge(limits, facts(last_log=NOW - 30 * M, last_diff=NOW - H))["Sales"]
     late = judge(limits, facts(last_log=NOW - 31 * M, last_diff=NOW - H))["Sales"]
-    assert ok.status == Status.COMPLIANT and late.status == Status.NON_COMPLIANT
+    assert ok.status == Status.WARNING and late.status == Status.NON_COMPLIANT
+    assert ok.reasons == ("log backup late: last 30 min ago; policy: every 15 min",)
+
+
+def test_a_log_backup_within_its_interval_is_not_late():
+    v = judge(backup_limits(), facts(last_log=NOW - 15 * M, last_diff=NOW - H))["Sales"]
+    assert v.status == Status.COMPLIANT
+
+
+def test_a_server_wide_exemption_covers_every_database():
+    ex = Exemption(1, "", "server being retired", NOW + 24 * H, "ann")
+    got = judge(backup_limits(), facts("A", last_full=None), facts("B"), exemptions=[ex])
+    assert {v.status for v in got.values()} == {Status.EXEMPT}
+
+
+def test_late_databases_count_as_within_the_policy():
+    verdicts = [
+        compliance.Verdict(1, "s", "a", Status.WARNING),
+        compliance.Verdict(1, "s", "b", Status.NON_COMPLIANT),
+    ]
+    assert compliance.summary(verdicts)["percent"] == 50.0
 
 
 def test_simple_recovery_cannot_meet_a_log_policy():

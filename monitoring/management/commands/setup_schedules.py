@@ -11,6 +11,7 @@ SCHEDULES = [
     ("due index repair", "engine.due.repair", Schedule.MINUTES, 10),
     ("job dispatcher tick", "scheduler.dispatch.tick", Schedule.MINUTES, 1),
     ("retention cleanup", "monitoring.retention.cleanup_task", Schedule.DAILY, None),
+    ("compliance facts", "policies.facts.tick", Schedule.MINUTES, 1),
 ]
 RETIRED = ["collector dispatch"]
 

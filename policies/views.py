@@ -1,0 +1,417 @@
+"""Policies pages: the list, the create wizard and edit form built from each type's schema, the
+detail page (versions and their diff, the T-SQL, where it is deployed, compliance, exemptions,
+execution history), and the compliance view across the fleet.
+
+Thin views: `policies.actions` writes, `policies.standing` judges, `policies.forms` turns the
+schema into fields. Actions are POSTs that need the operator role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from dbtools.decorators import role_required
+from dbtools.errors import ActionError
+from dbtools.pages import vary_on_htmx, wants_partial
+from policies import actions, forms, schemas, standing
+from policies import render as tsql
+from policies.filters import PolicyFilter
+from policies.models import Exemption, Policy, PolicyDeployment
+from scheduler import actions as job_actions
+from scheduler.models import JobExecution
+from servers.models import Server, ServerGroup
+from tenants.models import Role
+
+TYPE_ICONS = {
+    "backup": "database",
+    "index_maintenance": "refresh-cw",
+    "integrity_check": "shield-check",
+    "custom_script": "book-open",
+}
+
+
+def _types() -> list[dict[str, str]]:
+    return [
+        {
+            "value": value,
+            "label": label,
+            "description": schemas.SCHEMAS[value]["description"],
+            "icon": TYPE_ICONS[value],
+        }
+        for value, label in Policy.Type.choices
+    ]
+
+
+# -- list ------------------------------------------------------------------------------------------
+def policy_list(request: HttpRequest) -> HttpResponse:
+    filterset = PolicyFilter(request.GET, queryset=Policy.objects.listing())
+    valid = filterset.is_valid()
+    policies = list(filterset.qs if valid else Policy.objects.none())
+    overall: dict[int, list[str]] = {}
+    for s in standing.standings(
+        standing.live_deployments().filter(policy__in=[p.pk for p in policies])
+    ):
+        overall.setdefault(s.deployment.policy_id, []).append(s.status)
+    for p in policies:
+        found = overall.get(p.pk)
+        p.compliance = standing.worst(found) if found else ""
+    context = {
+        "policies": policies,
+        "filter": filterset,
+        "types": Policy.Type.choices,
+        "picked_types": request.GET.getlist("policy_type"),
+        "q": request.GET.get("q", ""),
+    }
+    template = "policies/list.html#rows" if wants_partial(request) else "policies/list.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+# -- create and edit -------------------------------------------------------------------------------
+def policy_new(request: HttpRequest) -> HttpResponse:
+    return render(request, "policies/new.html", {"types": _types()})
+
+
+def _form_context(
+    policy_type: str,
+    config: dict[str, Any],
+    errors: dict[str, list[str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    errors = errors or {}
+    return {
+        "policy_type": policy_type,
+        "type_label": Policy.Type(policy_type).label,
+        "type_description": schemas.SCHEMAS[policy_type]["description"],
+        "fields": forms.fields_for(policy_type, config, errors),
+        "errors": errors,
+        "other_errors": [
+            m
+            for k, msgs in errors.items()
+            if k not in ("name", "description", "status")
+            and not any(k == f"configuration.{f.key}" for f in forms.fields_for(policy_type, {}))
+            for m in msgs
+        ],
+        **extra,
+    }
+
+
+def policy_create(request: HttpRequest, policy_type: str) -> HttpResponse:
+    if policy_type not in schemas.SCHEMAS:
+        raise Http404("No such policy type.")
+    if request.method != "POST":
+        return render(request, "policies/form.html", _form_context(policy_type, {}))
+    denied = _operator_only(request)
+    if denied:
+        return denied
+    config = forms.config_from_post(policy_type, request.POST)
+    data = {
+        "name": request.POST.get("name", "").strip(),
+        "description": request.POST.get("description", "").strip(),
+        "policy_type": policy_type,
+        "status": "active" if request.POST.get("save") == "activate" else "draft",
+        "configuration": config,
+    }
+    errors = _basic_errors(data)
+    if not errors:
+        try:
+            policy = actions.create_policy(data, acting_user=request.user)
+        except ActionError as exc:
+            errors = exc.errors
+        else:
+            state = "active" if policy.is_active else "saved as a draft"
+            messages.success(request, f"Policy {policy.name} created ({state}).")
+            return redirect("policies-detail", pk=policy.pk)
+    context = _form_context(
+        policy_type, config, errors, name=data["name"], desc=data["description"]
+    )
+    return render(request, "policies/form.html", context, status=400)
+
+
+def _basic_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not data["name"]:
+        errors["name"] = ["Give the policy a name."]
+    elif len(data["name"]) > 128:
+        errors["name"] = ["At most 128 characters."]
+    if len(data["description"]) > 1000:
+        errors["description"] = ["At most 1000 characters."]
+    return errors
+
+
+def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.alive(), pk=pk)
+    if request.method != "POST":
+        context = _form_context(
+            policy.policy_type,
+            policy.latest().configuration,
+            policy=policy,
+            name=policy.name,
+            desc=policy.description,
+        )
+        return render(request, "policies/form.html", context)
+    denied = _operator_only(request)
+    if denied:
+        return denied
+    config = forms.config_from_post(policy.policy_type, request.POST)
+    data = {
+        "name": request.POST.get("name", "").strip(),
+        "description": request.POST.get("description", "").strip(),
+        "configuration": config,
+    }
+    if request.POST.get("save") == "activate":
+        data["status"] = "active"
+    errors = _basic_errors(data)
+    if not errors:
+        try:
+            before = policy.version
+            policy = actions.update_policy(policy, data, acting_user=request.user)
+        except ActionError as exc:
+            errors = exc.errors
+        else:
+            if policy.version != before:
+                messages.success(request, f"Saved as version {policy.version}.")
+            else:
+                messages.success(request, "Saved; the configuration did not change.")
+            return redirect("policies-detail", pk=policy.pk)
+    context = _form_context(
+        policy.policy_type,
+        config,
+        errors,
+        policy=policy,
+        name=data["name"],
+        desc=data["description"],
+    )
+    return render(request, "policies/form.html", context, status=400)
+
+
+def _operator_only(request: HttpRequest) -> HttpResponse | None:
+    from tenants import access
+
+    if access.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
+        return None
+    return render(
+        request,
+        "error.html",
+        {"title": "Not allowed", "message": "This needs the operator role."},
+        status=403,
+    )
+
+
+# -- detail ----------------------------------------------------------------------------------------
+def _diff(policy: Policy, a: int, b: int) -> list[tuple[str, str]]:
+    """Line diff of two versions' configurations, each line tagged add/del/same."""
+    versions = {v.number: v.configuration for v in policy.versions.filter(number__in=[a, b])}
+    if a not in versions or b not in versions:
+        return []
+    left = json.dumps(versions[a], indent=2, sort_keys=True).splitlines()
+    right = json.dumps(versions[b], indent=2, sort_keys=True).splitlines()
+    out = []
+    for line in difflib.unified_diff(left, right, f"v{a}", f"v{b}", lineterm="", n=3):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+        out.append((kind, line))
+    return out
+
+
+def _number(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.isdigit() else default
+
+
+def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.listing(), pk=pk)
+    versions = list(policy.versions.all())
+    a = _number(request.GET.get("a"), max(policy.version - 1, 1))
+    b = _number(request.GET.get("b"), policy.version)
+    deployments = list(
+        policy.deployments.filter(removed_at__isnull=True)
+        .select_related("group", "policy")
+        .prefetch_related("jobs")
+        .order_by("group__name")
+    )
+    standings = {s.deployment.pk: s for s in standing.standings(deployments)}
+    for d in deployments:
+        d.standing = standings.get(d.pk)
+        d.live_jobs = [j for j in d.jobs.all() if j.deleted_at is None]
+    job_ids = [j.pk for d in policy.deployments.prefetch_related("jobs") for j in d.jobs.all()]
+    executions = (
+        JobExecution.objects.filter(job_id__in=job_ids).select_related("job").order_by("-pk")[:25]
+    )
+    now = timezone.now()
+    exemptions = list(policy.exemptions.select_related("server")[:100])
+    for e in exemptions:
+        e.active = e.revoked_at is None and e.expires_at > now
+    group_ids = [d.group_id for d in deployments]
+    context = {
+        "policy": policy,
+        "versions": versions,
+        "a": a,
+        "b": b,
+        "diff": _diff(policy, a, b) if a != b else [],
+        "sql": tsql.preview(policy.policy_type, policy.latest().configuration, now),
+        "deployments": deployments,
+        "groups": ServerGroup.objects.order_by("name"),
+        "deployed_group_ids": group_ids,
+        "executions": executions,
+        "exemptions": exemptions,
+        "exempt_servers": Server.objects.alive()
+        .filter(groups__in=group_ids)
+        .distinct()
+        .order_by("name"),
+        "default_expiry": (now + dt.timedelta(days=30)).date().isoformat(),
+        "judged": policy.policy_type in standing.JUDGED_TYPES,
+    }
+    return vary_on_htmx(render(request, "policies/detail.html", context))
+
+
+@role_required(Role.OPERATOR)
+def policy_deploy(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.alive(), pk=pk)
+    ids = [int(i) for i in request.POST.getlist("group_ids") if i.isdigit()]
+    groups = list(ServerGroup.objects.filter(pk__in=ids))
+    if not groups:
+        messages.error(request, "Pick at least one group to deploy to.")
+        return redirect("policies-detail", pk=pk)
+    try:
+        actions.deploy(policy, groups, acting_user=request.user)
+    except ActionError as exc:
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        names = ", ".join(g.name for g in groups)
+        messages.success(request, f"{policy.name} v{policy.version} deployed to {names}.")
+    return redirect("policies-detail", pk=pk)
+
+
+@role_required(Role.OPERATOR)
+def policy_undeploy(request: HttpRequest, pk: int, group_id: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.alive(), pk=pk)
+    group = get_object_or_404(ServerGroup, pk=group_id)
+    try:
+        actions.undeploy(policy, group, acting_user=request.user)
+    except ActionError as exc:
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        messages.success(request, f"{policy.name} removed from {group.name}; its jobs are gone.")
+    return redirect("policies-detail", pk=pk)
+
+
+@role_required(Role.OPERATOR)
+def policy_run_now(request: HttpRequest, pk: int, deployment_id: int) -> HttpResponse:
+    deployment = get_object_or_404(
+        PolicyDeployment, pk=deployment_id, policy_id=pk, removed_at__isnull=True
+    )
+    job_id = request.POST.get("job_id", "")
+    job = get_object_or_404(
+        deployment.jobs.filter(deleted_at__isnull=True), pk=int(job_id) if job_id.isdigit() else 0
+    )
+    try:
+        job_actions.run_now(job, acting_user=request.user)
+    except ActionError as exc:
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        messages.success(request, f"{job.name}: run queued.")
+    return redirect("policies-detail", pk=pk)
+
+
+@role_required(Role.OPERATOR)
+def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.alive(), pk=pk)
+    actions.delete_policy(policy, acting_user=request.user)
+    messages.success(request, f"Policy {policy.name} deleted; its jobs are gone.")
+    return redirect("policies")
+
+
+@role_required(Role.OPERATOR)
+def exemption_grant(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.alive(), pk=pk)
+    sid = request.POST.get("server_id", "")
+    server = Server.objects.alive().filter(pk=int(sid) if sid.isdigit() else 0).first()
+    until = parse_date(request.POST.get("expires_on", "") or "")
+    problems = []
+    if server is None:
+        problems.append("Pick a server.")
+    if until is None:
+        problems.append("Give the date the exemption ends.")
+    if not problems:
+        expires_at = dt.datetime.combine(until, dt.time(23, 59), tzinfo=dt.UTC)
+        data = {
+            "server": server,
+            "database": request.POST.get("database", "")[:128],
+            "reason": request.POST.get("reason", "")[:500],
+            "expires_at": expires_at,
+        }
+        try:
+            actions.grant_exemption(policy, data, acting_user=request.user)
+        except ActionError as exc:
+            problems += [m for msgs in exc.errors.values() for m in msgs]
+    if problems:
+        messages.error(request, "Exemption not granted: " + " ".join(problems))
+    else:
+        what = data["database"] or "every database"
+        messages.success(request, f"{server.name}: {what} exempt until {until:%Y-%m-%d}.")
+    return redirect("policies-detail", pk=pk)
+
+
+@role_required(Role.OPERATOR)
+def exemption_revoke(request: HttpRequest, pk: int, exemption_id: int) -> HttpResponse:
+    exemption = get_object_or_404(
+        Exemption.objects.select_related("policy", "server"), pk=exemption_id, policy_id=pk
+    )
+    try:
+        actions.revoke_exemption(exemption, acting_user=request.user)
+    except ActionError as exc:
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        messages.success(request, "Exemption revoked.")
+    return redirect("policies-detail", pk=pk)
+
+
+# -- compliance across the fleet -------------------------------------------------------------------
+COMPLIANCE_FILTERS = [
+    ("", "All"),
+    ("non_compliant", "Failing"),
+    ("warning", "Late"),
+    ("compliant", "Compliant"),
+    ("grace", "Grace period"),
+    ("exempt", "Exempt"),
+]
+
+
+def compliance_view(request: HttpRequest) -> HttpResponse:
+    """Every judged deployment, or one group's or one server's, with each database's verdict."""
+    group_id = _number(request.GET.get("group"), 0)
+    server_id = _number(request.GET.get("server"), 0)
+    only = request.GET.get("compliance", "")
+    if only not in {v for v, _ in COMPLIANCE_FILTERS}:
+        only = ""
+    if server_id:
+        found = standing.for_server(server_id)
+    elif group_id:
+        found = standing.for_group(group_id)
+    else:
+        found = standing.standings(
+            standing.live_deployments().order_by("policy__name", "group__name")
+        )
+    for s in found:
+        s.shown = [r for r in s.rows if not only or r.verdict.status.value == only]
+    context = {
+        "standings": found,
+        "summary": standing.fleet_summary(),
+        "groups": ServerGroup.objects.order_by("name"),
+        "group_id": group_id,
+        "server": Server.objects.filter(pk=server_id).first() if server_id else None,
+        "only": only,
+        "filters": COMPLIANCE_FILTERS,
+    }
+    template = "policies/compliance.html"
+    if wants_partial(request):
+        template += "#results"
+    return vary_on_htmx(render(request, template, context))
