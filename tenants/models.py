@@ -164,3 +164,36 @@ class TenantMove(models.Model):
     @property
     def is_running(self) -> bool:
         return self.state in self.RUNNING_STATES
+
+
+class TenantBackup(models.Model):
+    """A pg_dump of one tenant's database, with what is needed to judge a restore of it."""
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="backups")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MANUAL)
+    path = models.CharField(max_length=1000)
+    size_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    seconds = models.FloatField(null=True, blank=True)
+    dbtools_version = models.CharField(max_length=32, blank=True)
+    # Migrations applied in the dumped database and row counts per table, both read in the
+    # dump's own snapshot: a restore is judged against exactly what the dump holds.
+    migrations = models.JSONField(default=list, blank=True)
+    row_counts = models.JSONField(default=dict, blank=True)
+    restore_tested_at = models.DateTimeField(null=True, blank=True)
+    restore_test_ok = models.BooleanField(null=True)
+    restore_test_detail = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "tenant_backups"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"backup of {self.tenant} at {self.created_at:%Y-%m-%d %H:%M}"

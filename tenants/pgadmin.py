@@ -162,8 +162,12 @@ def create_tenant_database(admin: Endpoint, role: str, password: str, db_name: s
             ).format(sql.Identifier(role), sql.Literal(password))
         )
         if not is_superuser(cur):
-            # CREATE DATABASE ... OWNER needs membership of the owner for a non-superuser.
-            cur.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
+            # CREATE DATABASE ... OWNER needs membership of the owner for a non-superuser; as in
+            # provisioning, a membership that does not inherit the role's rights.
+            stmt = "GRANT {} TO CURRENT_USER"
+            if conn.info.server_version >= 160000:
+                stmt += " WITH INHERIT FALSE, SET TRUE"
+            cur.execute(sql.SQL(stmt).format(sql.Identifier(role)))
         cur.execute(
             sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(
                 sql.Identifier(db_name), sql.Identifier(role)
