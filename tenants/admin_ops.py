@@ -1,22 +1,24 @@
-"""Tenant operations in the platform admin: move a tenant (with its progress page).
+"""Tenant operations in the platform admin: move (with its progress page) and backups.
 
 Kept apart from admin.py, which only wires these views into the Tenant admin's URLs."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
 from dbtools.pages import vary_on_htmx, wants_partial
 from dbtools.tasks import enqueue
 from tenants import move as mover
-from tenants.models import Tenant, TenantMove
+from tenants.models import Tenant, TenantBackup, TenantMove
 from tenants.pgadmin import Endpoint, EndpointError
 
 LIVE_SECONDS = 2
@@ -156,6 +158,13 @@ def urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         return site.admin_view(wrapped)
 
     return [
+        path("backups/", view(backups_view), name="tenants_tenant_backups"),
+        path(
+            "backups/<int:pk>/download/", view(download_view), name="tenants_tenant_backup_download"
+        ),
+        path("backups/<int:pk>/test/", view(test_restore_view), name="tenants_tenant_backup_test"),
+        path("backups/<int:pk>/restore/", view(restore_view), name="tenants_tenant_backup_restore"),
+        path("<slug:slug>/backup/", view(backup_now_view), name="tenants_tenant_backup_now"),
         path("<slug:slug>/move/", view(move_view), name="tenants_tenant_move"),
         path(
             "<slug:slug>/move/<int:move_id>/",
@@ -168,3 +177,94 @@ def urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             name="tenants_tenant_move_recover",
         ),
     ]
+
+
+# --- backups ---------------------------------------------------------------------------------
+
+
+def backups_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    backups = TenantBackup.objects.select_related("tenant").order_by("-created_at")
+    slug = request.GET.get("tenant", "")
+    if slug:
+        backups = backups.filter(tenant__slug=slug)
+    context = _context(
+        model_admin,
+        request,
+        title="Tenant backups",
+        backups=backups[:200],
+        slug=slug,
+        now=timezone.now(),
+    )
+    return TemplateResponse(request, "admin/tenants/tenant/backups.html", context)
+
+
+def backup_now_view(model_admin: admin.ModelAdmin, request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = get_object_or_404(Tenant.objects.exclude(status=Tenant.Status.DELETED), slug=slug)
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    enqueue(
+        "tenants.backup.backup_task",
+        tenant.pk,
+        request.user.pk,
+        kind="routine",
+        task_name=f"back up tenant {tenant.slug}",
+    )
+    model_admin.message_user(
+        request, f"Backup of {tenant.name} queued; its restore test follows.", messages.SUCCESS
+    )
+    return redirect(f"{reverse('admin:tenants_tenant_backups')}?tenant={tenant.slug}")
+
+
+def download_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    made = get_object_or_404(TenantBackup, pk=pk)
+    path = Path(made.path)
+    if not path.exists():
+        raise Http404("The backup file is gone.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+def test_restore_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    made = get_object_or_404(TenantBackup.objects.select_related("tenant"), pk=pk)
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    enqueue(
+        "tenants.backup.restore_test_task",
+        made.pk,
+        kind="routine",
+        task_name=f"restore test of backup {made.pk}",
+    )
+    model_admin.message_user(request, "Restore test queued.", messages.SUCCESS)
+    return redirect(f"{reverse('admin:tenants_tenant_backups')}?tenant={made.tenant.slug}")
+
+
+def restore_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    made = get_object_or_404(TenantBackup.objects.select_related("tenant"), pk=pk)
+    tenant = made.tenant
+    error = ""
+    status = 200
+    if request.method == "POST":
+        if request.POST.get("confirm_slug", "").strip() == tenant.slug:
+            enqueue(
+                "tenants.backup.restore_task",
+                made.pk,
+                request.user.pk,
+                kind="routine",
+                task_name=f"restore tenant {tenant.slug}",
+            )
+            model_admin.message_user(
+                request,
+                f"Restore of {tenant.name} from {Path(made.path).name} queued.",
+                messages.SUCCESS,
+            )
+            return redirect(f"{reverse('admin:tenants_tenant_backups')}?tenant={tenant.slug}")
+        error = f"Type {tenant.slug} to confirm; nothing was changed."
+        status = 400
+    context = _context(
+        model_admin,
+        request,
+        title=f"Restore {tenant.name}?",
+        backup=made,
+        tenant=tenant,
+        error=error,
+    )
+    return TemplateResponse(request, "admin/tenants/tenant/restore.html", context, status=status)

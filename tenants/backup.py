@@ -374,3 +374,29 @@ def run_scheduled(now: Any = None, interval_hours: float | None = None) -> dict[
             log.exception("tenant.scheduled_backup_failed", slug=tenant.slug)
             failed += 1
     return {"backed_up": done, "failed": failed}
+
+
+def backup_task(tenant_id: int, user_id: int | None = None) -> str:
+    """Django-Q entry point: a backup from the platform admin, then its restore test."""
+    from django.contrib.auth import get_user_model
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    made = backup_tenant(tenant, acting_user=user)
+    restore_test(made)
+    return f"backup {made.pk}: restorable={made.restore_test_ok}"
+
+
+def restore_test_task(backup_id: int) -> str:
+    made = restore_test(TenantBackup.objects.select_related("tenant").get(pk=backup_id))
+    return f"backup {made.pk}: restorable={made.restore_test_ok}"
+
+
+def restore_task(backup_id: int, user_id: int | None = None) -> str:
+    """Django-Q entry point: restore a listed backup over its own tenant (confirmed in the UI)."""
+    from django.contrib.auth import get_user_model
+
+    made = TenantBackup.objects.select_related("tenant").get(pk=backup_id)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    restore_tenant(made.tenant.slug, made.path, acting_user=user, overwrite=True)
+    return f"restored backup {made.pk} over {made.tenant.slug}"

@@ -131,3 +131,34 @@ def test_scheduled_backups_keep_the_newest(scratch_tenants, settings):
     assert len(kept) == 2 and all(b.restore_test_ok for b in kept)
     assert all(b.kind == TenantBackup.Kind.SCHEDULED for b in kept)
     assert backup.run_scheduled() == {"backed_up": 0, "failed": 0}  # not due again yet
+
+
+def test_backups_page_download_and_restore(scratch_tenants, make_user):
+    from django.test import Client
+
+    scratch_tenants("bk-page")
+    tenant = provisioning.create_tenant("bk-page", "Backup Page")
+    seed(tenant, 4)
+    client = Client()
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    made = client.post("/admin/tenants/tenant/bk-page/backup/")
+    assert made.status_code == 302
+    assert made["Location"] == "/admin/tenants/tenant/backups/?tenant=bk-page"
+    listing = client.get(made["Location"]).content.decode()
+    assert "✓ restorable" in listing and "Backup Page" in listing
+    taken = TenantBackup.objects.get(tenant=tenant)
+    got = client.get(f"/admin/tenants/tenant/backups/{taken.pk}/download/")
+    assert got.status_code == 200 and b"".join(got.streaming_content).startswith(b"PGDMP")
+    assert "attachment" in got["Content-Disposition"]
+    seed(tenant, 2)
+    url = f"/admin/tenants/tenant/backups/{taken.pk}/restore/"
+    wrong = client.post(url, {"confirm_slug": "bk-pag"})
+    assert wrong.status_code == 400 and "nothing was changed" in wrong.content.decode()
+    assert rows(tenant) == 6
+    assert client.post(url, {"confirm_slug": "bk-page"}).status_code == 302
+    assert rows(tenant) == 4
+    # Staff who are not platform administrators get nothing.
+    staff = Client()
+    staff.force_login(make_user("staff", is_staff=True))
+    assert staff.get(f"/admin/tenants/tenant/backups/{taken.pk}/download/").status_code == 403
+    assert staff.get("/admin/tenants/tenant/backups/").status_code == 403
