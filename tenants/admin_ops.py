@@ -1,4 +1,5 @@
-"""Tenant operations in the platform admin: move (with its progress page) and backups.
+"""Tenant operations in the platform admin: overview, move (with its progress page), backups
+and purge.
 
 Kept apart from admin.py, which only wires these views into the Tenant admin's URLs."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import structlog
 from django import forms
 from django.contrib import admin, messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -15,11 +17,15 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+from dbtools import tenancy
 from dbtools.pages import vary_on_htmx, wants_partial
 from dbtools.tasks import enqueue
 from tenants import move as mover
+from tenants import overview
 from tenants.models import Tenant, TenantBackup, TenantMove
-from tenants.pgadmin import Endpoint, EndpointError
+from tenants.pgadmin import Endpoint, EndpointError, drop_tenant_database
+
+log = structlog.get_logger(__name__)
 
 LIVE_SECONDS = 2
 
@@ -158,6 +164,8 @@ def urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         return site.admin_view(wrapped)
 
     return [
+        path("overview/", view(overview_view), name="tenants_tenant_overview"),
+        path("<slug:slug>/purge/", view(purge_view), name="tenants_tenant_purge"),
         path("backups/", view(backups_view), name="tenants_tenant_backups"),
         path(
             "backups/<int:pk>/download/", view(download_view), name="tenants_tenant_backup_download"
@@ -268,3 +276,59 @@ def restore_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -
         error=error,
     )
     return TemplateResponse(request, "admin/tenants/tenant/restore.html", context, status=status)
+
+
+# --- overview and purge ----------------------------------------------------------------------
+
+
+def overview_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    include_deleted = request.GET.get("deleted") == "1"
+    context = _context(
+        model_admin,
+        request,
+        title="Tenants overview",
+        rows=overview.rows(include_deleted),
+        include_deleted=include_deleted,
+    )
+    return TemplateResponse(request, "admin/tenants/tenant/overview.html", context)
+
+
+def purge_view(model_admin: admin.ModelAdmin, request: HttpRequest, slug: str) -> HttpResponse:
+    """Drop a deleted tenant's database and role for good, after its slug is typed."""
+    tenant = get_object_or_404(Tenant, slug=slug, status=Tenant.Status.DELETED)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        if request.POST.get("confirm_slug", "").strip() != tenant.slug:
+            error, status = f"Type {tenant.slug} to confirm; nothing was changed.", 400
+        else:
+            try:
+                purge_tenant(tenant, acting_user=request.user)
+            except Exception as exc:
+                error, status = f"Purge failed: {exc}", 400
+            else:
+                model_admin.message_user(
+                    request, f"{tenant.name}: database, role and backups purged.", messages.SUCCESS
+                )
+                return redirect(f"{reverse('admin:tenants_tenant_overview')}?deleted=1")
+    context = _context(
+        model_admin, request, title=f"Purge {tenant.name}?", tenant=tenant, error=error
+    )
+    return TemplateResponse(request, "admin/tenants/tenant/purge.html", context, status=status)
+
+
+def purge_tenant(tenant: Tenant, *, acting_user: Any = None) -> None:
+    """The explicit end of a soft-deleted tenant: its database, role, backups and row go."""
+    admin_ep = Endpoint.system()
+    if not admin_ep.same_server(Endpoint.of_tenant(tenant)):
+        raise EndpointError(
+            f"the tenant's database is on {tenant.db_host}:{tenant.db_port}; purge it there "
+            "(this page holds no administrator login for that server)"
+        )
+    tenancy.unregister(tenant.slug)
+    drop_tenant_database(admin_ep, tenant.db_user, tenant.db_name)
+    for made in tenant.backups.all():
+        for f in (Path(made.path), Path(f"{made.path}.json")):
+            f.unlink(missing_ok=True)
+    log.info("tenant.purged", slug=tenant.slug, by=getattr(acting_user, "pk", None))
+    tenant.delete()
