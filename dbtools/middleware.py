@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from dbtools import tenancy
-from tenants import access
+from tenants import access, freeze
 
 log = structlog.get_logger("dbtools.request")
 
@@ -105,13 +105,13 @@ class TenantMiddleware:
             tenant = choices[0]  # all of the user's tenants are suspended
         if tenant is None:
             return render(request, "no_tenant.html", {"choices": choices}, status=403)
-        if not tenant.is_active:
+        if not tenant.is_active and not freeze.is_frozen(tenant):
             return render(
                 request, "no_tenant.html", {"choices": choices, "suspended": tenant}, status=403
             )
         request.session[SESSION_KEY] = tenant.slug
         activate(request, tenant, access.check_member(request.user, tenant))
-        return None
+        return freeze.page_response(request, tenant)
 
 
 def activate(request: HttpRequest, tenant: Any, role: str) -> None:

@@ -11,7 +11,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from dbtools.middleware import activate
-from tenants import access
+from tenants import access, freeze
 from tenants.models import Role
 
 TENANT_HEADER = "X-Tenant-Slug"
@@ -30,6 +30,7 @@ class TenantRolePermission(BasePermission):
         except access.TenantAccessError as exc:
             raise exceptions.PermissionDenied(exc.message) from exc
         activate(request._request, tenant, role)
+        freeze.check_api_write(tenant, request.method)
         needed = getattr(view, "required_roles", {}).get(getattr(view, "action", None))
         if needed is None:
             needed = Role.VIEWER if request.method in SAFE_METHODS else Role.OPERATOR

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from tenants import provisioning
+from tenants import admin_ops, provisioning
 from tenants.forms import TenantForm
 from tenants.models import Membership, Tenant
 
@@ -89,9 +89,11 @@ class TenantAdmin(admin.ModelAdmin):
             return "—"
         toggle = "activate" if obj.status == Tenant.Status.SUSPENDED else "suspend"
         return format_html(
-            '<a class="button" href="{}">{}</a> <a class="button danger" href="{}">Delete</a>',
+            '<a class="button" href="{}">{}</a> <a class="button" href="{}">Move</a> '
+            '<a class="button danger" href="{}">Delete</a>',
             reverse("admin:tenants_tenant_lifecycle", args=[obj.slug, toggle]),
             ACTIONS[toggle][0],
+            reverse("admin:tenants_tenant_move", args=[obj.slug]),
             reverse("admin:tenants_tenant_lifecycle", args=[obj.slug, "delete"]),
         )
 
@@ -102,6 +104,7 @@ class TenantAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.lifecycle_view),
                 name="tenants_tenant_lifecycle",
             ),
+            *admin_ops.urls(self),
             *super().get_urls(),
         ]
 

@@ -42,6 +42,9 @@ class Tenant(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         DELETED = "deleted", "Deleted"
+        # Writes frozen for the last seconds of a move to another server: reads go on, writes
+        # get a 503, and background work skips the tenant (it claims only active tenants).
+        MOVING = "moving", "Moving"
 
     slug = models.CharField(
         max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator, slug_length_validator]
@@ -99,3 +102,98 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} as {self.role}"
+
+
+class TenantMove(models.Model):
+    """One attempt to move a tenant's database to another PostgreSQL server, with its report.
+
+    The row is the mover's memory: what it created where, so that a move killed at any point can
+    be undone (or, once switched, finished) by whoever looks next."""
+
+    class Method(models.TextChoices):
+        LOGICAL = "logical", "Logical replication"
+        DUMP = "dump", "Dump and restore"
+
+    class State(models.TextChoices):
+        PREFLIGHT = "preflight", "Preflight"
+        COPYING = "copying", "Copying"
+        FROZEN = "frozen", "Writes frozen"
+        SWITCHED = "switched", "Switched"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed, rolled back"
+        ABORTED = "aborted", "Interrupted, rolled back"
+
+    RUNNING_STATES = (State.PREFLIGHT, State.COPYING, State.FROZEN, State.SWITCHED)
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="moves")
+    method = models.CharField(max_length=16, choices=Method.choices, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PREFLIGHT)
+    source_host = models.CharField(max_length=255)
+    source_port = models.PositiveIntegerField()
+    target_host = models.CharField(max_length=255)
+    target_port = models.PositiveIntegerField()
+    # Administrator URLs (with passwords) for the clean-up of an interrupted move, encrypted.
+    source_admin_encrypted = models.TextField(blank=True)
+    target_admin_encrypted = models.TextField()
+    previous_status = models.CharField(max_length=16, default=Tenant.Status.ACTIVE)
+    keep_source = models.BooleanField(default=False)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    unfrozen_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    freeze_seconds = models.FloatField(null=True, blank=True)
+    verify_seconds = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "tenant_moves"
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"move of {self.tenant} to {self.target_host}:{self.target_port} ({self.state})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in self.RUNNING_STATES
+
+
+class TenantBackup(models.Model):
+    """A pg_dump of one tenant's database, with what is needed to judge a restore of it."""
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="backups")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MANUAL)
+    path = models.CharField(max_length=1000)
+    size_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    seconds = models.FloatField(null=True, blank=True)
+    dbtools_version = models.CharField(max_length=32, blank=True)
+    # Migrations applied in the dumped database and row counts per table, both read in the
+    # dump's own snapshot: a restore is judged against exactly what the dump holds.
+    migrations = models.JSONField(default=list, blank=True)
+    row_counts = models.JSONField(default=dict, blank=True)
+    restore_tested_at = models.DateTimeField(null=True, blank=True)
+    restore_test_ok = models.BooleanField(null=True)
+    restore_test_detail = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "tenant_backups"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"backup of {self.tenant} at {self.created_at:%Y-%m-%d %H:%M}"
