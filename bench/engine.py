@@ -361,7 +361,7 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
         stop_node(procs)
     totals: Counter[str] = Counter()
     for owner, stats in last.items():
-        for key in ("collected", "failed", "late", "stolen"):
+        for key in ("collected", "failed", "late", "stolen", "db_s"):
             totals[key] += stats.get(key, 0) - first[owner].get(key, 0)
     totals["crashed"] = Task.objects.filter(
         func="monitoring.collector.slot_task", started__gte=started, success=False
@@ -451,7 +451,9 @@ def main() -> int:
             print(f"  worker RSS {r['rss']:.0f} MB (PSS {r['pss']:.0f} MB); "
                   f"peak PostgreSQL connections {r['pg']}; "
                   f"peak TDS connections per target {r['tds']}; "
-                  f"collector CPU {r['cpu']:.0f} % of one core", flush=True)  # fmt: skip
+                  f"collector CPU {r['cpu']:.0f} % of one core; slot threads busy with "
+                  f"database work {100 * r['totals']['db_s'] / (args.minutes * 60):.0f} % "
+                  f"(summed over slots)", flush=True)  # fmt: skip
             drop_tenants()
     finally:
         fleet.close()

@@ -416,6 +416,9 @@ class SlotLoop:
             "late": 0,
             "max_late_s": 0.0,
             "stolen": 0,
+            # Seconds the slot's own thread spent on database work (claims, visits, writes):
+            # near the task's run time means the slot is bound by its database round trips.
+            "db_s": 0.0,
         }
         self.recent_max_late = 0.0  # worst lateness since the last heartbeat
 
@@ -561,6 +564,7 @@ class SlotLoop:
 
     def beat(self) -> bool:
         CONNECTIONS.prune()
+        self.totals["db_s"] = round(self.totals["db_s"], 2)
         stats = {**self.totals, "recent_max_late_s": round(self.recent_max_late, 2)}
         self.recent_max_late = 0.0
         return beat(self.slot, self.owner, stats)
@@ -586,7 +590,9 @@ class SlotLoop:
                     self.submit_due(pool)
                     if not stopping and now_m >= next_poll:
                         room = self.threads * 2 - len(self.in_flight) - len(self.scheduled)
+                        started = time.monotonic()
                         got = self.claim(room) if room > 0 else 0
+                        self.totals["db_s"] += time.monotonic() - started
                         # More may be waiting while there is room: ask again at once.
                         next_poll = now_m + (0 if got and got < room else POLL_SECONDS)
                     if stopping and not self.in_flight and not self.scheduled:
@@ -596,7 +602,9 @@ class SlotLoop:
                         until = (self.scheduled[0][0] - timezone.now()).total_seconds()
                         wait_for = max(0.0, min(wait_for, until))
                     self.harvest(wait_for)
+                    started = time.monotonic()
                     self.flush()
+                    self.totals["db_s"] += time.monotonic() - started
             self.flush(force=True)
             self.beat()
         finally:
