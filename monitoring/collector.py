@@ -421,18 +421,28 @@ class SlotLoop:
             "db_s": 0.0,
         }
         self.recent_max_late = 0.0  # worst lateness since the last heartbeat
+        self.wrote = False  # a tenant's results were written: room to visit another at once
 
     # -- claiming
+    def busy_tenants(self) -> int:
+        return len({key.tenant_id for key, count in self.outstanding.items() if count > 0})
+
     def claim(self, room: int) -> int:
         from tenants.models import Tenant
 
+        # A tenant visited now is written back moments later: claim no more tenants than the
+        # slot keeps connections for, so the write finds the visit's connection still open (with
+        # a thousand small tenants, reconnecting for every write doubled the connections made).
+        tenant_room = settings.DBTOOLS_COLLECTOR_TENANT_CONNS - self.busy_tenants()
+        if tenant_room <= 0:
+            return 0
         horizon = min(
             timezone.now() + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LOOKAHEAD),
             self.deadline_at,
         )
         rows = due.claim_parts(
             self.owner,
-            min(TENANTS_PER_CLAIM, room),
+            min(TENANTS_PER_CLAIM, room, tenant_room),
             horizon,
             settings.DBTOOLS_COLLECTOR_LEASE_SECONDS,
             part=self.slot,
@@ -552,6 +562,7 @@ class SlotLoop:
 
     def write(self, key: WorkKey, results: list[store.Result]) -> None:
         self.outstanding[key] -= len(results)
+        self.wrote = True
         try:
             with tenancy.use_tenant(self.tenants[key.tenant_id]) as ctx:
                 with transaction.atomic(using=ctx.alias):
@@ -588,6 +599,8 @@ class SlotLoop:
                             stopping = True
                             self.drop_scheduled()
                     self.submit_due(pool)
+                    if self.wrote:
+                        next_poll, self.wrote = 0.0, False
                     if not stopping and now_m >= next_poll:
                         room = self.threads * 2 - len(self.in_flight) - len(self.scheduled)
                         started = time.monotonic()

@@ -317,6 +317,30 @@ def test_a_big_tenant_takes_turns_with_a_small_one(
     assert sorted(s for t, s in order if t == tenant_alpha.pk) == sorted(s.pk for s in big)
 
 
+def test_a_slot_visits_no_more_tenants_at_once_than_it_keeps_connections_for(
+    monitored, tenant_alpha, tenant_beta, settings, monkeypatch
+):
+    """Each tenant's results are written on the connection its visit opened: with one kept
+    connection, the slot finishes one tenant before visiting the next, and collects both."""
+    settings.DBTOOLS_COLLECTOR_TENANT_CONNS = 1
+    first = monitored("CONN1", "SQLPROD01")
+    due_now(first)
+    with tenancy.use_tenant(tenant_beta):
+        second = monitored("CONN2", "SQLPROD02")
+        due_now(second)
+    busy_at_visit: list[int] = []
+    real_visit = collector.SlotLoop.visit
+
+    def visit(self, tenant, part, limit, horizon):
+        busy_at_visit.append(self.busy_tenants())
+        return real_visit(self, tenant, part, limit, horizon)
+
+    monkeypatch.setattr(collector.SlotLoop, "visit", visit)
+    result = run(seconds=2)
+    assert counts(result) == {"collected": 2, "failed": 0}
+    assert busy_at_visit == [0, 0]  # the second tenant waited until the first was written
+
+
 def test_tick_queues_each_missing_slot_once(settings, tenant_alpha):
     settings.DBTOOLS_COLLECT_SLOTS = 3
     settings.DBTOOLS_COLLECTOR_RUN_SECONDS = 0.2
