@@ -215,8 +215,10 @@ def run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
         "job": job,
         "run": run,
         "executions": executions,
-        "live": run.status in ACTIVE,
+        # A cancelled run's statements stop a moment later: follow them until they have.
+        "live": run.status in ACTIVE or any(ex.status in ACTIVE for ex in executions),
         "live_seconds": LIVE_SECONDS,
+        "cancellable": run.status in ACTIVE,
     }
     template = "scheduler/run.html#run" if wants_partial(request) else "scheduler/run.html"
     return vary_on_htmx(render(request, template, context))
