@@ -165,6 +165,11 @@ def fire_event(event: str, details: dict[str, Any] | None = None) -> list[int]:
             run = queue_run(job, JobRun.Trigger.EVENT, reason=f"Event {event}.")
         if run and run.status == RunStatus.QUEUED:
             runs.append(run.pk)
+    if runs:
+        # Whoever reported the event: the dispatcher starts these at its next poll.
+        from engine import due
+
+        due.mark(tenancy.current().id, due.JOBS)
     return runs
 
 
