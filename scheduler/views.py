@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import settings_store
 from dbtools.decorators import role_required
@@ -247,7 +248,11 @@ def job_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     enable = request.POST.get("enabled") == "1"
     actions.set_enabled(job, enable, acting_user=request.user)
     text = f"{job.name} {'enabled' if enable else 'disabled'}."
-    return _done(request, text, request.POST.get("next") or reverse("jobs-detail", args=[pk]))
+    back = request.POST.get("next", "")
+    # Back to the list it came from (with its filters), never to another site.
+    if not (back.startswith("/jobs/") and url_has_allowed_host_and_scheme(back, None)):
+        back = reverse("jobs-detail", args=[pk])
+    return _done(request, text, back)
 
 
 @role_required(Role.OPERATOR)

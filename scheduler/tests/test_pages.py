@@ -132,9 +132,13 @@ def test_enable_and_disable(client, make_user, tenant_alpha, job):
     job.refresh_from_db()
     assert not job.is_enabled and job.next_run_at is None
     assert "Disabled: nothing is scheduled." in op.get(f"/jobs/{job.pk}/").content.decode()
-    op.post(f"/jobs/{job.pk}/enabled", {"enabled": "1"})
+    r = op.post(f"/jobs/{job.pk}/enabled", {"enabled": "1", "next": "/jobs/?state=enabled"})
+    assert r["Location"] == "/jobs/?state=enabled"
     job.refresh_from_db()
     assert job.is_enabled and job.next_run_at is not None
+    # Never off to another site.
+    r = op.post(f"/jobs/{job.pk}/enabled", {"enabled": "1", "next": "https://evil.example/jobs/"})
+    assert r["Location"] == f"/jobs/{job.pk}/"
 
 
 def test_admin_creates_a_job_with_the_form(client, make_user, tenant_alpha, servers):
