@@ -24,7 +24,7 @@ urlpatterns = [
     path("", include("monitoring.urls")),
     path("", include("servers.urls")),
     path("", include("policies.urls")),
-    path("jobs/", views.placeholder, {"section": "Jobs"}, name="jobs"),
+    path("jobs/", include("scheduler.urls")),
     path("alerts/", views.placeholder, {"section": "Alerts"}, name="alerts"),
     path("", include("core.urls")),
     path("", include("tenants.urls")),

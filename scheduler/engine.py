@@ -165,6 +165,11 @@ def fire_event(event: str, details: dict[str, Any] | None = None) -> list[int]:
             run = queue_run(job, JobRun.Trigger.EVENT, reason=f"Event {event}.")
         if run and run.status == RunStatus.QUEUED:
             runs.append(run.pk)
+    if runs:
+        # Whoever reported the event: the dispatcher starts these at its next poll.
+        from engine import due
+
+        due.mark(tenancy.current().id, due.JOBS)
     return runs
 
 
@@ -333,7 +338,8 @@ def execute(execution_id: int, owner: str) -> str:
     """Run one claimed execution to its end and record it; returns its final status."""
     if not begin(execution_id, owner):
         # Not ours (claimed elsewhere, cancelled, recovered) or already started elsewhere.
-        return JobExecution.objects.filter(pk=execution_id).values_list("status", flat=True)[0]
+        found = JobExecution.objects.filter(pk=execution_id).values_list("status", flat=True)
+        return found.first() or ""
     execution = JobExecution.objects.select_related("job", "server", "run").get(pk=execution_id)
     job = execution.job
     deadline = time.monotonic() + job.timeout_seconds

@@ -265,3 +265,13 @@ def test_a_failing_script_retries_with_backoff_then_fails_with_the_servers_error
     # What the server received: the script in its database, once per attempt, nothing more.
     sent = [s["sql"] for s in fleet.statements("SQLJOBS01") if s["kind"] == "batch"]
     assert [s for s in sent if s.startswith(("USE", "PRINT"))] == ["USE [msdb]", script] * 3
+
+
+def test_an_event_marks_the_tenant_and_its_jobs_run(server, tenant_alpha):
+    job = make_job(server, schedule_type="event", schedule_config={"event": "server_added"})
+    dispatch.visit_due("test")
+    assert row(tenant_alpha).due_at is None  # an event job has no slot
+    assert len(engine.fire_event("server_added", {"server_id": server.pk})) == 1
+    assert row(tenant_alpha).due_at <= timezone.now()
+    dispatch.visit_due("test")
+    assert JobRun.objects.get(job=job).status == "succeeded"

@@ -1,0 +1,212 @@
+"""Jobs pages in real Chromium: create a custom-script job with the form and its live schedule
+preview, run it now on sqlsim over TDS and watch the run page follow it until it succeeds, see a
+failing script's error, and the same by keyboard alone.
+
+A worker thread stands in for the interactive cluster: tasks are synchronous in tests, so "run
+now" would otherwise finish inside the request and there would be nothing running to watch."""
+
+import re
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+from playwright.sync_api import expect
+
+from dbtools import tasks, tenancy
+from scheduler import actions
+from servers import actions as server_actions
+from sqlsim.instance import InstanceConfig
+from tenants.models import Membership
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.usefixtures("dispatching"),
+]
+SLOW = 30_000
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    """Queued visits run in a thread of their own, like a cluster worker."""
+    threads: list[threading.Thread] = []
+
+    def enqueue(func, *args, **options):
+        def work():
+            try:
+                tasks.enqueue(func, *args, **options)
+            finally:
+                connections.close_all()
+
+        t = threading.Thread(target=work, daemon=True)
+        threads.append(t)
+        t.start()
+
+    monkeypatch.setattr("scheduler.actions.enqueue", enqueue)
+    yield threads
+    for t in threads:
+        t.join(30)
+
+
+@pytest.fixture
+def fleet(sqlsim_factory, tenant_alpha):
+    sim = sqlsim_factory([InstanceConfig(name=n, port=0) for n in ("SQLJOB01", "SQLJOB02")])
+    servers = []
+    with tenancy.use_tenant(tenant_alpha):
+        for name in ("SQLJOB01", "SQLJOB02"):
+            host, port = sim.address(name)
+            servers.append(
+                server_actions.create_server(
+                    {
+                        "name": name,
+                        "host": host,
+                        "port": port,
+                        "auth_type": "sql",
+                        "username": sim.login,
+                        "password": sim.password,
+                    }
+                )
+            )
+    return servers
+
+
+def user(login, tenant, role):
+    name = f"{role}-user"
+    u = get_user_model().objects.create_user(name, password="Pw-12345-pw")
+    Membership.objects.create(user=u, tenant=tenant, role=role)
+    return login(name, "Pw-12345-pw")
+
+
+def make_job(tenant, servers, script, name="Slow check"):
+    with tenancy.use_tenant(tenant):
+        return actions.create_job(
+            {
+                "name": name,
+                "job_type": "custom_script",
+                "configuration": {"script": script},
+                "schedule_type": "cron",
+                "schedule_config": {"expression": "0 2 * * *"},
+                "server_ids": [s.pk for s in servers],
+            },
+            acting_user=None,
+        )
+
+
+def test_create_with_preview_then_run_now_and_watch_it_succeed(
+    page, login, tenant_alpha, fleet, worker
+):
+    servers = fleet
+    page.set_default_timeout(SLOW)
+    user(login, tenant_alpha, "admin")
+    page.goto("/jobs/")
+    expect(page.get_by_role("heading", name="No jobs yet")).to_be_visible()
+    page.get_by_role("link", name="New job").first.click()
+    page.get_by_label("Name").fill("Slow check")
+    page.get_by_label("T-SQL script").fill(
+        "PRINT 'checking';\nGO\nWAITFOR DELAY '00:00:05';\nPRINT 'all good';"
+    )
+    page.get_by_label("Servers").select_option([str(s.pk) for s in servers])
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Every Sunday at 03:00").click()
+    expect(page.get_by_label("Cron expression")).to_have_value("0 3 * * 0")
+    preview = page.locator("#schedule-preview")
+    expect(preview).to_contain_text("At 03:00, only on Sunday (Europe/Berlin)")
+    expect(preview.locator("li")).to_have_count(5)
+    expect(preview.locator("li").first).to_contain_text(re.compile(r"Sun .* 03:00 CET"))
+    # The interval fields are hidden for a cron job, and come back when asked for.
+    expect(page.get_by_label("Every (seconds)")).to_be_hidden()
+    page.get_by_label("Schedule", exact=True).select_option("interval")
+    expect(page.get_by_label("Every (seconds)")).to_be_visible()
+    page.get_by_label("Every (seconds)").fill("900")
+    expect(preview).to_contain_text("Every 15 minutes")
+    page.get_by_label("Schedule", exact=True).select_option("cron")
+    page.get_by_role("button", name="Create job").click()
+
+    expect(page.get_by_role("heading", name="Slow check")).to_be_visible()
+    expect(page.locator("#next-runs li")).to_have_count(5)
+    runs_seen: list[str] = []
+    page.on(
+        "request",
+        lambda r: runs_seen.append(r.url) if re.search(r"/runs/\d+/$", r.url) else None,
+    )
+    page.get_by_role("button", name="Run now").click()
+    status = page.locator("#run-status")
+    expect(status).to_have_text(re.compile("Queued|Running"))
+    expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
+    expect(status).to_have_text("Running", timeout=SLOW)
+    # No reload: the page follows the run every 2 s until it ends, then stops.
+    expect(status).to_have_text("Succeeded", timeout=60_000)
+    assert len(runs_seen) >= 3, runs_seen  # the first load and at least two refreshes
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    rows = page.locator("#executions tbody tr")
+    expect(rows).to_have_count(2)
+    for name in ("SQLJOB01", "SQLJOB02"):
+        expect(rows.filter(has_text=name)).to_contain_text("Succeeded")
+    output = page.get_by_label("Messages from SQLJOB01")
+    expect(output).to_contain_text("checking")
+    expect(output).to_contain_text("all good")
+    settled = len(runs_seen)
+    page.wait_for_timeout(5000)
+    assert len(runs_seen) == settled  # a finished run is not polled
+    # The list shows the outcome with its icon and words.
+    page.get_by_role("link", name="Jobs").first.click()
+    expect(page.locator("[data-last-status]")).to_have_text("Succeeded")
+
+
+def test_a_failing_script_shows_the_servers_error(page, login, tenant_alpha, fleet, worker):
+    servers = fleet
+    page.set_default_timeout(SLOW)
+    job = make_job(
+        tenant_alpha,
+        servers[:1],
+        "PRINT 'archiving';\nTHROW 51000, 'The archive share is full.', 1;",
+        name="Archive",
+    )
+    user(login, tenant_alpha, "operator")
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.get_by_role("link", name="Edit")).to_have_count(0)  # operators do not edit
+    page.get_by_role("button", name="Run now").click()
+    expect(page.locator("#run-status")).to_have_text("Failed", timeout=60_000)
+    row = page.locator("#executions tbody tr")
+    expect(row).to_contain_text("Failed")
+    expect(row).to_contain_text("The archive share is full.")
+    expect(row).to_contain_text("(error 51000)")
+    expect(page.get_by_label("Messages from SQLJOB01")).to_contain_text("archiving")
+    page.get_by_role("link", name="Archive").click()
+    expect(page.locator("#job-runs [data-status]").first).to_have_text("Failed")
+
+
+def test_keyboard_only_run_now_and_cancel(page, login, tenant_alpha, fleet, worker):
+    servers = fleet
+    page.set_default_timeout(SLOW)
+    job = make_job(tenant_alpha, servers[:1], "WAITFOR DELAY '00:00:30';", name="Long wait")
+    user(login, tenant_alpha, "operator")
+    page.goto("/jobs/")
+
+    def tab_to(name: str, limit: int = 60) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            label = page.evaluate(
+                "() => (document.activeElement.getAttribute('aria-label') || "
+                "document.activeElement.textContent || '').trim()"
+            )
+            if label == name:
+                return
+        raise AssertionError(f"{name!r} is not reachable by Tab")
+
+    tab_to("Run Long wait now")
+    page.keyboard.press("Enter")
+    expect(page.locator("#run-status")).to_have_text("Running", timeout=SLOW)
+    tab_to("Cancel run")
+    page.keyboard.press("Enter")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    # The confirmation opens on its safe choice; the keyboard moves to the other one.
+    page.keyboard.press("Tab")
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#run-status")).to_have_text("Cancelled", timeout=SLOW)
+    expect(page.locator("#executions tbody tr")).to_contain_text("Cancelled", timeout=SLOW)
+    with tenancy.use_tenant(tenant_alpha):
+        assert job.runs.get().status == "cancelled"

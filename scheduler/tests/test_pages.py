@@ -1,0 +1,208 @@
+"""Jobs pages through Django's test client: what each role sees and may do, the form and its
+schedule preview, the list's filters. The run itself is held (no dispatch) unless a test asks."""
+
+import pytest
+
+from core.models import ActivityLog
+from scheduler import actions
+from scheduler.models import Job, JobRun
+from servers import actions as server_actions
+
+pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
+
+
+@pytest.fixture
+def servers():
+    return [
+        server_actions.create_server(
+            {
+                "name": f"SQL{i}",
+                "host": f"sql{i}.corp",
+                "port": 1433,
+                "auth_type": "sql",
+                "username": "dbtools",
+                "password": "x",
+            }
+        )
+        for i in range(2)
+    ]
+
+
+@pytest.fixture
+def job(servers):
+    return actions.create_job(
+        {
+            "name": "Nightly check",
+            "job_type": "custom_script",
+            "configuration": {"script": "PRINT 'hi'"},
+            "schedule_type": "cron",
+            "schedule_config": {"expression": "0 2 * * *"},
+            "timezone": "Europe/Berlin",
+            "server_ids": [s.pk for s in servers],
+        },
+        acting_user=None,
+    )
+
+
+def as_role(client, make_user, tenant, role):
+    client.force_login(make_user(f"u-{role}", tenant, role))
+    return client
+
+
+def form_data(servers, **extra):
+    data = {
+        "name": "Weekly integrity",
+        "job_type": "custom_script",
+        "script": "DBCC CHECKDB WITH NO_INFOMSGS",
+        "database": "master",
+        "target_type": "servers",
+        "servers": [str(s.pk) for s in servers],
+        "schedule_type": "cron",
+        "expression": "0 3 * * 0",
+        "timezone": "Europe/Berlin",
+        "timeout_seconds": "1800",
+        "retry_attempts": "2",
+        "retry_backoff": "exponential",
+        "retry_delay_seconds": "60",
+        "retry_max_delay_seconds": "3600",
+        "priority": "5",
+        "overlap_policy": "skip",
+        "misfire_policy": "run_once",
+        "is_enabled": "on",
+    }
+    return {**data, **extra}
+
+
+def test_list_shows_schedule_in_words_targets_and_next_run(client, make_user, tenant_alpha, job):
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    r = c.get("/jobs/")
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert "Nightly check" in body and "At 02:00, every day (Europe/Berlin)" in body
+    assert "SQL0, SQL1" in body and "never run" in body and "Enabled" in body
+    # A viewer sees no actions.
+    assert "Run now" not in body and "New job" not in body
+
+
+def test_list_filters_and_last_run_status(client, make_user, tenant_alpha, job, servers):
+    other = actions.create_job(
+        {
+            "name": "Collect",
+            "job_type": "data_collection",
+            "schedule_type": "interval",
+            "schedule_config": {"interval_seconds": 600},
+            "server_ids": [servers[0].pk],
+        },
+        acting_user=None,
+    )
+    JobRun.objects.create(
+        job=other, trigger="schedule", status="failed", scheduled_for=job.created_at
+    )
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    body = c.get("/jobs/?job_type=custom_script").content.decode()
+    assert "Nightly check" in body and ">Collect<" not in body
+    failed = c.get("/jobs/?state=failed").content.decode()
+    assert ">Collect<" in failed and "Nightly check" not in failed
+    assert 'data-last-status="failed"' in failed and "Failed" in failed
+    partial = c.get("/jobs/?state=failed", HTTP_HX_REQUEST="true").content.decode()
+    assert partial.lstrip().startswith('<div id="job-rows"')
+
+
+def test_operator_runs_now_and_viewer_may_not(client, make_user, tenant_alpha, job):
+    viewer = as_role(client, make_user, tenant_alpha, "viewer")
+    assert viewer.post(f"/jobs/{job.pk}/run").status_code == 403
+    op = as_role(client, make_user, tenant_alpha, "operator")
+    r = op.post(f"/jobs/{job.pk}/run")
+    run = JobRun.objects.get(job=job)
+    assert r.status_code == 302 and r["Location"] == f"/jobs/{job.pk}/runs/{run.pk}/"
+    page = op.get(r["Location"]).content.decode()
+    assert "data-live-url" in page and "Cancel run" in page and "Queued" in page
+    # Operators do not edit.
+    assert op.get(f"/jobs/{job.pk}/edit").status_code == 403
+    r = op.post(f"/jobs/{job.pk}/runs/{run.pk}/cancel")
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    finished = op.get(f"/jobs/{job.pk}/runs/{run.pk}/").content.decode()
+    assert "data-live-url" not in finished and "Cancelled" in finished
+
+
+def test_enable_and_disable(client, make_user, tenant_alpha, job):
+    op = as_role(client, make_user, tenant_alpha, "operator")
+    op.post(f"/jobs/{job.pk}/enabled", {"enabled": "0"})
+    job.refresh_from_db()
+    assert not job.is_enabled and job.next_run_at is None
+    assert "Disabled: nothing is scheduled." in op.get(f"/jobs/{job.pk}/").content.decode()
+    r = op.post(f"/jobs/{job.pk}/enabled", {"enabled": "1", "next": "/jobs/?state=enabled"})
+    assert r["Location"] == "/jobs/?state=enabled"
+    job.refresh_from_db()
+    assert job.is_enabled and job.next_run_at is not None
+    # Never off to another site.
+    r = op.post(f"/jobs/{job.pk}/enabled", {"enabled": "1", "next": "https://evil.example/jobs/"})
+    assert r["Location"] == f"/jobs/{job.pk}/"
+
+
+def test_admin_creates_a_job_with_the_form(client, make_user, tenant_alpha, servers):
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    page = admin.get("/jobs/new").content.decode()
+    assert "Next 5 runs" in page
+    r = admin.post("/jobs/new", form_data(servers))
+    job = Job.objects.get(name="Weekly integrity")
+    assert r.status_code == 302 and r["Location"] == f"/jobs/{job.pk}/"
+    assert job.schedule_config == {"expression": "0 3 * * 0"}
+    assert job.configuration == {"script": "DBCC CHECKDB WITH NO_INFOMSGS", "database": "master"}
+    assert set(job.servers.values_list("pk", flat=True)) == {s.pk for s in servers}
+    assert (job.retry_attempts, job.priority, job.timezone) == (2, 5, "Europe/Berlin")
+    assert ActivityLog.objects.filter(action="job.created").exists()
+    detail = admin.get(r["Location"]).content.decode()
+    assert "At 03:00, only on Sunday (Europe/Berlin)" in detail
+
+
+def test_form_errors_come_back_on_their_fields(client, make_user, tenant_alpha, servers):
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    r = admin.post("/jobs/new", form_data(servers, expression="61 2 * * *", script=""))
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert "This field may not be blank." in body
+    assert not Job.objects.exists()
+    r = admin.post("/jobs/new", form_data(servers, timezone="Mars/Olympus"))
+    assert r.status_code == 400 and "An IANA time zone" in r.content.decode()
+
+
+def test_admin_edits_and_deletes(client, make_user, tenant_alpha, job):
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    page = admin.get(f"/jobs/{job.pk}/edit").content.decode()
+    assert 'value="Nightly check"' in page and "PRINT &#x27;hi&#x27;" in page
+    data = form_data(
+        list(job.servers.all()),
+        name="Nightly check",
+        schedule_type="interval",
+        interval_seconds="900",
+    )
+    r = admin.post(f"/jobs/{job.pk}/edit", data)
+    assert r.status_code == 302
+    job.refresh_from_db()
+    assert job.schedule_config == {"interval_seconds": 900}
+    admin.post(f"/jobs/{job.pk}/delete")
+    job.refresh_from_db()
+    assert job.deleted_at is not None
+    assert admin.get(f"/jobs/{job.pk}/").status_code == 404
+
+
+def test_schedule_preview_words_next_runs_and_dst_notes(client, make_user, tenant_alpha):
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    r = c.get(
+        "/jobs/schedule-preview",
+        {"schedule_type": "cron", "expression": "30 2 * * *", "timezone": "Europe/Berlin"},
+    )
+    body = r.content.decode()
+    assert r.status_code == 200 and "At 02:30, every day (Europe/Berlin)" in body
+    assert body.count("<li>") == 5 and "CET" in body
+    bad = c.get(
+        "/jobs/schedule-preview", {"schedule_type": "cron", "expression": "nope", "timezone": "UTC"}
+    ).content.decode()
+    assert 'role="alert"' in bad
+    every = c.get(
+        "/jobs/schedule-preview",
+        {"schedule_type": "interval", "interval_seconds": "900", "timezone": "UTC"},
+    )
+    assert "Every 15 minutes" in every.content.decode()

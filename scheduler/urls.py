@@ -1,0 +1,16 @@
+from django.urls import path
+
+from scheduler import views
+
+urlpatterns = [
+    path("", views.job_list, name="jobs"),
+    path("new", views.job_new, name="jobs-new"),
+    path("schedule-preview", views.schedule_preview, name="jobs-schedule-preview"),
+    path("<int:pk>/", views.job_detail, name="jobs-detail"),
+    path("<int:pk>/edit", views.job_edit, name="jobs-edit"),
+    path("<int:pk>/run", views.job_run, name="jobs-run-now"),
+    path("<int:pk>/enabled", views.job_toggle, name="jobs-toggle"),
+    path("<int:pk>/delete", views.job_delete, name="jobs-delete"),
+    path("<int:pk>/runs/<int:run_id>/", views.run_detail, name="jobs-run"),
+    path("<int:pk>/runs/<int:run_id>/cancel", views.run_cancel, name="jobs-run-cancel"),
+]
