@@ -32,6 +32,7 @@ from tenants.models import Role
 
 # Rows of one deployment a page shows; the rest are reached through the compliance filter.
 ROW_LIMIT = 200
+FLEET_ROW_LIMIT = 50  # per deployment on the fleet view, which lists every deployment
 TYPE_ICONS = {
     "backup": "database",
     "index_maintenance": "refresh-cw",
@@ -407,10 +408,10 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
         )
     for s in found:
         rows = [r for r in s.rows if not only or r.verdict.status.value == only]
-        s.shown, s.hidden = rows[:ROW_LIMIT], max(0, len(rows) - ROW_LIMIT)
+        s.shown, s.hidden = rows[:FLEET_ROW_LIMIT], max(0, len(rows) - FLEET_ROW_LIMIT)
     context = {
         "standings": found,
-        "summary": standing.fleet_summary(),
+        "summary": standing.fleet_card(),
         "groups": ServerGroup.objects.order_by("name"),
         "group_id": group_id,
         "server": Server.objects.filter(pk=server_id).first() if server_id else None,

@@ -94,7 +94,7 @@ def test_create_deploy_run_and_see_compliance_turn(operator_page, production, fl
     expect(page.get_by_text("Policy Prod backups created (active).")).to_be_visible()
     expect(page.locator("pre.sql")).to_contain_text("BACKUP DATABASE")
 
-    page.get_by_text("Deploy to groups…").click()
+    expect(page.locator("#deploy-picker")).to_have_attribute("open", "")  # nothing deployed yet
     page.get_by_label("Production").check()
     page.get_by_role("button", name="Deploy v1").click()
     expect(page.get_by_text("Prod backups v1 deployed to Production.")).to_be_visible()
