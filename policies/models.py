@@ -203,3 +203,21 @@ class DatabaseState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id}/{self.name}"
+
+
+class ComplianceSnapshot(models.Model):
+    """The fleet figure as last computed in the background (one row per tenant database).
+
+    Judging every database of a large fleet takes seconds; the dashboard card and the summary
+    API read this row instead, and say when it was computed."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    computed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "policy_compliance_snapshot"
+
+    def __str__(self) -> str:
+        return f"compliance at {self.computed_at:%Y-%m-%d %H:%M}"

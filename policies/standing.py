@@ -2,7 +2,8 @@
 facts collected from the servers, per deployment, group, server, and for the whole fleet.
 
 Only backup and integrity policies have measurable evidence on the servers; index maintenance
-and scripts are not judged. Everything here reads; nothing writes.
+and scripts are not judged. Everything here reads, except `refresh_snapshot`, which the routine
+background work calls to keep the fleet figure ready for the dashboard.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from django.utils import timezone
 
 from policies import compliance
 from policies.compliance import Status
-from policies.models import DatabaseState, Exemption, FactsCollection, Policy, PolicyDeployment
+from policies.models import (
+    ComplianceSnapshot,
+    DatabaseState,
+    Exemption,
+    FactsCollection,
+    Policy,
+    PolicyDeployment,
+)
 from servers.models import ServerGroupMember
 
 JUDGED_TYPES = (Policy.Type.BACKUP, Policy.Type.INTEGRITY_CHECK)
@@ -260,3 +268,26 @@ def to_dict(standing: DeploymentStanding, only: str | None = None) -> dict[str, 
         ],
         "servers_without_facts": standing.unknown,
     }
+
+
+def refresh_snapshot(now: dt.datetime | None = None) -> ComplianceSnapshot:
+    """Compute the fleet figure and keep it for the readers (routine background work only)."""
+    import time
+
+    started = time.perf_counter()
+    summary = fleet_summary(now)
+    took = int((time.perf_counter() - started) * 1000)
+    snapshot, _ = ComplianceSnapshot.objects.update_or_create(
+        pk=1,
+        defaults={"computed_at": now or timezone.now(), "duration_ms": took, "summary": summary},
+    )
+    return snapshot
+
+
+def fleet_card() -> dict[str, Any]:
+    """The fleet figure for a dashboard card: the background snapshot when there is one (a
+    single-row read), else computed now for a fleet not measured yet. Never writes."""
+    snapshot = ComplianceSnapshot.objects.filter(pk=1).first()
+    if snapshot is not None:
+        return {**snapshot.summary, "computed_at": snapshot.computed_at}
+    return {**fleet_summary(), "computed_at": timezone.now()}

@@ -30,6 +30,9 @@ from scheduler.models import JobExecution
 from servers.models import Server, ServerGroup
 from tenants.models import Role
 
+# Rows of one deployment a page shows; the rest are reached through the compliance filter.
+ROW_LIMIT = 200
+FLEET_ROW_LIMIT = 50  # per deployment on the fleet view, which lists every deployment
 TYPE_ICONS = {
     "backup": "database",
     "index_maintenance": "refresh-cw",
@@ -240,6 +243,9 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     standings = {s.deployment.pk: s for s in standing.standings(deployments)}
     for d in deployments:
         d.standing = standings.get(d.pk)
+        if d.standing:
+            rows = d.standing.rows  # worst first: the ones to act on come before the cap
+            d.standing.shown, d.standing.hidden = rows[:ROW_LIMIT], max(0, len(rows) - ROW_LIMIT)
         d.live_jobs = [j for j in d.jobs.all() if j.deleted_at is None]
     job_ids = [j.pk for d in policy.deployments.prefetch_related("jobs") for j in d.jobs.all()]
     executions = (
@@ -401,10 +407,11 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
             standing.live_deployments().order_by("policy__name", "group__name")
         )
     for s in found:
-        s.shown = [r for r in s.rows if not only or r.verdict.status.value == only]
+        rows = [r for r in s.rows if not only or r.verdict.status.value == only]
+        s.shown, s.hidden = rows[:FLEET_ROW_LIMIT], max(0, len(rows) - FLEET_ROW_LIMIT)
     context = {
         "standings": found,
-        "summary": standing.fleet_summary(),
+        "summary": standing.fleet_card(),
         "groups": ServerGroup.objects.order_by("name"),
         "group_id": group_id,
         "server": Server.objects.filter(pk=server_id).first() if server_id else None,

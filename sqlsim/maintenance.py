@@ -15,6 +15,7 @@ like real work. Failures are steered, with SQL Server's own error numbers:
 ``{"add_backups": [{"database", "type", ...}]}``    msdb history another tool wrote (see below)
 ``{"last_good_checkdb": {"SalesDB": "...iso"}}``    the boot page's last known good CHECKDB
 ``{"new_database": "Fresh"}``                       a user database created just now
+``{"age_history_hours": 200}``                      every backup and CHECKDB so much older
 ==================================================  =============================================
 
 An entry of ``add_backups`` takes ``database``, ``type`` (D, I or L), ``hours_ago`` (when it
@@ -57,6 +58,7 @@ STEERING_KEYS = (
     "add_backups",
     "last_good_checkdb",
     "new_database",
+    "age_history_hours",
 )
 
 
@@ -659,6 +661,15 @@ def apply_steering(inst: Instance, changes: dict[str, Any]) -> None:
         mt.offline = changes["offline"]
     if "seconds_per_gb" in changes:
         mt.seconds_per_gb = float(changes["seconds_per_gb"])
+    if changes.get("age_history_hours"):
+        # Time passing without maintenance: what msdb and the boot pages hold grows old.
+        shift = dt.timedelta(hours=float(changes["age_history_hours"]))
+        for b in mt.history:
+            b.started -= shift
+            b.finished -= shift
+        for db in mt.databases.values():
+            if db.last_good_checkdb:
+                db.last_good_checkdb -= shift
     if changes.get("new_database"):
         mt.add_database(str(changes["new_database"]), created=_now())
     for name, when in (changes.get("last_good_checkdb") or {}).items():

@@ -178,3 +178,4 @@ class FleetComplianceSerializer(serializers.Serializer):
     warning = serializers.IntegerField()
     counts = ComplianceCountsSerializer()
     servers_without_facts = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()

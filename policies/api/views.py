@@ -237,8 +237,9 @@ class ServerComplianceView(APIView):
 
 
 class FleetComplianceView(APIView):
-    """The share of databases, over the whole fleet, within every policy that applies to them."""
+    """The share of databases, over the whole fleet, within every policy that applies to them,
+    as computed in the background at `computed_at` (about every minute)."""
 
     @extend_schema(operation_id="compliance_summary", responses={200: FleetComplianceSerializer})
     def get(self, request: Request) -> Response:
-        return Response(standing.fleet_summary())
+        return Response(standing.fleet_card())

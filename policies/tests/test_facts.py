@@ -146,3 +146,14 @@ def test_an_unreachable_server_keeps_its_last_facts_and_records_why(fleet):
     row = FactsCollection.objects.get(server=server)
     assert row.error and row.collected_at == now
     assert DatabaseState.objects.filter(server=server).count() == 60
+
+
+def test_the_tenant_task_collects_and_refreshes_the_fleet_figure(fleet, tenant_alpha):
+    from policies.models import ComplianceSnapshot
+
+    add(fleet, "SQLFACTS02")
+    result = facts.collect_tenant(tenant_alpha.slug)
+    assert result["servers"] == 1 and "snapshot_ms" in result
+    assert ComplianceSnapshot.objects.get().summary["databases"] == 0  # nothing deployed
+    again = facts.collect_tenant(tenant_alpha.slug)  # nothing due, figure fresh: no work
+    assert again["servers"] == 0 and "snapshot_ms" not in again

@@ -139,8 +139,8 @@ def test_editing_writes_a_new_version_and_the_detail_page_diffs_them(op):
     p.refresh_from_db()
     assert p.version == 2
     body = op.get(f"/policies/{p.pk}/", {"a": 1, "b": 2}).content.decode()
-    assert 'class="diff-del"' in body and '&quot;cleanup_hours&quot;: 168' in body
-    assert 'class="diff-add"' in body and '&quot;cleanup_hours&quot;: 72' in body
+    assert 'class="diff-del"' in body and "&quot;cleanup_hours&quot;: 168" in body
+    assert 'class="diff-add"' in body and "&quot;cleanup_hours&quot;: 72" in body
     assert "BACKUP DATABASE" in body  # the rendered T-SQL
 
 

@@ -187,3 +187,13 @@ def test_a_bad_exemption_is_a_400_on_its_field(client, prod, change, field):
     r = client.post(f"/api/policies/{prod['policy'].pk}/exemptions", body, format="json")
     assert r.status_code == 400 and field in r.json(), r.json()
     assert not Exemption.objects.exists()
+
+
+def test_the_card_reads_the_background_snapshot_and_says_when(client, prod):
+    snapshot = standing.refresh_snapshot()
+    assert snapshot.summary["databases"] == 3
+    DatabaseState.objects.filter(name="Billing").delete()  # changed since: not seen yet
+    body = client.get("/api/compliance/summary").json()
+    assert body["databases"] == 3 and body["computed_at"]
+    standing.refresh_snapshot()
+    assert client.get("/api/compliance/summary").json()["databases"] == 2
