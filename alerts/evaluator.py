@@ -183,6 +183,9 @@ def evaluate(server_ids: list[int] | None = None, now: dt.datetime | None = None
         # ... and the penalty that setting adds to plan costs would otherwise trigger JIT
         # compilation, which costs more than the whole evaluation.
         cur.execute("SET LOCAL jit = off")
+        # Two batches of one tenant evaluated at once would fold the same checks twice into the
+        # counters they share (the offline rule, a server in both): one evaluation at a time.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('alerts.evaluate'))")
         cur.execute(PAIRS_SQL, params)
         cur.execute(FIRE_SQL, params)
         result.fired = [row[0] for row in cur.fetchall()]
