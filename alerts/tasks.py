@@ -16,8 +16,16 @@ log = structlog.get_logger(__name__)
 
 
 def evaluate_batch(tenant_slug: str, server_ids: list[int]) -> dict[str, Any]:
-    from alerts import evaluator
+    from alerts import evaluator, notify
 
     with tenancy.use_tenant_slug(tenant_slug):
         result = evaluator.evaluate(server_ids)
-    return {"fired": len(result.fired), "resolved": len(result.resolved)}
+        # Delivery itself runs in the interactive cluster; here notifications are only planned.
+        notified = notify.plan()
+        retried = notify.retry_due()
+    return {
+        "fired": len(result.fired),
+        "resolved": len(result.resolved),
+        "notified": notified,
+        "retried": retried,
+    }

@@ -27,12 +27,26 @@ def sim(sqlsim_factory):
 def server(sim, settings):
     settings.DBTOOLS_COLLECTOR_TIMEOUT = 2
     AlertRule.objects.exclude(metric="server_offline").delete()
-    AlertRule.objects.create(name="CPU now", metric="cpu_percent", operator="gt", threshold=90,
-                             severity="critical", aggregation="max", window_minutes=2)  # fmt: skip
+    AlertRule.objects.create(
+        name="CPU now",
+        metric="cpu_percent",
+        operator="gt",
+        threshold=90,
+        severity="critical",
+        aggregation="max",
+        window_minutes=2,
+    )
     host, port = sim.address("SQLALERT01")
-    made = actions.create_server({"name": "SQLALERT01", "host": host, "port": port,
-                                  "auth_type": "sql", "username": sim.login,
-                                  "password": sim.password})  # fmt: skip
+    made = actions.create_server(
+        {
+            "name": "SQLALERT01",
+            "host": host,
+            "port": port,
+            "auth_type": "sql",
+            "username": sim.login,
+            "password": sim.password,
+        }
+    )
     assert deployment.deploy(made)["monitoring_status"] == "monitored"
     collect()
     return made
