@@ -103,10 +103,15 @@ def _scoped(rule: AlertRule) -> None:
             setattr(rule, name, None)
 
 
-def create_rule(data: dict[str, Any], *, acting_user: User) -> AlertRule:
-    rule = AlertRule(**{k: data[k] for k in RULE_FIELDS if k in data})
+def validated_rule(rule: AlertRule) -> AlertRule:
+    """Check a rule without saving it (the preview judges a draft)."""
     _scoped(rule)
-    _check(rule)
+    _check(rule, exclude=["name"] if not rule.name else ())
+    return rule
+
+
+def create_rule(data: dict[str, Any], *, acting_user: User) -> AlertRule:
+    rule = validated_rule(AlertRule(**{k: data[k] for k in RULE_FIELDS if k in data}))
     _unique_name(AlertRule, rule, "rule")
     with tenancy.atomic():
         _save(rule, "rule")

@@ -16,7 +16,9 @@ fact raises one alert, not five.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import connections, transaction
 from django.utils import timezone
@@ -24,6 +26,9 @@ from django.utils import timezone
 from core import settings_store
 from core.models import ActivityLog
 from dbtools import tenancy
+
+if TYPE_CHECKING:
+    from alerts.models import AlertRule
 
 PAIRS_SQL = """
 WITH rules AS (
@@ -156,6 +161,58 @@ WHERE a.status = 'firing' AND a.rule_id = st.rule_id AND a.server_id = st.server
   AND (%(servers)s::int[] IS NULL OR st.server_id = ANY(%(servers)s::int[]))
 RETURNING a.id, a.rule_id, a.server_id
 """
+
+
+PREVIEW_SQL = (
+    PAIRS_SQL[: PAIRS_SQL.index("), touch AS (")]
+    + """)
+SELECT j.server_id, s.name, j.value, j.breach
+FROM judged j JOIN servers s ON s.id = j.server_id
+WHERE j.rule_id = %(rule)s AND NOT j.no_data
+ORDER BY j.breach DESC, j.value DESC NULLS LAST, s.name
+"""
+)
+
+
+@dataclass
+class PreviewRow:
+    server_id: int
+    server_name: str
+    value: float
+    breach: bool
+
+
+def preview(rule: AlertRule) -> list[PreviewRow]:
+    """Each server in the rule's scope with data now: its value and whether it breaches. The
+    rule is judged as saved here, in a transaction that is rolled back: nothing is written."""
+    alias = tenancy.current().alias
+    params = {
+        "now": timezone.now(),
+        "servers": None,
+        "offline_after": settings_store.get("offline_after_seconds"),
+    }
+    rows: list[PreviewRow] = []
+    try:
+        with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+            cur.execute("SET LOCAL enable_nestloop = off")
+            cur.execute("SET LOCAL jit = off")
+            # Only this rule is judged: the others are switched off inside the transaction.
+            cur.execute("UPDATE alert_rules SET enabled = false WHERE enabled")
+            fields = [f for f in type(rule)._meta.concrete_fields if f.name != "id"]
+            draft = type(rule)(**{f.attname: getattr(rule, f.attname) for f in fields})
+            draft.name = f"preview {uuid.uuid4().hex}"
+            draft.enabled = True
+            draft.save(using=alias)
+            cur.execute(PREVIEW_SQL, {**params, "rule": draft.pk})
+            rows = [PreviewRow(*row) for row in cur.fetchall()]
+            raise _Rollback
+    except _Rollback:
+        pass
+    return rows
+
+
+class _Rollback(Exception):
+    pass
 
 
 @dataclass

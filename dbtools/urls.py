@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/", include("monitoring.api.urls")),
     path("api/", include("scheduler.api.urls")),
     path("api/", include("policies.api.urls")),
+    path("api/", include("alerts.api.urls")),
     path("api/", include(api.urls)),
 ]
 
