@@ -25,7 +25,7 @@ urlpatterns = [
     path("", include("servers.urls")),
     path("policies/", views.placeholder, {"section": "Policies"}, name="policies"),
     path("jobs/", views.placeholder, {"section": "Jobs"}, name="jobs"),
-    path("alerts/", views.placeholder, {"section": "Alerts"}, name="alerts"),
+    path("", include("alerts.urls")),
     path("", include("core.urls")),
     path("", include("tenants.urls")),
     path("tenant/select", views.select_tenant, name="select-tenant"),
