@@ -240,6 +240,9 @@ def evaluate(server_ids: list[int] | None = None, now: dt.datetime | None = None
         # ... and the penalty that setting adds to plan costs would otherwise trigger JIT
         # compilation, which costs more than the whole evaluation.
         cur.execute("SET LOCAL jit = off")
+        # The window's samples are sorted and grouped per pair: 500 servers x 20 rules is about
+        # 100,000 rows, which spill to disk with the default 4 MB of sort memory.
+        cur.execute("SET LOCAL work_mem = '64MB'")
         # Two batches of one tenant evaluated at once would fold the same checks twice into the
         # counters they share (the offline rule, a server in both): one evaluation at a time.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('alerts.evaluate'))")
