@@ -4,6 +4,7 @@ and the alerts themselves (one active alert per rule per server, kept as history
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -85,6 +86,43 @@ class AlertRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The rules of a rule, for the form and the API alike."""
+        from alerts import metrics
+
+        errors: dict[str, list[str]] = {}
+        if self.metric not in metrics.METRICS:
+            errors["metric"] = [f"Unknown metric {self.metric!r}."]
+        else:
+            errors.update(metrics.threshold_errors(self.metric, self.threshold, "threshold"))
+            errors.update(
+                metrics.threshold_errors(self.metric, self.recovery_threshold, "recovery_threshold")
+            )
+        if self.recovery_threshold is not None and "recovery_threshold" not in errors:
+            wrong_side = {
+                "gt": self.recovery_threshold > self.threshold,
+                "gte": self.recovery_threshold > self.threshold,
+                "lt": self.recovery_threshold < self.threshold,
+                "lte": self.recovery_threshold < self.threshold,
+                "eq": True,
+            }.get(self.operator, False)
+            if wrong_side and self.threshold is not None:
+                message = (
+                    "Not with '='."
+                    if self.operator == "eq"
+                    else "Must be on the normal side of the threshold (e.g. fire above 90, "
+                    "resolve below 80)."
+                )
+                errors["recovery_threshold"] = [message]
+        needed = {"group": self.group_id, "label": self.label_id, "server": self.server_id}
+        if self.scope in needed and not needed[self.scope]:
+            errors[self.scope] = [f"Choose the {self.scope} this rule applies to."]
+        for name, value in needed.items():
+            if value and self.scope != name:
+                errors.setdefault(name, []).append(f"Only with scope '{name}'.")
+        if errors:
+            raise ValidationError(errors)
+
 
 class AlertState(models.Model):
     """Where a rule stands on a server between checks: consecutive breaches and normal checks."""
@@ -139,3 +177,163 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.server_id} ({self.status})"
+
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class Silence(models.Model):
+    """No notifications for the alerts it matches while its window is open. Every matcher set
+    must match (rule, server, group, label, severity); at least one is required, so a silence
+    never mutes everything by accident. Silenced alerts still fire and are recorded."""
+
+    comment = models.CharField(max_length=1000, blank=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="silences"
+    )
+    server = models.ForeignKey(
+        Server, null=True, blank=True, on_delete=models.CASCADE, related_name="silences"
+    )
+    group = models.ForeignKey(
+        ServerGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="silences"
+    )
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.CASCADE, related_name="silences"
+    )
+    severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "alert_silences"
+        ordering = ["-ends_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"silence {self.pk} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.starts_at and self.ends_at:
+            if self.ends_at <= self.starts_at:
+                errors["ends_at"] = ["Must be after the start."]
+            elif (self.ends_at - self.starts_at).days > 366:
+                errors["ends_at"] = ["A silence lasts at most a year."]
+        if not (self.rule_id or self.server_id or self.group_id or self.label_id or self.severity):
+            errors["rule"] = [
+                "Choose at least one of rule, server, group, label or severity to match."
+            ]
+        if errors:
+            raise ValidationError(errors)
+
+    def matchers(self) -> list[str]:
+        parts = []
+        for name in ("rule", "server", "group", "label"):
+            if getattr(self, f"{name}_id"):
+                parts.append(f"{name} = {getattr(self, name)}")
+        if self.severity:
+            parts.append(f"severity = {self.severity}")
+        return parts
+
+
+class ContactPoint(models.Model):
+    """A webhook that receives notifications of alerts at or above a severity."""
+
+    class Format(models.TextChoices):
+        JSON = "json", "DbTools JSON"
+        SLACK = "slack", "Slack-compatible"
+
+    name = models.CharField(max_length=128)
+    url = models.URLField(max_length=2000)
+    # Signs each body (HMAC-SHA256) so the receiver can tell it came from DbTools; stored
+    # encrypted like server passwords.
+    secret_encrypted = models.TextField(blank=True)
+    payload_format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSON)
+    min_severity = models.CharField(
+        max_length=16, choices=Severity.choices, default=Severity.WARNING
+    )
+    timeout_seconds = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    # While an alert stays firing and unacknowledged it is sent again at this interval, at
+    # most `repeat_cap` times: reminded, not flooded.
+    repeat_interval_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(10080)]
+    )
+    repeat_cap = models.PositiveSmallIntegerField(
+        default=6, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "alert_contact_points"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="contact_point_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Notification(models.Model):
+    """One message to one contact point, about one or more alerts (those that changed in the
+    same evaluation are grouped), with its delivery state and attempts."""
+
+    class Event(models.TextChoices):
+        FIRING = "firing", "Firing"
+        REPEAT = "repeat", "Still firing"
+        RESOLVED = "resolved", "Resolved"
+        TEST = "test", "Test"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    contact_point = models.ForeignKey(
+        ContactPoint, on_delete=models.CASCADE, related_name="notifications"
+    )
+    event = models.CharField(max_length=16, choices=Event.choices)
+    alerts = models.ManyToManyField(Alert, related_name="notifications", blank=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next attempt may start; a worker claims the notification by moving it forward.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "alert_notifications"
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_pending",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.contact_point_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="delivery_attempts"
+    )
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=1000, blank=True)
+    duration_ms = models.FloatField()
+
+    class Meta:
+        db_table = "alert_delivery_attempts"
+        ordering = ["attempted_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"attempt on {self.notification_id} at {self.attempted_at}"

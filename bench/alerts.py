@@ -125,6 +125,7 @@ def explain(alias: str) -> None:
     with connections[alias].cursor() as cur:
         cur.execute("SET enable_nestloop = off")
         cur.execute("SET jit = off")
+        cur.execute("SET work_mem = '64MB'")
         cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + evaluator.PAIRS_SQL, params)
         print("\n".join(r[0] for r in cur.fetchall()))
         connections[alias].rollback() if not connections[alias].get_autocommit() else None

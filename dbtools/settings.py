@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "PolicyStatusEnum": "policies.models.Policy.Status",
         "RunStatusEnum": "scheduler.models.RunStatus",
         "HealthEnum": "monitoring.health.Health",
+        "AlertSeverityEnum": "alerts.models.Severity",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -25,7 +25,7 @@ urlpatterns = [
     path("", include("servers.urls")),
     path("", include("policies.urls")),
     path("jobs/", include("scheduler.urls")),
-    path("alerts/", views.placeholder, {"section": "Alerts"}, name="alerts"),
+    path("", include("alerts.urls")),
     path("", include("core.urls")),
     path("", include("tenants.urls")),
     path("tenant/select", views.select_tenant, name="select-tenant"),
@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/", include("monitoring.api.urls")),
     path("api/", include("scheduler.api.urls")),
     path("api/", include("policies.api.urls")),
+    path("api/", include("alerts.api.urls")),
     path("api/", include(api.urls)),
 ]
 

@@ -380,6 +380,24 @@ def release_slot(slot: int, owner: str, stopped: bool) -> None:
     )
 
 
+def evaluate_alerts(tenant_slug: str, server_ids: list[int]) -> None:
+    """Alert rules are checked for the servers of each written batch, in the routine cluster:
+    the slot only queues the work, and nothing alerting does can stop collection."""
+    from dbtools.tasks import enqueue
+
+    try:
+        enqueue(
+            "alerts.tasks.evaluate_batch",
+            tenant_slug,
+            server_ids,
+            kind="routine",
+            task_name=f"alerts {tenant_slug}",
+            group="alerts",
+        )
+    except Exception:
+        log.exception("collector.alerts_not_queued", tenant=tenant_slug)
+
+
 def queue_slot(slot: int) -> None:
     from dbtools.tasks import enqueue
 
@@ -572,6 +590,8 @@ class SlotLoop:
         except Exception:
             # Nothing was written: the claims expire and the servers are collected next cycle.
             log.exception("collector.write_failed", tenant=key.tenant_id, results=len(results))
+            return
+        evaluate_alerts(self.tenants[key.tenant_id].slug, [r.server_id for r in results])
 
     def beat(self) -> bool:
         CONNECTIONS.prune()

@@ -24,26 +24,6 @@ def no_default_rules(use_alpha):
     AlertRule.objects.all().delete()
 
 
-@pytest.fixture
-def servers():
-    made = []
-    for i in range(3):
-        made.append(
-            server_actions.create_server(
-                {
-                    "name": f"SQL{i}",
-                    "host": "127.0.0.1",
-                    "port": 1500 + i,
-                    "auth_type": "sql",
-                    "username": "u",
-                    "password": "p",
-                },
-                None,
-            )
-        )
-    return made
-
-
 def collected(server, at, ok=True):
     CollectorState.objects.update_or_create(
         server=server,

@@ -1,0 +1,105 @@
+"""Page forms. A rule's own rules run in the model (`AlertRule.clean`, via the ModelForm), the
+same ones the API uses through the actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from alerts import metrics
+from alerts.models import AlertRule, ContactPoint, Silence
+from servers.models import Server
+
+
+class AlertRuleForm(forms.ModelForm):
+    metric = forms.ChoiceField(choices=metrics.choices())
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "name",
+            "description",
+            "metric",
+            "operator",
+            "threshold",
+            "recovery_threshold",
+            "severity",
+            "aggregation",
+            "window_minutes",
+            "pending_checks",
+            "resolve_checks",
+            "scope",
+            "group",
+            "label",
+            "server",
+            "enabled",
+        ]
+        help_texts = {
+            "recovery_threshold": "Optional: resolve only past this value (fire above 90, "
+            "resolve below 80).",
+            "pending_checks": "Fire after the condition held for this many checks in a row.",
+            "resolve_checks": "Resolve after this many normal checks in a row.",
+            "window_minutes": "For average, minimum and maximum.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server"].queryset = Server.objects.alive().order_by("name")
+
+    def validate_unique(self) -> None:
+        pass  # the action checks the name, case-insensitively
+
+
+class SilenceForm(forms.ModelForm):
+    starts_at = forms.DateTimeField(
+        required=False,
+        help_text="UTC, e.g. 2026-12-01 02:00. Empty: now.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    ends_at = forms.DateTimeField(
+        help_text="UTC.", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    class Meta:
+        model = Silence
+        fields = ["server", "group", "label", "rule", "severity", "starts_at", "ends_at", "comment"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server"].queryset = Server.objects.alive().order_by("name")
+
+    def _post_clean(self) -> None:
+        # starts_at defaults to now in the action; the model's checks run there too.
+        pass
+
+
+class ContactPointForm(forms.ModelForm):
+    secret = forms.CharField(
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signs each body (X-DbTools-Signature header). Leave empty to keep the current "
+        "one.",
+    )
+
+    class Meta:
+        model = ContactPoint
+        fields = [
+            "name",
+            "url",
+            "secret",
+            "payload_format",
+            "min_severity",
+            "timeout_seconds",
+            "repeat_interval_minutes",
+            "repeat_cap",
+            "enabled",
+        ]
+
+    def validate_unique(self) -> None:
+        pass
+
+
+class AcknowledgeForm(forms.Form):
+    comment = forms.CharField(max_length=1000, required=False)

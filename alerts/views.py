@@ -1,0 +1,355 @@
+"""The Alerts pages: active alerts (live), history, one alert with its notifications, rules,
+silences and contact points. Every change goes through `alerts.actions`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from alerts import actions, evaluator, metrics
+from alerts.defaults import TEMPLATES
+from alerts.filters import AlertFilter
+from alerts.forms import AcknowledgeForm, AlertRuleForm, ContactPointForm, SilenceForm
+from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence
+from core import settings_store
+from dbtools.decorators import role_required
+from dbtools.errors import ActionError
+from dbtools.pages import vary_on_htmx, wants_partial
+from servers.models import Server
+from tenants.models import Role
+
+SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
+
+
+def by_method(
+    get: Callable[..., HttpResponse], post: Callable[..., HttpResponse]
+) -> Callable[..., HttpResponse]:
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return get(request, *args, **kwargs)
+        if request.method == "POST":
+            return post(request, *args, **kwargs)
+        return HttpResponseNotAllowed(["GET", "POST"])
+
+    return view
+
+
+def _silenced_now() -> Exists:
+    """Whether a silence matches the alert now (the same matching as notification planning)."""
+    now = timezone.now()
+    matching = Silence.objects.filter(starts_at__lte=now, ends_at__gt=now).filter(
+        Q(rule__isnull=True) | Q(rule=OuterRef("rule")),
+        Q(server__isnull=True) | Q(server=OuterRef("server")),
+        Q(severity="") | Q(severity=OuterRef("severity")),
+        Q(group__isnull=True) | Q(group__servers=OuterRef("server")),
+        Q(label__isnull=True) | Q(label__servers=OuterRef("server")),
+    )
+    return Exists(matching)
+
+
+def _alerts() -> QuerySet[Alert]:
+    return Alert.objects.select_related("rule", "server").annotate(silenced=_silenced_now())
+
+
+def _decorate(alerts: Any) -> None:
+    now = timezone.now()
+    for a in alerts:
+        a.icon = SEVERITY_ICONS.get(a.severity, "circle-alert")
+        a.unit = metrics.unit(a.rule.metric)
+        end = a.resolved_at or now
+        a.duration = _duration(end - a.triggered_at)
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} days"
+
+
+def _list(request: HttpRequest, history: bool) -> HttpResponse:
+    params = request.GET.copy()
+    if not params.get("state"):
+        params["state"] = "resolved" if history else "active"
+    filterset = AlertFilter(params, queryset=_alerts().order_by("-triggered_at", "-pk"))
+    valid = filterset.is_valid()
+    rows = filterset.qs if valid else Alert.objects.none()
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    _decorate(page)
+    firing = Alert.objects.filter(status=Alert.Status.FIRING)
+    context = {
+        "filter": filterset,
+        "page": page,
+        "history": history,
+        "current": {k: params.get(k, "") for k in ("state", "server", "q")},
+        "severities": request.GET.getlist("severity"),
+        "servers": Server.objects.alive().order_by("name").only("pk", "name"),
+        "counts": {
+            "critical": firing.filter(severity="critical").count(),
+            "warning": firing.filter(severity="warning").count(),
+            "info": firing.filter(severity="info").count(),
+        },
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+        "live_url": request.get_full_path(),
+    }
+    template = "alerts/list.html#rows" if wants_partial(request) else "alerts/list.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+def alert_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, history=False)
+
+
+def alert_history(request: HttpRequest) -> HttpResponse:
+    return _list(request, history=True)
+
+
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(_alerts(), pk=pk)
+    _decorate([alert])
+    notifications = (
+        Notification.objects.filter(alerts=alert)
+        .select_related("contact_point")
+        .prefetch_related("delivery_attempts")
+        .order_by("-created_at", "-pk")
+    )
+    return render(
+        request,
+        "alerts/detail.html",
+        {"alert": alert, "notifications": notifications, "condition": actions.describe(alert.rule)},
+    )
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    # Only our own pages: a path, never another site.
+    return redirect(target if target.startswith("/alerts/") else default)
+
+
+@role_required(Role.OPERATOR)
+def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert.objects.select_related("rule", "server"), pk=pk)
+    form = AcknowledgeForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    if actions.acknowledge([alert], comment, acting_user=request.user):
+        messages.success(request, f"Alert {alert.rule.name} on {alert.server.name} acknowledged.")
+    else:
+        messages.info(request, "This alert was already acknowledged or has resolved.")
+    return _back(request, "alerts")
+
+
+@role_required(Role.OPERATOR)
+def acknowledge_many(request: HttpRequest) -> HttpResponse:
+    ids = [int(i) for i in request.POST.getlist("alert") if i.isdigit()]
+    found = list(Alert.objects.select_related("rule", "server").filter(pk__in=ids))
+    done = actions.acknowledge(
+        found, request.POST.get("comment", "")[:1000], acting_user=request.user
+    )
+    messages.success(request, f"{len(done)} alert{'s' if len(done) != 1 else ''} acknowledged.")
+    return _back(request, "alerts")
+
+
+@role_required(Role.OPERATOR)
+def snooze(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert.objects.select_related("rule", "server"), pk=pk)
+    try:
+        minutes = int(request.POST.get("minutes", "60"))
+    except ValueError:
+        minutes = 60
+    minutes = min(max(minutes, 5), 7 * 24 * 60)
+    actions.snooze(alert, minutes, acting_user=request.user)
+    messages.success(
+        request, f"{alert.rule.name} on {alert.server.name} snoozed for {minutes} min."
+    )
+    return _back(request, "alerts")
+
+
+# -- rules ------------------------------------------------------------------------------------
+def rule_list(request: HttpRequest) -> HttpResponse:
+    rules = AlertRule.objects.select_related("group", "label", "server").order_by("name")
+    for r in rules:
+        r.condition = actions.describe(r)
+        r.icon = SEVERITY_ICONS.get(r.severity, "circle-alert")
+        r.firing = r.alerts.filter(status=Alert.Status.FIRING).count()
+    return render(request, "alerts/rules.html", {"rules": rules})
+
+
+def _rule_page(
+    request: HttpRequest, form: AlertRuleForm, rule: AlertRule | None, status: int = 200
+) -> HttpResponse:
+    context = {"form": form, "rule": rule, "templates": [t["name"] for t in TEMPLATES]}
+    return render(request, "alerts/rule_form.html", context, status=status)
+
+
+def rule_new(request: HttpRequest) -> HttpResponse:
+    chosen = next((t for t in TEMPLATES if t["name"] == request.GET.get("template")), None)
+    return _rule_page(request, AlertRuleForm(initial=chosen or {}), None)
+
+
+def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AlertRule, pk=pk)
+    return _rule_page(request, AlertRuleForm(instance=rule), rule)
+
+
+def _save_rule(request: HttpRequest, rule: AlertRule | None) -> HttpResponse:
+    form = AlertRuleForm(request.POST, instance=rule)
+    if form.is_valid():
+        try:
+            if rule is None:
+                saved = actions.create_rule(form.cleaned_data, acting_user=request.user)
+            else:
+                saved = actions.update_rule(
+                    AlertRule.objects.get(pk=rule.pk), form.cleaned_data, acting_user=request.user
+                )
+        except ActionError as exc:
+            for field, errors in exc.errors.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Rule {saved.name} saved.")
+            return redirect("alert-rules")
+    return _rule_page(request, form, rule, status=400)
+
+
+@role_required(Role.ADMIN)
+def rule_create(request: HttpRequest) -> HttpResponse:
+    return _save_rule(request, None)
+
+
+@role_required(Role.ADMIN)
+def rule_update(request: HttpRequest, pk: int) -> HttpResponse:
+    return _save_rule(request, get_object_or_404(AlertRule, pk=pk))
+
+
+@require_POST
+def rule_preview(request: HttpRequest) -> HttpResponse:
+    """The servers the rule in the form would fire on now (computed, nothing saved)."""
+    form = AlertRuleForm(request.POST)
+    rows = evaluator.preview(form.instance) if form.is_valid() else None
+    return render(request, "alerts/rule_form.html#preview", {"form": form, "preview": rows})
+
+
+@role_required(Role.ADMIN)
+def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AlertRule, pk=pk)
+    actions.set_rule_enabled(rule, not rule.enabled, acting_user=request.user)
+    messages.success(request, f"Rule {rule.name} {'enabled' if rule.enabled else 'disabled'}.")
+    return redirect("alert-rules")
+
+
+@role_required(Role.ADMIN)
+def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(AlertRule, pk=pk)
+    actions.delete_rule(rule, acting_user=request.user)
+    messages.success(request, f"Rule {rule.name} deleted.")
+    return redirect("alert-rules")
+
+
+# -- silences ---------------------------------------------------------------------------------
+def silence_list(
+    request: HttpRequest, form: SilenceForm | None = None, status: int = 200
+) -> HttpResponse:
+    now = timezone.now()
+    silences = Silence.objects.select_related("rule", "server", "group", "label").order_by(
+        "-ends_at", "-pk"
+    )[:200]
+    for s in silences:
+        s.active = s.starts_at <= now < s.ends_at
+        s.upcoming = s.starts_at > now
+    initial = {"ends_at": (now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")}
+    if request.GET.get("server", "").isdigit():
+        initial["server"] = request.GET["server"]
+    context = {"silences": silences, "form": form or SilenceForm(initial=initial)}
+    return render(request, "alerts/silences.html", context, status=status)
+
+
+@role_required(Role.OPERATOR)
+def silence_create(request: HttpRequest) -> HttpResponse:
+    form = SilenceForm(request.POST)
+    if form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+        for key in ("starts_at", "ends_at"):
+            if key in data and timezone.is_naive(data[key]):
+                data[key] = timezone.make_aware(data[key], dt.UTC)
+        try:
+            actions.create_silence(data, acting_user=request.user)
+        except ActionError as exc:
+            for field, errors in exc.errors.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Silence created.")
+            return redirect("alert-silences")
+    return silence_list(request, form, status=400)
+
+
+@role_required(Role.OPERATOR)
+def silence_end(request: HttpRequest, pk: int) -> HttpResponse:
+    actions.end_silence(get_object_or_404(Silence, pk=pk), acting_user=request.user)
+    messages.success(request, "Silence ended.")
+    return redirect("alert-silences")
+
+
+# -- contact points ---------------------------------------------------------------------------
+def contact_list(
+    request: HttpRequest, form: ContactPointForm | None = None, status: int = 200
+) -> HttpResponse:
+    points = ContactPoint.objects.order_by("name")
+    log = (
+        Notification.objects.select_related("contact_point")
+        .prefetch_related("delivery_attempts")
+        .order_by("-created_at", "-pk")[:50]
+    )
+    context = {"points": points, "log": log, "form": form or ContactPointForm()}
+    return render(request, "alerts/contacts.html", context, status=status)
+
+
+@role_required(Role.ADMIN)
+def contact_create(request: HttpRequest) -> HttpResponse:
+    form = ContactPointForm(request.POST)
+    if form.is_valid():
+        try:
+            point = actions.create_contact_point(form.cleaned_data, acting_user=request.user)
+        except ActionError as exc:
+            for field, errors in exc.errors.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Contact point {point.name} created.")
+            return redirect("alert-contacts")
+    return contact_list(request, form, status=400)
+
+
+@role_required(Role.ADMIN)
+def contact_test(request: HttpRequest, pk: int) -> HttpResponse:
+    point = get_object_or_404(ContactPoint, pk=pk)
+    actions.send_test(point, acting_user=request.user)
+    messages.success(request, f"Test message queued to {point.name}; see the delivery log.")
+    return redirect("alert-contacts")
+
+
+@role_required(Role.ADMIN)
+def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    point = get_object_or_404(ContactPoint, pk=pk)
+    actions.delete_contact_point(point, acting_user=request.user)
+    messages.success(request, f"Contact point {point.name} deleted.")
+    return redirect("alert-contacts")
+
+
+@role_required(Role.ADMIN)
+def redeliver(request: HttpRequest, pk: int) -> HttpResponse:
+    notification = get_object_or_404(Notification.objects.select_related("contact_point"), pk=pk)
+    actions.redeliver(notification, acting_user=request.user)
+    messages.success(request, "Queued for delivery again.")
+    return _back(request, "alert-contacts")
