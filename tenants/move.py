@@ -1155,3 +1155,9 @@ def format_report(move: TenantMove) -> list[str]:
             + ("same" if m["same"] else f"DIFFERENT {m['differences']}")
         )
     return lines
+
+
+def recover_task() -> str:
+    """Every few minutes: a tenant left frozen by a mover that died goes back to work."""
+    recovered = recover_stale()
+    return f"{len(recovered)} interrupted move(s) cleaned up"

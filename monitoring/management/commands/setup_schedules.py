@@ -10,6 +10,8 @@ SCHEDULES = [
     ("collector tick", "monitoring.collector.tick", Schedule.MINUTES, 1),
     ("due index repair", "engine.due.repair", Schedule.MINUTES, 10),
     ("retention cleanup", "monitoring.retention.cleanup_task", Schedule.DAILY, None),
+    ("tenant backups", "tenants.backup.scheduled_task", Schedule.HOURLY, None),
+    ("interrupted tenant moves", "tenants.move.recover_task", Schedule.MINUTES, 2),
 ]
 RETIRED = ["collector dispatch"]
 
