@@ -37,6 +37,10 @@ class NotAMember(TenantAccessError):
 # learn which tenants exist (or which are suspended) by probing slugs. Only members hear that
 # their tenant is suspended.
 NOT_FOUND_MESSAGE = "No such tenant, or you are not a member of it."
+OUT_OF_SERVICE_MESSAGE = (
+    "Tenant {name!r} is out of service: its upgrade to this DbTools version failed and a "
+    "platform administrator is on it. Its data is safe."
+)
 
 
 def find_tenant_for(
@@ -51,6 +55,8 @@ def find_tenant_for(
         raise TenantNotFound(NOT_FOUND_MESSAGE)
     if tenant.status == Tenant.Status.SUSPENDED:
         raise TenantSuspended(f"Tenant {slug!r} is suspended.")
+    if tenant.status == Tenant.Status.NEEDS_ATTENTION:
+        raise TenantSuspended(OUT_OF_SERVICE_MESSAGE.format(name=slug))
     return tenant, role
 
 

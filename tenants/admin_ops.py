@@ -66,6 +66,12 @@ class MoveForm(forms.Form):
     keep_source = forms.BooleanField(
         label="Keep the old copy (locked) on the source", required=False
     )
+    verify_before_switch = forms.BooleanField(
+        label="Compare checksums while writes are frozen",
+        required=False,
+        help_text="Safer, longer freeze: a difference rolls the move back. Otherwise the "
+        "checksums are compared right after the switch against the cut-over snapshot.",
+    )
 
 
 def _context(model_admin: admin.ModelAdmin, request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -88,6 +94,7 @@ def move_view(model_admin: admin.ModelAdmin, request: HttpRequest, slug: str) ->
                     source_admin_url=data["source_admin_url"] or None,
                     method=data["method"],
                     keep_source=data["keep_source"],
+                    verify_before_switch=data["verify_before_switch"],
                 )
             except EndpointError as exc:
                 form.add_error("source_admin_url", str(exc))

@@ -400,3 +400,9 @@ def restore_task(backup_id: int, user_id: int | None = None) -> str:
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     restore_tenant(made.tenant.slug, made.path, acting_user=user, overwrite=True)
     return f"restored backup {made.pk} over {made.tenant.slug}"
+
+
+def scheduled_task() -> str:
+    """Hourly: each tenant is backed up when its DBTOOLS_BACKUP_INTERVAL_HOURS has passed."""
+    result = run_scheduled()
+    return f"{result['backed_up']} backed up, {result['failed']} failed"

@@ -45,6 +45,9 @@ class Tenant(models.Model):
         # Writes frozen for the last seconds of a move to another server: reads go on, writes
         # get a 503, and background work skips the tenant (it claims only active tenants).
         MOVING = "moving", "Moving"
+        # An upgrade's migration failed on this tenant: out of service until the next
+        # successful `migrate_tenants`, while the other tenants work.
+        NEEDS_ATTENTION = "attention", "Needs attention"
 
     slug = models.CharField(
         max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator, slug_length_validator]

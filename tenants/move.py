@@ -385,12 +385,21 @@ def _session(conn: psycopg.Connection) -> None:
         conn.execute(stmt)
 
 
-def table_figures(ep: Endpoint) -> dict[str, dict[str, Any]]:
+def table_figures(
+    ep: Endpoint, snapshot: psycopg.Connection | None = None
+) -> dict[str, dict[str, Any]]:
     """Per table: row count and a checksum of the rows in primary-key order. Rows are hashed in
-    groups of CHECKSUM_GROUP_ROWS so no single string grows with the table."""
-    out: dict[str, dict[str, Any]] = {}
-    with ep.connect() as conn, conn.cursor() as cur:
+    groups of CHECKSUM_GROUP_ROWS so no single string grows with the table. `snapshot`: read in
+    that connection's open transaction instead of a new connection."""
+    with contextlib.ExitStack() as stack:
+        conn = snapshot or stack.enter_context(ep.connect())
         _session(conn)
+        return _figures(conn)
+
+
+def _figures(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    with conn.cursor() as cur:
         for t in _tables(cur):
             if t["kind"] != "r":
                 continue  # a partitioned table's rows are counted in its partitions
@@ -478,21 +487,26 @@ def set_sequences(src: Endpoint, dst: Endpoint) -> list[dict[str, Any]]:
     return figures
 
 
-def migration_state(ep: Endpoint) -> list[str]:
-    with ep.connect() as conn, conn.cursor() as cur:
+def migration_state(ep: Endpoint, snapshot: psycopg.Connection | None = None) -> list[str]:
+    with contextlib.ExitStack() as stack:
+        conn = snapshot or stack.enter_context(ep.connect())
+        cur = conn.cursor()
         return [
             f"{a}.{n}"
             for a, n in cur.execute("SELECT app, name FROM django_migrations ORDER BY app, name")
         ]
 
 
-def verify(src: Endpoint, dst: Endpoint) -> dict[str, Any]:
-    """Both sides' figures, read at the same time (the source is frozen)."""
+def verify(
+    src: Endpoint, dst: Endpoint, snapshot: psycopg.Connection | None = None
+) -> dict[str, Any]:
+    """Both sides' figures, computed in parallel. The source is frozen for good once writes are
+    frozen; the target is read now, or in `snapshot`, a transaction opened at the cut-over."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        f_src, f_dst = pool.submit(table_figures, src), pool.submit(table_figures, dst)
-        m_src, m_dst = pool.submit(migration_state, src), pool.submit(migration_state, dst)
-        source, target = f_src.result(), f_dst.result()
-        mig_src, mig_dst = m_src.result(), m_dst.result()
+        f_src = pool.submit(table_figures, src)
+        target = table_figures(dst, snapshot)
+        mig_dst = migration_state(dst, snapshot)
+        source, mig_src = f_src.result(), migration_state(src)
     tables = {}
     for name in sorted(set(source) | set(target)):
         s, t = source.get(name), target.get(name)
@@ -527,6 +541,7 @@ def start(
     source_admin_url: str | None = None,
     method: str = "auto",
     keep_source: bool = False,
+    verify_before_switch: bool = False,
     out: Callable[[str], None] | None = None,
 ) -> tuple[TenantMove | None, Preflight]:
     """Preflight, then create the move's row (None when the preflight fails). Run it with run()."""
@@ -555,7 +570,11 @@ def start(
         pid=os.getpid(),
         hostname=socket.gethostname(),
         heartbeat_at=timezone.now(),
-        report={"preflight": [asdict(c) for c in pf.checks], "method_note": pf.note},
+        report={
+            "preflight": [asdict(c) for c in pf.checks],
+            "method_note": pf.note,
+            "verify_before_switch": verify_before_switch,
+        },
     )
     return move, pf
 
@@ -620,24 +639,9 @@ class _Mover:
         beat = threading.Thread(target=self._heartbeat, name="move-heartbeat", daemon=True)
         beat.start()
         try:
-            self.say(
-                f"moving {self.tenant.slug} from {self.src.where} to {self.dst.where} "
-                f"by {self.move.get_method_display().lower()}"
-            )
-            if self.move.report.get("method_note"):
-                self.say(self.move.report["method_note"])
-            self.state(TenantMove.State.COPYING)
-            self.say(f"creating role and database {self.db} on the target")
-            create_tenant_database(self.dst_admin, self.role, self.password, self.db)
-            if self.move.method == TenantMove.Method.LOGICAL:
-                self.copy_logical()
-                self.freeze()
-                self.catch_up()
-            else:
-                self.freeze()
-                self.copy_dump()
-            self.check()
-            self.switch()
+            snapshot = self.copy_freeze_switch()
+            if snapshot is not None:
+                self.check_after_switch(snapshot)
         except BaseException as exc:
             interrupted = not isinstance(exc, Exception)
             self.say(("interrupted" if interrupted else "failed") + f": {_pg_error(exc)}")
@@ -649,6 +653,38 @@ class _Mover:
             beat.join(timeout=5)
         self.finish_source()
         return self.move
+
+    def copy_freeze_switch(self) -> psycopg.Connection | None:
+        """Everything up to the switch. Returns the cut-over snapshot to verify in afterwards,
+        or None when the verification already ran in the freeze (verify_before_switch)."""
+        self.say(
+            f"moving {self.tenant.slug} from {self.src.where} to {self.dst.where} "
+            f"by {self.move.get_method_display().lower()}"
+        )
+        if self.move.report.get("method_note"):
+            self.say(self.move.report["method_note"])
+        self.state(TenantMove.State.COPYING)
+        self.say(f"creating role and database {self.db} on the target")
+        create_tenant_database(self.dst_admin, self.role, self.password, self.db)
+        if self.move.method == TenantMove.Method.LOGICAL:
+            self.copy_logical()
+            self.freeze()
+            self.catch_up()
+        else:
+            self.freeze()
+            self.copy_dump()
+        self.prepare_switch()
+        if self.move.report.get("verify_before_switch"):
+            self.check()
+            self.switch()
+            return None
+        snapshot = self.snapshot()
+        try:
+            self.switch()
+        except BaseException:
+            snapshot.close()
+            raise
+        return snapshot
 
     # -- copy
     def copy_logical(self) -> None:
@@ -799,12 +835,39 @@ class _Mover:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(MARKER)))
 
     # -- proof
-    def check(self) -> None:
-        self.say("verifying: row counts and ordered checksums of every table on both sides")
+    def prepare_switch(self) -> None:
+        """In the freeze, the cheap part of the proof: same tables and migrations on both
+        sides, and sequences set (the tenant writes on the target right after the switch)."""
+        with self.src.connect() as a, self.dst.connect() as b:
+            src_tables = {t["name"] for t in _tables(a.cursor())}
+            dst_tables = {t["name"] for t in _tables(b.cursor())}
+        if src_tables != dst_tables:
+            raise MoveError(f"the tables differ: {sorted(src_tables ^ dst_tables)[:5]}")
+        if migration_state(self.src) != migration_state(self.dst):
+            raise MoveError("verification failed: the migrations differ")
+        sequences = set_sequences(self.src, self.dst)
+        self.move.report = {**self.move.report, "sequences": sequences}
+        self.move.save(update_fields=["report"])
+        if not all(s["ok"] for s in sequences):
+            raise MoveError("verification failed: a sequence is below its column's maximum")
+
+    def snapshot(self) -> psycopg.Connection:
+        """A read-only transaction on the target holding the state at the cut-over, for the
+        verification after the switch: the frozen source never changes again."""
+        conn = self.dst.connect(autocommit=False)
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        conn.execute("SELECT 1")  # the snapshot is taken by the first statement
+        return conn
+
+    def check(self, snapshot: psycopg.Connection | None = None) -> None:
+        when = "after the switch, against the cut-over snapshot" if snapshot else "in the freeze"
+        self.say(f"verifying {when}: row counts and ordered checksums of every table")
         began = time.monotonic()
-        result = verify(self.src, self.dst)
-        result["sequences"] = set_sequences(self.src, self.dst)
+        result = verify(self.src, self.dst, snapshot)
+        result["sequences"] = self.move.report.get("sequences", [])
         result["sequences_ok"] = all(s["ok"] for s in result["sequences"])
+        result["when"] = "after switch" if snapshot else "before switch"
         self.move.verify_seconds = round(time.monotonic() - began, 3)
         self.move.report = {**self.move.report, "verification": result}
         self.move.save(update_fields=["report", "verify_seconds"])
@@ -815,13 +878,25 @@ class _Mover:
             )
         if not result["migrations"]["same"]:
             raise MoveError("verification failed: the migrations differ")
-        if not result["sequences_ok"]:
-            raise MoveError("verification failed: a sequence is below its column's maximum")
         self.say(
             f"verified: {len(result['tables'])} tables, {result['rows']} rows, "
             f"{len(result['sequences'])} sequences, {result['migrations']['target']} "
             f"migrations, all equal ({self.move.verify_seconds:.2f} s)"
         )
+
+    def check_after_switch(self, snapshot: psycopg.Connection) -> None:
+        try:
+            self.check(snapshot)
+        except Exception as exc:
+            # Too late to roll back (the tenant has written on the target): keep the frozen old
+            # copy, locked, so the difference can be examined, and say so loudly.
+            self.move.error = f"{_pg_error(exc)}; the old copy is kept, locked, on the source"
+            self.move.keep_source = True
+            self.move.save(update_fields=["error", "keep_source"])
+            self.say(f"VERIFICATION FAILED after the switch: {self.move.error}")
+            log.error("tenant.move_verification_failed", slug=self.tenant.slug, move=self.move.pk)
+        finally:
+            snapshot.close()
 
     # -- switch
     def switch(self) -> None:
@@ -1029,6 +1104,10 @@ def finish(move: TenantMove, out: Callable[[str], None] | None = None) -> Tenant
         ("drop the replication slots", lambda: _drop_slots(src_admin, db)),
         ("drop the publication and marker", lambda: _clean_source_db(src_admin, db)),
     ]
+    if not move.report.get("verification", {}).get("tables_ok"):
+        # No complete proof (the mover died while verifying after the switch, or it found a
+        # difference): the frozen old copy is the evidence, so it stays.
+        move.keep_source = True
     if move.keep_source:
         steps.append(("lock the old copy", lambda: _lock_old_copy(src_admin, role, db)))
     else:
@@ -1155,3 +1234,9 @@ def format_report(move: TenantMove) -> list[str]:
             + ("same" if m["same"] else f"DIFFERENT {m['differences']}")
         )
     return lines
+
+
+def recover_task() -> str:
+    """Every few minutes: a tenant left frozen by a mover that died goes back to work."""
+    recovered = recover_stale()
+    return f"{len(recovered)} interrupted move(s) cleaned up"

@@ -93,6 +93,7 @@ def rows(include_deleted: bool = False) -> list[Row]:
             except Exception as exc:
                 log.warning("overview.tenant_unreachable", slug=tenant.slug, error=str(exc))
                 row.error = "database does not answer"
-                row.work, row.work_detail = "behind", "database does not answer"
+                if row.work != "paused":
+                    row.work, row.work_detail = "behind", "database does not answer"
         out.append(row)
     return out

@@ -252,6 +252,11 @@ def test_logical_move_while_writing(scratch_tenants, source_cluster, target_clus
     writer.join()
     assert proc.returncode == 0, out
     assert "Logical replication: the tenant keeps working" in out
+    # The checksums are compared after the switch, against the cut-over snapshot: the freeze
+    # does not grow with the data.
+    assert (
+        out.index("switched to") < out.index("verifying after the switch") < out.index("verified:")
+    )
     assert "write freeze:" in out
     tenant.refresh_from_db()
     assert (tenant.db_port, tenant.status) == (target_cluster.port, Tenant.Status.ACTIVE)
@@ -378,12 +383,13 @@ def test_dump_fallback_from_the_shared_server(scratch_tenants, target_cluster):
     seed(tenant, 30)
     with Endpoint.of_tenant(tenant).connect() as conn:
         conn.execute("INSERT INTO writes (n) SELECT g FROM generate_series(1, 500) g")
-    proc = move_cmd("mv-dump", "--to", target_cluster.admin_url)
+    proc = move_cmd("mv-dump", "--to", target_cluster.admin_url, "--verify-before-switch")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert "Falling back to dump and restore" in out
     move = TenantMove.objects.get(tenant=tenant)
     assert move.method == "dump" and move.state == TenantMove.State.DONE
+    assert out.index("verifying in the freeze") < out.index("switched to")
     assert move.report["verification"]["tables"]["writes"]["target_rows"] == 500
     tenant.refresh_from_db()
     assert tenant.db_port == target_cluster.port

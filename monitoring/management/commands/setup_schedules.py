@@ -12,6 +12,8 @@ SCHEDULES = [
     ("job dispatcher tick", "scheduler.dispatch.tick", Schedule.MINUTES, 1),
     ("retention cleanup", "monitoring.retention.cleanup_task", Schedule.DAILY, None),
     ("compliance facts", "policies.facts.tick", Schedule.MINUTES, 1),
+    ("tenant backups", "tenants.backup.scheduled_task", Schedule.HOURLY, None),
+    ("interrupted tenant moves", "tenants.move.recover_task", Schedule.MINUTES, 2),
 ]
 RETIRED = ["collector dispatch"]
 

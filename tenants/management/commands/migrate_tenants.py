@@ -2,14 +2,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants import provisioning
+from tenants import provisioning, upgrades
 from tenants.models import Tenant
 
 
 class Command(BaseCommand):
     help = (
-        "Apply pending tenant migrations to every tenant database that is not deleted (FR30). "
-        "Carries on past a failing tenant and exits non-zero if any failed."
+        "Apply pending tenant migrations to every tenant database that is not deleted. A tenant "
+        "whose migration fails is taken out of service (needs attention) while the others carry "
+        "on; its next successful run returns it to service. Exits non-zero if any failed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,7 +28,10 @@ class Command(BaseCommand):
             except Exception as exc:
                 failed.append(tenant.slug)
                 self.stderr.write(f"{tenant.slug}: FAILED: {exc}")
+                upgrades.mark_failed(tenant, exc)
             else:
+                if upgrades.mark_migrated(tenant):
+                    self.stdout.write(f"{tenant.slug}: back in service")
                 if not quiet:
                     self.stdout.write(f"{tenant.slug}: ok")
         if failed:

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants import move as mover
-from tenants.models import Tenant, TenantMove
+from tenants.models import Tenant
 from tenants.pgadmin import EndpointError
 
 
@@ -42,6 +42,15 @@ class Command(BaseCommand):
             help="Keep the old copy on the source, locked, instead of dropping it.",
         )
         parser.add_argument(
+            "--verify-before-switch",
+            action="store_true",
+            help="Compare the checksums of every table while writes are frozen, and roll back on "
+            "a difference. By default the tenant switches as soon as the target has caught up "
+            "(tables, migrations and sequences checked) and the checksums are compared right "
+            "after, against a snapshot taken at the cut-over: the freeze no longer grows with "
+            "the data; a difference then keeps the old copy locked for examination.",
+        )
+        parser.add_argument(
             "--recover",
             action="store_true",
             help="Clean up after a move of this tenant whose process died.",
@@ -77,6 +86,7 @@ class Command(BaseCommand):
                     source_admin_url=opts["source_admin"],
                     method=opts["method"],
                     keep_source=opts["keep_source"],
+                    verify_before_switch=opts["verify_before_switch"],
                     out=self.stdout.write,
                 )
         except EndpointError as exc:
@@ -108,5 +118,6 @@ class Command(BaseCommand):
         move.refresh_from_db()
         for line in mover.format_report(move):
             self.stdout.write(line)
-        status = TenantMove.State.DONE
-        self.stdout.write(self.style.SUCCESS(f"Move {status}."))
+        if move.error:
+            raise CommandError(f"Moved, but: {move.error}")
+        self.stdout.write(self.style.SUCCESS("Move done."))
