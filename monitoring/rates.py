@@ -24,7 +24,15 @@ PER_SECOND_COUNTERS = {
     "Batch Requests/sec": "batch_requests_sec",
     "SQL Compilations/sec": "sql_compilations_sec",
 }
-RAW_COUNTERS = {"Page life expectancy": "page_life_expectancy"}
+RAW_COUNTERS = {
+    "Page life expectancy": "page_life_expectancy",
+    "Memory Grants Pending": "memory_grants_pending",
+}
+# Memory Manager counters in KB, stored in MB
+MEMORY_COUNTERS_KB = {
+    "Total Server Memory (KB)": "sql_memory_mb",
+    "Target Server Memory (KB)": "sql_target_memory_mb",
+}
 
 
 # -- rows as the procedure returns them (column order of its SELECTs) ---------------------------
@@ -54,6 +62,7 @@ class MemoryRow(NamedTuple):
     memory_utilization_percentage: int | None = None
     process_physical_memory_low: bool | None = None
     process_virtual_memory_low: bool | None = None
+    system_low_memory_signal_state: bool | None = None  # since version 8
 
 
 class ActivityRow(NamedTuple):
@@ -230,6 +239,27 @@ def cpu_reading(record: CpuRecord, numa_nodes: int) -> CpuReading | None:
     return CpuReading(round(sql, 1), round(100 - sql - record.idle, 1))
 
 
+def memory_pressure(memory: dict[str, Any], target_kb: int | None) -> float | None:
+    """How much of the memory SQL Server leaves to the OS is in use by everything else, in %.
+
+    A dedicated server with max server memory set shows some 90 % of the OS memory in use while
+    perfectly healthy, so that figure says nothing. What a DBA acts on is the reserve outside
+    SQL Server's target (Target Server Memory) being eaten by other processes: then Windows
+    signals low memory and SQL Server gets trimmed. 100 when a low-memory signal is raised, or
+    when the target leaves the OS (almost) nothing, i.e. max server memory is not set."""
+    total, avail = memory.get("total_kb"), memory.get("available_kb")
+    in_use = memory.get("sql_in_use_kb")
+    if memory.get("low"):
+        return 100.0
+    if not total or avail is None or in_use is None or not target_kb:
+        return None
+    reserve = total - min(target_kb, total)
+    if reserve < total * 0.01:
+        return 100.0
+    others = max(0, total - avail - in_use)
+    return round(min(100.0, 100.0 * others / reserve), 2)
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
@@ -304,6 +334,12 @@ def parse(sets: list[list[tuple]]) -> Raw:
             "available_kb": m.available_physical_memory_kb,
             "state": m.system_memory_state_desc,
             "sql_in_use_kb": m.physical_memory_in_use_kb,
+            # Windows or SQL Server says memory is low (the signals SQL Server trims on)
+            "low": bool(
+                m.process_physical_memory_low
+                or m.process_virtual_memory_low
+                or m.system_low_memory_signal_state
+            ),
         },
         connections={
             "connections": int(c.connections or 0),
@@ -376,7 +412,11 @@ def compute(
 
     total, avail = raw.memory.get("total_kb"), raw.memory.get("available_kb")
     memory_pct = round(100.0 * (total - avail) / total, 2) if total and avail is not None else None
-    add("memory_percent", at, memory_pct)
+    add("memory_percent", at, memory_pct)  # the OS figure, charted; health reads pressure
+    target = raw.counters.get("Target Server Memory (KB)", (None, 0))[0]
+    pressure = memory_pressure(raw.memory, target)
+    add("memory_pressure_percent", at, pressure)
+    add("memory_low", at, int(raw.memory.get("low", False)))
     add("connection_count", at, raw.connections["connections"])
     add("user_sessions", at, raw.connections["user_sessions"])
     add("active_requests", at, raw.connections["active_requests"])
@@ -393,6 +433,8 @@ def compute(
                 rates[PER_SECOND_COUNTERS[counter]] = round(d * 1000.0 / elapsed, 3)
         elif counter in RAW_COUNTERS:
             add(RAW_COUNTERS[counter], at, value)
+        elif counter in MEMORY_COUNTERS_KB:
+            add(MEMORY_COUNTERS_KB[counter], at, round(value / 1024, 1))
     for name, value in rates.items():
         add(name, at, value)
 
@@ -455,7 +497,8 @@ def compute(
     out.snapshot = {
         "cpu_percent": latest_cpu.sql if latest_cpu else None,
         "cpu_other_percent": latest_cpu.other if latest_cpu else None,
-        "memory_percent": memory_pct,
+        # What health compares with the memory thresholds: pressure, not the OS figure.
+        "memory_percent": pressure if pressure is not None else memory_pct,
         "connection_count": raw.connections["connections"],
         "batch_requests_sec": rates.get("batch_requests_sec"),
     }

@@ -46,6 +46,9 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
 ``steer(name, requests={...})``             ``{"requests": {"user": 3, "blocked": 1,
                                             "latch_waits": 4, "system_over_50": 6}}``: the
                                             rows of sys.dm_exec_requests (``null``: from load)
+``steer(name, memory_pressure=True)``       ``{"memory_pressure": true}``: another process eats
+                                            the OS reserve: low-memory signals, SQL Server
+                                            trimmed, memory grants pending
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -968,6 +971,7 @@ class Metrics:
         # Steered counts of sys.dm_exec_requests rows (user, blocked, latch_waits,
         # system_over_50); empty: drawn from the load.
         self.requests: dict[str, int] = {}
+        self.memory_pressure = False  # steer memory_pressure
         self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
@@ -1149,10 +1153,19 @@ class Metrics:
         ticks = st.ms_ticks
         cpu = self.advance(ticks)
         now = _utcnow()
-        mem = st.memory()
         total_kb = cfg.memory_mb * 1024
-        committed_kb = mem["committed_mb"] * 1024
-        target_kb = mem["committed_target_mb"] * 1024
+        minute = ticks // RING_INTERVAL_MS
+        # A dedicated server: max server memory leaves the OS 10 % (at least 2 GB); SQL Server
+        # holds its target once warm, other processes use part of the reserve, so the OS shows
+        # some 90 % in use on a perfectly healthy server. Steered memory pressure: another
+        # process eats the reserve, Windows signals low memory, queries wait for grants.
+        reserve_kb = max(2 * 1024 * 1024, total_kb // 10)
+        target_kb = total_kb - reserve_kb
+        committed_kb = int(target_kb * (0.97 + 0.02 * (1 + _noise(minute + 11)) / 2))
+        others_kb = int(reserve_kb * (0.35 + 0.1 * (1 + _noise(minute + 13))))
+        if self.memory_pressure:
+            others_kb = reserve_kb - 64 * 1024
+            committed_kb = int(target_kb * 0.8)  # trimmed by the OS
         started = dt.datetime.fromtimestamp(st.started_wall, dt.UTC).replace(tzinfo=None)
         set1 = [(now, ticks, started, cfg.cpus, total_kb, committed_kb, target_kb)]
         columns1 = _SET1
@@ -1165,15 +1178,19 @@ class Metrics:
             for rid, at, sql, idle in self.ring(ticks, last_record_id)
         ]
 
-        minute = ticks // RING_INTERVAL_MS
-        avail_kb = max(262144, total_kb - committed_kb - 1048576 + int(65536 * _noise(minute)))
-        if avail_kb < total_kb * 0.05:
+        avail_kb = max(32 * 1024, total_kb - committed_kb - others_kb)
+        low = self.memory_pressure
+        if low:
             state_desc = "Available physical memory is low"
         elif avail_kb > total_kb * 0.25:
             state_desc = "Available physical memory is high"
         else:
             state_desc = "Physical memory usage is steady"
-        set3 = [(total_kb, avail_kb, state_desc, committed_kb, 100, False, False)]
+        set3 = [(total_kb, avail_kb, state_desc, committed_kb, 100, low, False)]
+        columns3 = _SET3
+        if shape.memory_signal:
+            columns3 = [*_SET3, col("system_low_memory_signal_state", "bit")]
+            set3 = [(*set3[0], low)]
 
         wave = math.sin(ticks / 900_000 + self.phase)
         open_conns = len(getattr(self.inst, "_conns", ()))
@@ -1206,7 +1223,8 @@ class Metrics:
             (p + "SQL Statistics", "SQL Re-Compilations/sec", "", int(c[2]), _CUMULATIVE),
             (p + "General Statistics", "User Connections", "", sessions, _RAW),
             (p + "General Statistics", "Processes blocked", "", blocked, _RAW),
-            (p + "Memory Manager", "Memory Grants Pending", "", int(cpu >= 90), _RAW),
+            (p + "Memory Manager", "Memory Grants Pending", "", 3 if self.memory_pressure else 0,
+             _RAW),
             (p + "Memory Manager", "Target Server Memory (KB)", "", target_kb, _RAW),
             (p + "Memory Manager", "Total Server Memory (KB)", "", committed_kb, _RAW),
             (p + "Buffer Manager", "Page life expectancy", "", ple, _RAW),
@@ -1266,7 +1284,7 @@ class Metrics:
             ]
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
-        columns = (columns1, *COLLECTION_COLUMNS[1:6], columns7)
+        columns = (columns1, COLLECTION_COLUMNS[1], columns3, *COLLECTION_COLUMNS[3:6], columns7)
         return [ResultSet(cols, rows) for cols, rows in zip(columns, sets, strict=True)]
 
 
@@ -1322,6 +1340,7 @@ class ProcShape:
     numa_nodes: bool = False  # the instance row counts sys.dm_os_nodes
     blocked_by_sessions_only: bool = False  # blocking_session_id > 0, not <> 0
     user_requests_only: bool = False  # is_user_process = 1 and not its own request (@@SPID)
+    memory_signal: bool = False  # the memory row has system_low_memory_signal_state
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1341,6 +1360,7 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             joins_master_files=bool(re.search(r"(?i)\bsys\.master_files\b", file_query)),
             files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
             numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
+            memory_signal="system_low_memory_signal_state" in text.lower(),
             blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
             user_requests_only=bool(
                 re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
@@ -1373,6 +1393,7 @@ STEERING_KEYS = (
     "odd_cpu_records",
     "numa_nodes",
     "requests",
+    "memory_pressure",
     "restart",
     "clear_wait_stats",
     "can_deploy",
@@ -1392,6 +1413,8 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
     if "odd_cpu_records" in changes:
         metrics(inst).odd_cpu = bool(changes["odd_cpu_records"])
+    if "memory_pressure" in changes:
+        metrics(inst).memory_pressure = bool(changes["memory_pressure"])
     if "requests" in changes:
         metrics(inst).requests = dict(changes["requests"] or {})
     if changes.get("numa_nodes"):

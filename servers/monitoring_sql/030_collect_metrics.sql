@@ -49,14 +49,16 @@ BEGIN
     WHERE rb.record_id > ISNULL(@last_cpu_record_id, 0)
     ORDER BY rb.record_id;
 
-    -- 3. memory
+    -- 3. memory: the OS's figures and SQL Server's low-memory signals (with the Memory Manager
+    --    counters of set 5, what the collector judges memory pressure by)
     SELECT sm.total_physical_memory_kb,
            sm.available_physical_memory_kb,
            sm.system_memory_state_desc,
            pm.physical_memory_in_use_kb,
            pm.memory_utilization_percentage,
            pm.process_physical_memory_low,
-           pm.process_virtual_memory_low
+           pm.process_virtual_memory_low,
+           sm.system_low_memory_signal_state
     FROM sys.dm_os_sys_memory AS sm
     CROSS JOIN sys.dm_os_process_memory AS pm;
 

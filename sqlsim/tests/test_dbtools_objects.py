@@ -19,7 +19,7 @@ from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Log
 pytest_plugins = ["sqlsim.pytest_plugin"]
 
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
-COLUMNS = [8, 4, 7, 4, 5, 4, 11]
+COLUMNS = [8, 4, 8, 4, 5, 4, 11]
 
 
 def _fleet(factory, name="SQLDT01", **kw):
@@ -325,6 +325,27 @@ def test_blocking_counts_sessions_and_active_counts_user_work(sqlsim_factory):
     assert (raw.connections["active_requests"], raw.connections["blocked"]) == (3, 1)
     computed = {p.name: p.value for p in rates.compute(raw, None).metrics}
     assert (computed["active_requests"], computed["blocked_requests"]) == (3, 1)
+
+
+def test_memory_health_reads_pressure_not_the_os_figure(sqlsim_factory):
+    """A dedicated server with max server memory set shows some 90 % of the OS memory in use
+    while perfectly healthy; what a DBA acts on is the OS reserve being eaten, the low-memory
+    signals and queries waiting for memory grants: health reads the snapshot's figure."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTMEM01", memory_mb=65536)
+    thresholds = {"memory_warning_percent": 85, "memory_critical_percent": 95}
+    with _connect(fleet, name) as conn:
+        healthy = rates.compute(rates.parse(_collect(conn)), None)
+        fleet.steer(name, memory_pressure=True)
+        pressed = rates.compute(rates.parse(_collect(conn)), None)
+    points = {p.name: p.value for p in healthy.metrics}
+    assert points["memory_percent"] > thresholds["memory_warning_percent"]  # the OS figure
+    assert healthy.snapshot["memory_percent"] < thresholds["memory_warning_percent"]
+    assert points["sql_target_memory_mb"] >= points["sql_memory_mb"] > 50_000
+    assert (points["memory_grants_pending"], points["memory_low"]) == (0, 0)
+    assert "page_life_expectancy" in points
+    pressed_points = {p.name: p.value for p in pressed.metrics}
+    assert pressed.snapshot["memory_percent"] > thresholds["memory_critical_percent"]
+    assert (pressed_points["memory_grants_pending"], pressed_points["memory_low"]) == (3, 1)
 
 
 def test_restart_resets_counters_and_ring(sqlsim_factory):
