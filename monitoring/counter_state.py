@@ -50,6 +50,9 @@ class CounterState:
     counters: dict[str, int] = field(default_factory=dict)
     waits: dict[str, tuple[int, ...]] = field(default_factory=dict)
     files: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # @@SERVERNAME: with the start time, which instance's life the counters belong to (behind
+    # an availability group listener the same address reaches another replica after failover)
+    server_name: str | None = None
 
 
 def _shuffle(raw: bytes) -> bytes:
@@ -99,6 +102,24 @@ def _unpack_section(data: memoryview, at: int, width: int) -> tuple[dict, int]:
     return dict(zip(names, zip(*cols, strict=True), strict=True)), at
 
 
+_NAME = struct.Struct("<I")
+
+
+def _pack_name(name: str | None) -> bytes:
+    blob = (name or "").encode("utf-8")
+    return _NAME.pack(len(blob)) + blob
+
+
+def _unpack_name(data: memoryview, at: int) -> str | None:
+    if at >= len(data):
+        return None
+    (size,) = _NAME.unpack_from(data, at)
+    name = bytes(data[at + _NAME.size : at + _NAME.size + size]).decode("utf-8")
+    if len(name.encode("utf-8")) != size:
+        raise ValueError("truncated name")
+    return name or None
+
+
 def encode(state: CounterState) -> bytes:
     cpu = state.cpu or (math.nan, math.nan)
     payload = b"".join(
@@ -107,6 +128,7 @@ def encode(state: CounterState) -> bytes:
             _pack_section(state.counters, 1),
             _pack_section(state.waits, WAIT_COLUMNS),
             _pack_section(state.files, FILE_COLUMNS),
+            _pack_name(state.server_name),
         )
     )
     packer = zlib.compressobj(1, zdict=_ZDICT)
@@ -130,6 +152,7 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         counters, at = _unpack_section(data, at, 1)
         waits, at = _unpack_section(data, at, WAIT_COLUMNS)
         files, at = _unpack_section(data, at, FILE_COLUMNS)
+        server_name = _unpack_name(data, at)  # absent from states written before it existed
     except (zlib.error, struct.error, ValueError, UnicodeDecodeError):
         return None
     return CounterState(
@@ -139,4 +162,5 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         counters=counters,
         waits=waits,
         files=files,
+        server_name=server_name,
     )

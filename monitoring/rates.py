@@ -45,6 +45,7 @@ class InstanceRow(NamedTuple):
     committed_kb: int | None = None
     committed_target_kb: int | None = None
     numa_nodes: int | None = None  # since version 5
+    server_name: str | None = None  # @@SERVERNAME, since version 9
 
 
 class CpuRow(NamedTuple):
@@ -199,6 +200,7 @@ class Raw:
     files: dict[str, FileTotals]  # per database
     epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
     numa_nodes: int = 1
+    server_name: str | None = None  # @@SERVERNAME: with epoch_ms, which instance this is
 
 
 @dataclass
@@ -360,6 +362,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
         files=_files_per_database(files),
         epoch_ms=_epoch_ms(inst.sqlserver_start_time),
         numa_nodes=max(1, int(inst.numa_nodes or 1)),
+        server_name=str(inst.server_name).upper() if inst.server_name else None,
     )
 
 
@@ -376,11 +379,16 @@ def compute(
     time, or anything unreadable: then this sample only starts the deltas)."""
     out = Computed(collected_at=raw.collected_at)
     prev = previous if isinstance(previous, CounterState) else counter_state.decode(previous)
-    new_epoch = (
-        prev is not None
-        and prev.epoch_ms is not None
-        and raw.epoch_ms is not None
-        and prev.epoch_ms != raw.epoch_ms
+    # Another life of the instance (a restart) or another instance behind the same address (an
+    # availability group listener after failover): counters of another epoch are never
+    # subtracted, so the first delta of a new epoch is dropped.
+    new_epoch = prev is not None and (
+        (prev.epoch_ms is not None and raw.epoch_ms is not None and prev.epoch_ms != raw.epoch_ms)
+        or (
+            prev.server_name is not None
+            and raw.server_name is not None
+            and prev.server_name != raw.server_name
+        )
     )
     at = raw.collected_at
 
@@ -505,6 +513,7 @@ def compute(
     out.counters = counter_state.encode(
         CounterState(
             epoch_ms=raw.epoch_ms,
+            server_name=raw.server_name,
             ms_ticks=raw.ms_ticks,
             cpu=(float(latest_cpu.sql), float(latest_cpu.other)) if latest_cpu else None,
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},

@@ -49,6 +49,9 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
 ``steer(name, memory_pressure=True)``       ``{"memory_pressure": true}``: another process eats
                                             the OS reserve: low-memory signals, SQL Server
                                             trimmed, memory grants pending
+``steer(name, failover="SQLAG02")``         ``{"failover": "SQLAG02"}`` or ``{"failover":
+                                            {"replica": ..., "busier": 3, "started_seconds_ago":
+                                            ...}}``: the listener reaches another replica
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -972,6 +975,9 @@ class Metrics:
         # system_over_50); empty: drawn from the load.
         self.requests: dict[str, int] = {}
         self.memory_pressure = False  # steer memory_pressure
+        # After an availability group failover the listener reaches another replica: its
+        # @@SERVERNAME, and its own (larger) counters. Steer failover.
+        self.replica = ""
         self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
@@ -1010,6 +1016,17 @@ class Metrics:
         # Wait types seen before the restart come back at once; the late ones stay late.
         self.onset_shift = -self.boot_work
         self.boot(ticks, uptime_ms=boot_ms)
+
+    def failover(self, replica: str, busier: float = 3.0, started_seconds_ago: float = 0) -> None:
+        """The listener now reaches ``replica``: its name, its counters (``busier`` times ours:
+        it has done more work), and its start time if ``started_seconds_ago`` is given (else a
+        replica started at the same moment as this one)."""
+        self.advance(self.state.ms_ticks)
+        self.replica = replica
+        for i in range(len(self.counters)):
+            self.counters[i] *= busier
+        if started_seconds_ago:
+            self.state.started_wall = time.time() - started_seconds_ago
 
     def clear_wait_stats(self) -> None:
         self.advance(self.state.ms_ticks)
@@ -1172,6 +1189,9 @@ class Metrics:
         if shape.numa_nodes:
             columns1 = [*_SET1, col("numa_nodes", "int")]
             set1 = [(*set1[0], self.numa_nodes)]
+        if shape.server_name:
+            columns1 = [*columns1, col("server_name", "nvarchar", 128)]
+            set1 = [(*set1[0], self.replica or cfg.server_name)]
 
         set2 = [
             (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle)
@@ -1341,6 +1361,7 @@ class ProcShape:
     blocked_by_sessions_only: bool = False  # blocking_session_id > 0, not <> 0
     user_requests_only: bool = False  # is_user_process = 1 and not its own request (@@SPID)
     memory_signal: bool = False  # the memory row has system_low_memory_signal_state
+    server_name: bool = False  # the instance row has @@SERVERNAME
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1361,6 +1382,7 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
             numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
             memory_signal="system_low_memory_signal_state" in text.lower(),
+            server_name="@@servername" in text.lower(),
             blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
             user_requests_only=bool(
                 re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
@@ -1394,6 +1416,7 @@ STEERING_KEYS = (
     "numa_nodes",
     "requests",
     "memory_pressure",
+    "failover",
     "restart",
     "clear_wait_stats",
     "can_deploy",
@@ -1413,6 +1436,10 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
     if "odd_cpu_records" in changes:
         metrics(inst).odd_cpu = bool(changes["odd_cpu_records"])
+    if changes.get("failover"):
+        target = changes["failover"]
+        target = target if isinstance(target, dict) else {"replica": str(target)}
+        metrics(inst).failover(**target)
     if "memory_pressure" in changes:
         metrics(inst).memory_pressure = bool(changes["memory_pressure"])
     if "requests" in changes:

@@ -26,7 +26,10 @@ BEGIN
            -- Some hardware writes ProcessUtilization on a base of 100 per NUMA node: the
            -- collector scales such records back. The DAC's node is not a NUMA node.
            (SELECT COUNT(*) FROM sys.dm_os_nodes
-            WHERE node_state_desc NOT LIKE N'%DAC%') AS numa_nodes
+            WHERE node_state_desc NOT LIKE N'%DAC%') AS numa_nodes,
+           -- With the start time, the epoch the counters belong to: behind an availability
+           -- group listener the same address reaches another replica after a failover.
+           @@SERVERNAME AS server_name
     FROM sys.dm_os_sys_info AS si;
 
     -- 2. CPU: one SystemHealth record a minute; every record newer than the last one seen

@@ -19,7 +19,7 @@ from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Log
 pytest_plugins = ["sqlsim.pytest_plugin"]
 
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
-COLUMNS = [8, 4, 8, 4, 5, 4, 11]
+COLUMNS = [9, 4, 8, 4, 5, 4, 11]
 
 
 def _fleet(factory, name="SQLDT01", **kw):
@@ -346,6 +346,24 @@ def test_memory_health_reads_pressure_not_the_os_figure(sqlsim_factory):
     pressed_points = {p.name: p.value for p in pressed.metrics}
     assert pressed.snapshot["memory_percent"] > thresholds["memory_critical_percent"]
     assert (pressed_points["memory_grants_pending"], pressed_points["memory_low"]) == (3, 1)
+
+
+def test_listener_failover_to_a_busier_replica_is_a_new_epoch(sqlsim_factory):
+    """The same address reaches another replica, which started at the same moment as this one
+    but has done three times the work: its counters are no interval's work."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTAG01")
+    with _connect(fleet, name) as conn:
+        first = rates.compute(rates.parse(_collect(conn)), None)
+        fleet.steer(name, failover="SQLDTAG02")
+        fleet.advance_clock(name, 60)
+        raw = rates.parse(_collect(conn))
+        after = rates.compute(raw, first.counters)
+        fleet.advance_clock(name, 60)
+        later = rates.compute(rates.parse(_collect(conn)), after.counters)
+    assert after.snapshot["batch_requests_sec"] is None  # the first delta of the new epoch
+    assert not after.waits
+    rate = later.snapshot["batch_requests_sec"]
+    assert rate is not None and rate < 20_000  # per second, not the replicas' difference
 
 
 def test_restart_resets_counters_and_ring(sqlsim_factory):
