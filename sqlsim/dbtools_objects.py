@@ -555,22 +555,34 @@ def _write_denied(ctx: Context, action: str) -> SqlError:
 
 
 @registry.batch(
-    rf"(?i)declare @(?P<var>\w+) n?varchar ?\( ?(?:\d+|max) ?\) ?= ?(?P<src>@\w+|{_STR}) ?; ?"
+    r"(?i)(?P<nocount>set nocount on ?; ?)?"
+    rf"declare @(?P<var>\w+) n?varchar ?\( ?(?:\d+|max) ?\) ?= ?(?P<src>@\w+|{_STR}) ?; ?"
     rf"update {_CONFIG} set value ?= ?@(?P=var)(?: ?, ?updated_at ?= ?[\w()]+)? "
     rf"where name ?= ?(?P<key>{_STR}) ?; ?if @@rowcount ?= ?0 "
     rf"insert (?:into )?{_CONFIG} ?\( ?name ?, ?value ?\) values ?\( ?(?P<key2>{_STR}) ?, ?"
     rf"@(?P=var) ?\)"
 )
 def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
+    """The version upsert: the UPDATE's row count goes to the client unless NOCOUNT is on, and
+    an error of the INSERT after it reaches an ODBC client only if it reads past that count
+    (pyodbc does not): without SET NOCOUNT ON the failure goes unseen."""
     rows = _config_rows(ctx)
-    if not _dep(ctx).has(ctx, "UPDATE"):
+    dep = _dep(ctx)
+    if not dep.has(ctx, "UPDATE"):
         raise _write_denied(ctx, "UPDATE")
+    counts = not m.group("nocount") and ctx.session.options.get("nocount", "").lower() != "on"
     value = _value(ctx, m.group("src"), {})
     name = unquote(m.group("key"))
-    if name not in rows:
-        name = unquote(m.group("key2"))
-    rows[name] = value
-    return [RowCount(1, 0xC3)]
+    if name in rows:
+        rows[name] = value
+        return [RowCount(1, 0xC5)] if counts else []
+    updated: list[Output] = [RowCount(0, 0xC5)] if counts else []
+    if not dep.has(ctx, "INSERT"):
+        err = _write_denied(ctx, "INSERT")
+        err.partial = updated  # type: ignore[attr-defined]
+        raise err
+    rows[unquote(m.group("key2"))] = value
+    return [*updated, RowCount(1, 0xC3)] if counts else []
 
 
 @registry.statement(

@@ -140,6 +140,23 @@ def test_view_server_performance_state_is_enough_on_2022(sqlsim_factory):
         assert rates.parse(_collect(conn)).waits
 
 
+def test_a_failed_version_write_fails_the_deploy(sqlsim_factory):
+    """The version row is written last: if its INSERT fails, the deploy must fail (with SET
+    NOCOUNT ON the error is the first thing the client reads; without it pyodbc stops at the
+    UPDATE's row count and never sees the error)."""
+    fleet, name = _fleet(sqlsim_factory, "SQLDTVER01")
+    fleet.set_permissions(name, login=DEFAULT_LOGIN, INSERT=False)
+    with _connect(fleet, name) as conn:
+        with pytest.raises(sqlclient.PermissionMissing, match="090_version.sql"):
+            monitoring_objects.deploy_objects(conn)
+        assert monitoring_objects.deployed_version(conn) is None
+    fleet.set_permissions(name, login=DEFAULT_LOGIN, INSERT=True)
+    version_batch = dict(monitoring_objects.batches())["090_version.sql"][0]
+    with _connect(fleet, name) as conn:
+        # No row count of the UPDATE or INSERT reaches the client (NOCOUNT ON).
+        assert conn.execute(version_batch, "1") <= 0
+
+
 def test_deploy_without_view_server_state(sqlsim_factory):
     login = Login(DEFAULT_LOGIN, DEFAULT_PASSWORD, view_server_state=False)
     fleet, name = _fleet(sqlsim_factory, "SQLDTNOPERM01", logins=[login])
