@@ -53,6 +53,7 @@ class CounterState:
     # @@SERVERNAME: with the start time, which instance's life the counters belong to (behind
     # an availability group listener the same address reaches another replica after failover)
     server_name: str | None = None
+    cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
 
 
 def _shuffle(raw: bytes) -> bytes:
@@ -103,6 +104,7 @@ def _unpack_section(data: memoryview, at: int, width: int) -> tuple[dict, int]:
 
 
 _NAME = struct.Struct("<I")
+_TICKS = struct.Struct("<q")
 
 
 def _pack_name(name: str | None) -> bytes:
@@ -129,6 +131,7 @@ def encode(state: CounterState) -> bytes:
             _pack_section(state.waits, WAIT_COLUMNS),
             _pack_section(state.files, FILE_COLUMNS),
             _pack_name(state.server_name),
+            _TICKS.pack(-1 if state.cpu_ms_ticks is None else state.cpu_ms_ticks),
         )
     )
     packer = zlib.compressobj(1, zdict=_ZDICT)
@@ -152,7 +155,10 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         counters, at = _unpack_section(data, at, 1)
         waits, at = _unpack_section(data, at, WAIT_COLUMNS)
         files, at = _unpack_section(data, at, FILE_COLUMNS)
-        server_name = _unpack_name(data, at)  # absent from states written before it existed
+        # Trailing fields, absent from states written before they existed.
+        server_name = _unpack_name(data, at)
+        at += _NAME.size + len((server_name or "").encode("utf-8")) if at < len(data) else 0
+        cpu_ticks = _TICKS.unpack_from(data, at)[0] if at < len(data) else -1
     except (zlib.error, struct.error, ValueError, UnicodeDecodeError):
         return None
     return CounterState(
@@ -163,4 +169,5 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         waits=waits,
         files=files,
         server_name=server_name,
+        cpu_ms_ticks=None if cpu_ticks == -1 else cpu_ticks,
     )

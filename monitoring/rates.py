@@ -53,6 +53,7 @@ class CpuRow(NamedTuple):
     event_time: dt.datetime
     sql_cpu: int | None
     system_idle: int | None
+    record_ms_ticks: int | None = None  # the record's [timestamp], since version 11
 
 
 class MemoryRow(NamedTuple):
@@ -130,6 +131,7 @@ class CpuRecord(NamedTuple):
     event_time: dt.datetime
     sql: int | None
     idle: int | None
+    ms_ticks: int | None = None  # when written, on the instance's ms_ticks clock
 
 
 class WaitCounters(NamedTuple):
@@ -212,6 +214,7 @@ class Computed:
     files: list[FileDelta] = field(default_factory=list)  # databases with I/O in the interval
     counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
+    last_cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
 
 
 def _row[R: tuple](kind: type[R], values: tuple) -> R:
@@ -328,6 +331,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
                 _utc(r.event_time),
                 _int_or_none(r.sql_cpu),
                 _int_or_none(r.system_idle),
+                _int_or_none(r.record_ms_ticks),
             )
             for r in (_row(CpuRow, r) for r in cpu)
         ],
@@ -401,6 +405,7 @@ def compute(
     latest_cpu: CpuReading | None = None
     for record in raw.cpu:
         out.last_cpu_record_id = record.record_id
+        out.last_cpu_ms_ticks = record.ms_ticks
         reading = cpu_reading(record, raw.numa_nodes)
         if reading is None:
             continue
@@ -413,6 +418,8 @@ def compute(
     if restarted and not raw.cpu:
         # The ring buffer's record ids start again after a restart: ask for all of them next time.
         out.last_cpu_record_id = 0
+    if not raw.cpu and prev is not None and raw.ms_ticks >= prev.ms_ticks:
+        out.last_cpu_ms_ticks = prev.cpu_ms_ticks  # nothing new: still the last one seen
     if latest_cpu is None and prev is not None and prev.cpu and not restarted:
         latest_cpu = CpuReading(*prev.cpu)  # no new record this time: the last one still holds
     if new_epoch:
@@ -514,6 +521,7 @@ def compute(
         CounterState(
             epoch_ms=raw.epoch_ms,
             server_name=raw.server_name,
+            cpu_ms_ticks=out.last_cpu_ms_ticks,
             ms_ticks=raw.ms_ticks,
             cpu=(float(latest_cpu.sql), float(latest_cpu.other)) if latest_cpu else None,
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},

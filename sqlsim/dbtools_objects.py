@@ -990,6 +990,7 @@ class Metrics:
         # After an availability group failover the listener reaches another replica: its
         # @@SERVERNAME, and its own (larger) counters. Steer failover.
         self.replica = ""
+        self.ring_parsed = 0  # ring records the last collection converted to XML
         self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
@@ -1090,11 +1091,21 @@ class Metrics:
         )
         return int(max(1.0, min(99.0, self.base_cpu + wave + 3 * _noise(k))))
 
-    def ring(self, ticks: int, after: int) -> list[tuple[int, int, int, int]]:
-        """(record_id, record ticks, sql_cpu, system_idle) with an id above ``after``: the
-        records written since the service started, the last RING_SIZE of them."""
+    def ring(
+        self, ticks: int, after: int, since_ticks: int | None = None
+    ) -> list[tuple[int, int, int | None, int | None]]:
+        """(record_id, record ticks, sql_cpu, system_idle) with an id above ``after`` (or, given
+        ``since_ticks``, written after it): the records written since the service started,
+        the last RING_SIZE of them."""
         last = ticks // RING_INTERVAL_MS
-        first = max(self.ring_k0 + 1, last - RING_SIZE + 1, self.ring_k0 + after + 1)
+        oldest = max(self.ring_k0 + 1, last - RING_SIZE + 1)
+        if since_ticks is None:
+            first = max(oldest, self.ring_k0 + after + 1)
+        else:
+            first = max(oldest, since_ticks // RING_INTERVAL_MS + 1)
+        # What the procedure converts to XML: the records its WHERE keeps before CONVERT (all
+        # of the ring when it filters on the parsed record id only).
+        self.ring_parsed = last + 1 - (first if since_ticks is not None else oldest)
         out = []
         for k in range(first, last + 1):
             at = k * RING_INTERVAL_MS
@@ -1172,6 +1183,7 @@ class Metrics:
         excluded: frozenset[str] = frozenset(),
         shape: ProcShape | None = None,
         sees_master_files: bool = True,
+        since_ticks: int | None = None,
     ) -> list[Output]:
         """The result sets the deployed procedure returns; ``shape`` says what its text does
         (filters, joins, grouping), ``sees_master_files`` whether the caller passes the
@@ -1205,10 +1217,18 @@ class Metrics:
             columns1 = [*columns1, col("server_name", "nvarchar", 128)]
             set1 = [(*set1[0], self.replica or cfg.server_name)]
 
+        since = since_ticks if shape.ring_by_timestamp and since_ticks is not None else None
+        if since is not None and since > ticks:
+            since = None  # the machine restarted: the procedure falls back on record ids
         set2 = [
-            (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle)
-            for rid, at, sql, idle in self.ring(ticks, last_record_id)
+            (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle, at)
+            for rid, at, sql, idle in self.ring(ticks, last_record_id, since)
         ]
+        columns2 = _SET2
+        if shape.ring_by_timestamp:
+            columns2 = [*_SET2, col("record_ms_ticks", "bigint")]
+        else:
+            set2 = [r[:4] for r in set2]
 
         avail_kb = max(32 * 1024, total_kb - committed_kb - others_kb)
         low = self.memory_pressure
@@ -1316,7 +1336,7 @@ class Metrics:
             ]
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
-        columns = (columns1, COLLECTION_COLUMNS[1], columns3, *COLLECTION_COLUMNS[3:6], columns7)
+        columns = (columns1, columns2, columns3, *COLLECTION_COLUMNS[3:6], columns7)
         return [ResultSet(cols, rows) for cols, rows in zip(columns, sets, strict=True)]
 
 
@@ -1346,14 +1366,23 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     vsps = ctx.config.version >= 2022 and _has_performance_state(ctx)
     if not (_has_view_server_state(ctx) or vsps):
         raise permission_denied_view_server_state()
+    shape = _shape(proc)
+    if len(args) > 1 and not shape.ring_by_timestamp:
+        raise SqlError(
+            8144, "Procedure or function usp_CollectMetrics has too many arguments specified.", 2
+        )
     last = args[0] if args else None
+    since = args[1] if len(args) > 1 else None
     try:
         last_id = int(last) if last is not None else 0
+        since_ticks = int(since) if since is not None else None
     except (TypeError, ValueError):
         raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
     dep = _dep(ctx)
     sees = any(dep.has(ctx, p) for p in _MASTER_FILES_PERMISSIONS)
-    return metrics(ctx.instance).collect(last_id, _benign_filter(proc), _shape(proc), sees)
+    return metrics(ctx.instance).collect(
+        last_id, shape.benign, shape, sees, since_ticks=since_ticks
+    )
 
 
 # Any of these lets a login see the rows of sys.master_files (Microsoft's documented minimum).
@@ -1374,6 +1403,7 @@ class ProcShape:
     user_requests_only: bool = False  # is_user_process = 1 and not its own request (@@SPID)
     memory_signal: bool = False  # the memory row has system_low_memory_signal_state
     server_name: bool = False  # the instance row has @@SERVERNAME
+    ring_by_timestamp: bool = False  # @last_cpu_ms_ticks: ring filtered on [timestamp] first
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1395,6 +1425,7 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
             memory_signal="system_low_memory_signal_state" in text.lower(),
             server_name="@@servername" in text.lower(),
+            ring_by_timestamp="@last_cpu_ms_ticks" in text.lower(),
             blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
             user_requests_only=bool(
                 re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
@@ -1476,6 +1507,7 @@ def describe_dbtools(inst: Instance) -> dict[str, Any]:
     info = dep.describe() if dep is not None else {"can_deploy": True, "objects": []}
     if "dbtools_metrics" in inst.__dict__:
         info["ms_ticks"] = inst.state.ms_ticks
+        info["ring_records_parsed"] = metrics(inst).ring_parsed
     return info
 
 

@@ -19,7 +19,7 @@ from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Log
 pytest_plugins = ["sqlsim.pytest_plugin"]
 
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
-COLUMNS = [9, 4, 8, 4, 5, 4, 11]
+COLUMNS = [9, 5, 8, 4, 5, 4, 11]
 
 
 def _fleet(factory, name="SQLDT01", **kw):
@@ -147,7 +147,7 @@ def test_a_failed_version_write_fails_the_deploy(sqlsim_factory):
     fleet, name = _fleet(sqlsim_factory, "SQLDTVER01")
     fleet.set_permissions(name, login=DEFAULT_LOGIN, INSERT=False)
     with _connect(fleet, name) as conn:
-        with pytest.raises(sqlclient.PermissionMissing, match="090_version.sql"):
+        with pytest.raises(sqlclient.PermissionMissing, match=r"090_version\.sql"):
             monitoring_objects.deploy_objects(conn)
         assert monitoring_objects.deployed_version(conn) is None
     fleet.set_permissions(name, login=DEFAULT_LOGIN, INSERT=True)
@@ -381,6 +381,24 @@ def test_listener_failover_to_a_busier_replica_is_a_new_epoch(sqlsim_factory):
     assert not after.waits
     rate = later.snapshot["batch_requests_sec"]
     assert rate is not None and rate < 20_000  # per second, not the replicas' difference
+
+
+def test_only_new_cpu_records_are_parsed(sqlsim_factory):
+    """The ring holds 256 SystemHealth records; converting all of them to XML every minute to
+    keep one is waste: the procedure filters on [timestamp] before parsing."""
+    from monitoring import collector
+
+    fleet, name = _deployed(sqlsim_factory, "SQLDTRING01")
+    with _connect(fleet, name) as conn:
+        first = rates.compute(rates.parse(_collect(conn)), None)
+        assert fleet.info(name)["dbtools"]["ring_records_parsed"] == 256
+        fleet.advance_clock(name, 120)
+        sets = conn.query_sets(
+            collector.COLLECT_SINCE_SQL, first.last_cpu_record_id, first.last_cpu_ms_ticks
+        )
+    assert fleet.info(name)["dbtools"]["ring_records_parsed"] <= 3
+    records = rates.parse(sets).cpu
+    assert 2 <= len(records) <= 3 and records[0].record_id == first.last_cpu_record_id + 1
 
 
 def test_restart_resets_counters_and_ring(sqlsim_factory):
