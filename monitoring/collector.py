@@ -39,13 +39,19 @@ from core import settings_store
 from dbtools import tenancy
 from engine import due
 from engine.models import CollectorSlot
-from monitoring import rates, store
+from monitoring import counter_state, rates, store
 from monitoring.models import CollectorState
 from servers import actions, sqlclient
 from servers.models import Server
 
 log = structlog.get_logger(__name__)
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
+# From this version of the monitoring objects the procedure filters CPU records on their
+# [timestamp] (parsing new ones only, and right across a service restart).
+CPU_SINCE_VERSION = 11
+COLLECT_SINCE_SQL = (
+    "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?, @last_cpu_ms_ticks = ?"
+)
 HEARTBEAT_SECONDS = 5
 # A slot whose task has not beaten for this long is presumed dead and re-queued by the tick.
 SLOT_STALE_SECONDS = 20
@@ -162,6 +168,7 @@ class Job:
     enabled: frozenset[str]
     last_success_at: dt.datetime | None
     tenant_id: int = 0
+    deployed_version: int | None = None
 
 
 def next_due(job: Job, now: dt.datetime) -> dt.datetime:
@@ -182,10 +189,16 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
     attempted = timezone.now()
     key = (alias, job.server_id)
     timeout = settings.DBTOOLS_COLLECTOR_TIMEOUT
+    previous = counter_state.decode(job.counters) if job.counters else None
+    if (job.deployed_version or 0) >= CPU_SINCE_VERSION:
+        since = previous.cpu_ms_ticks if previous else None
+        call = (COLLECT_SINCE_SQL, job.last_cpu_record_id or 0, since)
+    else:
+        call = (COLLECT_SQL, job.last_cpu_record_id or 0)
     try:
         conn, reused = CONNECTIONS.get(key, job.target, timeout)
         try:
-            sets = conn.query_sets(COLLECT_SQL, job.last_cpu_record_id or 0)
+            sets = conn.query_sets(*call)
         except sqlclient.TargetError as exc:
             conn.close()
             if not reused or isinstance(exc, sqlclient.Timeout):
@@ -194,12 +207,12 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
             # firewall): reconnect once before calling the server down.
             conn = sqlclient.connect(job.target, timeout=timeout)
             try:
-                sets = conn.query_sets(COLLECT_SQL, job.last_cpu_record_id or 0)
+                sets = conn.query_sets(*call)
             except sqlclient.TargetError:
                 conn.close()
                 raise
         CONNECTIONS.put(key, conn, job.interval)
-        computed = rates.compute(rates.parse(sets), job.counters, set(job.enabled) or None)
+        computed = rates.compute(rates.parse(sets), previous, set(job.enabled) or None)
         status = Server.Status.ONLINE
         kind = message = ""
     except (sqlclient.TargetError, ValueError) as exc:
@@ -285,6 +298,7 @@ def _jobs(ids: list[int], now: dt.datetime, tenant_id: int, values: dict[str, An
                 enabled=frozenset(config.metrics_enabled if config else ()),
                 last_success_at=state.last_success_at if state else None,
                 tenant_id=tenant_id,
+                deployed_version=server.deployed_version,
             )
         )
     return jobs

@@ -50,6 +50,10 @@ class CounterState:
     counters: dict[str, int] = field(default_factory=dict)
     waits: dict[str, tuple[int, ...]] = field(default_factory=dict)
     files: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # @@SERVERNAME: with the start time, which instance's life the counters belong to (behind
+    # an availability group listener the same address reaches another replica after failover)
+    server_name: str | None = None
+    cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
 
 
 def _shuffle(raw: bytes) -> bytes:
@@ -99,6 +103,25 @@ def _unpack_section(data: memoryview, at: int, width: int) -> tuple[dict, int]:
     return dict(zip(names, zip(*cols, strict=True), strict=True)), at
 
 
+_NAME = struct.Struct("<I")
+_TICKS = struct.Struct("<q")
+
+
+def _pack_name(name: str | None) -> bytes:
+    blob = (name or "").encode("utf-8")
+    return _NAME.pack(len(blob)) + blob
+
+
+def _unpack_name(data: memoryview, at: int) -> str | None:
+    if at >= len(data):
+        return None
+    (size,) = _NAME.unpack_from(data, at)
+    name = bytes(data[at + _NAME.size : at + _NAME.size + size]).decode("utf-8")
+    if len(name.encode("utf-8")) != size:
+        raise ValueError("truncated name")
+    return name or None
+
+
 def encode(state: CounterState) -> bytes:
     cpu = state.cpu or (math.nan, math.nan)
     payload = b"".join(
@@ -107,6 +130,8 @@ def encode(state: CounterState) -> bytes:
             _pack_section(state.counters, 1),
             _pack_section(state.waits, WAIT_COLUMNS),
             _pack_section(state.files, FILE_COLUMNS),
+            _pack_name(state.server_name),
+            _TICKS.pack(-1 if state.cpu_ms_ticks is None else state.cpu_ms_ticks),
         )
     )
     packer = zlib.compressobj(1, zdict=_ZDICT)
@@ -130,6 +155,10 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         counters, at = _unpack_section(data, at, 1)
         waits, at = _unpack_section(data, at, WAIT_COLUMNS)
         files, at = _unpack_section(data, at, FILE_COLUMNS)
+        # Trailing fields, absent from states written before they existed.
+        server_name = _unpack_name(data, at)
+        at += _NAME.size + len((server_name or "").encode("utf-8")) if at < len(data) else 0
+        cpu_ticks = _TICKS.unpack_from(data, at)[0] if at < len(data) else -1
     except (zlib.error, struct.error, ValueError, UnicodeDecodeError):
         return None
     return CounterState(
@@ -139,4 +168,6 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         counters=counters,
         waits=waits,
         files=files,
+        server_name=server_name,
+        cpu_ms_ticks=None if cpu_ticks == -1 else cpu_ticks,
     )

@@ -4,7 +4,7 @@ every tenant database the first time it is needed."""
 METRIC_TYPES = [
     ("cpu_percent", "%", "SQL Server process CPU (ring buffer, one record a minute)"),
     ("cpu_other_percent", "%", "CPU used by other processes on the host"),
-    ("memory_percent", "%", "Host physical memory in use"),
+    ("memory_percent", "%", "Host physical memory in use (the OS figure)"),
     ("connection_count", "count", "Connections (sys.dm_exec_connections)"),
     ("batch_requests_sec", "/s", "Batch Requests/sec"),
     ("wait_time_ms", "ms/s", "Wait time per second, benign waits excluded"),
@@ -17,4 +17,9 @@ METRIC_TYPES = [
     ("sql_compilations_sec", "/s", "SQL Compilations/sec"),
     ("active_requests", "count", "Requests of user sessions running or waiting"),
     ("blocked_requests", "count", "Requests blocked by another session"),
+    ("memory_pressure_percent", "%", "OS memory reserve (outside SQL Server's target) in use"),
+    ("sql_memory_mb", "MB", "Total Server Memory"),
+    ("sql_target_memory_mb", "MB", "Target Server Memory"),
+    ("memory_grants_pending", "count", "Memory Grants Pending"),
+    ("memory_low", "flag", "Low-memory signal raised (OS or SQL Server process)"),
 ]

@@ -24,7 +24,15 @@ PER_SECOND_COUNTERS = {
     "Batch Requests/sec": "batch_requests_sec",
     "SQL Compilations/sec": "sql_compilations_sec",
 }
-RAW_COUNTERS = {"Page life expectancy": "page_life_expectancy"}
+RAW_COUNTERS = {
+    "Page life expectancy": "page_life_expectancy",
+    "Memory Grants Pending": "memory_grants_pending",
+}
+# Memory Manager counters in KB, stored in MB
+MEMORY_COUNTERS_KB = {
+    "Total Server Memory (KB)": "sql_memory_mb",
+    "Target Server Memory (KB)": "sql_target_memory_mb",
+}
 
 
 # -- rows as the procedure returns them (column order of its SELECTs) ---------------------------
@@ -37,6 +45,7 @@ class InstanceRow(NamedTuple):
     committed_kb: int | None = None
     committed_target_kb: int | None = None
     numa_nodes: int | None = None  # since version 5
+    server_name: str | None = None  # @@SERVERNAME, since version 9
 
 
 class CpuRow(NamedTuple):
@@ -44,6 +53,7 @@ class CpuRow(NamedTuple):
     event_time: dt.datetime
     sql_cpu: int | None
     system_idle: int | None
+    record_ms_ticks: int | None = None  # the record's [timestamp], since version 11
 
 
 class MemoryRow(NamedTuple):
@@ -54,6 +64,7 @@ class MemoryRow(NamedTuple):
     memory_utilization_percentage: int | None = None
     process_physical_memory_low: bool | None = None
     process_virtual_memory_low: bool | None = None
+    system_low_memory_signal_state: bool | None = None  # since version 8
 
 
 class ActivityRow(NamedTuple):
@@ -120,6 +131,7 @@ class CpuRecord(NamedTuple):
     event_time: dt.datetime
     sql: int | None
     idle: int | None
+    ms_ticks: int | None = None  # when written, on the instance's ms_ticks clock
 
 
 class WaitCounters(NamedTuple):
@@ -190,6 +202,7 @@ class Raw:
     files: dict[str, FileTotals]  # per database
     epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
     numa_nodes: int = 1
+    server_name: str | None = None  # @@SERVERNAME: with epoch_ms, which instance this is
 
 
 @dataclass
@@ -201,6 +214,7 @@ class Computed:
     files: list[FileDelta] = field(default_factory=list)  # databases with I/O in the interval
     counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
+    last_cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
 
 
 def _row[R: tuple](kind: type[R], values: tuple) -> R:
@@ -228,6 +242,27 @@ def cpu_reading(record: CpuRecord, numa_nodes: int) -> CpuReading | None:
     if sql + record.idle > 100:
         return None
     return CpuReading(round(sql, 1), round(100 - sql - record.idle, 1))
+
+
+def memory_pressure(memory: dict[str, Any], target_kb: int | None) -> float | None:
+    """How much of the memory SQL Server leaves to the OS is in use by everything else, in %.
+
+    A dedicated server with max server memory set shows some 90 % of the OS memory in use while
+    perfectly healthy, so that figure says nothing. What a DBA acts on is the reserve outside
+    SQL Server's target (Target Server Memory) being eaten by other processes: then Windows
+    signals low memory and SQL Server gets trimmed. 100 when a low-memory signal is raised, or
+    when the target leaves the OS (almost) nothing, i.e. max server memory is not set."""
+    total, avail = memory.get("total_kb"), memory.get("available_kb")
+    in_use = memory.get("sql_in_use_kb")
+    if memory.get("low"):
+        return 100.0
+    if not total or avail is None or in_use is None or not target_kb:
+        return None
+    reserve = total - min(target_kb, total)
+    if reserve < total * 0.01:
+        return 100.0
+    others = max(0, total - avail - in_use)
+    return round(min(100.0, 100.0 * others / reserve), 2)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -296,6 +331,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
                 _utc(r.event_time),
                 _int_or_none(r.sql_cpu),
                 _int_or_none(r.system_idle),
+                _int_or_none(r.record_ms_ticks),
             )
             for r in (_row(CpuRow, r) for r in cpu)
         ],
@@ -304,6 +340,12 @@ def parse(sets: list[list[tuple]]) -> Raw:
             "available_kb": m.available_physical_memory_kb,
             "state": m.system_memory_state_desc,
             "sql_in_use_kb": m.physical_memory_in_use_kb,
+            # Windows or SQL Server says memory is low (the signals SQL Server trims on)
+            "low": bool(
+                m.process_physical_memory_low
+                or m.process_virtual_memory_low
+                or m.system_low_memory_signal_state
+            ),
         },
         connections={
             "connections": int(c.connections or 0),
@@ -324,6 +366,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
         files=_files_per_database(files),
         epoch_ms=_epoch_ms(inst.sqlserver_start_time),
         numa_nodes=max(1, int(inst.numa_nodes or 1)),
+        server_name=str(inst.server_name).upper() if inst.server_name else None,
     )
 
 
@@ -340,11 +383,16 @@ def compute(
     time, or anything unreadable: then this sample only starts the deltas)."""
     out = Computed(collected_at=raw.collected_at)
     prev = previous if isinstance(previous, CounterState) else counter_state.decode(previous)
-    new_epoch = (
-        prev is not None
-        and prev.epoch_ms is not None
-        and raw.epoch_ms is not None
-        and prev.epoch_ms != raw.epoch_ms
+    # Another life of the instance (a restart) or another instance behind the same address (an
+    # availability group listener after failover): counters of another epoch are never
+    # subtracted, so the first delta of a new epoch is dropped.
+    new_epoch = prev is not None and (
+        (prev.epoch_ms is not None and raw.epoch_ms is not None and prev.epoch_ms != raw.epoch_ms)
+        or (
+            prev.server_name is not None
+            and raw.server_name is not None
+            and prev.server_name != raw.server_name
+        )
     )
     at = raw.collected_at
 
@@ -357,6 +405,7 @@ def compute(
     latest_cpu: CpuReading | None = None
     for record in raw.cpu:
         out.last_cpu_record_id = record.record_id
+        out.last_cpu_ms_ticks = record.ms_ticks
         reading = cpu_reading(record, raw.numa_nodes)
         if reading is None:
             continue
@@ -369,6 +418,8 @@ def compute(
     if restarted and not raw.cpu:
         # The ring buffer's record ids start again after a restart: ask for all of them next time.
         out.last_cpu_record_id = 0
+    if not raw.cpu and prev is not None and raw.ms_ticks >= prev.ms_ticks:
+        out.last_cpu_ms_ticks = prev.cpu_ms_ticks  # nothing new: still the last one seen
     if latest_cpu is None and prev is not None and prev.cpu and not restarted:
         latest_cpu = CpuReading(*prev.cpu)  # no new record this time: the last one still holds
     if new_epoch:
@@ -376,7 +427,11 @@ def compute(
 
     total, avail = raw.memory.get("total_kb"), raw.memory.get("available_kb")
     memory_pct = round(100.0 * (total - avail) / total, 2) if total and avail is not None else None
-    add("memory_percent", at, memory_pct)
+    add("memory_percent", at, memory_pct)  # the OS figure, charted; health reads pressure
+    target = raw.counters.get("Target Server Memory (KB)", (None, 0))[0]
+    pressure = memory_pressure(raw.memory, target)
+    add("memory_pressure_percent", at, pressure)
+    add("memory_low", at, int(raw.memory.get("low", False)))
     add("connection_count", at, raw.connections["connections"])
     add("user_sessions", at, raw.connections["user_sessions"])
     add("active_requests", at, raw.connections["active_requests"])
@@ -393,6 +448,8 @@ def compute(
                 rates[PER_SECOND_COUNTERS[counter]] = round(d * 1000.0 / elapsed, 3)
         elif counter in RAW_COUNTERS:
             add(RAW_COUNTERS[counter], at, value)
+        elif counter in MEMORY_COUNTERS_KB:
+            add(MEMORY_COUNTERS_KB[counter], at, round(value / 1024, 1))
     for name, value in rates.items():
         add(name, at, value)
 
@@ -455,13 +512,16 @@ def compute(
     out.snapshot = {
         "cpu_percent": latest_cpu.sql if latest_cpu else None,
         "cpu_other_percent": latest_cpu.other if latest_cpu else None,
-        "memory_percent": memory_pct,
+        # What health compares with the memory thresholds: pressure, not the OS figure.
+        "memory_percent": pressure if pressure is not None else memory_pct,
         "connection_count": raw.connections["connections"],
         "batch_requests_sec": rates.get("batch_requests_sec"),
     }
     out.counters = counter_state.encode(
         CounterState(
             epoch_ms=raw.epoch_ms,
+            server_name=raw.server_name,
+            cpu_ms_ticks=out.last_cpu_ms_ticks,
             ms_ticks=raw.ms_ticks,
             cpu=(float(latest_cpu.sql), float(latest_cpu.other)) if latest_cpu else None,
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},

@@ -17,7 +17,7 @@ RAW_UP_TO_HOURS = 24
 BUCKET_MINUTES = {"7d": 5, "30d": 30}
 METRICS = {
     "cpu": ["cpu_percent", "cpu_other_percent"],
-    "memory": ["memory_percent"],
+    "memory": ["memory_percent", "memory_pressure_percent"],
     "connections": ["connection_count", "user_sessions"],
     "batch_requests": ["batch_requests_sec", "sql_compilations_sec"],
     "waits": ["wait_time_ms"],

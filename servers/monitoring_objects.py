@@ -9,12 +9,11 @@ DbTools ships: bump it whenever a script changes, and servers with an older depl
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from servers import sqlclient
+from servers import sqlclient, tsql
 
 SCRIPTS = Path(__file__).resolve().parent / "monitoring_sql"
 SCRIPT_VERSION = int((SCRIPTS / "VERSION").read_text().strip())
@@ -23,7 +22,6 @@ SCRIPT_VERSION = int((SCRIPTS / "VERSION").read_text().strip())
 # PERFORMANCE STATE) and EXECUTE on the procedure, which the deployment grants to public.
 TARGET_DATABASE = "master"
 
-_GO = re.compile(r"^\s*GO\s*$", re.MULTILINE | re.IGNORECASE)
 
 # What deploying and collecting need, as SQL Server checks each statement the scripts send:
 # - collecting: VIEW SERVER STATE, or VIEW SERVER PERFORMANCE STATE on 2022 (NULL before 2022,
@@ -59,7 +57,9 @@ def batches() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(script name, batches) in the order they are applied."""
     out = []
     for path in sorted(SCRIPTS.glob("*.sql")):
-        parts = tuple(b.strip() for b in _GO.split(path.read_text()) if b.strip())
+        # GO is the client's separator, split as sqlcmd does (GO n, GO -- comment, never
+        # inside a comment or a string).
+        parts = tuple(tsql.split_batches(path.read_text()))
         out.append((path.name, parts))
     return tuple(out)
 
@@ -117,6 +117,11 @@ def deploy_objects(conn: sqlclient.SqlConnection) -> DeployOutcome:
             except sqlclient.QueryFailed as exc:
                 raise sqlclient.QueryFailed(
                     f"Deploying {name} failed: {exc.message}", detail=exc.detail, number=exc.number
+                ) from exc
+            except sqlclient.PermissionMissing as exc:
+                # A permission the pre-check could not see (a DENY on one object, say).
+                raise sqlclient.PermissionMissing(
+                    f"Deploying {name} failed: {exc.message}", detail=exc.detail
                 ) from exc
     return DeployOutcome(version=SCRIPT_VERSION, previous_version=previous)
 

@@ -46,6 +46,12 @@ Steering added to :class:`sqlsim.fleet.Fleet` / ``FleetThread`` and the control 
 ``steer(name, requests={...})``             ``{"requests": {"user": 3, "blocked": 1,
                                             "latch_waits": 4, "system_over_50": 6}}``: the
                                             rows of sys.dm_exec_requests (``null``: from load)
+``steer(name, memory_pressure=True)``       ``{"memory_pressure": true}``: another process eats
+                                            the OS reserve: low-memory signals, SQL Server
+                                            trimmed, memory grants pending
+``steer(name, failover="SQLAG02")``         ``{"failover": "SQLAG02"}`` or ``{"failover":
+                                            {"replica": ..., "busier": 3, "started_seconds_ago":
+                                            ...}}``: the listener reaches another replica
 ``advance_clock(name, seconds)``            ``{"advance_seconds": 300}``: simulated time passes at
                                             once (new ring-buffer records, counters move on)
 ``drop_objects(name)``                      ``{"drop_objects": true}``: a DBA dropped them
@@ -549,22 +555,34 @@ def _write_denied(ctx: Context, action: str) -> SqlError:
 
 
 @registry.batch(
-    rf"(?i)declare @(?P<var>\w+) n?varchar ?\( ?(?:\d+|max) ?\) ?= ?(?P<src>@\w+|{_STR}) ?; ?"
+    r"(?i)(?P<nocount>set nocount on ?; ?)?"
+    rf"declare @(?P<var>\w+) n?varchar ?\( ?(?:\d+|max) ?\) ?= ?(?P<src>@\w+|{_STR}) ?; ?"
     rf"update {_CONFIG} set value ?= ?@(?P=var)(?: ?, ?updated_at ?= ?[\w()]+)? "
     rf"where name ?= ?(?P<key>{_STR}) ?; ?if @@rowcount ?= ?0 "
     rf"insert (?:into )?{_CONFIG} ?\( ?name ?, ?value ?\) values ?\( ?(?P<key2>{_STR}) ?, ?"
     rf"@(?P=var) ?\)"
 )
 def config_upsert(ctx: Context, m: re.Match[str]) -> list[Output]:
+    """The version upsert: the UPDATE's row count goes to the client unless NOCOUNT is on, and
+    an error of the INSERT after it reaches an ODBC client only if it reads past that count
+    (pyodbc does not): without SET NOCOUNT ON the failure goes unseen."""
     rows = _config_rows(ctx)
-    if not _dep(ctx).has(ctx, "UPDATE"):
+    dep = _dep(ctx)
+    if not dep.has(ctx, "UPDATE"):
         raise _write_denied(ctx, "UPDATE")
+    counts = not m.group("nocount") and ctx.session.options.get("nocount", "").lower() != "on"
     value = _value(ctx, m.group("src"), {})
     name = unquote(m.group("key"))
-    if name not in rows:
-        name = unquote(m.group("key2"))
-    rows[name] = value
-    return [RowCount(1, 0xC3)]
+    if name in rows:
+        rows[name] = value
+        return [RowCount(1, 0xC5)] if counts else []
+    updated: list[Output] = [RowCount(0, 0xC5)] if counts else []
+    if not dep.has(ctx, "INSERT"):
+        err = _write_denied(ctx, "INSERT")
+        err.partial = updated  # type: ignore[attr-defined]
+        raise err
+    rows[unquote(m.group("key2"))] = value
+    return [*updated, RowCount(1, 0xC3)] if counts else []
 
 
 @registry.statement(
@@ -968,6 +986,11 @@ class Metrics:
         # Steered counts of sys.dm_exec_requests rows (user, blocked, latch_waits,
         # system_over_50); empty: drawn from the load.
         self.requests: dict[str, int] = {}
+        self.memory_pressure = False  # steer memory_pressure
+        # After an availability group failover the listener reaches another replica: its
+        # @@SERVERNAME, and its own (larger) counters. Steer failover.
+        self.replica = ""
+        self.ring_parsed = 0  # ring records the last collection converted to XML
         self.numa_nodes = max(1, cfg.cpus // 16)
         self.boot(self.state.ms_ticks, fresh=False)
 
@@ -1006,6 +1029,17 @@ class Metrics:
         # Wait types seen before the restart come back at once; the late ones stay late.
         self.onset_shift = -self.boot_work
         self.boot(ticks, uptime_ms=boot_ms)
+
+    def failover(self, replica: str, busier: float = 3.0, started_seconds_ago: float = 0) -> None:
+        """The listener now reaches ``replica``: its name, its counters (``busier`` times ours:
+        it has done more work), and its start time if ``started_seconds_ago`` is given (else a
+        replica started at the same moment as this one)."""
+        self.advance(self.state.ms_ticks)
+        self.replica = replica
+        for i in range(len(self.counters)):
+            self.counters[i] *= busier
+        if started_seconds_ago:
+            self.state.started_wall = time.time() - started_seconds_ago
 
     def clear_wait_stats(self) -> None:
         self.advance(self.state.ms_ticks)
@@ -1057,11 +1091,21 @@ class Metrics:
         )
         return int(max(1.0, min(99.0, self.base_cpu + wave + 3 * _noise(k))))
 
-    def ring(self, ticks: int, after: int) -> list[tuple[int, int, int, int]]:
-        """(record_id, record ticks, sql_cpu, system_idle) with an id above ``after``: the
-        records written since the service started, the last RING_SIZE of them."""
+    def ring(
+        self, ticks: int, after: int, since_ticks: int | None = None
+    ) -> list[tuple[int, int, int | None, int | None]]:
+        """(record_id, record ticks, sql_cpu, system_idle) with an id above ``after`` (or, given
+        ``since_ticks``, written after it): the records written since the service started,
+        the last RING_SIZE of them."""
         last = ticks // RING_INTERVAL_MS
-        first = max(self.ring_k0 + 1, last - RING_SIZE + 1, self.ring_k0 + after + 1)
+        oldest = max(self.ring_k0 + 1, last - RING_SIZE + 1)
+        if since_ticks is None:
+            first = max(oldest, self.ring_k0 + after + 1)
+        else:
+            first = max(oldest, since_ticks // RING_INTERVAL_MS + 1)
+        # What the procedure converts to XML: the records its WHERE keeps before CONVERT (all
+        # of the ring when it filters on the parsed record id only).
+        self.ring_parsed = last + 1 - (first if since_ticks is not None else oldest)
         out = []
         for k in range(first, last + 1):
             at = k * RING_INTERVAL_MS
@@ -1139,6 +1183,7 @@ class Metrics:
         excluded: frozenset[str] = frozenset(),
         shape: ProcShape | None = None,
         sees_master_files: bool = True,
+        since_ticks: int | None = None,
     ) -> list[Output]:
         """The result sets the deployed procedure returns; ``shape`` says what its text does
         (filters, joins, grouping), ``sees_master_files`` whether the caller passes the
@@ -1149,31 +1194,55 @@ class Metrics:
         ticks = st.ms_ticks
         cpu = self.advance(ticks)
         now = _utcnow()
-        mem = st.memory()
         total_kb = cfg.memory_mb * 1024
-        committed_kb = mem["committed_mb"] * 1024
-        target_kb = mem["committed_target_mb"] * 1024
+        minute = ticks // RING_INTERVAL_MS
+        # A dedicated server: max server memory leaves the OS 10 % (at least 2 GB); SQL Server
+        # holds its target once warm, other processes use part of the reserve, so the OS shows
+        # some 90 % in use on a perfectly healthy server. Steered memory pressure: another
+        # process eats the reserve, Windows signals low memory, queries wait for grants.
+        reserve_kb = max(2 * 1024 * 1024, total_kb // 10)
+        target_kb = total_kb - reserve_kb
+        committed_kb = int(target_kb * (0.97 + 0.02 * (1 + _noise(minute + 11)) / 2))
+        others_kb = int(reserve_kb * (0.35 + 0.1 * (1 + _noise(minute + 13))))
+        if self.memory_pressure:
+            others_kb = reserve_kb - 64 * 1024
+            committed_kb = int(target_kb * 0.8)  # trimmed by the OS
         started = dt.datetime.fromtimestamp(st.started_wall, dt.UTC).replace(tzinfo=None)
         set1 = [(now, ticks, started, cfg.cpus, total_kb, committed_kb, target_kb)]
         columns1 = _SET1
         if shape.numa_nodes:
             columns1 = [*_SET1, col("numa_nodes", "int")]
             set1 = [(*set1[0], self.numa_nodes)]
+        if shape.server_name:
+            columns1 = [*columns1, col("server_name", "nvarchar", 128)]
+            set1 = [(*set1[0], self.replica or cfg.server_name)]
 
+        since = since_ticks if shape.ring_by_timestamp and since_ticks is not None else None
+        if since is not None and since > ticks:
+            since = None  # the machine restarted: the procedure falls back on record ids
         set2 = [
-            (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle)
-            for rid, at, sql, idle in self.ring(ticks, last_record_id)
+            (rid, now - dt.timedelta(milliseconds=ticks - at), sql, idle, at)
+            for rid, at, sql, idle in self.ring(ticks, last_record_id, since)
         ]
+        columns2 = _SET2
+        if shape.ring_by_timestamp:
+            columns2 = [*_SET2, col("record_ms_ticks", "bigint")]
+        else:
+            set2 = [r[:4] for r in set2]
 
-        minute = ticks // RING_INTERVAL_MS
-        avail_kb = max(262144, total_kb - committed_kb - 1048576 + int(65536 * _noise(minute)))
-        if avail_kb < total_kb * 0.05:
+        avail_kb = max(32 * 1024, total_kb - committed_kb - others_kb)
+        low = self.memory_pressure
+        if low:
             state_desc = "Available physical memory is low"
         elif avail_kb > total_kb * 0.25:
             state_desc = "Available physical memory is high"
         else:
             state_desc = "Physical memory usage is steady"
-        set3 = [(total_kb, avail_kb, state_desc, committed_kb, 100, False, False)]
+        set3 = [(total_kb, avail_kb, state_desc, committed_kb, 100, low, False)]
+        columns3 = _SET3
+        if shape.memory_signal:
+            columns3 = [*_SET3, col("system_low_memory_signal_state", "bit")]
+            set3 = [(*set3[0], low)]
 
         wave = math.sin(ticks / 900_000 + self.phase)
         open_conns = len(getattr(self.inst, "_conns", ()))
@@ -1206,7 +1275,8 @@ class Metrics:
             (p + "SQL Statistics", "SQL Re-Compilations/sec", "", int(c[2]), _CUMULATIVE),
             (p + "General Statistics", "User Connections", "", sessions, _RAW),
             (p + "General Statistics", "Processes blocked", "", blocked, _RAW),
-            (p + "Memory Manager", "Memory Grants Pending", "", int(cpu >= 90), _RAW),
+            (p + "Memory Manager", "Memory Grants Pending", "", 3 if self.memory_pressure else 0,
+             _RAW),
             (p + "Memory Manager", "Target Server Memory (KB)", "", target_kb, _RAW),
             (p + "Memory Manager", "Total Server Memory (KB)", "", committed_kb, _RAW),
             (p + "Buffer Manager", "Page life expectancy", "", ple, _RAW),
@@ -1266,7 +1336,7 @@ class Metrics:
             ]
 
         sets = (set1, set2, set3, set4, set5, set6, set7)
-        columns = (columns1, *COLLECTION_COLUMNS[1:6], columns7)
+        columns = (columns1, columns2, columns3, *COLLECTION_COLUMNS[3:6], columns7)
         return [ResultSet(cols, rows) for cols, rows in zip(columns, sets, strict=True)]
 
 
@@ -1296,14 +1366,23 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     vsps = ctx.config.version >= 2022 and _has_performance_state(ctx)
     if not (_has_view_server_state(ctx) or vsps):
         raise permission_denied_view_server_state()
+    shape = _shape(proc)
+    if len(args) > 1 and not shape.ring_by_timestamp:
+        raise SqlError(
+            8144, "Procedure or function usp_CollectMetrics has too many arguments specified.", 2
+        )
     last = args[0] if args else None
+    since = args[1] if len(args) > 1 else None
     try:
         last_id = int(last) if last is not None else 0
+        since_ticks = int(since) if since is not None else None
     except (TypeError, ValueError):
         raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
     dep = _dep(ctx)
     sees = any(dep.has(ctx, p) for p in _MASTER_FILES_PERMISSIONS)
-    return metrics(ctx.instance).collect(last_id, _benign_filter(proc), _shape(proc), sees)
+    return metrics(ctx.instance).collect(
+        last_id, shape.benign, shape, sees, since_ticks=since_ticks
+    )
 
 
 # Any of these lets a login see the rows of sys.master_files (Microsoft's documented minimum).
@@ -1322,6 +1401,9 @@ class ProcShape:
     numa_nodes: bool = False  # the instance row counts sys.dm_os_nodes
     blocked_by_sessions_only: bool = False  # blocking_session_id > 0, not <> 0
     user_requests_only: bool = False  # is_user_process = 1 and not its own request (@@SPID)
+    memory_signal: bool = False  # the memory row has system_low_memory_signal_state
+    server_name: bool = False  # the instance row has @@SERVERNAME
+    ring_by_timestamp: bool = False  # @last_cpu_ms_ticks: ring filtered on [timestamp] first
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1341,6 +1423,9 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             joins_master_files=bool(re.search(r"(?i)\bsys\.master_files\b", file_query)),
             files_per_database=bool(re.search(r"(?i)\bgroup by\b", file_query)),
             numa_nodes=bool(re.search(r"(?i)\bsys\.dm_os_nodes\b", text)),
+            memory_signal="system_low_memory_signal_state" in text.lower(),
+            server_name="@@servername" in text.lower(),
+            ring_by_timestamp="@last_cpu_ms_ticks" in text.lower(),
             blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
             user_requests_only=bool(
                 re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
@@ -1373,6 +1458,8 @@ STEERING_KEYS = (
     "odd_cpu_records",
     "numa_nodes",
     "requests",
+    "memory_pressure",
+    "failover",
     "restart",
     "clear_wait_stats",
     "can_deploy",
@@ -1392,6 +1479,12 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         deployment(inst).set_permissions(dict(changes["permissions"]), changes.get("login"))
     if "odd_cpu_records" in changes:
         metrics(inst).odd_cpu = bool(changes["odd_cpu_records"])
+    if changes.get("failover"):
+        target = changes["failover"]
+        target = target if isinstance(target, dict) else {"replica": str(target)}
+        metrics(inst).failover(**target)
+    if "memory_pressure" in changes:
+        metrics(inst).memory_pressure = bool(changes["memory_pressure"])
     if "requests" in changes:
         metrics(inst).requests = dict(changes["requests"] or {})
     if changes.get("numa_nodes"):
@@ -1414,6 +1507,7 @@ def describe_dbtools(inst: Instance) -> dict[str, Any]:
     info = dep.describe() if dep is not None else {"can_deploy": True, "objects": []}
     if "dbtools_metrics" in inst.__dict__:
         info["ms_ticks"] = inst.state.ms_ticks
+        info["ring_records_parsed"] = metrics(inst).ring_parsed
     return info
 
 

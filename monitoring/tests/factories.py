@@ -10,7 +10,7 @@ STARTED = T0 - dt.timedelta(days=3)  # sqlserver_start_time: the same for every 
 
 def result_sets(*, at=T0, ms_ticks=1_000_000, batch=10_000, waits=None, files=None, cpu=None,
                 total_kb=16_000_000, avail_kb=4_000_000, connections=42,
-                started=STARTED, numa_nodes=None):  # fmt: skip
+                started=STARTED, numa_nodes=None, server_name=None):  # fmt: skip
     waits = waits if waits is not None else {"PAGEIOLATCH_SH": (100, 5_000, 100),
                                              "WRITELOG": (50, 2_000, 10)}  # fmt: skip
     files = files if files is not None else {("SalesDb", 1): (1000, 8_192_000, 5_000, 400,
@@ -26,7 +26,8 @@ def result_sets(*, at=T0, ms_ticks=1_000_000, batch=10_000, waits=None, files=No
                 32_000_000,
                 8_000_000,
                 12_000_000,
-                *(() if numa_nodes is None else (numa_nodes,)),
+                *(() if numa_nodes is None and server_name is None else (numa_nodes or 1,)),
+                *(() if server_name is None else (server_name,)),
             )
         ],
         [(rid, t.replace(tzinfo=None), sql, idle) for rid, t, sql, idle in cpu],

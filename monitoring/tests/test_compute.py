@@ -110,3 +110,17 @@ def test_restart_asks_for_every_cpu_record_again():
     after_restart = compute(parse(result_sets(ms_ticks=5_000, cpu=[])), first.counters)
     assert after_restart.last_cpu_record_id == 0
     assert after_restart.snapshot["cpu_percent"] is None  # the old reading no longer holds
+
+
+def test_another_replica_behind_the_listener_is_a_new_epoch():
+    """After an availability group listener fails over, the same address reaches another
+    replica: its counters belong to another instance, even if it started in the same second."""
+    first = compute(parse(result_sets(server_name="SQLAG01", batch=10_000)), {})
+    waits = {"PAGEIOLATCH_SH": (9_000, 900_000, 100), "WRITELOG": (50, 2_000, 10)}
+    busier = result_sets(server_name="SQLAG02", ms_ticks=1_060_000, batch=9_000_000, waits=waits)
+    c = compute(parse(busier), first.counters)
+    assert "batch_requests_sec" not in metrics(c) and "wait_time_ms" not in metrics(c)
+    # The next delta on the new replica is a rate again.
+    again = result_sets(server_name="SQLAG02", ms_ticks=1_120_000, batch=9_006_000)
+    later = compute(parse(again), c.counters)
+    assert metrics(later)["batch_requests_sec"] == pytest.approx(100.0)

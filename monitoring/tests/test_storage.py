@@ -24,7 +24,7 @@ def result(server, at, *, cpu=35, avail_kb=4_000_000, ok=True, counters=None):
     if not ok:
         return store.Result(server.pk, at, at + dt.timedelta(minutes=1), 5000.0, "offline",
                             None, "timeout", "no answer")  # fmt: skip
-    sets = result_sets(at=at, cpu=[(int(at.timestamp()), at, cpu, 100 - cpu - 5)],
+    sets = result_sets(at=at, cpu=[(int(at.timestamp()), at, cpu, max(0, 100 - cpu - 5))],
                        avail_kb=avail_kb)  # fmt: skip
     computed = compute(parse(sets), counters or {})
     return store.Result(server.pk, at, at + dt.timedelta(minutes=1), 12.5, "online", computed)

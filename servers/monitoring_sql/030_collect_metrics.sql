@@ -4,7 +4,8 @@ IF OBJECT_ID(N'DbTools.usp_CollectMetrics', N'P') IS NULL
     EXEC(N'CREATE PROCEDURE DbTools.usp_CollectMetrics AS RETURN 0');
 GO
 ALTER PROCEDURE DbTools.usp_CollectMetrics
-    @last_cpu_record_id bigint = NULL
+    @last_cpu_record_id bigint = NULL,
+    @last_cpu_ms_ticks bigint = NULL  -- [timestamp] of the last CPU record seen (version 11)
 AS
 BEGIN
     SET NOCOUNT ON;
@@ -26,14 +27,24 @@ BEGIN
            -- Some hardware writes ProcessUtilization on a base of 100 per NUMA node: the
            -- collector scales such records back. The DAC's node is not a NUMA node.
            (SELECT COUNT(*) FROM sys.dm_os_nodes
-            WHERE node_state_desc NOT LIKE N'%DAC%') AS numa_nodes
+            WHERE node_state_desc NOT LIKE N'%DAC%') AS numa_nodes,
+           -- With the start time, the epoch the counters belong to: behind an availability
+           -- group listener the same address reaches another replica after a failover.
+           @@SERVERNAME AS server_name
     FROM sys.dm_os_sys_info AS si;
 
-    -- 2. CPU: one SystemHealth record a minute; every record newer than the last one seen
+    -- 2. CPU: one SystemHealth record a minute; every record newer than the last one seen.
+    --    Filtered on [timestamp] (ms_ticks when written) before any conversion to XML, so a
+    --    collection parses the new records only, not the ring's 256. ms_ticks counts from the
+    --    machine's start: a last timestamp above it means the machine restarted (all records);
+    --    a service restart leaves it running and new records follow the old ones. Without a
+    --    timestamp (first collection) the record id decides.
+    DECLARE @since bigint = CASE WHEN @last_cpu_ms_ticks <= @ms_ticks THEN @last_cpu_ms_ticks END;
     SELECT rb.record_id,
            DATEADD(ms, -1 * (@ms_ticks - rb.[timestamp]), SYSUTCDATETIME()) AS event_time,
            rb.sql_cpu,
-           rb.system_idle
+           rb.system_idle,
+           rb.[timestamp] AS record_ms_ticks
     FROM (
         SELECT x.record.value('(./Record/@id)[1]', 'bigint') AS record_id,
                x.[timestamp],
@@ -43,20 +54,23 @@ BEGIN
             SELECT [timestamp], CONVERT(xml, record) AS record
             FROM sys.dm_os_ring_buffers
             WHERE ring_buffer_type = N'RING_BUFFER_SCHEDULER_MONITOR'
+              AND [timestamp] > ISNULL(@since, 0)
               AND record LIKE N'%<SystemHealth>%'
         ) AS x
     ) AS rb
-    WHERE rb.record_id > ISNULL(@last_cpu_record_id, 0)
+    WHERE @since IS NOT NULL OR rb.record_id > ISNULL(@last_cpu_record_id, 0)
     ORDER BY rb.record_id;
 
-    -- 3. memory
+    -- 3. memory: the OS's figures and SQL Server's low-memory signals (with the Memory Manager
+    --    counters of set 5, what the collector judges memory pressure by)
     SELECT sm.total_physical_memory_kb,
            sm.available_physical_memory_kb,
            sm.system_memory_state_desc,
            pm.physical_memory_in_use_kb,
            pm.memory_utilization_percentage,
            pm.process_physical_memory_low,
-           pm.process_virtual_memory_low
+           pm.process_virtual_memory_low,
+           sm.system_low_memory_signal_state
     FROM sys.dm_os_sys_memory AS sm
     CROSS JOIN sys.dm_os_process_memory AS pm;
 

@@ -24,3 +24,20 @@ from servers.tsql import split_batches
 )
 def test_split_batches(script, batches):
     assert split_batches(script) == batches
+
+
+def test_monitoring_scripts_are_split_like_sqlcmd(tmp_path, monkeypatch):
+    """`GO -- comment`, `GO 2` and GO inside a comment or a string, in the deployed scripts."""
+    from servers import monitoring_objects
+
+    (tmp_path / "010_a.sql").write_text(
+        "SELECT 1\nGO -- first part\n/* not a separator:\nGO\n*/\nSELECT 'GO\nGO'\nGO 2\n"
+    )
+    monkeypatch.setattr(monitoring_objects, "SCRIPTS", tmp_path)
+    monitoring_objects.batches.cache_clear()
+    try:
+        ((name, parts),) = monitoring_objects.batches()
+    finally:
+        monitoring_objects.batches.cache_clear()
+    second = "/* not a separator:\nGO\n*/\nSELECT 'GO\nGO'"
+    assert (name, parts) == ("010_a.sql", ("SELECT 1", second, second))

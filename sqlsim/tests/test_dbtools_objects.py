@@ -19,7 +19,7 @@ from sqlsim.instance import DEFAULT_LOGIN, DEFAULT_PASSWORD, InstanceConfig, Log
 pytest_plugins = ["sqlsim.pytest_plugin"]
 
 COLLECT_SQL = "EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = ?"
-COLUMNS = [8, 4, 7, 4, 5, 4, 11]
+COLUMNS = [9, 5, 8, 4, 5, 4, 11]
 
 
 def _fleet(factory, name="SQLDT01", **kw):
@@ -138,6 +138,23 @@ def test_view_server_performance_state_is_enough_on_2022(sqlsim_factory):
         assert monitoring_objects.missing_permissions(conn) == []
         monitoring_objects.deploy_objects(conn)
         assert rates.parse(_collect(conn)).waits
+
+
+def test_a_failed_version_write_fails_the_deploy(sqlsim_factory):
+    """The version row is written last: if its INSERT fails, the deploy must fail (with SET
+    NOCOUNT ON the error is the first thing the client reads; without it pyodbc stops at the
+    UPDATE's row count and never sees the error)."""
+    fleet, name = _fleet(sqlsim_factory, "SQLDTVER01")
+    fleet.set_permissions(name, login=DEFAULT_LOGIN, INSERT=False)
+    with _connect(fleet, name) as conn:
+        with pytest.raises(sqlclient.PermissionMissing, match=r"090_version\.sql"):
+            monitoring_objects.deploy_objects(conn)
+        assert monitoring_objects.deployed_version(conn) is None
+    fleet.set_permissions(name, login=DEFAULT_LOGIN, INSERT=True)
+    version_batch = dict(monitoring_objects.batches())["090_version.sql"][0]
+    with _connect(fleet, name) as conn:
+        # No row count of the UPDATE or INSERT reaches the client (NOCOUNT ON).
+        assert conn.execute(version_batch, "1") <= 0
 
 
 def test_deploy_without_view_server_state(sqlsim_factory):
@@ -325,6 +342,63 @@ def test_blocking_counts_sessions_and_active_counts_user_work(sqlsim_factory):
     assert (raw.connections["active_requests"], raw.connections["blocked"]) == (3, 1)
     computed = {p.name: p.value for p in rates.compute(raw, None).metrics}
     assert (computed["active_requests"], computed["blocked_requests"]) == (3, 1)
+
+
+def test_memory_health_reads_pressure_not_the_os_figure(sqlsim_factory):
+    """A dedicated server with max server memory set shows some 90 % of the OS memory in use
+    while perfectly healthy; what a DBA acts on is the OS reserve being eaten, the low-memory
+    signals and queries waiting for memory grants: health reads the snapshot's figure."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTMEM01", memory_mb=65536)
+    thresholds = {"memory_warning_percent": 85, "memory_critical_percent": 95}
+    with _connect(fleet, name) as conn:
+        healthy = rates.compute(rates.parse(_collect(conn)), None)
+        fleet.steer(name, memory_pressure=True)
+        pressed = rates.compute(rates.parse(_collect(conn)), None)
+    points = {p.name: p.value for p in healthy.metrics}
+    assert points["memory_percent"] > thresholds["memory_warning_percent"]  # the OS figure
+    assert healthy.snapshot["memory_percent"] < thresholds["memory_warning_percent"]
+    assert points["sql_target_memory_mb"] >= points["sql_memory_mb"] > 50_000
+    assert (points["memory_grants_pending"], points["memory_low"]) == (0, 0)
+    assert "page_life_expectancy" in points
+    pressed_points = {p.name: p.value for p in pressed.metrics}
+    assert pressed.snapshot["memory_percent"] > thresholds["memory_critical_percent"]
+    assert (pressed_points["memory_grants_pending"], pressed_points["memory_low"]) == (3, 1)
+
+
+def test_listener_failover_to_a_busier_replica_is_a_new_epoch(sqlsim_factory):
+    """The same address reaches another replica, which started at the same moment as this one
+    but has done three times the work: its counters are no interval's work."""
+    fleet, name = _deployed(sqlsim_factory, "SQLDTAG01")
+    with _connect(fleet, name) as conn:
+        first = rates.compute(rates.parse(_collect(conn)), None)
+        fleet.steer(name, failover="SQLDTAG02")
+        fleet.advance_clock(name, 60)
+        raw = rates.parse(_collect(conn))
+        after = rates.compute(raw, first.counters)
+        fleet.advance_clock(name, 60)
+        later = rates.compute(rates.parse(_collect(conn)), after.counters)
+    assert after.snapshot["batch_requests_sec"] is None  # the first delta of the new epoch
+    assert not after.waits
+    rate = later.snapshot["batch_requests_sec"]
+    assert rate is not None and rate < 20_000  # per second, not the replicas' difference
+
+
+def test_only_new_cpu_records_are_parsed(sqlsim_factory):
+    """The ring holds 256 SystemHealth records; converting all of them to XML every minute to
+    keep one is waste: the procedure filters on [timestamp] before parsing."""
+    from monitoring import collector
+
+    fleet, name = _deployed(sqlsim_factory, "SQLDTRING01")
+    with _connect(fleet, name) as conn:
+        first = rates.compute(rates.parse(_collect(conn)), None)
+        assert fleet.info(name)["dbtools"]["ring_records_parsed"] == 256
+        fleet.advance_clock(name, 120)
+        sets = conn.query_sets(
+            collector.COLLECT_SINCE_SQL, first.last_cpu_record_id, first.last_cpu_ms_ticks
+        )
+    assert fleet.info(name)["dbtools"]["ring_records_parsed"] <= 3
+    records = rates.parse(sets).cpu
+    assert 2 <= len(records) <= 3 and records[0].record_id == first.last_cpu_record_id + 1
 
 
 def test_restart_resets_counters_and_ring(sqlsim_factory):
