@@ -463,9 +463,9 @@ def main() -> int:
             print(f"  worker RSS {r['rss']:.0f} MB (PSS {r['pss']:.0f} MB); "
                   f"peak PostgreSQL connections {r['pg']}; "
                   f"peak TDS connections per target {r['tds']}; "
-                  f"collector CPU {r['cpu']:.0f} % of one core; slot threads busy with "
-                  f"database work {100 * r['totals']['db_s'] / (args.minutes * 60):.0f} % "
-                  f"(summed over slots)", flush=True)  # fmt: skip
+                  f"collector CPU {r['cpu']:.0f} % of one core; database work (slot and "
+                  f"database threads) {100 * r['totals']['db_s'] / (args.minutes * 60):.0f} %"
+                  f" of one thread, summed over slots", flush=True)  # fmt: skip
             drop_tenants()
     finally:
         fleet.close()

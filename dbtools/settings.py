@@ -295,6 +295,10 @@ DBTOOLS_COLLECTOR_LOOKAHEAD = env.int("DBTOOLS_COLLECTOR_LOOKAHEAD", default=3)
 DBTOOLS_COLLECTOR_LEASE_SECONDS = env.int("DBTOOLS_COLLECTOR_LEASE_SECONDS", default=30)
 DBTOOLS_COLLECTOR_BATCH = env.int("DBTOOLS_COLLECTOR_BATCH", default=200)
 DBTOOLS_COLLECTOR_TENANT_CONNS = env.int("DBTOOLS_COLLECTOR_TENANT_CONNS", default=8)
+# Threads per slot for tenant database work (claiming servers, writing results): with many small
+# tenants the slot's round trips overlap instead of queueing. Each keeps its share of the
+# slot's tenant connections and one system connection; 0 does the work on the slot's thread.
+DBTOOLS_COLLECTOR_DB_THREADS = env.int("DBTOOLS_COLLECTOR_DB_THREADS", default=4)
 
 # A task that outlives its cluster's `timeout` is killed; `retry` must exceed `timeout` or the
 # broker would hand the same task to a second worker while the first still runs it.
@@ -348,8 +352,13 @@ def _check_engine_settings() -> None:
             "DBTOOLS_COLLECTOR_LEASE_SECONDS must exceed DBTOOLS_COLLECTOR_LOOKAHEAD + "
             "DBTOOLS_COLLECTOR_TIMEOUT, or a claim could expire before its collection is written."
         )
-    if DBTOOLS_COLLECTOR_THREADS < 1 or DBTOOLS_COLLECTOR_BATCH < 1:
-        raise ImproperlyConfigured("DBTOOLS_COLLECTOR_THREADS and _BATCH must be positive.")
+    if (
+        min(DBTOOLS_COLLECTOR_THREADS, DBTOOLS_COLLECTOR_BATCH) < 1
+        or DBTOOLS_COLLECTOR_DB_THREADS < 0
+    ):
+        raise ImproperlyConfigured(
+            "DBTOOLS_COLLECTOR_THREADS and _BATCH must be positive, _DB_THREADS at least 0."
+        )
 
 
 _check_engine_settings()

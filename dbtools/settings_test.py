@@ -20,3 +20,6 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run in the test's 
 # One collector part unless a test asks for more: a test running slot 0 then collects every
 # server, whichever part its id falls in (the parts have tests of their own).
 DBTOOLS_COLLECT_SLOTS = 1
+# Tests that run in one transaction cannot share it with other threads: database work of the
+# collector on the slot's thread unless a (transactional) test asks for threads.
+DBTOOLS_COLLECTOR_DB_THREADS = 0

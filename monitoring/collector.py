@@ -419,6 +419,22 @@ def queue_slot(slot: int) -> None:
             task_name=f"collector slot {slot}", group="collect")  # fmt: skip
 
 
+class _Inline:
+    """Database work on the slot's own thread (DBTOOLS_COLLECTOR_DB_THREADS = 0): what tests use
+    when the whole test runs in one database transaction that other threads cannot see."""
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
 class SlotLoop:
     """One slot task's work: claim, collect, write, release, until its time is up.
 
@@ -448,16 +464,44 @@ class SlotLoop:
             "late": 0,
             "max_late_s": 0.0,
             "stolen": 0,
-            # Seconds the slot's own thread spent on database work (claims, visits, writes):
-            # near the task's run time means the slot is bound by its database round trips.
+            # Seconds of database work (claims on the slot's thread, visits and writes on its
+            # database threads), summed: near DBTOOLS_COLLECTOR_DB_THREADS times the run time
+            # means the slot is bound by its database round trips.
             "db_s": 0.0,
         }
         self.recent_max_late = 0.0  # worst lateness since the last heartbeat
         self.wrote = False  # a tenant's results were written: room to visit another at once
+        # Tenant database work (visits, writes) runs on a few threads of its own, a tenant always
+        # on the same one (its visit and its write share that thread's kept connection): the
+        # round trips of many small tenants overlap instead of queueing behind one another.
+        self.db_threads = settings.DBTOOLS_COLLECTOR_DB_THREADS
+        self.db_pools: list[Any] = []
+        self.visiting: dict[Future, tuple[WorkKey, int]] = {}  # -> (key, servers reserved)
+        self.writing: set[Future] = set()
+        self.lock = threading.Lock()  # totals written from database threads
 
     # -- claiming
     def busy_tenants(self) -> int:
-        return len({key.tenant_id for key, count in self.outstanding.items() if count > 0})
+        busy = {key.tenant_id for key, count in self.outstanding.items() if count > 0}
+        busy.update(key.tenant_id for key, _ in list(self.visiting.values()))
+        return len(busy)
+
+    def reserved(self) -> int:
+        """Servers that visits under way may still claim."""
+        return sum(limit for _, limit in list(self.visiting.values()))
+
+    def _db_pool(self, tenant_id: int) -> ThreadPoolExecutor:
+        return self.db_pools[tenant_id % len(self.db_pools)]
+
+    def _start_db_thread(self) -> None:
+        keep = max(1, -(-settings.DBTOOLS_COLLECTOR_TENANT_CONNS // max(1, self.db_threads)))
+        tenancy.keep_connections(keep)
+
+    @staticmethod
+    def _stop_db_thread() -> None:
+        tenancy.keep_connections(None)
+        tenancy.trim_connections(0)
+        connections["default"].close()
 
     def claim(self, room: int) -> int:
         from tenants.models import Tenant
@@ -492,20 +536,27 @@ class SlotLoop:
                 continue
             self.tenants[row.tenant_id] = tenant
             self.totals["stolen"] += row.part != self.slot
+            self.totals["visits"] += 1
             limit = min(settings.DBTOOLS_COLLECTOR_BATCH, room - got)
-            got += self.visit(tenant, row.part, limit, horizon)
+            fut = self._db_pool(tenant.pk).submit(self.visit, tenant, row.part, limit, horizon)
+            self.visiting[fut] = (WorkKey(tenant.pk, row.part), limit)
+            got += limit
         return got
 
-    def visit(self, tenant: Any, part: int, limit: int, horizon: dt.datetime) -> int:
-        key = WorkKey(tenant.pk, part)
+    def visit(
+        self, tenant: Any, part: int, limit: int, horizon: dt.datetime
+    ) -> tuple[list[Job], int]:
+        """On the tenant's database thread: claim its due servers of `part`, store its next due
+        time and give back the visit claim. Returns the jobs and the tenant's offline limit."""
+        started = time.monotonic()
         try:
             with tenancy.use_tenant(tenant):
-                self.totals["visits"] += 1
                 ids = claim_servers(self.owner, limit, horizon, part)
-                jobs = []
+                jobs: list[Job] = []
+                offline_after = 0
                 if ids:
                     values = settings_store.get_all()
-                    self.offline_after[tenant.pk] = values["offline_after_seconds"]
+                    offline_after = values["offline_after_seconds"]
                     jobs = _jobs(ids, timezone.now(), tenant.pk, values)
                 # A full batch: maybe more is due; it waits its turn behind other tenants.
                 full = len(ids) >= limit
@@ -519,11 +570,22 @@ class SlotLoop:
             # The tenant's database is unreachable or broken: leave its claims to expire and
             # try again after the lease; other tenants carry on.
             log.exception("collector.visit_failed", tenant=tenant.slug)
-            return 0
-        for job in jobs:
-            heapq.heappush(self.scheduled, (job.due_at, next(self.seq), key, job))
-        self.outstanding[key] += len(jobs)
-        return len(jobs)
+            return [], 0
+        finally:
+            with self.lock:
+                self.totals["db_s"] += time.monotonic() - started
+        return jobs, offline_after
+
+    def visited(self) -> None:
+        """Main thread: schedule the servers of finished visits."""
+        for fut in [f for f in self.visiting if f.done()]:
+            key, _ = self.visiting.pop(fut)
+            jobs, offline_after = fut.result()
+            if jobs:
+                self.offline_after[key.tenant_id] = offline_after
+            for job in jobs:
+                heapq.heappush(self.scheduled, (job.due_at, next(self.seq), key, job))
+            self.outstanding[key] += len(jobs)
 
     # -- collecting
     def submit_due(self, pool: ThreadPoolExecutor) -> None:
@@ -560,11 +622,14 @@ class SlotLoop:
                 log.exception("collector.release_failed", tenant=key.tenant_id)
 
     def harvest(self, timeout: float) -> None:
-        if not self.in_flight:
+        waiting = [*self.in_flight, *self.visiting]
+        if not waiting:
             time.sleep(timeout)
             return
-        done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        done, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
         for fut in done:
+            if fut not in self.in_flight:
+                continue  # a visit: scheduled by visited()
             key = self.in_flight.pop(fut)
             due_at = self.due_at.pop(fut)
             if fut.exception() is not None:
@@ -594,70 +659,102 @@ class SlotLoop:
 
     def write(self, key: WorkKey, results: list[store.Result]) -> None:
         self.outstanding[key] -= len(results)
+        fut = self._db_pool(key.tenant_id).submit(self._write, key, results)
+        self.writing.add(fut)
+        fut.add_done_callback(self._written)
+
+    def _written(self, fut: Future) -> None:
         self.wrote = True
+
+    def _write(self, key: WorkKey, results: list[store.Result]) -> None:
+        """On the tenant's database thread: store one batch of results and release its claims."""
+        started = time.monotonic()
         try:
             with tenancy.use_tenant(self.tenants[key.tenant_id]) as ctx:
                 with transaction.atomic(using=ctx.alias):
-                    self.totals["rows"] += store.write(results)
+                    rows = store.write(results)
                     release_servers(self.owner, [r.server_id for r in results])
+                with self.lock:
+                    self.totals["rows"] += rows
                 due.refresh(key.tenant_id, part=key.part)
         except Exception:
             # Nothing was written: the claims expire and the servers are collected next cycle.
             log.exception("collector.write_failed", tenant=key.tenant_id, results=len(results))
             return
+        finally:
+            with self.lock:
+                self.totals["db_s"] += time.monotonic() - started
         evaluate_alerts(self.tenants[key.tenant_id].slug, [r.server_id for r in results])
 
     def beat(self) -> bool:
         CONNECTIONS.prune()
-        self.totals["db_s"] = round(self.totals["db_s"], 2)
-        stats = {**self.totals, "recent_max_late_s": round(self.recent_max_late, 2)}
+        with self.lock:
+            self.totals["db_s"] = round(self.totals["db_s"], 2)
+            stats = {**self.totals, "recent_max_late_s": round(self.recent_max_late, 2)}
         self.recent_max_late = 0.0
         return beat(self.slot, self.owner, stats)
 
     # -- the loop
     def run(self) -> dict[str, Any]:
         tenancy.keep_connections(settings.DBTOOLS_COLLECTOR_TENANT_CONNS)
-        stopping = False
+        self.db_pools = [
+            ThreadPoolExecutor(
+                1, thread_name_prefix=f"collect-db{n}", initializer=self._start_db_thread
+            )
+            for n in range(self.db_threads)
+        ] or [_Inline()]
+        stopping = lost = False
         next_poll = 0.0
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         try:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="collect") as pool:
                 while True:
                     now_m = time.monotonic()
-                    if _stopping.is_set() and self.scheduled:
+                    self.visited()
+                    # SIGTERM, or the slot was taken over after we looked dead: servers claimed
+                    # but not started go back (visits finishing now included).
+                    if (_stopping.is_set() or lost) and self.scheduled:
                         self.drop_scheduled()
                     stopping = stopping or _stopping.is_set() or now_m >= self.deadline
                     if now_m >= next_beat:
                         next_beat = now_m + HEARTBEAT_SECONDS
                         if not self.beat() and not stopping:
-                            stopping = True
+                            stopping = lost = True
                             self.drop_scheduled()
                     self.submit_due(pool)
                     if self.wrote:
                         next_poll, self.wrote = 0.0, False
                     if not stopping and now_m >= next_poll:
-                        room = self.threads * 2 - len(self.in_flight) - len(self.scheduled)
+                        room = (
+                            self.threads * 2
+                            - len(self.in_flight)
+                            - len(self.scheduled)
+                            - self.reserved()
+                        )
                         started = time.monotonic()
                         got = self.claim(room) if room > 0 else 0
                         self.totals["db_s"] += time.monotonic() - started
                         # More may be waiting while there is room: ask again at once.
                         next_poll = now_m + (0 if got and got < room else POLL_SECONDS)
-                    if stopping and not self.in_flight and not self.scheduled:
+                    if stopping and not (self.in_flight or self.scheduled or self.visiting):
                         break
-                    wait_for = 0.05 if self.in_flight else 0.1
+                    wait_for = 0.05 if self.in_flight or self.visiting else 0.1
                     if self.scheduled:
                         until = (self.scheduled[0][0] - timezone.now()).total_seconds()
                         wait_for = max(0.0, min(wait_for, until))
                     self.harvest(wait_for)
-                    started = time.monotonic()
                     self.flush()
-                    self.totals["db_s"] += time.monotonic() - started
             self.flush(force=True)
-            self.beat()
         finally:
+            # Writes under way finish; each database thread closes its own connections.
+            for db_pool in self.db_pools:
+                if isinstance(db_pool, ThreadPoolExecutor):
+                    db_pool.submit(self._stop_db_thread)
+                db_pool.shutdown(wait=True)
             tenancy.keep_connections(None)
             tenancy.trim_connections()
             CONNECTIONS.prune()
+        self.beat()
         return self.totals
 
 

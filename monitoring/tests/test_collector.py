@@ -370,6 +370,7 @@ def test_two_slots_racing_collect_every_server_exactly_once(monitored, tenant_al
     is collected exactly once per cycle, none skipped."""
     settings.DBTOOLS_COLLECTOR_BATCH = 2
     settings.DBTOOLS_COLLECT_SLOTS = 2
+    settings.DBTOOLS_COLLECTOR_DB_THREADS = 2  # as deployed: visits and writes on their threads
     servers = [monitored(f"RACE{n}", f"SQLPROD0{n % 4 + 1}") for n in range(8)]
     seen: list[int] = []
     lock = threading.Lock()
