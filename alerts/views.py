@@ -118,6 +118,18 @@ def alert_history(request: HttpRequest) -> HttpResponse:
     return _list(request, history=True)
 
 
+def badge(request: HttpRequest) -> HttpResponse:
+    firing = Alert.objects.filter(status=Alert.Status.FIRING)
+    severities = set(firing.values_list("severity", flat=True).distinct())
+    worst = next((s for s in ("critical", "warning", "info") if s in severities), "")
+    context = {
+        "count": firing.count(),
+        "worst": worst,
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+    }
+    return vary_on_htmx(render(request, "alerts/_badge.html", context))
+
+
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(_alerts(), pk=pk)
     _decorate([alert])

@@ -41,6 +41,9 @@ def test_active_list_shows_severity_in_words_and_icon(client, make_user, tenant_
     assert c.get("/alerts/history").status_code == 200
     assert c.get(f"/alerts/{firing.pk}/").status_code == 200
     assert c.post(f"/alerts/{firing.pk}/acknowledge").status_code == 403
+    badge = c.get("/alerts/badge").content.decode()
+    assert 'data-count="1"' in badge and "worst critical" in badge
+    assert 'hx-get="/alerts/badge"' in html  # the menu item loads it
 
 
 def test_operator_acknowledges_inline_with_a_comment(client, make_user, tenant_alpha, firing):
