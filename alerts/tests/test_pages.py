@@ -150,3 +150,27 @@ def test_silences_and_contact_points_pages(client, make_user, tenant_alpha, serv
     )
     assert r.status_code == 302 and ContactPoint.objects.get().secret_encrypted
     assert "hook" in c.get("/alerts/contact-points").content.decode()
+
+
+def test_history_pages_past_50_keep_their_filters(client, make_user, tenant_alpha, servers):
+    AlertRule.objects.all().delete()
+    made = rule()
+    now = timezone.now()
+    Alert.objects.bulk_create(
+        Alert(
+            rule=made,
+            server=servers[0],
+            severity="critical",
+            status="resolved",
+            threshold=90,
+            triggered_at=now - dt.timedelta(minutes=i),
+            resolved_at=now,
+        )
+        for i in range(51)
+    )
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    html = c.get("/alerts/history", {"severity": "critical"}).content.decode()
+    assert html.count("data-alert=") == 50
+    assert "?severity=critical&amp;page=2" in html
+    second = c.get("/alerts/history", {"severity": "critical", "page": 2}).content.decode()
+    assert second.count("data-alert=") == 1
