@@ -18,14 +18,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     },
     {
         "name": "High memory",
-        "metric": "memory_percent",
+        # Pressure on the memory SQL Server leaves to the OS, not the OS in-use figure, which
+        # sits near 90 % on every healthy dedicated server (README, "Memory health").
+        "metric": "memory_pressure_percent",
         "operator": "gt",
         "threshold": 90,
         "recovery_threshold": 85,
         "severity": "warning",
         "aggregation": "avg",
         "window_minutes": 5,
-        "description": "Host memory in use above 90 % over 5 minutes.",
+        "description": "Memory left to the OS nearly used up, or a low-memory signal, over 5 "
+        "minutes.",
     },
     {
         "name": "Server offline",

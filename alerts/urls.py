@@ -5,6 +5,7 @@ from alerts import views
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/history", views.alert_history, name="alerts-history"),
+    path("alerts/badge", views.badge, name="alerts-badge"),
     path("alerts/acknowledge", views.acknowledge_many, name="alerts-acknowledge-many"),
     path("alerts/<int:pk>/", views.alert_detail, name="alerts-detail"),
     path("alerts/<int:pk>/acknowledge", views.acknowledge, name="alerts-acknowledge"),

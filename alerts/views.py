@@ -105,9 +105,16 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
         },
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "live_url": request.get_full_path(),
+        "query_no_page": _without_page(request),
     }
     template = "alerts/list.html#rows" if wants_partial(request) else "alerts/list.html"
     return vary_on_htmx(render(request, template, context))
+
+
+def _without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
 
 
 def alert_list(request: HttpRequest) -> HttpResponse:
@@ -116,6 +123,18 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 def alert_history(request: HttpRequest) -> HttpResponse:
     return _list(request, history=True)
+
+
+def badge(request: HttpRequest) -> HttpResponse:
+    firing = Alert.objects.filter(status=Alert.Status.FIRING)
+    severities = set(firing.values_list("severity", flat=True).distinct())
+    worst = next((s for s in ("critical", "warning", "info") if s in severities), "")
+    context = {
+        "count": firing.count(),
+        "worst": worst,
+        "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+    }
+    return vary_on_htmx(render(request, "alerts/_badge.html", context))
 
 
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -141,7 +141,7 @@ def main() -> None:
                     r = client.get(url)
                     assert r.status_code == 200, (url, r.status_code)
 
-                print(f"  {label:<40} {summary(timed(get, args.runs))}")
+                print(f"  {label:<44} {summary(timed(get, args.runs))}")
     finally:
         drop_tenant(SLUG)
         get_user_model().objects.filter(username="bench-compliance").delete()

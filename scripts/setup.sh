@@ -20,6 +20,8 @@ for p in unixodbc unixodbc-dev tdsodbc freetds-bin; do have_pkg "$p" || need+=("
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v npm >/dev/null || need+=(npm)
 (( TEST )) && { have_pkg chromium || need+=(chromium); }
+# The tenant move tests start their own PostgreSQL clusters (initdb, pg_ctl).
+(( TEST )) && { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql); }
 # The scale-out test starts its own Redis as a second node's broker.
 (( TEST )) && { command -v redis-server >/dev/null || need+=(redis-server); }
 # A PostgreSQL server only when none answers at the configured address.

@@ -1542,6 +1542,10 @@ def _install() -> None:
             if "dbtools_deployment" in inst.__dict__:
                 deployment(inst).set_can_deploy(True)
                 deployment(inst).permissions.clear()
+            if "dbtools_metrics" in inst.__dict__:
+                m = metrics(inst)  # steering a reset can undo (a failover, like a restart, stays)
+                m.odd_cpu, m.memory_pressure, m.requests = False, False, {}
+                m.numa_nodes = max(1, inst.config.cpus // 16)
 
     async def route(self: Fleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
         parts = [p for p in path.split("?")[0].split("/") if p]

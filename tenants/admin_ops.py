@@ -100,6 +100,8 @@ def move_view(model_admin: admin.ModelAdmin, request: HttpRequest, slug: str) ->
                 form.add_error("source_admin_url", str(exc))
             else:
                 if move is not None:
+                    # The worker that picks the task up claims the move as its own process.
+                    TenantMove.objects.filter(pk=move.pk).update(pid=None, hostname="")
                     enqueue(
                         "tenants.move.run_task",
                         move.pk,

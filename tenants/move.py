@@ -1160,7 +1160,7 @@ def is_stale(move: TenantMove) -> bool:
     if not move.is_running:
         return False
     if move.hostname == socket.gethostname() and move.pid:
-        return not _pid_alive(move.pid) or move.pid == os.getpid()
+        return not _pid_alive(move.pid)
     age = (timezone.now() - (move.heartbeat_at or move.started_at)).total_seconds()
     return age > STALE_SECONDS
 
@@ -1188,9 +1188,14 @@ def recover_stale(
 def run_task(move_id: int) -> str:
     """Django-Q entry point for the super-admin action."""
     close_old_connections()
+    # Claimed by a conditional UPDATE: a task delivered twice runs the move once, and a queued
+    # move that was cleaned up meanwhile (recover) does not start.
+    claimed = TenantMove.objects.filter(
+        pk=move_id, state=TenantMove.State.PREFLIGHT, pid__isnull=True
+    ).update(pid=os.getpid(), hostname=socket.gethostname(), heartbeat_at=timezone.now())
+    if not claimed:
+        return "not started: already running or cleaned up"
     move = TenantMove.objects.select_related("tenant").get(pk=move_id)
-    move.pid, move.hostname = os.getpid(), socket.gethostname()
-    move.save(update_fields=["pid", "hostname"])
     try:
         run(move)
     except Exception as exc:

@@ -72,6 +72,8 @@ def test_a_spike_appears_live_and_is_acknowledged_by_keyboard(
     page.goto("/alerts/")
     rows = page.locator("#alert-rows")
     expect(rows).to_contain_text("No alerts firing")
+    expect(page.locator("#alerts-badge")).to_have_attribute("data-count", "0")
+    expect(page.locator("#alerts-badge")).to_be_hidden()
     page.evaluate("window.__stayed = true")
 
     sim.spike_cpu("SQLALRT01", 99)
@@ -87,6 +89,9 @@ def test_a_spike_appears_live_and_is_acknowledged_by_keyboard(
     expect(row).to_contain_text("CPU spike")
     expect(page.locator("#alert-counts")).to_contain_text("1 critical")
     expect(page).to_have_title(re.compile(r"^\(1\) "))
+    badge = page.locator("#alerts-badge")  # on the Alerts menu item, live on every page
+    expect(badge).to_have_attribute("data-count", "1", timeout=CYCLE_WAIT)
+    expect(badge).to_contain_text("worst critical")
     # Watched over several refresh cycles: each one swaps the rows in again, the alert stays,
     # and the page itself never reloads.
     for _ in range(3):

@@ -41,6 +41,9 @@ def test_active_list_shows_severity_in_words_and_icon(client, make_user, tenant_
     assert c.get("/alerts/history").status_code == 200
     assert c.get(f"/alerts/{firing.pk}/").status_code == 200
     assert c.post(f"/alerts/{firing.pk}/acknowledge").status_code == 403
+    badge = c.get("/alerts/badge").content.decode()
+    assert 'data-count="1"' in badge and "worst critical" in badge
+    assert 'hx-get="/alerts/badge"' in html  # the menu item loads it
 
 
 def test_operator_acknowledges_inline_with_a_comment(client, make_user, tenant_alpha, firing):
@@ -147,3 +150,27 @@ def test_silences_and_contact_points_pages(client, make_user, tenant_alpha, serv
     )
     assert r.status_code == 302 and ContactPoint.objects.get().secret_encrypted
     assert "hook" in c.get("/alerts/contact-points").content.decode()
+
+
+def test_history_pages_past_50_keep_their_filters(client, make_user, tenant_alpha, servers):
+    AlertRule.objects.all().delete()
+    made = rule()
+    now = timezone.now()
+    Alert.objects.bulk_create(
+        Alert(
+            rule=made,
+            server=servers[0],
+            severity="critical",
+            status="resolved",
+            threshold=90,
+            triggered_at=now - dt.timedelta(minutes=i),
+            resolved_at=now,
+        )
+        for i in range(51)
+    )
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    html = c.get("/alerts/history", {"severity": "critical"}).content.decode()
+    assert html.count("data-alert=") == 50
+    assert "?severity=critical&amp;page=2" in html
+    second = c.get("/alerts/history", {"severity": "critical", "page": 2}).content.decode()
+    assert second.count("data-alert=") == 1

@@ -78,6 +78,8 @@ def work(tenant):
 
 def test_create_deploy_run_and_see_compliance_turn(operator_page, production, fleet, tenant_alpha):
     page = operator_page
+    csp = []
+    page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else 0)
     page.get_by_role("link", name="Policies", exact=True).click()
     page.get_by_role("link", name="Create policy").click()
     page.get_by_role("listitem").filter(has_text="Backup").first.click()
@@ -133,6 +135,10 @@ def test_create_deploy_run_and_see_compliance_turn(operator_page, production, fl
     expect(failing).to_contain_text("Failing")
     expect(failing).to_contain_text("no full backup for 8 days")
     expect(compliance.locator("tr[data-server='SQLPOL02']").first).to_contain_text("Compliant")
+    page.goto("/policies/compliance?compliance=non_compliant")
+    expect(page.locator("tr[data-server='SQLPOL01']").first).to_contain_text("Failing")
+    expect(page.locator("tr[data-server='SQLPOL02']")).to_have_count(0)
+    assert csp == []
 
 
 def tab_to(page, locator, limit=80):

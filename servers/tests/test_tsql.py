@@ -41,3 +41,19 @@ def test_monitoring_scripts_are_split_like_sqlcmd(tmp_path, monkeypatch):
         monitoring_objects.batches.cache_clear()
     second = "/* not a separator:\nGO\n*/\nSELECT 'GO\nGO'"
     assert (name, parts) == ("010_a.sql", ("SELECT 1", second, second))
+
+
+def test_monitoring_scripts_parse_as_tsql():
+    """sqlfluff's T-SQL grammar finds no unparsable section in any monitoring script. `?` is the
+    client's parameter marker, not T-SQL: parsed as the value it stands for."""
+    import sqlfluff
+    from sqlfluff.api.simple import APIParsingError
+
+    from servers import monitoring_objects
+
+    for name, parts in monitoring_objects.batches():
+        for batch in parts:
+            try:
+                sqlfluff.parse(batch.replace("= ?", "= N'0'"), dialect="tsql")
+            except APIParsingError as exc:  # pragma: no cover - the message is the point
+                raise AssertionError(f"{name}: {exc}") from None

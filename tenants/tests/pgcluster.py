@@ -11,7 +11,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-BIN = Path(os.environ.get("DBTOOLS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _bin() -> Path:
+    if os.environ.get("DBTOOLS_PG_BIN"):
+        return Path(os.environ["DBTOOLS_PG_BIN"])
+    # The newest server installed (Debian keeps each major version in its own directory).
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BIN = _bin()
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:

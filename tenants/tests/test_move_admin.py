@@ -99,3 +99,7 @@ def test_superadmin_moves_a_tenant_and_watches_progress(scratch_tenants, target_
     assert part.lstrip().startswith('<section id="move-progress"')
     tenant.refresh_from_db()
     assert (tenant.db_port, tenant.status) == (target_cluster.port, Tenant.Status.ACTIVE)
+    # A task delivered again does not run the move twice.
+    from tenants import move as mover
+
+    assert mover.run_task(move.pk).startswith("not started")
