@@ -10,7 +10,7 @@ from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
 from dbtools.pages import wants_partial
-from tenants.models import Role
+from dbtools.roles import Role
 
 ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
 

@@ -6,8 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from tenants import access
-from tenants.models import Role
+from dbtools.roles import Role, has_role
 
 
 def role_required(
@@ -19,7 +18,7 @@ def role_required(
         @require_POST
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not access.has_role(getattr(request, "tenant_role", None), role):
+            if not has_role(getattr(request, "tenant_role", None), role):
                 return render(
                     request,
                     "error.html",

@@ -6,7 +6,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from dbtools.permissions import TENANT_HEADER, TenantRolePermission
+from dbtools.tenancy import TENANT_HEADER
 
 
 class TenantAutoSchema(AutoSchema):
@@ -14,7 +14,7 @@ class TenantAutoSchema(AutoSchema):
 
     def get_override_parameters(self) -> list[Any]:
         params = list(super().get_override_parameters())
-        if any(isinstance(p, TenantRolePermission) for p in self.view.get_permissions()):
+        if any(getattr(p, "needs_tenant_header", False) for p in self.view.get_permissions()):
             params.append(
                 OpenApiParameter(
                     TENANT_HEADER,

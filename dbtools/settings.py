@@ -93,7 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dbtools.middleware.RequestLogMiddleware",
-    "dbtools.middleware.TenantMiddleware",
+    "tenants.middleware.TenantMiddleware",
     # Last, as django-axes asks: it turns a lockout flagged during the view into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -112,7 +112,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
-                "dbtools.context_processors.shell",
+                "tenants.context_processors.shell",
+                "monitoring.context_processors.collection_banner",
             ],
             "builtins": ["django_htmx.templatetags.django_htmx"],
         },
@@ -132,6 +133,10 @@ DATABASE_ROUTERS = ["dbtools.routers.TenantRouter"]
 
 # Tenant databases: name prefix (the slug follows), how long an idle tenant connection may live,
 # and how many tenant connections one thread keeps open at most (least recently used go first).
+# The tenant registry (looked up by name so that the kernel imports no app).
+DBTOOLS_TENANT_MODEL = "tenants.Tenant"
+# How much work a tenant holds (its live servers): the first landing picks the busiest tenant.
+DBTOOLS_TENANT_WORKLOAD = "servers.models.tenant_workload"
 DBTOOLS_TENANT_DB_PREFIX = env.str("DBTOOLS_TENANT_DB_PREFIX", default="dbtools_tenant_")
 DBTOOLS_TENANT_CONN_MAX_AGE = env.int("DBTOOLS_TENANT_CONN_MAX_AGE", default=300)
 DBTOOLS_TENANT_CONN_KEEP = env.int("DBTOOLS_TENANT_CONN_KEEP", default=4)
@@ -231,7 +236,7 @@ REST_FRAMEWORK = {
         "dbtools.security.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["dbtools.permissions.TenantRolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.TenantRolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "dbtools.api.Pagination",
     # Ours refuse oversized, too deeply nested and non-UTF-8 bodies with a 4xx (dbtools/api.py).
@@ -262,7 +267,7 @@ SPECTACULAR_SETTINGS = {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "PolicyStatusEnum": "policies.models.Policy.Status",
         "RunStatusEnum": "scheduler.models.RunStatus",
-        "HealthEnum": "monitoring.health.Health",
+        "HealthEnum": "servers.health.Health",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

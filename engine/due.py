@@ -122,19 +122,16 @@ def refresh(
 def repair() -> dict[str, int]:
     """Recompute every active tenant's rows from its own database (the safety net: a lost
     on-commit mark or a bug can delay work by at most one repair interval)."""
-    from tenants.models import Tenant
 
-    done = failed = 0
-    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"):
-        try:
-            with tenancy.use_tenant(tenant):
-                for kind in COMPUTERS:
-                    refresh(tenant.pk, kind)
-            done += 1
-        except Exception:
-            log.exception("due.repair_failed", tenant=tenant.slug)
-            failed += 1
-    return {"tenants": done, "failed": failed}
+    def refresh_all() -> None:
+        tenant_id = tenancy.current().id
+        for kind in COMPUTERS:
+            refresh(tenant_id, kind)
+
+    done, failed = tenancy.run_in_each_tenant(
+        refresh_all, failure_event="due.repair_failed", active_only=True
+    )
+    return {"tenants": len(done), "failed": failed}
 
 
 def release(tenant_id: int, owner: str, kind: str = COLLECT) -> None:

@@ -374,8 +374,6 @@ class SlotLoop:
 
     # -- claiming
     def claim(self, room: int) -> int:
-        from tenants.models import Tenant
-
         horizon = min(
             timezone.now() + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LOOKAHEAD),
             self.deadline_at,
@@ -385,7 +383,7 @@ class SlotLoop:
         if not rows:
             return 0
         self.totals["claims"] += 1
-        tenants = Tenant.objects.in_bulk([t for t, _ in rows])
+        tenants = tenancy.tenant_model().objects.in_bulk([t for t, _ in rows])
         got = 0
         for tenant_id, _ in rows:
             tenant = tenants.get(tenant_id)

@@ -13,20 +13,21 @@ from django.utils import timezone
 from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.roles import Role
 from monitoring import health, series
 from monitoring.actions import config_for, save_config
 from monitoring.forms import CollectionForm
 from monitoring.models import CollectorState
+from servers.health import ORDER, Health
 from servers.models import Server, ServerGroupMember
-from tenants.models import Role
 
 RATE_CHARTS = {"batch_requests", "waits", "io"}
-STATUS_ORDER = sorted(health.ORDER, key=health.ORDER.get)
+STATUS_ORDER = sorted(ORDER, key=ORDER.get)
 
 
 def _board() -> dict[str, Any]:
     items = health.fleet_health()
-    items.sort(key=lambda h: (health.ORDER[h["status"]], h["name"].lower()))
+    items.sort(key=lambda h: (ORDER[h["status"]], h["name"].lower()))
     by_id = {h["server_id"]: h["status"] for h in items}
     groups: dict[tuple[int, str], Counter] = {}
     for group_id, group_name, server_id in ServerGroupMember.objects.filter(
@@ -35,8 +36,8 @@ def _board() -> dict[str, Any]:
         groups.setdefault((group_id, group_name), Counter())[by_id.get(server_id, "unknown")] += 1
     group_rows = [
         {"id": gid, "name": name, "total": sum(c.values()),
-         "counts": [(s, c.get(s, 0), health.Health(s).label.lower()) for s in STATUS_ORDER],
-         "text": " · ".join(f"{c[s]} {health.Health(s).label.lower()}"
+         "counts": [(s, c.get(s, 0), Health(s).label.lower()) for s in STATUS_ORDER],
+         "text": " · ".join(f"{c[s]} {Health(s).label.lower()}"
                             for s in STATUS_ORDER if c.get(s) and s != health.HEALTHY)}
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
     ]  # fmt: skip

@@ -51,6 +51,8 @@ class Server(models.Model):
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.SQL)
     username = models.CharField(max_length=256, blank=True)
     password_encrypted = models.TextField(blank=True)
+    # Re-encrypted by `rotate_encryption_key` when the key changes.
+    encrypted_fields = ("password_encrypted",)
     encrypt = models.CharField(max_length=8, choices=Encryption.choices, default=Encryption.ON)
     trust_server_certificate = models.BooleanField(default=False)
 
@@ -173,3 +175,8 @@ class ServerLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label_id} on {self.server_id}"
+
+
+def tenant_workload() -> int:
+    """How much the current tenant holds, for choosing where a new session lands."""
+    return Server.objects.alive().count()

@@ -23,9 +23,8 @@ from core import settings_store
 from core.models import ActivityLog
 from dbtools.decorators import role_required
 from dbtools.pages import vary_on_htmx, wants_partial
-from monitoring import health
-from monitoring.views import health_context
-from servers import actions, deployment, target_limits
+from dbtools.roles import Role, has_role
+from servers import actions, deployment, health, target_limits
 from servers.api.views import server_queryset
 from servers.filters import SORTABLE, ServerFilter
 from servers.forms import (
@@ -37,8 +36,6 @@ from servers.forms import (
     ServerIdsForm,
 )
 from servers.models import Label, Server, ServerGroup
-from tenants import access
-from tenants.models import Role
 
 PAGE_SIZE = 50
 COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("health", "Health"),
@@ -77,7 +74,7 @@ def by_method(
 
 
 def _forbidden_unless_operator(request: HttpRequest) -> HttpResponse | None:
-    if access.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
+    if has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
         return None
     context = {"title": "Not allowed", "message": f"This needs the {Role.OPERATOR} role."}
     return render(request, "error.html", context, status=403)
@@ -342,7 +339,7 @@ def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
         "all_labels": Label.objects.all(),
         "activity": ActivityLog.objects.filter(entity_type="server", entity_id=str(server.pk))[:20],
         "labels_form": LabelsForm(),
-        **health_context(server),
+        **health.source().detail_context(server),
         **extra,
     }
 

@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from core.validators import validate_name
+from dbtools.roles import Role
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,48}[a-z0-9])$"
 slug_validator = RegexValidator(
@@ -52,6 +53,8 @@ class Tenant(models.Model):
     db_name = models.CharField(max_length=63, unique=True)
     db_user = models.CharField(max_length=63, unique=True)
     db_password_encrypted = models.TextField()
+    # Re-encrypted by `rotate_encryption_key` when the key changes.
+    encrypted_fields = ("db_password_encrypted",)
     db_host = models.CharField(max_length=255)
     db_port = models.PositiveIntegerField(default=5432)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -72,15 +75,6 @@ class Tenant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
-
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    OPERATOR = "operator", "Operator"
-    VIEWER = "viewer", "Viewer"
-
-
-ROLE_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 
 
 class Membership(models.Model):

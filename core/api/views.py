@@ -8,7 +8,7 @@ from core import settings_store
 from core.api.serializers import ActivityLogSerializer, TenantSettingsSerializer
 from core.filters import ActivityFilter
 from core.models import ActivityLog
-from tenants.models import Role
+from dbtools.roles import Role
 
 
 class ActivityViewSet(viewsets.ReadOnlyModelViewSet):

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from monitoring.models import MAX_INTERVAL, MIN_INTERVAL, CollectionConfig
 from monitoring.series import METRICS, RANGES
 from monitoring.store import metric_type_ids
+from servers.health import Health
 
 
 class CollectionConfigSerializer(serializers.ModelSerializer):
@@ -34,9 +35,7 @@ class ServerHealthSerializer(serializers.Serializer):
     name = serializers.CharField()
     host = serializers.CharField()
     instance_name = serializers.CharField()
-    status = serializers.ChoiceField(
-        choices=["healthy", "warning", "critical", "offline", "unknown"]
-    )
+    status = serializers.ChoiceField(choices=Health.choices)
     connection_status = serializers.CharField()
     last_collected_at = serializers.DateTimeField(allow_null=True)
     cpu = serializers.FloatField(allow_null=True)

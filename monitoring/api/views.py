@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import settings_store
+from dbtools.roles import Role
 from monitoring import health, retention, series
 from monitoring.actions import config_for, save_config
 from monitoring.api.serializers import (
@@ -15,8 +16,8 @@ from monitoring.api.serializers import (
     ServerHealthSerializer,
 )
 from monitoring.models import CollectionConfig
+from servers.health import ORDER
 from servers.models import Server
-from tenants.models import Role
 
 
 def _server(pk: int) -> Server:
@@ -34,7 +35,7 @@ class FleetHealthView(APIView):
                 {
                     "summary": inline_serializer(
                         "FleetHealthSummary",
-                        {str(k): serializers.IntegerField() for k in ("total", *health.ORDER)},
+                        {str(k): serializers.IntegerField() for k in ("total", *ORDER)},
                     ),
                     "results": ServerHealthSerializer(many=True),
                 },

@@ -6,10 +6,10 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dbtools.permissions import IsSuperuser
 from tenants import provisioning
 from tenants.api.serializers import TenantCreateSerializer, TenantSerializer
 from tenants.models import Tenant
+from tenants.permissions import IsSuperuser
 
 
 class Conflict(APIException):
