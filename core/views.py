@@ -9,7 +9,7 @@ from core.filters import ActivityFilter
 from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
-from dbtools.pages import wants_partial
+from dbtools.pages import render_page
 from dbtools.roles import Role
 
 ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
@@ -50,9 +50,7 @@ def activity(request: HttpRequest) -> HttpResponse:
         "current": {k: request.GET.get(k, "") for k in
                     ("action", "entity_type", "user_id", "date_from", "date_to")},
     }  # fmt: skip
-    partial = wants_partial(request)
-    template = "core/activity.html#rows" if partial else "core/activity.html"
-    return render(request, template, context)
+    return render_page(request, "core/activity.html", context, part="rows")
 
 
 def settings_page(request: HttpRequest) -> HttpResponse:
@@ -65,6 +63,6 @@ def settings_save(request: HttpRequest) -> HttpResponse:
     form = SettingsForm(request.POST, initial_values=settings_store.get_all())
     if not form.is_valid():
         return render(request, "core/settings.html", {"form": form}, status=400)
-    settings_store.update(form.cleaned_data, request.user)
+    settings_store.update(form.cleaned_data, acting_user=request.user)
     messages.success(request, "Settings saved.")
     return redirect("settings")

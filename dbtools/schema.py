@@ -28,7 +28,7 @@ class TenantAutoSchema(AutoSchema):
 
 
 def strip_trailing_slashes(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    """Our API routes accept an optional trailing slash; document them as the PRD names them."""
+    """Our API routes accept an optional trailing slash; document them without it."""
     result["paths"] = {path.rstrip("/") or "/": item for path, item in result["paths"].items()}
     return result
 

@@ -1,4 +1,4 @@
-"""Retention (story 3.5): whole daily partitions past the tenant's metrics retention are dropped;
+"""Retention: whole daily partitions past the tenant's metrics retention are dropped;
 the activity log is trimmed in batches of 10,000 rows past its own retention."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dashboard (story 3.7, live per story 3.9) and the server Metrics tab (story 3.8)."""
+"""The live Dashboard, and the server page's Health, Metrics and Collection parts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import settings_store
 from dbtools.decorators import role_required
-from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.pages import render_page
 from dbtools.roles import Role
 from monitoring import health, series
 from monitoring.actions import config_for, save_config
@@ -74,9 +74,7 @@ def _board() -> dict[str, Any]:
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _board()
-    partial = wants_partial(request)
-    template = "monitoring/dashboard.html#board" if partial else "monitoring/dashboard.html"
-    return vary_on_htmx(render(request, template, context))
+    return render_page(request, "monitoring/dashboard.html", context, part="board")
 
 
 def health_context(server: Server) -> dict[str, Any]:
@@ -130,9 +128,7 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         "has_data": any(s["points"] for p in panels for s in p["data"]["series"]),
         "top_waits": series.top_waits(server.pk, range_),
     }
-    template = "monitoring/server_metrics.html"
-    partial = wants_partial(request)
-    return render(request, template + "#panel" if partial else template, context)
+    return render_page(request, "monitoring/server_metrics.html", context, part="panel")
 
 
 def _collection_context(server: Server, form: CollectionForm | None = None) -> dict[str, Any]:
@@ -148,7 +144,7 @@ def _collection_context(server: Server, form: CollectionForm | None = None) -> d
 
 
 def collection_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """The Collection card of the server page: on/off, interval, last collection (story 3.2)."""
+    """The Collection card of the server page: on/off, interval, last collection."""
     server = get_object_or_404(Server.objects.alive(), pk=pk)
     return render(request, "monitoring/collection_card.html", _collection_context(server))
 
@@ -160,7 +156,7 @@ def collection_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         context = _collection_context(server, form)
         return render(request, "monitoring/collection_card.html", context, status=400)
-    save_config(config_for(server), form.cleaned_data, request.user)
+    save_config(config_for(server), form.cleaned_data, acting_user=request.user)
     context = _collection_context(server)
     context["saved"] = True
     return render(request, "monitoring/collection_card.html", context)

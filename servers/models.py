@@ -42,7 +42,7 @@ class Server(models.Model):
     port = models.PositiveIntegerField(
         null=True,
         blank=True,
-        default=1433,
+        default=addresses.DEFAULT_PORT,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
     )
     instance_name = models.CharField(
@@ -106,8 +106,7 @@ class Server(models.Model):
 
     @property
     def address(self) -> str:
-        text = self.host + (f"\\{self.instance_name}" if self.instance_name else "")
-        return text + (f",{self.port}" if self.port and self.port != 1433 else "")
+        return addresses.display(self.host, self.instance_name, self.port)
 
 
 class ServerGroup(models.Model):

@@ -15,6 +15,7 @@ slug_validator = RegexValidator(
     code="invalid_slug",
 )
 SLUG_MAX_LENGTH = 50
+SLUG_HELP = "3–50 lowercase letters, digits and hyphens; the database is named after it."
 # PostgreSQL keeps the first 63 bytes of an identifier; the tenant's database and role are
 # named DBTOOLS_TENANT_DB_PREFIX + slug, so a longer slug would fail half-way through
 # provisioning (or, worse, two tenants could end up with the same truncated name).
@@ -38,18 +39,20 @@ def slug_length_validator(slug: str) -> None:
         )
 
 
+# Every rule a slug follows, for the model, the admin form, the API and provisioning alike.
+SLUG_VALIDATORS = [slug_validator, slug_length_validator]
+
+
 class Tenant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         DELETED = "deleted", "Deleted"
 
-    slug = models.CharField(
-        max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator, slug_length_validator]
-    )
+    slug = models.CharField(max_length=SLUG_MAX_LENGTH, unique=True, validators=SLUG_VALIDATORS)
     name = models.CharField(max_length=200, validators=[validate_name])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # Where the tenant's database lives: kept per tenant so one can move to another server (FR26).
+    # Where the tenant's database lives: kept per tenant so one can move to another server.
     db_name = models.CharField(max_length=63, unique=True)
     db_user = models.CharField(max_length=63, unique=True)
     db_password_encrypted = models.TextField()

@@ -41,7 +41,7 @@ def add_user(request: HttpRequest) -> HttpResponse:
                 form.cleaned_data["role"],
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"] or None,
-                by=request.user,
+                acting_user=request.user,
             )
         except actions.MembershipError as exc:
             form.add_error("username", str(exc))
@@ -59,7 +59,7 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
         messages.error(request, "Choose a valid role.")
         return redirect("users")
     try:
-        actions.change_role(member, form.cleaned_data["role"], by=request.user)
+        actions.change_role(member, form.cleaned_data["role"], acting_user=request.user)
         messages.success(request, f"{member.user.username} is now {member.get_role_display()}.")
     except actions.MembershipError as exc:
         messages.error(request, str(exc))
@@ -70,7 +70,7 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
 def remove_user(request: HttpRequest, member_id: int) -> HttpResponse:
     member = get_object_or_404(_members(request), pk=member_id)
     try:
-        actions.remove_member(member, by=request.user)
+        actions.remove_member(member, acting_user=request.user)
         messages.success(request, f"{member.user.username} removed from this tenant.")
     except actions.MembershipError as exc:
         messages.error(request, str(exc))

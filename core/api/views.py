@@ -40,4 +40,4 @@ class SettingsView(APIView):
             data=request.data, context={"current": settings_store.get_all()}
         )
         data.is_valid(raise_exception=True)
-        return Response(settings_store.update(data.validated_data, request.user))
+        return Response(settings_store.update(data.validated_data, acting_user=request.user))

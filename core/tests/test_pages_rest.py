@@ -22,9 +22,9 @@ def test_activity_filters_in_the_url_with_links(page, login, tenant_alpha):
     with use_tenant(tenant_alpha):
         fields = {"name": "SQLACT01", "host": "a.corp", "port": 1433, "auth_type": "sql",
                   "username": "u", "password": "p"}  # fmt: skip
-        s = actions.create_server(fields, ann)
-        actions.assign_labels([s], ["prod"], ann)
-        actions.create_group("Nightly", "", bob)
+        s = actions.create_server(fields, acting_user=ann)
+        actions.assign_labels([s], ["prod"], acting_user=ann)
+        actions.create_group("Nightly", "", acting_user=bob)
     login("ann", "Ann-pass-12345")
     page.goto("/activity/")
     action = page.get_by_label("Action")

@@ -12,6 +12,8 @@ class CollectionConfigSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=64), required=False, max_length=50,
         help_text="Metric type names to store; empty means all.",
     )  # fmt: skip
+    # Null until the settings are first changed: until then the tenant's defaults apply.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = CollectionConfig

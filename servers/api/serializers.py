@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from core.validators import validate_name
 from servers import addresses, sqlclient
+from servers.actions import BULK_ACTIONS
 from servers.models import Label, Server, ServerGroup, hex_color
 
 
@@ -105,7 +106,7 @@ class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
         ]  # fmt: skip
 
     def to_internal_value(self, data: dict) -> dict:
-        # The PRD spells it `validate: true`; DRF reserves `validate`, so map it.
+        # Clients send `validate: true`, but DRF reserves `validate` for itself: map it.
         if hasattr(data, "copy"):
             data = data.copy()
             if "validate" in data and "validate_connection" not in data:
@@ -126,7 +127,7 @@ class LabelNamesSerializer(serializers.Serializer):
 
 
 class BulkActionSerializer(ServerIdsSerializer):
-    action = serializers.ChoiceField(choices=["add_to_group", "add_label", "deploy", "delete"])
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
     group_id = serializers.IntegerField(required=False, min_value=1)
     label = serializers.CharField(required=False, max_length=64, validators=[validate_name])
 

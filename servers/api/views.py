@@ -92,7 +92,9 @@ class ServerViewSet(viewsets.ModelViewSet):
         validate = fields.pop("validate", False)
         try:
             with _target_slot(request) if validate else contextlib.nullcontext():
-                server = _run(actions.create_server, fields, request.user, validate=validate)
+                server = _run(
+                    actions.create_server, fields, acting_user=request.user, validate=validate
+                )
         except actions.ConnectionFailed as exc:
             return Response(
                 {"detail": exc.result["message"], "connection": exc.result},
@@ -106,11 +108,11 @@ class ServerViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields.pop("validate", None)
-        _run(actions.update_server, server, fields, request.user)
+        _run(actions.update_server, server, fields, acting_user=request.user)
         return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        actions.delete_servers([self.get_object()], request.user)
+        actions.delete_servers([self.get_object()], acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=ConnectionSerializer, responses={200: TestResult, 400: TestResult})
@@ -130,7 +132,7 @@ class ServerViewSet(viewsets.ModelViewSet):
         """Test the saved connection again and record the outcome."""
         server = self.get_object()
         with _target_slot(request):
-            result = actions.recheck_server(server, request.user)
+            result = actions.recheck_server(server, acting_user=request.user)
         return Response(result, status=200 if result["ok"] else 400)
 
     @extend_schema(request=LabelNamesSerializer, responses={200: LabelSerializer(many=True)})
@@ -140,7 +142,7 @@ class ServerViewSet(viewsets.ModelViewSet):
         data = LabelNamesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         server = self.get_object()
-        actions.assign_labels([server], data.validated_data["labels"], request.user)
+        actions.assign_labels([server], data.validated_data["labels"], acting_user=request.user)
         return Response(LabelSerializer(server.labels.order_by("name"), many=True).data)
 
     @extend_schema(request=None, responses={204: None})
@@ -148,7 +150,7 @@ class ServerViewSet(viewsets.ModelViewSet):
     def remove_label(self, request: Request, pk: str, label_id: str) -> Response:
         server = self.get_object()
         label = get_object_or_404(Label, pk=label_id)
-        if not actions.remove_label(server, label, request.user):
+        if not actions.remove_label(server, label, acting_user=request.user):
             return Response({"detail": "The server does not carry this label."}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -157,7 +159,7 @@ class ServerViewSet(viewsets.ModelViewSet):
     def deploy(self, request: Request, pk: str) -> Response:
         """Queue deployment of the DbTools monitoring objects; poll deployment-status."""
         server = self.get_object()
-        deployment.request_deploy([server], request.user)
+        deployment.request_deploy([server], acting_user=request.user)
         return Response(deployment.status_of(server), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: deployment.StatusSerializer})
@@ -176,18 +178,19 @@ class ServerViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         servers = _run(actions.alive_servers, v["server_ids"])
+        group = None
         if v["action"] == "add_to_group":
             group = ServerGroup.objects.filter(pk=v["group_id"]).first()
             if group is None:
                 raise ValidationError({"group_id": ["Unknown group."]})
-            affected = actions.add_to_group(group, servers, request.user)
-        elif v["action"] == "add_label":
-            actions.assign_labels(servers, [v["label"]], request.user)
-            affected = len(servers)
-        elif v["action"] == "deploy":
-            affected = len(deployment.request_deploy(servers, request.user))
-        else:
-            affected = actions.delete_servers(servers, request.user)
+        affected = _run(
+            actions.bulk,
+            v["action"],
+            servers,
+            acting_user=request.user,
+            group=group,
+            label=v.get("label", ""),
+        )
         return Response({"affected": affected})
 
 
@@ -206,17 +209,24 @@ class GroupViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: GroupSerializer) -> None:
         v = serializer.validated_data
-        serializer.instance = _run(actions.create_group, v["name"], v.get("description", ""),
-                                   self.request.user)  # fmt: skip
+        serializer.instance = _run(
+            actions.create_group,
+            v["name"],
+            v.get("description", ""),
+            acting_user=self.request.user,
+        )
         serializer.instance.server_count = 0
 
     def perform_update(self, serializer: GroupSerializer) -> None:
         _run(
-            actions.update_group, serializer.instance, serializer.validated_data, self.request.user
+            actions.update_group,
+            serializer.instance,
+            serializer.validated_data,
+            acting_user=self.request.user,
         )
 
     def perform_destroy(self, instance: ServerGroup) -> None:
-        actions.delete_group(instance, self.request.user)
+        actions.delete_group(instance, acting_user=self.request.user)
 
     @extend_schema(request=ServerIdsSerializer, responses={200: GroupDetailSerializer})
     @action(detail=True, methods=["post"], url_path="servers")
@@ -224,8 +234,8 @@ class GroupViewSet(viewsets.ModelViewSet):
         data = ServerIdsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         group = self.get_object()
-        actions.add_to_group(group, _run(actions.alive_servers, data.validated_data["server_ids"]),
-                             request.user)  # fmt: skip
+        servers = _run(actions.alive_servers, data.validated_data["server_ids"])
+        actions.add_to_group(group, servers, acting_user=request.user)
         return Response(GroupDetailSerializer(self.get_queryset().get(pk=group.pk)).data)
 
     @extend_schema(request=None, responses={204: None})
@@ -233,7 +243,7 @@ class GroupViewSet(viewsets.ModelViewSet):
     def remove_server(self, request: Request, pk: str, server_id: str) -> Response:
         group = self.get_object()
         server = get_object_or_404(Server.objects.alive(), pk=server_id)
-        if not actions.remove_from_group(group, server, request.user):
+        if not actions.remove_from_group(group, server, acting_user=request.user):
             return Response({"detail": "The server is not in this group."}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -247,5 +257,6 @@ class LabelViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.Gene
 
     def perform_create(self, serializer: LabelSerializer) -> None:
         v = serializer.validated_data
-        serializer.instance = _run(actions.create_label, v["name"], v.get("color", ""),
-                                   self.request.user)  # fmt: skip
+        serializer.instance = _run(
+            actions.create_label, v["name"], v.get("color", ""), acting_user=self.request.user
+        )

@@ -237,6 +237,8 @@ def test_bulk_actions(client, sqlsim):
     r = client.post("/api/servers/bulk", {"action": "add_label", "server_ids": ids[:2],
                                           "label": "bulk"}, format="json")  # fmt: skip
     assert r.json() == {"affected": 2}
+    # The label the bulk action created on the fly is in the activity log like any other.
+    assert ActivityLog.objects.filter(action="label.created", entity_name="bulk").count() == 1
     for bad in [{"action": "add_to_group", "server_ids": ids},
                 {"action": "add_label", "server_ids": ids},
                 {"action": "explode", "server_ids": ids},

@@ -1,4 +1,4 @@
-"""Deploying the monitoring objects (story 2.9) through the API to sqlsim over real TDS."""
+"""Deploying the monitoring objects through the API to sqlsim over real TDS."""
 
 import datetime as dt
 
@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixture
 
 
 @pytest.fixture
-def client(api, make_user, tenant_alpha):
-    return api(make_user("dep", tenant_alpha, "operator"), tenant_alpha)
+def client(api, make_user, tenant_alpha, committing):
+    return committing(api(make_user("dep", tenant_alpha, "operator"), tenant_alpha))
 
 
 @pytest.fixture

@@ -341,15 +341,19 @@ def test_groups_from_detail_page(op):
     assert not s.groups.exists()
 
 
-def test_deploy_marks_and_polls(op, sqlsim):
+def test_deploy_marks_and_polls(op, sqlsim, committing):
     host, port = sqlsim.address("SQLPROD01")
     s = make_server("SQLA01", host=host, port=port, username=sqlsim.login, password=sqlsim.password)
-    r = op.post(f"/servers/{s.pk}/deploy", HTTP_HX_REQUEST="true")
+    r = committing(op).post(f"/servers/{s.pk}/deploy", HTTP_HX_REQUEST="true")
     assert r.status_code == 200
+    # The answer is drawn before the request commits, so before any worker starts: the user
+    # sees the deployment queued, and the card polls for its outcome.
+    assert "Queued, waiting for a worker" in r.content.decode()
+    assert 'data-live-interval="2"' in r.content.decode()
     s.refresh_from_db()
-    # Tasks run synchronously in tests: the worker's outcome is already recorded.
+    # Tasks run synchronously in tests, once the request commits: the worker's outcome is
+    # already recorded.
     assert s.monitoring_status in ("monitored", "failed")
-    assert s.get_monitoring_status_display() in r.content.decode()
     assert ActivityLog.objects.filter(action="server.deploy_requested").exists()
     Server.objects.filter(pk=s.pk).update(monitoring_status="deploying")
     html = op.get(f"/servers/{s.pk}/monitoring").content.decode()
@@ -378,8 +382,14 @@ def test_bulk_actions(op):
     r = op.post("/servers/bulk", {"server_ids": ids, "action": "add_to_group", "group": g.pk})
     assert r.status_code == 302
     assert set(g.servers.values_list("pk", flat=True)) == set(ids)
-    op.post("/servers/bulk", {"server_ids": ids, "action": "add_label", "label": "batch"})
+    r = op.post(
+        "/servers/bulk", {"server_ids": ids, "action": "add_label", "label": "batch"}, follow=True
+    )
+    assert "Label “batch” added to 2 server(s)." in r.content.decode()
     assert set(Label.objects.get(name="batch").servers.values_list("pk", flat=True)) == set(ids)
+    # A label created on the fly is logged like one created on purpose, with who created it.
+    created = ActivityLog.objects.get(action="label.created", entity_name="batch")
+    assert created.user_name == "opie"
     op.post("/servers/bulk", {"server_ids": [c.pk], "action": "deploy"})
     c.refresh_from_db()
     assert c.monitoring_status != "not_deployed"

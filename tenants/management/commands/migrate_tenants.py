@@ -8,7 +8,7 @@ from tenants.models import Tenant
 
 class Command(BaseCommand):
     help = (
-        "Apply pending tenant migrations to every tenant database that is not deleted (FR30). "
+        "Apply pending tenant migrations to every tenant database that is not deleted. "
         "Carries on past a failing tenant and exits non-zero if any failed."
     )
 
