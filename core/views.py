@@ -15,6 +15,9 @@ from dbtools.roles import Role
 ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
 
 
+ACTIVITY_COLUMNS = ("When (UTC)", "User", "Action", "Entity", "Details")
+
+
 def readable_action(code: str) -> str:
     """server.labels_added -> Server: labels added."""
     entity, _, verb = code.partition(".")
@@ -38,6 +41,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     params.pop("page", None)
     context = {
+        "columns": ACTIVITY_COLUMNS,
         "filter": filterset,
         "page": page,
         "query_no_page": params.urlencode(),

@@ -16,7 +16,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import serializers
 
 from core import activity
 from dbtools import tenancy
@@ -28,17 +27,8 @@ from servers.models import Server
 log = structlog.get_logger(__name__)
 
 
-class StatusSerializer(serializers.Serializer):
-    server_id = serializers.IntegerField()
-    monitoring_status = serializers.ChoiceField(choices=Server.Monitoring.choices)
-    deployed_version = serializers.IntegerField(allow_null=True)
-    available_version = serializers.IntegerField()
-    upgrade_available = serializers.BooleanField()
-    deployed_at = serializers.DateTimeField(allow_null=True)
-    phase = serializers.ChoiceField(choices=["queued", "running", ""], allow_blank=True)
-    requested_at = serializers.DateTimeField(allow_null=True)
-    started_at = serializers.DateTimeField(allow_null=True)
-    error = serializers.CharField(allow_blank=True)
+# Where a deployment is while the server shows "deploying" (empty otherwise).
+PHASES = ["queued", "running", ""]
 
 
 def status_of(server: Server) -> dict[str, Any]:

@@ -12,6 +12,13 @@ class ServerQuerySet(models.QuerySet):
     def alive(self) -> "ServerQuerySet":
         return self.filter(deleted_at__isnull=True)
 
+    def listed(self) -> "ServerQuerySet":
+        """Live servers with their labels and groups, in name order, as lists show them."""
+        return self.alive().prefetch_related(
+            models.Prefetch("labels", Label.objects.order_by("name")),
+            models.Prefetch("groups", ServerGroup.objects.order_by("name")),
+        )
+
 
 class Server(models.Model):
     class Status(models.TextChoices):

@@ -25,7 +25,6 @@ from dbtools.decorators import needs_role, role_required
 from dbtools.pages import render_page
 from dbtools.roles import Role
 from servers import actions, deployment, health, target_limits
-from servers.api.views import server_queryset
 from servers.filters import SORTABLE, ServerFilter
 from servers.forms import (
     BulkForm,
@@ -132,12 +131,12 @@ def _choices(filter_name: str) -> list[tuple[str, str]]:
 
 
 def _server(pk: int) -> Server:
-    return get_object_or_404(server_queryset(), pk=pk)
+    return get_object_or_404(Server.objects.listed(), pk=pk)
 
 
 # -- server list -----------------------------------------------------------------------------------
 def _list_context(request: HttpRequest) -> dict[str, Any]:
-    filterset = ServerFilter(request.GET, queryset=server_queryset())
+    filterset = ServerFilter(request.GET, queryset=Server.objects.listed())
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[s.pk for s in page])}
     for server in page:
@@ -343,6 +342,7 @@ def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
         "other_groups": ServerGroup.objects.exclude(pk__in=member_of),
         "all_labels": Label.objects.all(),
         "activity": ActivityLog.objects.filter(entity_type="server", entity_id=str(server.pk))[:20],
+        "activity_columns": ("When (UTC)", "User", "Action", "Details"),
         "labels_form": LabelsForm(),
         **health.source().detail_context(server),
         **extra,

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import validate_name
-from servers import addresses, sqlclient
+from servers import addresses, deployment, sqlclient
 from servers.actions import BULK_ACTIONS
 from servers.models import Label, Server, ServerGroup, hex_color
 
@@ -161,3 +161,18 @@ class GroupDetailSerializer(GroupSerializer):
 
     def get_servers(self, group: ServerGroup) -> list[dict]:
         return ServerBriefSerializer(group.servers.alive(), many=True).data
+
+
+class DeploymentStatusSerializer(serializers.Serializer):
+    """What `servers.deployment.status_of` answers."""
+
+    server_id = serializers.IntegerField()
+    monitoring_status = serializers.ChoiceField(choices=Server.Monitoring.choices)
+    deployed_version = serializers.IntegerField(allow_null=True)
+    available_version = serializers.IntegerField()
+    upgrade_available = serializers.BooleanField()
+    deployed_at = serializers.DateTimeField(allow_null=True)
+    phase = serializers.ChoiceField(choices=deployment.PHASES, allow_blank=True)
+    requested_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)

@@ -1,7 +1,7 @@
 import contextlib
 from collections.abc import Iterator
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,6 +14,7 @@ from servers import actions, deployment, target_limits
 from servers.api.serializers import (
     BulkActionSerializer,
     ConnectionSerializer,
+    DeploymentStatusSerializer,
     GroupDetailSerializer,
     GroupSerializer,
     LabelNamesSerializer,
@@ -68,13 +69,6 @@ def _target_slot(request: Request) -> Iterator[None]:
         raise TargetsBusyError(exc) from exc
 
 
-def server_queryset() -> QuerySet[Server]:
-    return Server.objects.alive().prefetch_related(
-        Prefetch("labels", Label.objects.order_by("name")),
-        Prefetch("groups", ServerGroup.objects.order_by("name")),
-    )
-
-
 class ServerViewSet(viewsets.ModelViewSet):
     """SQL Server instances of the current tenant."""
 
@@ -83,7 +77,7 @@ class ServerViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Server]:
-        return server_queryset()
+        return Server.objects.listed()
 
     def create(self, request: Request) -> Response:
         data = ServerSerializer(data=request.data)
@@ -154,7 +148,7 @@ class ServerViewSet(viewsets.ModelViewSet):
             return Response({"detail": "The server does not carry this label."}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: deployment.StatusSerializer})
+    @extend_schema(request=None, responses={202: DeploymentStatusSerializer})
     @action(detail=True, methods=["post"])
     def deploy(self, request: Request, pk: str) -> Response:
         """Queue deployment of the DbTools monitoring objects; poll deployment-status."""
@@ -162,7 +156,7 @@ class ServerViewSet(viewsets.ModelViewSet):
         deployment.request_deploy([server], acting_user=request.user)
         return Response(deployment.status_of(server), status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={200: deployment.StatusSerializer})
+    @extend_schema(responses={200: DeploymentStatusSerializer})
     @action(detail=True, methods=["get"], url_path="deployment-status")
     def deployment_status(self, request: Request, pk: str) -> Response:
         return Response(deployment.status_of(self.get_object()))
