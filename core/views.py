@@ -45,15 +45,22 @@ def activity(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "page": page,
         "query_no_page": params.urlencode(),
-        "actions": [(a, readable_action(a)) for a in
-                    log.values_list("action", flat=True).distinct().order_by("action")],
-        "entity_types": log.values_list("entity_type", flat=True).distinct()
+        "actions": [
+            (a, readable_action(a))
+            for a in log.values_list("action", flat=True).distinct().order_by("action")
+        ],
+        "entity_types": log.values_list("entity_type", flat=True)
+        .distinct()
         .order_by("entity_type"),
-        "users": log.exclude(user_id=None).values_list("user_id", "user_name").distinct()
+        "users": log.exclude(user_id=None)
+        .values_list("user_id", "user_name")
+        .distinct()
         .order_by("user_name"),
-        "current": {k: request.GET.get(k, "") for k in
-                    ("action", "entity_type", "user_id", "date_from", "date_to")},
-    }  # fmt: skip
+        "current": {
+            k: request.GET.get(k, "")
+            for k in ("action", "entity_type", "user_id", "date_from", "date_to")
+        },
+    }
     return render_page(request, "core/activity.html", context, part="rows")
 
 

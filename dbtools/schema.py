@@ -92,16 +92,25 @@ def document_errors(result: dict, generator: Any, request: Any, public: bool) ->
             in_tenant = any(p.get("name") == TENANT_HEADER for p in params)
             paginated = any(p.get("name") == "page" and p.get("in") == "query" for p in params)
             responses = operation.setdefault("responses", {})
-            _add_response(responses, "400", "Malformed request or invalid fields.",
-                          FIELD_ERRORS_REF)  # fmt: skip
+            _add_response(
+                responses, "400", "Malformed request or invalid fields.", FIELD_ERRORS_REF
+            )
             _add_response(responses, "401", "No credentials, or invalid ones.", ERROR_REF)
-            _add_response(responses, "403", "Not allowed: not a member, tenant suspended, or "
-                          "the role cannot do this.", ERROR_REF)  # fmt: skip
+            _add_response(
+                responses,
+                "403",
+                "Not allowed: not a member, tenant suspended, or the role cannot do this.",
+                ERROR_REF,
+            )
             if in_tenant or paginated or "{" in path:
                 _add_response(responses, "404", "Unknown tenant, object or page.", ERROR_REF)
             if method in WRITE_METHODS:
                 _add_response(responses, "413", "Request body too large.", ERROR_REF)
-                _add_response(responses, "415", "A body in a format the operation does not "
-                              "take (JSON, form or multipart).", ERROR_REF)  # fmt: skip
+                _add_response(
+                    responses,
+                    "415",
+                    "A body in a format the operation does not take (JSON, form or multipart).",
+                    ERROR_REF,
+                )
             _add_response(responses, "429", "Too many requests; retry later.", ERROR_REF)
     return result

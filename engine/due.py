@@ -95,9 +95,15 @@ def claim(
                      FOR UPDATE OF w SKIP LOCKED) pick
                WHERE d.id = pick.id
                RETURNING d.tenant_id, d.due_at""",
-            {"owner": owner, "until": now + dt.timedelta(seconds=lease_seconds), "kind": kind,
-             "horizon": horizon, "now": now, "limit": limit},
-        )  # fmt: skip
+            {
+                "owner": owner,
+                "until": now + dt.timedelta(seconds=lease_seconds),
+                "kind": kind,
+                "horizon": horizon,
+                "now": now,
+                "limit": limit,
+            },
+        )
         return sorted(cur.fetchall(), key=lambda r: r[1])
 
 

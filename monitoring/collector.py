@@ -292,9 +292,14 @@ def claim_servers(owner: str, limit: int, horizon: dt.datetime) -> list[int]:
                  AND (claimed_until IS NULL OR claimed_until < %s)
                  AND (next_due_at IS NULL OR next_due_at <= %s)
                RETURNING server_id""",
-            [owner, now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
-             [pk for pk, _ in rows], now, horizon],
-        )  # fmt: skip
+            [
+                owner,
+                now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
+                [pk for pk, _ in rows],
+                now,
+                horizon,
+            ],
+        )
         return [r[0] for r in cur.fetchall()]
 
 
@@ -348,8 +353,13 @@ def release_slot(slot: int, owner: str, stopped: bool) -> None:
 def queue_slot(slot: int) -> None:
     from dbtools.tasks import enqueue
 
-    enqueue("monitoring.collector.slot_task", slot, kind="collect",
-            task_name=f"collector slot {slot}", group="collect")  # fmt: skip
+    enqueue(
+        "monitoring.collector.slot_task",
+        slot,
+        kind="collect",
+        task_name=f"collector slot {slot}",
+        group="collect",
+    )
 
 
 class SlotLoop:
@@ -369,8 +379,15 @@ class SlotLoop:
         self.outstanding: Counter[int] = Counter()  # claimed, not yet written, per tenant
         self.tenants: dict[int, Any] = {}
         self.offline_after: dict[int, int] = {}
-        self.totals = {"collected": 0, "failed": 0, "rows": 0, "visits": 0, "claims": 0,
-                       "late": 0, "max_late_s": 0.0}  # fmt: skip
+        self.totals = {
+            "collected": 0,
+            "failed": 0,
+            "rows": 0,
+            "visits": 0,
+            "claims": 0,
+            "late": 0,
+            "max_late_s": 0.0,
+        }
 
     # -- claiming
     def claim(self, room: int) -> int:
@@ -378,8 +395,12 @@ class SlotLoop:
             timezone.now() + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LOOKAHEAD),
             self.deadline_at,
         )
-        rows = due.claim(self.owner, min(TENANTS_PER_CLAIM, room), horizon,
-                         settings.DBTOOLS_COLLECTOR_LEASE_SECONDS)  # fmt: skip
+        rows = due.claim(
+            self.owner,
+            min(TENANTS_PER_CLAIM, room),
+            horizon,
+            settings.DBTOOLS_COLLECTOR_LEASE_SECONDS,
+        )
         if not rows:
             return 0
         self.totals["claims"] += 1
@@ -583,8 +604,9 @@ def tick() -> dict[str, int]:
     queued = 0
     for slot in range(slots):
         # Conditional UPDATE: two ticks at once queue a slot once.
-        if CollectorSlot.objects.filter(Q(slot=slot), idle | (dead & not_queued_since(stale))
-                                        ).update(queued_at=now):  # fmt: skip
+        if CollectorSlot.objects.filter(
+            Q(slot=slot), idle | (dead & not_queued_since(stale))
+        ).update(queued_at=now):
             queue_slot(slot)
             queued += 1
     return {"queued": queued}

@@ -161,5 +161,11 @@ def collection_lag() -> dict[str, Any] | None:
     held = slots.filter(heartbeat_at__gte=alive).exclude(owner="").count()
     last_beat = max((b for b in slots.values_list("heartbeat_at", flat=True) if b), default=None)
     minutes = round((now - oldest).total_seconds() / 60)
-    return {"late": late, "since": oldest, "minutes": minutes, "held": held,
-            "slots": settings.DBTOOLS_COLLECT_SLOTS, "last_beat": last_beat}  # fmt: skip
+    return {
+        "late": late,
+        "since": oldest,
+        "minutes": minutes,
+        "held": held,
+        "slots": settings.DBTOOLS_COLLECT_SLOTS,
+        "last_beat": last_beat,
+    }

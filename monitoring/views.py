@@ -35,12 +35,19 @@ def _board() -> dict[str, Any]:
     ).values_list("group_id", "group__name", "server_id"):
         groups.setdefault((group_id, group_name), Counter())[by_id.get(server_id, "unknown")] += 1
     group_rows = [
-        {"id": gid, "name": name, "total": sum(c.values()),
-         "counts": [(s, c.get(s, 0), Health(s).label.lower()) for s in STATUS_ORDER],
-         "text": " · ".join(f"{c[s]} {Health(s).label.lower()}"
-                            for s in STATUS_ORDER if c.get(s) and s != health.HEALTHY)}
+        {
+            "id": gid,
+            "name": name,
+            "total": sum(c.values()),
+            "counts": [(s, c.get(s, 0), Health(s).label.lower()) for s in STATUS_ORDER],
+            "text": " · ".join(
+                f"{c[s]} {Health(s).label.lower()}"
+                for s in STATUS_ORDER
+                if c.get(s) and s != health.HEALTHY
+            ),
+        }
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
-    ]  # fmt: skip
+    ]
     # Built here rather than in the template: a thousand tiles is where template tags add up.
     base = reverse("servers-detail", args=[0]).replace("/0/", "/")
     tiles = []
@@ -59,9 +66,17 @@ def _board() -> dict[str, Any]:
         if h["error"]:
             title += f" — {h['error']}"
         href = f"{base}{h['server_id']}/"
-        tiles.append({"id": h["server_id"], "name": h["name"], "status": h["status"],
-                      "icon": h["icon"], "href": href, "metrics": metrics,
-                      "title": title})  # fmt: skip
+        tiles.append(
+            {
+                "id": h["server_id"],
+                "name": h["name"],
+                "status": h["status"],
+                "icon": h["icon"],
+                "href": href,
+                "metrics": metrics,
+                "title": title,
+            }
+        )
     return {
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "tiles": tiles,
@@ -114,12 +129,17 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         f"; next collection at {next_due:%H:%M:%S} UTC." if next_due else "."
     )
     panels = [
-        {"key": key, "title": title, "unit": unit, "id": f"series-{key}",
-         "data": series.series(server.pk, key, range_),
-         # A rate is a difference between two collections: say so rather than "No data".
-         "empty": rate_note if key in RATE_CHARTS else "No data"}
+        {
+            "key": key,
+            "title": title,
+            "unit": unit,
+            "id": f"series-{key}",
+            "data": series.series(server.pk, key, range_),
+            # A rate is a difference between two collections: say so rather than "No data".
+            "empty": rate_note if key in RATE_CHARTS else "No data",
+        }
         for key, title, unit in charts
-    ]  # fmt: skip
+    ]
     context = {
         **health_context(server),
         "range": range_,
@@ -138,9 +158,11 @@ def _collection_context(server: Server, form: CollectionForm | None = None) -> d
         "server": server,
         "config": config,
         "state": state,
-        "form": form or CollectionForm(initial={"enabled": config.enabled,
-                                                "interval_seconds": config.interval_seconds}),
-    }  # fmt: skip
+        "form": form
+        or CollectionForm(
+            initial={"enabled": config.enabled, "interval_seconds": config.interval_seconds}
+        ),
+    }
 
 
 def collection_card(request: HttpRequest, pk: int) -> HttpResponse:

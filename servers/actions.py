@@ -25,8 +25,15 @@ User = AbstractBaseUser | None
 # What the Servers page and the API can do to many servers at once (see `bulk`).
 BULK_ACTIONS = ("add_to_group", "add_label", "deploy", "delete")
 
-CONNECTION_FIELDS = ("host", "port", "instance_name", "auth_type", "username", "encrypt",
-                     "trust_server_certificate")  # fmt: skip
+CONNECTION_FIELDS = (
+    "host",
+    "port",
+    "instance_name",
+    "auth_type",
+    "username",
+    "encrypt",
+    "trust_server_certificate",
+)
 EDITABLE_FIELDS = ("name", *CONNECTION_FIELDS)
 
 
@@ -143,9 +150,13 @@ def create_server(
         with tenancy.atomic():
             server.save()
             activity.record(
-                "server.created", "server", server.pk, server.name,
-                {"address": server.address, "validated": validate}, acting_user,
-            )  # fmt: skip
+                "server.created",
+                "server",
+                server.pk,
+                server.name,
+                {"address": server.address, "validated": validate},
+                acting_user,
+            )
     except IntegrityError as exc:  # a concurrent create with the same name
         raise ActionError({"name": ["A server with this name already exists."]}) from exc
     return server
@@ -197,8 +208,14 @@ def update_server(server: Server, data: dict[str, Any], *, acting_user: User = N
         server.status = Server.Status.UNKNOWN  # until the next check proves the new settings
     with tenancy.atomic():
         server.save()
-        activity.record("server.updated", "server", server.pk, server.name,
-                        {"changed": sorted(changed)}, acting_user)  # fmt: skip
+        activity.record(
+            "server.updated",
+            "server",
+            server.pk,
+            server.name,
+            {"changed": sorted(changed)},
+            acting_user,
+        )
     return server
 
 
@@ -252,8 +269,9 @@ def update_group(
     for key in ("name", "description"):
         if key in data:
             setattr(group, key, data[key])
-    diff = {k: {"from": v, "to": getattr(group, k)} for k, v in before.items()
-            if v != getattr(group, k)}  # fmt: skip
+    diff = {
+        k: {"from": v, "to": getattr(group, k)} for k, v in before.items() if v != getattr(group, k)
+    }
     if diff:
         with tenancy.atomic():
             group.save()
@@ -289,8 +307,14 @@ def add_to_group(group: ServerGroup, servers: list[Server], *, acting_user: User
             [ServerGroupMember(group=group, server=s) for s in new], ignore_conflicts=True
         )
         if new:
-            activity.record("group.servers_added", "group", group.pk, group.name,
-                            {"servers": [s.name for s in new]}, acting_user)  # fmt: skip
+            activity.record(
+                "group.servers_added",
+                "group",
+                group.pk,
+                group.name,
+                {"servers": [s.name for s in new]},
+                acting_user,
+            )
     return len(new)
 
 
@@ -298,8 +322,14 @@ def remove_from_group(group: ServerGroup, server: Server, *, acting_user: User =
     with tenancy.atomic():
         deleted, _ = ServerGroupMember.objects.filter(group=group, server=server).delete()
         if deleted:
-            activity.record("group.server_removed", "group", group.pk, group.name,
-                            {"server": server.name}, acting_user)  # fmt: skip
+            activity.record(
+                "group.server_removed",
+                "group",
+                group.pk,
+                group.name,
+                {"server": server.name},
+                acting_user,
+            )
     return bool(deleted)
 
 
@@ -336,9 +366,13 @@ def labels_named(names: Iterable[str], *, acting_user: User = None) -> list[Labe
                 )
                 if created:
                     activity.record(
-                        "label.created", "label", label.pk, label.name,
-                        {"color": label.color}, acting_user,
-                    )  # fmt: skip
+                        "label.created",
+                        "label",
+                        label.pk,
+                        label.name,
+                        {"color": label.color},
+                        acting_user,
+                    )
                 found[name.lower()] = label
     return [found[n.lower()] for n in wanted]
 
@@ -351,8 +385,14 @@ def assign_labels(
         links = [ServerLabel(server=s, label=lbl) for s in servers for lbl in labels]
         ServerLabel.objects.bulk_create(links, ignore_conflicts=True)
         for server in servers:
-            activity.record("server.labels_added", "server", server.pk, server.name,
-                            {"labels": [lbl.name for lbl in labels]}, acting_user)  # fmt: skip
+            activity.record(
+                "server.labels_added",
+                "server",
+                server.pk,
+                server.name,
+                {"labels": [lbl.name for lbl in labels]},
+                acting_user,
+            )
     return labels
 
 
@@ -360,8 +400,14 @@ def remove_label(server: Server, label: Label, *, acting_user: User = None) -> b
     with tenancy.atomic():
         deleted, _ = ServerLabel.objects.filter(server=server, label=label).delete()
         if deleted:
-            activity.record("server.label_removed", "server", server.pk, server.name,
-                            {"label": label.name}, acting_user)  # fmt: skip
+            activity.record(
+                "server.label_removed",
+                "server",
+                server.pk,
+                server.name,
+                {"label": label.name},
+                acting_user,
+            )
     return bool(deleted)
 
 

@@ -112,10 +112,15 @@ def deploy_task(tenant_slug: str, server_id: int, user_id: int | None = None) ->
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     with tenancy.use_tenant_slug(tenant_slug):
         # Claim the run: only the first worker to get here deploys; the page shows it running.
-        claimed = Server.objects.alive().filter(
-            pk=server_id, monitoring_status=Server.Monitoring.DEPLOYING,
-            deploy_started_at__isnull=True,
-        ).update(deploy_started_at=timezone.now())  # fmt: skip
+        claimed = (
+            Server.objects.alive()
+            .filter(
+                pk=server_id,
+                monitoring_status=Server.Monitoring.DEPLOYING,
+                deploy_started_at__isnull=True,
+            )
+            .update(deploy_started_at=timezone.now())
+        )
         server = Server.objects.alive().get(pk=server_id)
         if not claimed:
             return status_of(server)
@@ -129,8 +134,14 @@ def _failed(
     server.deployment_error = message
     with tenancy.atomic():
         server.save(update_fields=["monitoring_status", "deployment_error", "updated_at"])
-        activity.record("server.deploy_failed", "server", server.pk, server.name,
-                        {"error_kind": kind, "message": message}, acting_user)  # fmt: skip
+        activity.record(
+            "server.deploy_failed",
+            "server",
+            server.pk,
+            server.name,
+            {"error_kind": kind, "message": message},
+            acting_user,
+        )
     return status_of(server)
 
 
@@ -156,10 +167,22 @@ def deploy(server: Server, *, acting_user: AbstractBaseUser | None = None) -> di
     server.deployment_error = ""
     action = "server.deployed" if not previous else "server.monitoring_upgraded"
     with tenancy.atomic():
-        server.save(update_fields=["monitoring_status", "deployed_version", "deployed_at",
-                                   "deployment_error", "updated_at"])  # fmt: skip
-        activity.record(action, "server", server.pk, server.name,
-                        {"version": outcome.version, "from_version": outcome.previous_version},
-                        acting_user)  # fmt: skip
+        server.save(
+            update_fields=[
+                "monitoring_status",
+                "deployed_version",
+                "deployed_at",
+                "deployment_error",
+                "updated_at",
+            ]
+        )
+        activity.record(
+            action,
+            "server",
+            server.pk,
+            server.name,
+            {"version": outcome.version, "from_version": outcome.previous_version},
+            acting_user,
+        )
         due.mark_on_commit()  # collectable from now on
     return status_of(server)

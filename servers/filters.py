@@ -21,13 +21,17 @@ class ServerOrdering(django_filters.OrderingFilter):
         ranks: dict[int, list[int]] = {}
         for h in health.fleet_health():
             ranks.setdefault(ORDER[h["status"]], []).append(h["server_id"])
-        rank = Case(*[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
-                    default=Value(len(ORDER)), output_field=IntegerField())  # fmt: skip
+        rank = Case(
+            *[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
+            default=Value(len(ORDER)),
+            output_field=IntegerField(),
+        )
         ordering = [
-            v.replace("health", "health_rank") if v.lstrip("-") == "health"
+            v.replace("health", "health_rank")
+            if v.lstrip("-") == "health"
             else self.get_ordering_value(v)
             for v in value
-        ]  # fmt: skip
+        ]
         return qs.annotate(health_rank=rank).order_by(*ordering, "name")
 
 
@@ -73,10 +77,12 @@ class ServerFilter(django_filters.FilterSet):
         """Name, host, instance, group or label, as a DBA would type it."""
         for word in value.split():
             queryset = queryset.filter(
-                Q(name__icontains=word) | Q(host__icontains=word)
-                | Q(instance_name__icontains=word) | Q(groups__name__icontains=word)
+                Q(name__icontains=word)
+                | Q(host__icontains=word)
+                | Q(instance_name__icontains=word)
+                | Q(groups__name__icontains=word)
                 | Q(labels__name__icontains=word)
-            )  # fmt: skip
+            )
         return queryset.distinct()
 
     def with_labels(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

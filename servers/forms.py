@@ -163,9 +163,11 @@ class OnboardExtrasForm(forms.Form):
     """The wizard's later steps: groups, labels, and whether to start monitoring."""
 
     groups = forms.ModelMultipleChoiceField(
-        label="Groups", required=False, queryset=ServerGroup.objects.none(),
+        label="Groups",
+        required=False,
+        queryset=ServerGroup.objects.none(),
         widget=forms.CheckboxSelectMultiple,
-    )  # fmt: skip
+    )
     labels = forms.CharField(
         label="Labels", required=False, help_text="Comma separated; new names become labels."
     )
@@ -190,8 +192,11 @@ class OnboardExtrasForm(forms.Form):
         if not serializer.is_valid():
             errors = serializer.errors.get("labels", {})
             if isinstance(errors, dict):
-                errors = [f"“{Truncator(names[i]).chars(24)}”: {m}"
-                          for i, msgs in errors.items() for m in msgs]  # fmt: skip
+                errors = [
+                    f"“{Truncator(names[i]).chars(24)}”: {m}"
+                    for i, msgs in errors.items()
+                    for m in msgs
+                ]
             raise forms.ValidationError([str(e) for e in errors] or ["Invalid labels."])
         return serializer.validated_data["labels"]
 
@@ -208,8 +213,11 @@ class LabelsForm(forms.Form):
         if not serializer.is_valid():
             errors = serializer.errors.get("labels", ["Name at least one label."])
             if isinstance(errors, dict):  # per-item errors: {index: [messages]}
-                errors = [f"“{Truncator(names[i]).chars(24)}”: {m}"
-                          for i, msgs in errors.items() for m in msgs]  # fmt: skip
+                errors = [
+                    f"“{Truncator(names[i]).chars(24)}”: {m}"
+                    for i, msgs in errors.items()
+                    for m in msgs
+                ]
             _add_serializer_errors(self, {"labels": errors or ["Name at least one label."]})
             return self.cleaned_data
         return {"labels": serializer.validated_data["labels"]}

@@ -150,8 +150,16 @@ class ServerGroupMember(models.Model):
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour like #3d8bfd.")
 
 # Calm colours that read on the dark theme; new labels take one by their name's hash.
-LABEL_PALETTE = ["#3d8bfd", "#3fb950", "#e3b341", "#f0883e", "#db61a2", "#a371f7", "#39c5cf",
-                 "#8e96a3"]  # fmt: skip
+LABEL_PALETTE = [
+    "#3d8bfd",
+    "#3fb950",
+    "#e3b341",
+    "#f0883e",
+    "#db61a2",
+    "#a371f7",
+    "#39c5cf",
+    "#8e96a3",
+]
 
 
 class Label(models.Model):

@@ -439,8 +439,9 @@ def classify_query_error(exc: BaseException, target: Target, timeout: int) -> Ta
         )
     if state.startswith("08") or native in (20006, 20017, 20004):
         return Unreachable(f"The connection to {target.address} was lost ({text}).", detail=detail)
-    return QueryFailed(f"{target.address} answered with an error: {text}", detail=detail,
-                       number=native)  # fmt: skip
+    return QueryFailed(
+        f"{target.address} answered with an error: {text}", detail=detail, number=native
+    )
 
 
 def probe_prelogin(target: Target, timeout: float = 3.0) -> dict[str, Any] | None:

@@ -37,9 +37,17 @@ from servers.forms import (
 from servers.models import Label, Server, ServerGroup
 
 PAGE_SIZE = 50
-COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("health", "Health"),
-           ("status", "Connection"), ("monitoring_status", "Monitoring"), ("groups", "Groups"),
-           ("labels", "Labels"), ("version", "Version"), ("created_at", "Added")]  # fmt: skip
+COLUMNS = [
+    ("name", "Name"),
+    ("host", "Host\\Instance"),
+    ("health", "Health"),
+    ("status", "Connection"),
+    ("monitoring_status", "Monitoring"),
+    ("groups", "Groups"),
+    ("labels", "Labels"),
+    ("version", "Version"),
+    ("created_at", "Added"),
+]
 FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
@@ -148,9 +156,9 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     for key, title in COLUMNS:
         head: dict[str, Any] = {"title": title, "key": key}
         if key in SORTABLE:
-            head["dir"] = "ascending" if ordering == key else (
-                "descending" if ordering == f"-{key}" else ""
-            )  # fmt: skip
+            head["dir"] = (
+                "ascending" if ordering == key else ("descending" if ordering == f"-{key}" else "")
+            )
             nxt = f"-{key}" if ordering == key else key
             head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
         headers.append(head)
@@ -353,8 +361,9 @@ def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "servers/detail.html", _detail_context(_server(pk)))
 
 
-def _detail_done(request: HttpRequest, pk: int, text: str, level: str = "success",
-                 **extra: Any) -> HttpResponse:  # fmt: skip
+def _detail_done(
+    request: HttpRequest, pk: int, text: str, level: str = "success", **extra: Any
+) -> HttpResponse:
     """After a detail-page action: HTMX gets the fresh page (it swaps #server-detail) and a
     toast; a plain POST is redirected back."""
     if not request.htmx:

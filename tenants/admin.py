@@ -65,8 +65,16 @@ class TenantAdmin(admin.ModelAdmin):
     list_display_links = ["name_cell"]
     list_filter = [StatusFilter]
     search_fields = ["name", "slug"]
-    readonly_fields = ["slug", "status", "db_name", "db_user", "db_host", "db_port", "created_at",
-                       "updated_at"]  # fmt: skip
+    readonly_fields = [
+        "slug",
+        "status",
+        "db_name",
+        "db_user",
+        "db_host",
+        "db_port",
+        "created_at",
+        "updated_at",
+    ]
     fields = ["name", *readonly_fields]
     inlines = [MembershipInline]
     actions = ["suspend_selected", "activate_selected", "delete_selected_tenants"]
@@ -123,9 +131,10 @@ class TenantAdmin(admin.ModelAdmin):
                         form.add_error(key if key in form.fields else None, messages_)
                 else:
                     self.message_user(
-                        request, f"Tenant “{tenant.name}” created with its database.",
+                        request,
+                        f"Tenant “{tenant.name}” created with its database.",
                         messages.SUCCESS,
-                    )  # fmt: skip
+                    )
                     return redirect("admin:tenants_tenant_changelist")
             status = 400
         context = {

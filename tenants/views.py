@@ -90,6 +90,12 @@ def select_tenant(request: HttpRequest) -> HttpResponse:
     section = urlsplit(nxt).path.strip("/").split("/")[0]
     response = HttpResponseRedirect(f"/{section}/" if section else "/")
     if request.session.get(SESSION_KEY) == slug:
-        response.set_cookie(LAST_TENANT_COOKIE, slug, max_age=365 * 24 * 3600,
-                            httponly=True, samesite="Lax", secure=request.is_secure())  # fmt: skip
+        response.set_cookie(
+            LAST_TENANT_COOKIE,
+            slug,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure(),
+        )
     return response

@@ -6,8 +6,17 @@ from core.models import ActivityLog
 class ActivityLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = ActivityLog
-        fields = ["id", "action", "entity_type", "entity_id", "entity_name", "details", "user_id",
-                  "user_name", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "action",
+            "entity_type",
+            "entity_id",
+            "entity_name",
+            "details",
+            "user_id",
+            "user_name",
+            "created_at",
+        ]
 
 
 def settings_serializer_class() -> type[serializers.Serializer]:

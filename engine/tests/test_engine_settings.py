@@ -44,22 +44,33 @@ def test_deploys_go_to_the_interactive_cluster(monkeypatch, django_capture_on_co
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DBTOOLS_INTERACTIVE_TIMEOUT": "60", "DBTOOLS_INTERACTIVE_RETRY": "60"},
-         "cluster 'interactive': retry must exceed timeout"),
-        ({"DBTOOLS_COLLECTOR_LEASE_SECONDS": "8", "DBTOOLS_COLLECTOR_TIMEOUT": "5"},
-         "DBTOOLS_COLLECTOR_LEASE_SECONDS must exceed"),
-        ({"DBTOOLS_SQL_TIMEOUT": "60", "DBTOOLS_INTERACTIVE_TIMEOUT": "120"},
-         "DBTOOLS_SQL_TIMEOUT must be positive and less than half"),
+        (
+            {"DBTOOLS_INTERACTIVE_TIMEOUT": "60", "DBTOOLS_INTERACTIVE_RETRY": "60"},
+            "cluster 'interactive': retry must exceed timeout",
+        ),
+        (
+            {"DBTOOLS_COLLECTOR_LEASE_SECONDS": "8", "DBTOOLS_COLLECTOR_TIMEOUT": "5"},
+            "DBTOOLS_COLLECTOR_LEASE_SECONDS must exceed",
+        ),
+        (
+            {"DBTOOLS_SQL_TIMEOUT": "60", "DBTOOLS_INTERACTIVE_TIMEOUT": "120"},
+            "DBTOOLS_SQL_TIMEOUT must be positive and less than half",
+        ),
         ({"DBTOOLS_SQL_TIMEOUT": "0"}, "DBTOOLS_SQL_TIMEOUT must be positive"),
-        ({"DBTOOLS_CONNECTION_TEST_TIMEOUT": "120", "DBTOOLS_INTERACTIVE_TIMEOUT": "120"},
-         "DBTOOLS_CONNECTION_TEST_TIMEOUT must be positive and below"),
+        (
+            {"DBTOOLS_CONNECTION_TEST_TIMEOUT": "120", "DBTOOLS_INTERACTIVE_TIMEOUT": "120"},
+            "DBTOOLS_CONNECTION_TEST_TIMEOUT must be positive and below",
+        ),
     ],
-)  # fmt: skip
+)
 def test_settings_that_disagree_stop_start_up(env, message):
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "dbtools.settings", **env},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "dbtools.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr, result.stderr

@@ -9,9 +9,11 @@ from servers.health import Health
 class CollectionConfigSerializer(serializers.ModelSerializer):
     interval_seconds = serializers.IntegerField(min_value=MIN_INTERVAL, max_value=MAX_INTERVAL)
     metrics_enabled = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=50,
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=50,
         help_text="Metric type names to store; empty means all.",
-    )  # fmt: skip
+    )
     # Null until the settings are first changed: until then the tenant's defaults apply.
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 

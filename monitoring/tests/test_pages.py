@@ -95,8 +95,12 @@ def test_viewer_sees_collection_without_form(viewer_client):
     server = make_server()
     card = viewer_client.get(f"/servers/{server.pk}/collection").content.decode()
     assert "<form" not in card
-    assert viewer_client.post(f"/servers/{server.pk}/collection/save",
-                              {"interval_seconds": 60}).status_code == 403  # fmt: skip
+    assert (
+        viewer_client.post(
+            f"/servers/{server.pk}/collection/save", {"interval_seconds": 60}
+        ).status_code
+        == 403
+    )
 
 
 def test_reading_collection_settings_writes_nothing(viewer_client, api, make_user, tenant_alpha):

@@ -36,20 +36,29 @@ def _django_to_drf(check: Callable[..., Any], *args: Any) -> Any:
 class ConnectionSerializer(serializers.Serializer):
     """What it takes to reach an instance; shared by create, update and test-connection."""
 
-    host = serializers.CharField(max_length=addresses.HOST_MAX_LENGTH + 2,
-                                 help_text=addresses.HOST_HELP)  # fmt: skip
-    port = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True,
-                                    default=1433)  # fmt: skip
-    instance_name = serializers.CharField(max_length=addresses.INSTANCE_MAX_LENGTH, required=False,
-                                          allow_blank=True, default="")  # fmt: skip
+    host = serializers.CharField(
+        max_length=addresses.HOST_MAX_LENGTH + 2, help_text=addresses.HOST_HELP
+    )
+    port = serializers.IntegerField(
+        min_value=1, max_value=65535, required=False, allow_null=True, default=1433
+    )
+    instance_name = serializers.CharField(
+        max_length=addresses.INSTANCE_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
     auth_type = serializers.ChoiceField(choices=Server.AuthType.choices)
     username = serializers.CharField(
-        max_length=256, error_messages={"required": "A login is required.",
-                                        "blank": "A login is required."}
-    )  # fmt: skip
-    password = serializers.CharField(max_length=512, required=False, allow_blank=True, default="",
-                                     write_only=True, trim_whitespace=False,
-                                     style={"input_type": "password"})  # fmt: skip
+        max_length=256,
+        error_messages={"required": "A login is required.", "blank": "A login is required."},
+    )
+    password = serializers.CharField(
+        max_length=512,
+        required=False,
+        allow_blank=True,
+        default="",
+        write_only=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+    )
     encrypt = serializers.ChoiceField(choices=Server.Encryption.choices, default="on")
     trust_server_certificate = serializers.BooleanField(default=False)
 
@@ -86,24 +95,60 @@ class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
     labels = LabelSerializer(many=True, read_only=True)
     groups = GroupRefSerializer(many=True, read_only=True)
     validate_connection = serializers.BooleanField(
-        write_only=True, required=False, default=False, source="validate",
+        write_only=True,
+        required=False,
+        default=False,
+        source="validate",
         help_text="Test the connection first; nothing is saved when the test fails.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = Server
         fields = [
-            "id", "name", "host", "port", "instance_name", "auth_type", "username", "password",
-            "encrypt", "trust_server_certificate", "status", "version", "major_version",
-            "product_name", "edition", "last_checked_at", "last_error", "last_error_kind",
-            "monitoring_status", "deployed_version", "deployed_at", "deployment_error",
-            "labels", "groups", "created_at", "updated_at", "validate_connection",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "host",
+            "port",
+            "instance_name",
+            "auth_type",
+            "username",
+            "password",
+            "encrypt",
+            "trust_server_certificate",
+            "status",
+            "version",
+            "major_version",
+            "product_name",
+            "edition",
+            "last_checked_at",
+            "last_error",
+            "last_error_kind",
+            "monitoring_status",
+            "deployed_version",
+            "deployed_at",
+            "deployment_error",
+            "labels",
+            "groups",
+            "created_at",
+            "updated_at",
+            "validate_connection",
+        ]
         read_only_fields = [
-            "status", "version", "major_version", "product_name", "edition", "last_checked_at",
-            "last_error", "last_error_kind", "monitoring_status", "deployed_version",
-            "deployed_at", "deployment_error", "created_at", "updated_at",
-        ]  # fmt: skip
+            "status",
+            "version",
+            "major_version",
+            "product_name",
+            "edition",
+            "last_checked_at",
+            "last_error",
+            "last_error_kind",
+            "monitoring_status",
+            "deployed_version",
+            "deployed_at",
+            "deployment_error",
+            "created_at",
+            "updated_at",
+        ]
 
     def to_internal_value(self, data: dict) -> dict:
         # Clients send `validate: true`, but DRF reserves `validate` for itself: map it.
@@ -115,15 +160,17 @@ class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
 
 
 class ServerIdsSerializer(serializers.Serializer):
-    server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
-                                       allow_empty=False, max_length=5000)  # fmt: skip
+    server_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=5000
+    )
 
 
 class LabelNamesSerializer(serializers.Serializer):
-    labels = serializers.ListField(child=serializers.CharField(max_length=64,
-                                                               validators=[validate_name]),
-                                   allow_empty=False,
-                                   max_length=50)  # fmt: skip
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=64, validators=[validate_name]),
+        allow_empty=False,
+        max_length=50,
+    )
 
 
 class BulkActionSerializer(ServerIdsSerializer):

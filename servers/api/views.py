@@ -119,8 +119,11 @@ class ServerViewSet(viewsets.ModelViewSet):
             result = actions.test_connection(data.target())
         return Response(result, status=200 if result["ok"] else 400)
 
-    @extend_schema(request=None, responses={200: TestResult, 400: TestResult},
-                   operation_id="servers_retest_connection")  # fmt: skip
+    @extend_schema(
+        request=None,
+        responses={200: TestResult, 400: TestResult},
+        operation_id="servers_retest_connection",
+    )
     @action(detail=True, methods=["post"], url_path="test-connection")
     def retest(self, request: Request, pk: str) -> Response:
         """Test the saved connection again and record the outcome."""

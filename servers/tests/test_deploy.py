@@ -21,8 +21,14 @@ def client(api, make_user, tenant_alpha, committing):
 def add(client, sqlsim):
     def make(name):
         host, port = sqlsim.address(name)
-        body = {"name": name, "host": host, "port": port, "auth_type": "sql",
-                "username": sqlsim.login, "password": sqlsim.password}  # fmt: skip
+        body = {
+            "name": name,
+            "host": host,
+            "port": port,
+            "auth_type": "sql",
+            "username": sqlsim.login,
+            "password": sqlsim.password,
+        }
         r = client.post("/api/servers", body, format="json")
         assert r.status_code == 201, r.json()
         return r.json()["id"]
@@ -143,8 +149,9 @@ def test_deploy_of_a_host_stored_before_validation_ends_failed(client):
 
 
 def test_a_deployment_whose_worker_was_lost_can_be_started_again(client):
-    server = Server.objects.create(name="Lost", host="lost.invalid", username="u",
-                                   monitoring_status="deploying")  # fmt: skip
+    server = Server.objects.create(
+        name="Lost", host="lost.invalid", username="u", monitoring_status="deploying"
+    )
     client.post(f"/api/servers/{server.pk}/deploy")
     server.refresh_from_db()
     assert server.monitoring_status == "deploying"  # a worker may still be at it

@@ -7,8 +7,17 @@ from tenants.models import SLUG_HELP, SLUG_MAX_LENGTH, SLUG_VALIDATORS, Tenant
 class TenantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tenant
-        fields = ["id", "slug", "name", "status", "db_name", "db_host", "db_port", "created_at",
-                  "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "status",
+            "db_name",
+            "db_host",
+            "db_port",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

@@ -28,9 +28,11 @@ CONFLICT = OpenApiResponse(
 
 
 class TenantViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
-):  # fmt: skip
+):
     """Tenants (system endpoint: no X-Tenant-Slug; platform administrators only)."""
 
     queryset = Tenant.objects.all()
