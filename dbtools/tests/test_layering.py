@@ -116,3 +116,23 @@ def test_the_check_sees_deferred_imports_and_cycles() -> None:
     graph = {"a": {"b": ["a.py:2"]}, "b": {"c": ["b.py:1"]}, "c": {"a": ["c.py:1"]}}
     assert cycles(graph) == [["a", "b", "c"]]
     assert cycles({"a": {"b": ["a.py:1"]}}) == []
+
+
+# Modules of the pages and of the domain: they must work without the API (a page importing a
+# serializer ends up validating with the API's rules and messages instead of the model's).
+PAGE_AND_DOMAIN_MODULES = ("views.py", "forms.py", "actions.py", "models.py", "rules.py")
+DOMAIN_WITHOUT_DRF = ("deployment.py",)
+
+
+def test_pages_and_the_domain_do_not_import_the_api() -> None:
+    wrong = []
+    for package in sorted(first_party_packages() - {KERNEL}):
+        for name in (*PAGE_AND_DOMAIN_MODULES, *DOMAIN_WITHOUT_DRF):
+            path = ROOT / package / name
+            if not path.exists():
+                continue
+            for module, line in imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+                parts = module.split(".")
+                if parts[0] == "rest_framework" or (len(parts) > 1 and parts[1] == "api"):
+                    wrong.append(f"{package}/{name}:{line} imports {module}")
+    assert not wrong, "\n".join(wrong)

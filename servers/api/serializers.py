@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import validate_name
-from servers import addresses, deployment, sqlclient
+from servers import addresses, deployment, rules, sqlclient
 from servers.actions import BULK_ACTIONS
 from servers.models import Label, Server, ServerGroup, hex_color
 
@@ -69,20 +69,7 @@ class ConnectionSerializer(serializers.Serializer):
         return _django_to_drf(addresses.validate_instance_name, value)
 
     def validate(self, attrs: dict) -> dict:
-        port = attrs.get("port", getattr(self.instance, "port", 1433))
-        instance = attrs.get("instance_name", getattr(self.instance, "instance_name", ""))
-        _django_to_drf(addresses.check_port, port, instance)
-        auth = attrs.get("auth_type", getattr(self.instance, "auth_type", "sql"))
-        user = attrs.get("username", getattr(self.instance, "username", ""))
-        if not user:
-            raise serializers.ValidationError({"username": ["A login is required."]})
-        if auth == "windows" and "\\" not in user:
-            raise serializers.ValidationError(
-                {"username": ["Windows logins are written DOMAIN\\user."]}
-            )
-        has_stored = bool(getattr(self.instance, "password_encrypted", ""))
-        if not attrs.get("password") and not has_stored:
-            raise serializers.ValidationError({"password": ["A password is required."]})
+        _django_to_drf(rules.check_connection, attrs, self.instance)
         return attrs
 
     def target(self) -> sqlclient.Target:
@@ -161,22 +148,29 @@ class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
 
 class ServerIdsSerializer(serializers.Serializer):
     server_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=5000
+        child=serializers.IntegerField(min_value=1),
+        allow_empty=False,
+        max_length=rules.SERVERS_PER_REQUEST,
     )
 
 
 class LabelNamesSerializer(serializers.Serializer):
     labels = serializers.ListField(
-        child=serializers.CharField(max_length=64, validators=[validate_name]),
+        child=serializers.CharField(max_length=rules.LABEL_NAME_MAX_LENGTH),
         allow_empty=False,
-        max_length=50,
+        max_length=rules.LABELS_PER_REQUEST,
     )
+
+    def validate_labels(self, value: list[str]) -> list[str]:
+        return _django_to_drf(rules.label_names, value)
 
 
 class BulkActionSerializer(ServerIdsSerializer):
     action = serializers.ChoiceField(choices=BULK_ACTIONS)
     group_id = serializers.IntegerField(required=False, min_value=1)
-    label = serializers.CharField(required=False, max_length=64, validators=[validate_name])
+    label = serializers.CharField(
+        required=False, max_length=rules.LABEL_NAME_MAX_LENGTH, validators=[validate_name]
+    )
 
     def validate(self, attrs: dict) -> dict:
         if attrs["action"] == "add_to_group" and not attrs.get("group_id"):

@@ -37,7 +37,7 @@ def test_group_page_refuses_a_long_description(client, make_user, tenant_alpha):
     page.force_login(make_user("pg", tenant_alpha, "operator"))
     r = page.post("/groups/create", {"name": "G", "description": "d" * (DESCRIPTION_MAX + 1)})
     assert r.status_code == 400
-    assert "no more than 1000 characters" in r.content.decode()
+    assert "at most 1000 characters" in r.content.decode()
     assert not ServerGroup.objects.exists()
 
 

@@ -165,17 +165,17 @@ def test_wizard_renders_with_defaults(op):
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"name": ""}, "name", "This field may not be blank"),
-        ({"host": ""}, "host", "This field may not be blank"),
+        ({"name": ""}, "name", "This field is required"),
+        ({"host": ""}, "host", "This field is required"),
         ({"host": "db1;Driver=evil"}, "host", "host name or IP address"),
         ({"port": "70000"}, "port", "less than or equal to 65535"),
-        ({"port": "abc"}, "port", "valid integer"),
-        ({"auth_type": "kerberos"}, "auth_type", "not a valid choice"),
+        ({"port": "abc"}, "port", "Enter a whole number"),
+        ({"auth_type": "kerberos"}, "auth_type", "Select a valid choice"),
         ({"username": ""}, "username", "A login is required"),
         ({"password": ""}, "password", "A password is required"),
         ({"auth_type": "windows", "username": "nodomain"}, "username", "DOMAIN"),
         ({"instance_name": "A;B"}, "instance_name", "An instance name"),
-        ({"encrypt": "maybe"}, "encrypt", "not a valid choice"),
+        ({"encrypt": "maybe"}, "encrypt", "Select a valid choice"),
     ],
 )
 def test_wizard_bad_input_is_400_and_writes_nothing(op, sqlsim, change, field, message):
@@ -434,7 +434,7 @@ def test_bulk_actions(op):
     [
         ({"action": "delete"}, "Select at least one server"),
         ({"server_ids": ["x"], "action": "delete"}, "Select at least one server"),
-        ({"server_ids": ["{a}"], "action": "explode"}, "not a valid choice"),
+        ({"server_ids": ["{a}"], "action": "explode"}, "Select a valid choice"),
         ({"server_ids": ["{a}"], "action": "add_to_group"}, "Choose a group"),
         ({"server_ids": ["{a}"], "action": "add_to_group", "group": "999999"}, "Unknown group"),
         ({"server_ids": ["{a}"], "action": "add_label", "label": " "}, "Name a label"),
@@ -469,8 +469,8 @@ def test_groups_empty_state_and_create(op):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": ""}, "This field may not be blank"),
-        ({"name": "x" * 129}, "no more than 128 characters"),
+        ({"name": ""}, "This field is required"),
+        ({"name": "x" * 129}, "at most 128 characters"),
         ({"name": "production"}, "already exists"),
     ],
 )
