@@ -40,17 +40,7 @@ class ServerForm(forms.ModelForm):
 
     class Meta:
         model = Server
-        fields = [
-            "name",
-            "host",
-            "port",
-            "instance_name",
-            "auth_type",
-            "username",
-            "password",
-            "encrypt",
-            "trust_server_certificate",
-        ]
+        fields = [*actions.EDITABLE_FIELDS, "password"]
         labels = {
             "name": "Display name",
             "instance_name": "Instance name",

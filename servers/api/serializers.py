@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import validate_name
-from servers import addresses, deployment, rules, sqlclient
-from servers.actions import BULK_ACTIONS
+from servers import actions, addresses, deployment, rules, sqlclient
 from servers.models import Label, Server, ServerGroup, hex_color
 
 
@@ -78,6 +77,25 @@ class ConnectionSerializer(serializers.Serializer):
         return target_for(self.validated_data, self.validated_data.get("password", ""))
 
 
+# What DbTools itself records about a server (clients read, never write them).
+STATE_FIELDS = [
+    "status",
+    "version",
+    "major_version",
+    "product_name",
+    "edition",
+    "last_checked_at",
+    "last_error",
+    "last_error_kind",
+    "monitoring_status",
+    "deployed_version",
+    "deployed_at",
+    "deployment_error",
+    "created_at",
+    "updated_at",
+]
+
+
 class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
     labels = LabelSerializer(many=True, read_only=True)
     groups = GroupRefSerializer(many=True, read_only=True)
@@ -93,49 +111,14 @@ class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
         model = Server
         fields = [
             "id",
-            "name",
-            "host",
-            "port",
-            "instance_name",
-            "auth_type",
-            "username",
+            *actions.EDITABLE_FIELDS,
             "password",
-            "encrypt",
-            "trust_server_certificate",
-            "status",
-            "version",
-            "major_version",
-            "product_name",
-            "edition",
-            "last_checked_at",
-            "last_error",
-            "last_error_kind",
-            "monitoring_status",
-            "deployed_version",
-            "deployed_at",
-            "deployment_error",
+            *STATE_FIELDS,
             "labels",
             "groups",
-            "created_at",
-            "updated_at",
             "validate_connection",
         ]
-        read_only_fields = [
-            "status",
-            "version",
-            "major_version",
-            "product_name",
-            "edition",
-            "last_checked_at",
-            "last_error",
-            "last_error_kind",
-            "monitoring_status",
-            "deployed_version",
-            "deployed_at",
-            "deployment_error",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = STATE_FIELDS
 
     def to_internal_value(self, data: dict) -> dict:
         # Clients send `validate: true`, but DRF reserves `validate` for itself: map it.
@@ -166,7 +149,7 @@ class LabelNamesSerializer(serializers.Serializer):
 
 
 class BulkActionSerializer(ServerIdsSerializer):
-    action = serializers.ChoiceField(choices=BULK_ACTIONS)
+    action = serializers.ChoiceField(choices=actions.BULK_ACTIONS)
     group_id = serializers.IntegerField(required=False, min_value=1)
     label = serializers.CharField(
         required=False, max_length=rules.LABEL_NAME_MAX_LENGTH, validators=[validate_name]
