@@ -132,6 +132,29 @@ def api() -> Any:
 
 
 @pytest.fixture
+def committing(django_capture_on_commit_callbacks: Any) -> Any:
+    """committing(client) -> the same client, whose every request ends by running the on-commit
+    callbacks it registered on the current tenant's database, as the commit of a real request
+    would. (Tests run inside one transaction that never commits, so work that actions queue
+    on commit, such as a deployment, would otherwise never start.)"""
+    from dbtools import tenancy
+
+    def wrap(client: Any) -> Any:
+        for name in ("get", "post", "put", "patch", "delete"):
+            method = getattr(client, name)
+
+            def call(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+                alias = tenancy.current().alias
+                with django_capture_on_commit_callbacks(using=alias, execute=True):
+                    return _method(*args, **kwargs)
+
+            setattr(client, name, call)
+        return client
+
+    return wrap
+
+
+@pytest.fixture
 def in_tenant() -> Any:
     """with in_tenant(tenant): ... run ORM code against that tenant's database."""
     from dbtools.tenancy import use_tenant
@@ -175,10 +198,16 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield chromium
         chromium.close()
 

@@ -24,8 +24,8 @@ from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
 from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.roles import Role
 from servers.models import Server
-from tenants.models import Role
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
 

@@ -150,8 +150,11 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
             before = prev_waits.get(wait_type)
             if before is None:
                 continue
-            dt_, dw, ds = (_delta(tasks, before[0]), _delta(wait_ms, before[1]),
-                           _delta(signal_ms, before[2]))  # fmt: skip
+            dt_, dw, ds = (
+                _delta(tasks, before[0]),
+                _delta(wait_ms, before[1]),
+                _delta(signal_ms, before[2]),
+            )
             if None in (dt_, dw, ds) or dw == 0:
                 continue
             deltas.append((wait_type, dt_, dw, ds, elapsed))
@@ -171,9 +174,20 @@ def compute(raw: Raw, previous: dict[str, Any], enabled: set[str] | None = None)
         if not interval or interval > MAX_GAP_MS or None in parts:
             continue
         n_r, b_r, s_r, n_w, b_w, s_w = parts
-        out.files.append((now[0], now[1], now[2], n_r, n_w, b_r, b_w,
-                          round(s_r / n_r, 3) if n_r else None,
-                          round(s_w / n_w, 3) if n_w else None, interval))  # fmt: skip
+        out.files.append(
+            (
+                now[0],
+                now[1],
+                now[2],
+                n_r,
+                n_w,
+                b_r,
+                b_w,
+                round(s_r / n_r, 3) if n_r else None,
+                round(s_w / n_w, 3) if n_w else None,
+                interval,
+            )
+        )
         reads, writes, stall_r, stall_w = reads + n_r, writes + n_w, stall_r + s_r, stall_w + s_w
         any_file = True
     if any_file and usable:

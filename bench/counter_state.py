@@ -34,8 +34,9 @@ def instance_with_waits(databases: int, target: int = 300) -> Instance:
     excluded = dbtools_objects._benign_filter({"hash": "b", "definition": PROCEDURE.read_text()})
     best = None
     for seed in range(200):
-        inst = Instance(InstanceConfig(name=f"B{databases}", port=0, databases=databases,
-                                       seed=seed), None)  # fmt: skip
+        inst = Instance(
+            InstanceConfig(name=f"B{databases}", port=0, databases=databases, seed=seed), None
+        )
         n = len(dbtools_objects.metrics(inst).collect(0, excluded)[5].rows)
         if best is None or abs(n - target) < best[0]:
             best = (abs(n - target), inst)
@@ -60,15 +61,18 @@ def cpu_ms(fn) -> float:
 
 def stored_sizes(conn: psycopg.Connection, doc: dict, blob: bytes) -> tuple[int, int]:
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_column_size(%s::jsonb), pg_column_size(%s::bytea)",
-                    [Jsonb(doc), blob])  # fmt: skip
+        cur.execute(
+            "SELECT pg_column_size(%s::jsonb), pg_column_size(%s::bytea)", [Jsonb(doc), blob]
+        )
         return cur.fetchone()
 
 
 def main() -> None:
     dsn = os.environ.get("BENCH_PG_DSN", "host=127.0.0.1 user=postgres dbname=postgres")
-    print(f"{'databases':>9} {'waits':>5} | {'state before':>12} {'after':>7} | "
-          f"{'I/O rows before':>15} {'after':>5} | {'CPU before':>10} {'after':>8}")  # fmt: skip
+    print(
+        f"{'databases':>9} {'waits':>5} | {'state before':>12} {'after':>7} | "
+        f"{'I/O rows before':>15} {'after':>5} | {'CPU before':>10} {'after':>8}"
+    )
     with psycopg.connect(dsn) as conn:
         for databases in (5, 50, 300):
             inst = instance_with_waits(databases)
@@ -91,16 +95,21 @@ def main() -> None:
             # The previous state is read back from PostgreSQL each time: JSON decoded, or
             # unpacked (inside compute) after.
             doc_old = json.dumps(prev_old)
-            t_old = cpu_ms(lambda s2=s2, d=doc_old: json.dumps(
-                before.compute(before.parse(s2), json.loads(d)).counters))  # fmt: skip
+            t_old = cpu_ms(
+                lambda s2=s2, d=doc_old: json.dumps(
+                    before.compute(before.parse(s2), json.loads(d)).counters
+                )
+            )
             t_new = cpu_ms(lambda s2=s2, p=prev_new: after.compute(after.parse(s2), p))
             size_old, size_new = stored_sizes(conn, old.counters, new.counters)
             assert [m for m in old.metrics if m[0] != "cpu_percent"] == [
                 m for m in new.metrics if m[0] != "cpu_percent"
             ], "rates differ"
-            print(f"{databases:>9} {len(s2[5]):>5} | {size_old:>10} B {size_new:>5} B | "
-                  f"{len(old.files):>15} {len(new.files):>5} | "
-                  f"{t_old:>7.2f} ms {t_new:>5.2f} ms")  # fmt: skip
+            print(
+                f"{databases:>9} {len(s2[5]):>5} | {size_old:>10} B {size_new:>5} B | "
+                f"{len(old.files):>15} {len(new.files):>5} | "
+                f"{t_old:>7.2f} ms {t_new:>5.2f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,17 @@ def grow_fleet(alias: str, target: int) -> None:
     if have >= target:
         return
     Server.objects.bulk_create(
-        [Server(name=f"SQL{n:05}", host=f"10.0.{n // 250}.{n % 250}", username="dbtools",
-                monitoring_status="monitored", status="online") for n in range(have, target)]
-    )  # fmt: skip
+        [
+            Server(
+                name=f"SQL{n:05}",
+                host=f"10.0.{n // 250}.{n % 250}",
+                username="dbtools",
+                monitoring_status="monitored",
+                status="online",
+            )
+            for n in range(have, target)
+        ]
+    )
     groups = list(ServerGroup.objects.all()) or ServerGroup.objects.bulk_create(
         [ServerGroup(name=f"Group {g}") for g in range(10)]
     )
@@ -125,7 +133,7 @@ def main() -> int:
                     ("GET /api/servers/health", "/api/servers/health", {}),
                     ("GET /api/servers/{id}/metrics?range=30d", metrics + "30d", {}),
                     ("GET /api/servers/{id}/metrics?range=24h", metrics + "24h", {}),
-                ]:  # fmt: skip
+                ]:
                     if url.startswith("/api/"):
                         client.defaults.update(api)
                     print(f"  {label:<42} {summary(timed(client, url, args.runs, **headers))}")

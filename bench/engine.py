@@ -48,8 +48,9 @@ from psycopg import sql
 
 
 def _admin(dbname: str = "postgres") -> psycopg.Connection:
-    return psycopg.connect(dbname=dbname, user="dbtools", password="dbtools", host="127.0.0.1",
-                           autocommit=True)  # fmt: skip
+    return psycopg.connect(
+        dbname=dbname, user="dbtools", password="dbtools", host="127.0.0.1", autocommit=True
+    )
 
 
 def _drop_database(cur: psycopg.Cursor, name: str, owner: str) -> None:
@@ -78,8 +79,10 @@ def _drop_many(pairs: list[tuple[str, str]], roles: bool = False) -> None:
 
 def _drop_bench_databases() -> None:
     with _admin() as conn, conn.cursor() as cur:
-        cur.execute("SELECT datname, datdba::regrole::text FROM pg_database "
-                    "WHERE datname LIKE 'bench\\_engine\\_%'")  # fmt: skip
+        cur.execute(
+            "SELECT datname, datdba::regrole::text FROM pg_database "
+            "WHERE datname LIKE 'bench\\_engine\\_%'"
+        )
         _drop_many([(name, owner.strip('"')) for name, owner in cur.fetchall()])
     with _admin() as conn, conn.cursor() as cur:
         cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'bench\\_engine\\_%'")
@@ -90,8 +93,9 @@ def _drop_bench_databases() -> None:
 _drop_bench_databases()
 with _admin() as _c:
     # The system database as the tests get it: a copy of the prepared, migrated template.
-    _c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE dbtools_template").format(
-        sql.Identifier(SYSTEM_DB)))  # fmt: skip
+    _c.execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE dbtools_template").format(sql.Identifier(SYSTEM_DB))
+    )
 
 import _setup
 from _setup import pct
@@ -119,11 +123,15 @@ CLUSTERS = ("dbtools", "interactive", "collect")
 def make_template() -> None:
     """A migrated, seeded tenant database any CREATEDB role may copy (IS_TEMPLATE)."""
     with _admin(SYSTEM_DB) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'tpl'").format(
-            sql.Identifier(TEMPLATE_ROLE)))  # fmt: skip
+        cur.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'tpl'").format(sql.Identifier(TEMPLATE_ROLE))
+        )
         provisioning._grant_to_system_role(cur, TEMPLATE_ROLE)
-        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(TEMPLATE_DB), sql.Identifier(TEMPLATE_ROLE)))  # fmt: skip
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(TEMPLATE_DB), sql.Identifier(TEMPLATE_ROLE)
+            )
+        )
     tpl = Tenant(
         slug="template",
         name="template",
@@ -139,23 +147,35 @@ def make_template() -> None:
     connections.close_all()
     with _admin(SYSTEM_DB) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(TEMPLATE_ROLE)))
-        cur.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(
-            sql.Identifier(TEMPLATE_DB)))  # fmt: skip
+        cur.execute(
+            sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(sql.Identifier(TEMPLATE_DB))
+        )
 
 
 def make_tenant(slug: str) -> Tenant:
     name = f"{PREFIX}{slug.replace('-', '_')}"
     password = secrets.token_urlsafe(16)
     with _admin(SYSTEM_DB) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-            sql.Identifier(name), sql.Literal(password),
-            sql.Identifier(TEMPLATE_ROLE)))  # fmt: skip
+        cur.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(name), sql.Literal(password), sql.Identifier(TEMPLATE_ROLE)
+            )
+        )
         provisioning._grant_to_system_role(cur, name)
-        cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-            sql.Identifier(name), sql.Identifier(TEMPLATE_DB), sql.Identifier(name)))  # fmt: skip
-    return Tenant.objects.create(slug=slug, name=slug, db_name=name, db_user=name,
-                                 db_password_encrypted=crypto.encrypt(password),
-                                 db_host="127.0.0.1", db_port=5432)  # fmt: skip
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE_DB), sql.Identifier(name)
+            )
+        )
+    return Tenant.objects.create(
+        slug=slug,
+        name=slug,
+        db_name=name,
+        db_user=name,
+        db_password_encrypted=crypto.encrypt(password),
+        db_host="127.0.0.1",
+        db_port=5432,
+    )
 
 
 def provision(count: int) -> list[Tenant]:
@@ -180,24 +200,40 @@ def add_servers(tenants: list[Tenant], ports: list[int]) -> None:
         by_tenant[tenants[i % len(tenants)].pk].append(port)
     for tenant in tenants:
         with tenancy.use_tenant(tenant):
-            Server.objects.bulk_create([
-                Server(name=f"S{port}", host="127.0.0.1", port=port, username="dbtools",
-                       password_encrypted=password, encrypt="on",
-                       monitoring_status=Server.Monitoring.MONITORED,
-                       deployed_version=monitoring_objects.SCRIPT_VERSION)
-                for port in by_tenant[tenant.pk]
-            ])  # fmt: skip
+            Server.objects.bulk_create(
+                [
+                    Server(
+                        name=f"S{port}",
+                        host="127.0.0.1",
+                        port=port,
+                        username="dbtools",
+                        password_encrypted=password,
+                        encrypt="on",
+                        monitoring_status=Server.Monitoring.MONITORED,
+                        deployed_version=monitoring_objects.SCRIPT_VERSION,
+                    )
+                    for port in by_tenant[tenant.pk]
+                ]
+            )
             due.refresh(tenant.pk)
 
 
 def deploy_fleet(ports: list[int]) -> None:
     tenant = make_tenant("deploy")
     with tenancy.use_tenant(tenant):
-        Server.objects.bulk_create([
-            Server(name=f"S{p}", host="127.0.0.1", port=p, username="dbtools",
-                   password_encrypted=crypto.encrypt("DbTools!2026"), encrypt="on")
-            for p in ports
-        ])  # fmt: skip
+        Server.objects.bulk_create(
+            [
+                Server(
+                    name=f"S{p}",
+                    host="127.0.0.1",
+                    port=p,
+                    username="dbtools",
+                    password_encrypted=crypto.encrypt("DbTools!2026"),
+                    encrypt="on",
+                )
+                for p in ports
+            ]
+        )
         todo = list(Server.objects.all())
 
     def one(server: Server) -> str:
@@ -216,16 +252,23 @@ def deploy_fleet(ports: list[int]) -> None:
 
 # -- the node -----------------------------------------------------------------------------------
 def start_node(log_dir: Path) -> dict[str, subprocess.Popen]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dbtools.settings",
-           "DBTOOLS_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dbtools.settings",
+        "DBTOOLS_LOG_LEVEL": "WARNING",
+    }
     env.pop("DBTOOLS_REDIS_URL", None)
     procs = {}
     for name in CLUSTERS:
         out = (log_dir / f"{name}.log").open("wb")
         procs[name] = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT,
-            env={**env, "Q_CLUSTER_NAME": name}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)  # fmt: skip
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env={**env, "Q_CLUSTER_NAME": name},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return procs
 
 
@@ -294,8 +337,9 @@ def pg_connections() -> int:
 
 
 def tds_per_target(ports: set[int]) -> int:
-    out = subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True,
-                         text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established"], capture_output=True, text=True
+    ).stdout
     count: Counter[int] = Counter()
     for line in out.splitlines():
         parts = line.split()
@@ -307,8 +351,9 @@ def tds_per_target(ports: set[int]) -> int:
 
 
 # -- one shape ------------------------------------------------------------------------------------
-def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: float,
-            log_dir: Path) -> dict[str, Any]:  # fmt: skip
+def measure(
+    tenants: list[Tenant], ports: list[int], minutes: float, warmup: float, log_dir: Path
+) -> dict[str, Any]:
     from django_q.models import Task
 
     from dbtools.tasks import enqueue
@@ -362,8 +407,9 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
                     deployment.request_deploy([server])
                 deploys.append((f"deploy {tenant.slug}/{server.pk}", queued))
             else:
-                enqueue("bench.probe.probe", time.time(), kind="interactive",
-                        task_name=f"probe {n}")  # fmt: skip
+                enqueue(
+                    "bench.probe.probe", time.time(), kind="interactive", task_name=f"probe {n}"
+                )
                 probes += 1
             tenancy.trim_connections(0)
             n += 1
@@ -393,13 +439,24 @@ def measure(tenants: list[Tenant], ports: list[int], minutes: float, warmup: flo
         task = Task.objects.filter(name=name).order_by("-started").first()
         if task:
             deploy_delay.append(task.started.timestamp() - queued)
-    probe_delay = [t.result for t in Task.objects.filter(func="bench.probe.probe")
-                   if isinstance(t.result, float)]  # fmt: skip
-    return {"snapshots": snapshots, "totals": totals, "worst": worst, "deploy": deploy_delay,
-            "probe": probe_delay,
-            "probes": probes, "rss": max(rss, default=0), "pss": max(pss, default=0),
-            "pg": max(pg, default=0),
-            "tds": max(tds, default=0), "cpu": cpu * 100}  # fmt: skip
+    probe_delay = [
+        t.result
+        for t in Task.objects.filter(func="bench.probe.probe")
+        if isinstance(t.result, float)
+    ]
+    return {
+        "snapshots": snapshots,
+        "totals": totals,
+        "worst": worst,
+        "deploy": deploy_delay,
+        "probe": probe_delay,
+        "probes": probes,
+        "rss": max(rss, default=0),
+        "pss": max(pss, default=0),
+        "pg": max(pg, default=0),
+        "tds": max(tds, default=0),
+        "cpu": cpu * 100,
+    }
 
 
 def main() -> int:
@@ -413,8 +470,11 @@ def main() -> int:
     args = ap.parse_args()
     call_command("migrate", verbosity=0)
     call_command("setup_schedules", verbosity=0)  # the collector tick and the due-index repair
-    configs = (load_fleet_file(args.fleet_file) if args.fleet_file
-               else make_configs(args.servers, args.base_port))  # fmt: skip
+    configs = (
+        load_fleet_file(args.fleet_file)
+        if args.fleet_file
+        else make_configs(args.servers, args.base_port)
+    )
     fleet = SubprocessFleet(configs[: args.servers], start_timeout=600)
     log_dir = Path(tempfile.mkdtemp(prefix="bench_engine_"))
     print(f"worker logs in {log_dir}")
@@ -424,14 +484,19 @@ def main() -> int:
         t0 = time.monotonic()
         make_template()
         deploy_fleet(ports)
-        print(f"{len(ports)} sqlsim instances deployed in {time.monotonic() - t0:.0f} s; "
-              f"{args.minutes} min per shape after {args.warmup:.0f} s warm-up")  # fmt: skip
+        print(
+            f"{len(ports)} sqlsim instances deployed in {time.monotonic() - t0:.0f} s; "
+            f"{args.minutes} min per shape after {args.warmup:.0f} s warm-up"
+        )
         for shape in [int(s) for s in args.shapes.split(",")]:
             t0 = time.monotonic()
             tenants = provision(shape)
             add_servers(tenants, ports)
-            print(f"\n{shape} tenant(s) x {len(ports) // shape} servers "
-                  f"(provisioned in {time.monotonic() - t0:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"\n{shape} tenant(s) x {len(ports) // shape} servers "
+                f"(provisioned in {time.monotonic() - t0:.0f} s)",
+                flush=True,
+            )
             r = measure(tenants, ports, args.minutes, args.warmup, log_dir)
             n = r["totals"]["collected"] + r["totals"]["failed"]
             on_time = 100.0 * (n - r["totals"]["late"]) / n if n else 0.0
@@ -450,22 +515,29 @@ def main() -> int:
                 "cpu": r["cpu"],
             }
             rows.append(line)
-            print(f"  collections counted by the slot tasks in the window {n} "
-                  f"({line['failed']} failed, {r['totals']['stolen']} tenant visits by a slot "
-                  f"other than their part's, {r['totals']['crashed']} slot tasks crashed); "
-                  f"snapshots stored in the window {r['snapshots']}, "
-                  f"needed {len(ports) * args.minutes:.0f}; on time {on_time:.2f} %, "
-                  f"worst lateness {r['worst']:.1f} s")  # fmt: skip
+            print(
+                f"  collections counted by the slot tasks in the window {n} "
+                f"({line['failed']} failed, {r['totals']['stolen']} tenant visits by a slot "
+                f"other than their part's, {r['totals']['crashed']} slot tasks crashed); "
+                f"snapshots stored in the window {r['snapshots']}, "
+                f"needed {len(ports) * args.minutes:.0f}; on time {on_time:.2f} %, "
+                f"worst lateness {r['worst']:.1f} s"
+            )
             for label, key in (("deploy", "deploy"), ("run now", "probe")):
                 if line[key]:
-                    print(f"  {label} start delay p50 {line[key][0]:.2f} s, "
-                          f"p95 {line[key][1]:.2f} s (n={len(r[key])})")  # fmt: skip
-            print(f"  worker RSS {r['rss']:.0f} MB (PSS {r['pss']:.0f} MB); "
-                  f"peak PostgreSQL connections {r['pg']}; "
-                  f"peak TDS connections per target {r['tds']}; "
-                  f"collector CPU {r['cpu']:.0f} % of one core; database work (slot and "
-                  f"database threads) {100 * r['totals']['db_s'] / (args.minutes * 60):.0f} %"
-                  f" of one thread, summed over slots", flush=True)  # fmt: skip
+                    print(
+                        f"  {label} start delay p50 {line[key][0]:.2f} s, "
+                        f"p95 {line[key][1]:.2f} s (n={len(r[key])})"
+                    )
+            print(
+                f"  worker RSS {r['rss']:.0f} MB (PSS {r['pss']:.0f} MB); "
+                f"peak PostgreSQL connections {r['pg']}; "
+                f"peak TDS connections per target {r['tds']}; "
+                f"collector CPU {r['cpu']:.0f} % of one core; database work (slot and "
+                f"database threads) {100 * r['totals']['db_s'] / (args.minutes * 60):.0f} %"
+                f" of one thread, summed over slots",
+                flush=True,
+            )
             drop_tenants()
     finally:
         fleet.close()
@@ -473,8 +545,9 @@ def main() -> int:
         connections.close_all()
         _drop_bench_databases()
         with _admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(SYSTEM_DB)))  # fmt: skip
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SYSTEM_DB))
+            )
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(TEMPLATE_ROLE)))
     print(
         "\n| tenants x servers | on time | worst late | deploy p50/p95 | run-now p50/p95 "

@@ -87,12 +87,27 @@ def start_web(port: int, unbounded: bool) -> subprocess.Popen:
         env["DBTOOLS_TARGET_REQUESTS_PER_USER"] = "1000"
     workers = os.environ.get("DBTOOLS_WEB_WORKERS", "3")
     threads = str(settings.DBTOOLS_WEB_THREADS)
-    cmd = [str(ROOT / ".venv/bin/gunicorn"), "dbtools.wsgi:application",
-           "--bind", f"127.0.0.1:{port}", "--workers", workers, "--threads", threads,
-           "--timeout", "60", "--graceful-timeout", "3", "--access-logfile", "-",
-           "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    cmd = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "dbtools.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        workers,
+        "--threads",
+        threads,
+        "--timeout",
+        "60",
+        "--graceful-timeout",
+        "3",
+        "--access-logfile",
+        "-",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True
+    )
     for _ in range(300):  # up to 30 s for the workers to boot
         try:
             if request(f"http://127.0.0.1:{port}/api/health", timeout=2)[0] == 200:
@@ -131,10 +146,17 @@ def make_users() -> list[str]:
     return tokens
 
 
-def run(base: str, port: int, clients: int, seconds: float, pause: float | None,
-        tokens: list[str]) -> None:  # fmt: skip
-    body = {"host": "127.0.0.1", "port": port, "auth_type": "sql", "username": "dbtools",
-            "password": "DbTools!2026", "encrypt": "off"}  # fmt: skip
+def run(
+    base: str, port: int, clients: int, seconds: float, pause: float | None, tokens: list[str]
+) -> None:
+    body = {
+        "host": "127.0.0.1",
+        "port": port,
+        "auth_type": "sql",
+        "username": "dbtools",
+        "password": "DbTools!2026",
+        "encrypt": "off",
+    }
     outcomes: collections.Counter[str] = collections.Counter()
     accepted_seconds: list[float] = []
     in_flight = [0, 0]  # now, most at once (tests past the bound, i.e. not refused)
@@ -188,8 +210,10 @@ def run(base: str, port: int, clients: int, seconds: float, pause: float | None,
             results = [f.result() for f in futures]
         health = [ms for _, ms in results]
         failures = sum(status != 200 for status, _ in results)
-        return (f"p50 {pct(health, 50):.1f} ms, p95 {pct(health, 95):.1f} ms, "
-                f"max {max(health):.1f} ms (n={len(health)}, not 200: {failures})")  # fmt: skip
+        return (
+            f"p50 {pct(health, 50):.1f} ms, p95 {pct(health, 95):.1f} ms, "
+            f"max {max(health):.1f} ms (n={len(health)}, not 200: {failures})"
+        )
 
     for _ in range(30):  # every worker loads its views on its first requests: not measured
         request(base + "/api/health", timeout=30)
@@ -217,8 +241,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--pause", type=float, default=None,
-                    help="seconds a client waits after 429 (default: its Retry-After)")  # fmt: skip
+    ap.add_argument(
+        "--pause",
+        type=float,
+        default=None,
+        help="seconds a client waits after 429 (default: its Retry-After)",
+    )
     ap.add_argument("--url", default="", help="use this running web tier (loopback only)")
     ap.add_argument("--unbounded", action="store_true", help="lift the bound (to compare)")
     args = ap.parse_args()

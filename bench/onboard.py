@@ -30,9 +30,15 @@ def onboard(fleet: SubprocessFleet, names: list[str], user: object, threads: int
     def one(name: str) -> None:
         client = APIClient()
         client.force_authenticate(user)
-        body = {"name": f"{name}-{threads}", "host": "127.0.0.1", "port": fleet.port(name),
-                "auth_type": "sql", "username": "dbtools", "password": "DbTools!2026",
-                "validate": True}  # fmt: skip
+        body = {
+            "name": f"{name}-{threads}",
+            "host": "127.0.0.1",
+            "port": fleet.port(name),
+            "auth_type": "sql",
+            "username": "dbtools",
+            "password": "DbTools!2026",
+            "validate": True,
+        }
         r = client.post("/api/servers", body, format="json", HTTP_X_TENANT_SLUG=SLUG)
         assert r.status_code == 201, r.content
         connections.close_all()
@@ -58,15 +64,20 @@ def main() -> int:
     try:
         names = fleet.names
         seconds = onboard(fleet, names, user, 1)
-        print(f"onboard {len(names)} servers with validate=true, 1 client: {seconds:.1f} s "
-              f"({seconds / len(names) * 1000:.0f} ms each)")  # fmt: skip
+        print(
+            f"onboard {len(names)} servers with validate=true, 1 client: {seconds:.1f} s "
+            f"({seconds / len(names) * 1000:.0f} ms each)"
+        )
         # Eight clients of one user in this one process: more than the bound on requests that
         # contact instances lets through (per process and per user), which this does not measure.
-        with override_settings(DBTOOLS_TARGET_REQUESTS_PER_PROCESS=8,
-                               DBTOOLS_TARGET_REQUESTS_PER_USER=8):  # fmt: skip
+        with override_settings(
+            DBTOOLS_TARGET_REQUESTS_PER_PROCESS=8, DBTOOLS_TARGET_REQUESTS_PER_USER=8
+        ):
             seconds = onboard(fleet, names, user, 8)
-        print(f"onboard {len(names)} servers with validate=true, 8 clients: {seconds:.1f} s "
-              f"({len(names) / seconds:.0f} servers/s)")  # fmt: skip
+        print(
+            f"onboard {len(names)} servers with validate=true, 8 clients: {seconds:.1f} s "
+            f"({len(names) / seconds:.0f} servers/s)"
+        )
         page = Client()
         page.force_login(user)
         session = page.session
@@ -77,9 +88,12 @@ def main() -> int:
             (f"server list page, {total} servers", "/servers/", {}),
             ("server list page, search 'PROD01'", "/servers/?q=PROD01", {}),
             ("server list page, sorted by -name, page 5", "/servers/?ordering=-name&page=5", {}),
-            (f"GET /api/servers ({total} servers, 50/page)", "/api/servers",
-             {"HTTP_X_TENANT_SLUG": SLUG}),
-        ]:  # fmt: skip
+            (
+                f"GET /api/servers ({total} servers, 50/page)",
+                "/api/servers",
+                {"HTTP_X_TENANT_SLUG": SLUG},
+            ),
+        ]:
             page.get(url, **extra)
             timings = []
             for _ in range(30):

@@ -48,9 +48,11 @@ async def main(fleet_file: str) -> None:
         waits[len(inst.config.databases)].append(len(sets[5].rows))
     collected = rss_mb()
     sizes = collections.Counter(len(c.databases) for c in configs)
-    print(f"fleet {fleet_file}: {len(configs)} instances "
-          + ", ".join(f"{n} x {db} databases" for db, n in sorted(sizes.items()))
-          + f"; started in {time.monotonic() - started:.1f} s")  # fmt: skip
+    print(
+        f"fleet {fleet_file}: {len(configs)} instances "
+        + ", ".join(f"{n} x {db} databases" for db, n in sorted(sizes.items()))
+        + f"; started in {time.monotonic() - started:.1f} s"
+    )
     print(
         f"RSS: {base:.0f} MB before, {listening:.0f} MB listening, {collected:.0f} MB after one "
         f"collection each ({(collected - base) * 1024 / len(configs):.1f} KB per instance)"

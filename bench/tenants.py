@@ -52,14 +52,17 @@ def main() -> int:
             provisioning.create_tenant(f"bench-{i:03}", f"Bench {i}")
             if i < args.provision:
                 timings.append(time.perf_counter() - started)
-        print(f"provision one tenant: median {statistics.median(timings):.3f} s "
-              f"(min {min(timings):.3f}, max {max(timings):.3f}, n={len(timings)})")  # fmt: skip
+        print(
+            f"provision one tenant: median {statistics.median(timings):.3f} s "
+            f"(min {min(timings):.3f}, max {max(timings):.3f}, n={len(timings)})"
+        )
 
         started = time.perf_counter()
-        call_command("migrate_tenants", *[f"bench-{i:03}" for i in range(args.tenants)],
-                     quiet=True)  # fmt: skip
-        print(f"migrate_tenants over {args.tenants} tenants (nothing pending): "
-              f"{time.perf_counter() - started:.2f} s")  # fmt: skip
+        call_command("migrate_tenants", *[f"bench-{i:03}" for i in range(args.tenants)], quiet=True)
+        print(
+            f"migrate_tenants over {args.tenants} tenants (nothing pending): "
+            f"{time.perf_counter() - started:.2f} s"
+        )
 
         admin = get_user_model().objects.create_superuser("bench-admin", "b@example.com", "x")
         client = APIClient()
@@ -76,18 +79,24 @@ def main() -> int:
             latencies.append((time.perf_counter() - started) * 1000)
             assert r.status_code == 200, r.content
             peak = max(peak, tenancy.open_tenant_connections())
-        print(f"GET /api/activity rotating over {len(slugs)} tenants, {args.requests} requests: "
-              f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms")  # fmt: skip
-        print(f"tenant connections held by the thread: at most {peak} "
-              f"(DBTOOLS_TENANT_CONN_KEEP={settings.DBTOOLS_TENANT_CONN_KEEP})")  # fmt: skip
+        print(
+            f"GET /api/activity rotating over {len(slugs)} tenants, {args.requests} requests: "
+            f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms"
+        )
+        print(
+            f"tenant connections held by the thread: at most {peak} "
+            f"(DBTOOLS_TENANT_CONN_KEEP={settings.DBTOOLS_TENANT_CONN_KEEP})"
+        )
         hot = slugs[:3]
         latencies = []
         for n in range(args.requests):
             started = time.perf_counter()
             client.get("/api/activity", HTTP_X_TENANT_SLUG=hot[n % 3])
             latencies.append((time.perf_counter() - started) * 1000)
-        print(f"GET /api/activity over 3 hot tenants (connections reused): "
-              f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms")  # fmt: skip
+        print(
+            f"GET /api/activity over 3 hot tenants (connections reused): "
+            f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms"
+        )
     finally:
         cleanup()
     return 0

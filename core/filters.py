@@ -54,6 +54,7 @@ class ActivityFilter(django_filters.FilterSet):
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(
-            Q(entity_name__icontains=value) | Q(action__icontains=value)
+            Q(entity_name__icontains=value)
+            | Q(action__icontains=value)
             | Q(user_name__icontains=value)
-        )  # fmt: skip
+        )

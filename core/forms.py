@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 
+from core import settings_store
 from core.settings_store import SPECS
 
 
@@ -21,10 +22,9 @@ class SettingsForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        for kind in ("cpu", "memory"):
-            warn, crit = data.get(f"{kind}_warning_percent"), data.get(f"{kind}_critical_percent")
-            if warn is not None and crit is not None and warn >= crit:
-                self.add_error(f"{kind}_critical_percent", "Critical must be above warning.")
+        for key, messages in settings_store.errors_in(data).items():
+            if key not in self.errors:
+                self.add_error(key, messages)
         return data
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:

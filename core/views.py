@@ -9,10 +9,13 @@ from core.filters import ActivityFilter
 from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
-from dbtools.pages import wants_partial
-from tenants.models import Role
+from dbtools.pages import render_page
+from dbtools.roles import Role
 
 ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
+
+
+ACTIVITY_COLUMNS = ("When (UTC)", "User", "Action", "Entity", "Details")
 
 
 def readable_action(code: str) -> str:
@@ -38,21 +41,27 @@ def activity(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     params.pop("page", None)
     context = {
+        "columns": ACTIVITY_COLUMNS,
         "filter": filterset,
         "page": page,
         "query_no_page": params.urlencode(),
-        "actions": [(a, readable_action(a)) for a in
-                    log.values_list("action", flat=True).distinct().order_by("action")],
-        "entity_types": log.values_list("entity_type", flat=True).distinct()
+        "actions": [
+            (a, readable_action(a))
+            for a in log.values_list("action", flat=True).distinct().order_by("action")
+        ],
+        "entity_types": log.values_list("entity_type", flat=True)
+        .distinct()
         .order_by("entity_type"),
-        "users": log.exclude(user_id=None).values_list("user_id", "user_name").distinct()
+        "users": log.exclude(user_id=None)
+        .values_list("user_id", "user_name")
+        .distinct()
         .order_by("user_name"),
-        "current": {k: request.GET.get(k, "") for k in
-                    ("action", "entity_type", "user_id", "date_from", "date_to")},
-    }  # fmt: skip
-    partial = wants_partial(request)
-    template = "core/activity.html#rows" if partial else "core/activity.html"
-    return render(request, template, context)
+        "current": {
+            k: request.GET.get(k, "")
+            for k in ("action", "entity_type", "user_id", "date_from", "date_to")
+        },
+    }
+    return render_page(request, "core/activity.html", context, part="rows")
 
 
 def activity_export(request: HttpRequest) -> HttpResponse:
@@ -92,6 +101,6 @@ def settings_save(request: HttpRequest) -> HttpResponse:
     form = SettingsForm(request.POST, initial_values=settings_store.get_all())
     if not form.is_valid():
         return render(request, "core/settings.html", {"form": form}, status=400)
-    settings_store.update(form.cleaned_data, request.user)
+    settings_store.update(form.cleaned_data, acting_user=request.user)
     messages.success(request, "Settings saved.")
     return redirect("settings")

@@ -55,8 +55,12 @@ def _refuse_large_body(parser_context: dict[str, Any] | None) -> None:
 
 
 class JSONParser(parsers.JSONParser):
-    def parse(self, stream: Any, media_type: str | None = None,
-              parser_context: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
         _refuse_large_body(parser_context)
         try:
             data = super().parse(stream, media_type, parser_context)
@@ -74,15 +78,23 @@ class JSONParser(parsers.JSONParser):
 
 
 class FormParser(parsers.FormParser):
-    def parse(self, stream: Any, media_type: str | None = None,
-              parser_context: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
         _refuse_large_body(parser_context)
         return super().parse(stream, media_type, parser_context)
 
 
 class MultiPartParser(parsers.MultiPartParser):
-    def parse(self, stream: Any, media_type: str | None = None,
-              parser_context: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
         _refuse_large_body(parser_context)
         return super().parse(stream, media_type, parser_context)
 

@@ -6,20 +6,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from tenants import access
-from tenants.models import Role
+from dbtools.roles import Role, has_role
+
+View = Callable[..., HttpResponse]
 
 
-def role_required(
-    role: Role,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """A page action (always POST) that needs at least `role` in the current tenant."""
+def needs_role(role: Role) -> Callable[[View], View]:
+    """A page that needs at least `role` in the current tenant (a form to change something):
+    others get the "Not allowed" page."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @require_POST
+    def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not access.has_role(getattr(request, "tenant_role", None), role):
+            if not has_role(getattr(request, "tenant_role", None), role):
                 return render(
                     request,
                     "error.html",
@@ -29,5 +28,14 @@ def role_required(
             return view(request, *args, **kwargs)
 
         return wrapped
+
+    return decorate
+
+
+def role_required(role: Role) -> Callable[[View], View]:
+    """A page action (always POST) that needs at least `role` in the current tenant."""
+
+    def decorate(view: View) -> View:
+        return require_POST(needs_role(role)(view))
 
     return decorate

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 
@@ -19,3 +22,20 @@ def vary_on_htmx(response: HttpResponse) -> HttpResponse:
     """A part and the whole page share a URL: a cache must keep them apart."""
     patch_vary_headers(response, ["HX-Request", "HX-Boosted"])
     return response
+
+
+def render_page(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    part: str,
+    status: int = 200,
+    partial_allowed: bool = True,
+) -> HttpResponse:
+    """The whole page, or only its `{% partialdef part %}` for a request that swaps that part
+    (`wants_partial`); either way the response varies on the HTMX headers.
+    `partial_allowed=False` forces the whole page (an answer that must show more than the part,
+    such as form errors next to the list)."""
+    name = f"{template}#{part}" if partial_allowed and wants_partial(request) else template
+    return vary_on_htmx(render(request, name, context, status=status))

@@ -6,7 +6,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from dbtools.permissions import TENANT_HEADER, TenantRolePermission
+from dbtools.tenancy import TENANT_HEADER
 
 
 class TenantAutoSchema(AutoSchema):
@@ -14,7 +14,7 @@ class TenantAutoSchema(AutoSchema):
 
     def get_override_parameters(self) -> list[Any]:
         params = list(super().get_override_parameters())
-        if any(isinstance(p, TenantRolePermission) for p in self.view.get_permissions()):
+        if any(getattr(p, "needs_tenant_header", False) for p in self.view.get_permissions()):
             params.append(
                 OpenApiParameter(
                     TENANT_HEADER,
@@ -28,7 +28,7 @@ class TenantAutoSchema(AutoSchema):
 
 
 def strip_trailing_slashes(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    """Our API routes accept an optional trailing slash; document them as the PRD names them."""
+    """Our API routes accept an optional trailing slash; document them without it."""
     result["paths"] = {path.rstrip("/") or "/": item for path, item in result["paths"].items()}
     return result
 
@@ -92,16 +92,25 @@ def document_errors(result: dict, generator: Any, request: Any, public: bool) ->
             in_tenant = any(p.get("name") == TENANT_HEADER for p in params)
             paginated = any(p.get("name") == "page" and p.get("in") == "query" for p in params)
             responses = operation.setdefault("responses", {})
-            _add_response(responses, "400", "Malformed request or invalid fields.",
-                          FIELD_ERRORS_REF)  # fmt: skip
+            _add_response(
+                responses, "400", "Malformed request or invalid fields.", FIELD_ERRORS_REF
+            )
             _add_response(responses, "401", "No credentials, or invalid ones.", ERROR_REF)
-            _add_response(responses, "403", "Not allowed: not a member, tenant suspended, or "
-                          "the role cannot do this.", ERROR_REF)  # fmt: skip
+            _add_response(
+                responses,
+                "403",
+                "Not allowed: not a member, tenant suspended, or the role cannot do this.",
+                ERROR_REF,
+            )
             if in_tenant or paginated or "{" in path:
                 _add_response(responses, "404", "Unknown tenant, object or page.", ERROR_REF)
             if method in WRITE_METHODS:
                 _add_response(responses, "413", "Request body too large.", ERROR_REF)
-                _add_response(responses, "415", "A body in a format the operation does not "
-                              "take (JSON, form or multipart).", ERROR_REF)  # fmt: skip
+                _add_response(
+                    responses,
+                    "415",
+                    "A body in a format the operation does not take (JSON, form or multipart).",
+                    ERROR_REF,
+                )
             _add_response(responses, "429", "Too many requests; retry later.", ERROR_REF)
     return result

@@ -7,7 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from dbtools import local_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,32 +18,19 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Generated secrets (encryption key, secret key, the demo admin's password) live with the
-# machine's data, not in the checkout: the databases they protect outlive any one checkout.
-VAR_DIR = Path(
-    env.str("DBTOOLS_STATE_DIR", default="")
-    or Path(env.str("XDG_DATA_HOME", default="") or Path.home() / ".local" / "share") / "dbtools"
-)
+# machine's data; the set-up writes them, the settings only read them (dbtools/local_secrets.py).
+VAR_DIR = local_secrets.state_dir()
 
 
-def _local_secret(name: str, nbytes: int = 32, min_chars: int = 0) -> str:
-    """A secret kept in VAR_DIR, so a machine without .env still gets a stable, private value.
-    One shorter than `min_chars` (written by an older DbTools) is replaced."""
-    import base64
-    import secrets
-
-    path = VAR_DIR / name
-    if not path.exists() or len(path.read_text().strip()) < min_chars:
-        VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.touch(mode=0o600)
-        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(nbytes)).decode())
-    return path.read_text().strip()
+def _local_secret(name: str) -> str:
+    try:
+        return local_secrets.read(name)
+    except local_secrets.MissingSecret as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
 
 
 DEBUG = env.bool("DBTOOLS_DEBUG", default=False)
-# 48 random bytes: 64 characters, above the 50 that Django's deployment checks ask for.
-SECRET_KEY = env.str("DBTOOLS_SECRET_KEY", default="") or _local_secret(
-    "secret_key", nbytes=48, min_chars=50
-)
+SECRET_KEY = env.str("DBTOOLS_SECRET_KEY", default="") or _local_secret("secret_key")
 ALLOWED_HOSTS = env.list("DBTOOLS_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DBTOOLS_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -93,7 +83,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dbtools.middleware.RequestLogMiddleware",
-    "dbtools.middleware.TenantMiddleware",
+    "tenants.middleware.TenantMiddleware",
     # Last, as django-axes asks: it turns a lockout flagged during the view into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -112,7 +102,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
-                "dbtools.context_processors.shell",
+                "tenants.context_processors.shell",
+                "monitoring.context_processors.collection_banner",
             ],
             "builtins": ["django_htmx.templatetags.django_htmx"],
         },
@@ -132,6 +123,10 @@ DATABASE_ROUTERS = ["dbtools.routers.TenantRouter"]
 
 # Tenant databases: name prefix (the slug follows), how long an idle tenant connection may live,
 # and how many tenant connections one thread keeps open at most (least recently used go first).
+# The tenant registry (looked up by name so that the kernel imports no app).
+DBTOOLS_TENANT_MODEL = "tenants.Tenant"
+# How much work a tenant holds (its live servers): the first landing picks the busiest tenant.
+DBTOOLS_TENANT_WORKLOAD = "servers.models.tenant_workload"
 DBTOOLS_TENANT_DB_PREFIX = env.str("DBTOOLS_TENANT_DB_PREFIX", default="dbtools_tenant_")
 DBTOOLS_TENANT_CONN_MAX_AGE = env.int("DBTOOLS_TENANT_CONN_MAX_AGE", default=300)
 DBTOOLS_TENANT_CONN_KEEP = env.int("DBTOOLS_TENANT_CONN_KEEP", default=4)
@@ -207,10 +202,20 @@ SECURE_CSP = {
 PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in (
-        "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media",
-        "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
     )
-}  # fmt: skip
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -231,7 +236,7 @@ REST_FRAMEWORK = {
         "dbtools.security.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["dbtools.permissions.TenantRolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.TenantRolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "dbtools.api.Pagination",
     # Ours refuse oversized, too deeply nested and non-UTF-8 bodies with a 4xx (dbtools/api.py).
@@ -262,7 +267,7 @@ SPECTACULAR_SETTINGS = {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "PolicyStatusEnum": "policies.models.Policy.Status",
         "RunStatusEnum": "scheduler.models.RunStatus",
-        "HealthEnum": "monitoring.health.Health",
+        "HealthEnum": "servers.health.Health",
         "AlertSeverityEnum": "alerts.models.Severity",
     },
     "POSTPROCESSING_HOOKS": [
@@ -337,10 +342,28 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 
+# SQL Server access.
+DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")
+# The login and each query on an instance (a deployment step, a job's statement) time out after
+# this many seconds; the collector's own, shorter limit is DBTOOLS_COLLECTOR_TIMEOUT.
+DBTOOLS_SQL_TIMEOUT = env.int("DBTOOLS_SQL_TIMEOUT", default=10)
+# A connection test runs inside a web request, so it gets one limit for all its steps (probe,
+# login, queries): drivers count their timeouts per step, and a server answering each step just
+# in time would otherwise hold the request for a minute.
+DBTOOLS_CONNECTION_TEST_TIMEOUT = env.int("DBTOOLS_CONNECTION_TEST_TIMEOUT", default=10)
+# Requests that wait on an instance (connection tests) may hold only some of the web threads:
+# per process all but one of them (scripts/run.sh starts gunicorn with DBTOOLS_WEB_THREADS), so
+# every process always has a thread for other requests; per user a few, over every process and
+# node. Requests past a limit are refused with 429 at once rather than queued.
+DBTOOLS_WEB_THREADS = env.int("DBTOOLS_WEB_THREADS", default=4)
+DBTOOLS_TARGET_REQUESTS_PER_PROCESS = env.int(
+    "DBTOOLS_TARGET_REQUESTS_PER_PROCESS", default=max(1, DBTOOLS_WEB_THREADS - 1)
+)
+DBTOOLS_TARGET_REQUESTS_PER_USER = env.int("DBTOOLS_TARGET_REQUESTS_PER_USER", default=3)
+
+
 def _check_engine_settings() -> None:
     """Settings that must agree, checked when any process starts rather than found in production."""
-    from django.core.exceptions import ImproperlyConfigured
-
     clusters = {"dbtools": Q_CLUSTER, **Q_CLUSTER["ALT_CLUSTERS"]}
     for name, conf in clusters.items():
         if conf.get("retry", Q_CLUSTER["retry"]) <= conf.get("timeout", Q_CLUSTER["timeout"]):
@@ -359,25 +382,22 @@ def _check_engine_settings() -> None:
         raise ImproperlyConfigured(
             "DBTOOLS_COLLECTOR_THREADS and _BATCH must be positive, _DB_THREADS at least 0."
         )
+    # A deployment runs in the interactive cluster: a login plus its statements, each allowed
+    # DBTOOLS_SQL_TIMEOUT, must fit in the task's time or the worker is killed mid-deployment.
+    if DBTOOLS_SQL_TIMEOUT < 1 or 2 * DBTOOLS_SQL_TIMEOUT >= _INTERACTIVE_TIMEOUT:
+        raise ImproperlyConfigured(
+            "DBTOOLS_SQL_TIMEOUT must be positive and less than half of "
+            "DBTOOLS_INTERACTIVE_TIMEOUT (a deployment logs in and runs statements)."
+        )
+    if not 0 < DBTOOLS_CONNECTION_TEST_TIMEOUT < _INTERACTIVE_TIMEOUT:
+        raise ImproperlyConfigured(
+            "DBTOOLS_CONNECTION_TEST_TIMEOUT must be positive and below "
+            "DBTOOLS_INTERACTIVE_TIMEOUT."
+        )
 
 
 _check_engine_settings()
 
-# SQL Server access.
-DBTOOLS_ODBC_DRIVER = env.str("DBTOOLS_ODBC_DRIVER", default="FreeTDS")
-# A connection test runs inside a web request, so it gets one limit for all its steps (probe,
-# login, queries): drivers count their timeouts per step, and a server answering each step just
-# in time would otherwise hold the request for a minute.
-DBTOOLS_CONNECTION_TEST_TIMEOUT = env.int("DBTOOLS_CONNECTION_TEST_TIMEOUT", default=10)
-# Requests that wait on an instance (connection tests) may hold only some of the web threads:
-# per process all but one of them (scripts/run.sh starts gunicorn with DBTOOLS_WEB_THREADS), so
-# every process always has a thread for other requests; per user a few, over every process and
-# node. Requests past a limit are refused with 429 at once rather than queued.
-DBTOOLS_WEB_THREADS = env.int("DBTOOLS_WEB_THREADS", default=4)
-DBTOOLS_TARGET_REQUESTS_PER_PROCESS = env.int(
-    "DBTOOLS_TARGET_REQUESTS_PER_PROCESS", default=max(1, DBTOOLS_WEB_THREADS - 1)
-)
-DBTOOLS_TARGET_REQUESTS_PER_USER = env.int("DBTOOLS_TARGET_REQUESTS_PER_USER", default=3)
 
 LOG_LEVEL = env.str("DBTOOLS_LOG_LEVEL", default="INFO")
 from dbtools.logging import configure as _configure_logging  # noqa: E402

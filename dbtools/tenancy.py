@@ -12,16 +12,33 @@ import contextlib
 import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+import structlog
+from django.apps import apps
 from django.conf import settings
 from django.db import connections
 
-if TYPE_CHECKING:
-    from tenants.models import Tenant
+log = structlog.get_logger("dbtools.tenancy")
+
+# The only place tenant HTTP requests name their tenant (pages use the session instead).
+TENANT_HEADER = "X-Tenant-Slug"
+
+
+class Tenant(Protocol):
+    """What the kernel reads of a tenant (the tenants app's model has it all)."""
+
+    pk: Any
+    slug: str
+    name: str
+    db_name: str
+    db_user: str
+    db_host: str
+    db_port: int
+    db_password_encrypted: str
 
 
 class NoTenantError(RuntimeError):
@@ -117,14 +134,42 @@ def use_tenant(tenant: Tenant) -> Iterator[TenantContext]:
         trim_connections()
 
 
+def tenant_model() -> Any:
+    """The tenant registry's model, looked up by name like `get_user_model()`: the kernel works
+    with tenants without importing the app that stores them."""
+    return apps.get_model(settings.DBTOOLS_TENANT_MODEL)
+
+
 @contextlib.contextmanager
 def use_tenant_slug(slug: str) -> Iterator[TenantContext]:
     """For tasks and commands: look the tenant up in the system database, then use it."""
-    from tenants.models import Tenant
-
-    tenant = Tenant.objects.get(slug=slug)
+    tenant = tenant_model().objects.get(slug=slug)
     with use_tenant(tenant) as ctx:
         yield ctx
+
+
+def run_in_each_tenant[T](
+    work: Callable[[], T], *, failure_event: str, active_only: bool = False
+) -> tuple[list[T], int]:
+    """Run `work` inside every tenant that is not deleted (only the active ones with
+    `active_only`), in creation order. One tenant's failure (its database is down, a bug in its
+    data) is logged as `failure_event` and does not stop the others.
+
+    Returns the results of the tenants that succeeded and how many failed."""
+    model = tenant_model()
+    tenants = model.objects.exclude(status=model.Status.DELETED)
+    if active_only:
+        tenants = tenants.filter(status=model.Status.ACTIVE)
+    results: list[T] = []
+    failed = 0
+    for tenant in tenants.order_by("pk"):
+        try:
+            with use_tenant(tenant):
+                results.append(work())
+        except Exception:
+            log.exception(failure_event, tenant=tenant.slug)
+            failed += 1
+    return results, failed
 
 
 # --- bounded tenant connections -------------------------------------------------------------

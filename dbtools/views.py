@@ -1,21 +1,14 @@
 """System endpoints and the pages of the app shell."""
 
-from urllib.parse import urlsplit
-
 from django.contrib.auth.decorators import login_not_required
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
-
-from dbtools.middleware import LAST_TENANT_COOKIE, SESSION_KEY
-from tenants import access
 
 _ApiHealth = inline_serializer(
     "ApiHealth", {"status": serializers.CharField(), "details": serializers.DictField()}
@@ -42,24 +35,6 @@ def health(request: Request) -> Response:
         {"status": "healthy" if healthy else "unhealthy", "details": {"system_database": db}},
         status=200 if healthy else 503,
     )
-
-
-@require_POST
-def select_tenant(request: HttpRequest) -> HttpResponse:
-    slug = request.POST.get("tenant", "")
-    if access.tenants_for(request.user).filter(slug=slug).exists():
-        request.session[SESSION_KEY] = slug
-    nxt = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(nxt, {request.get_host()}, request.is_secure()):
-        nxt = "/"
-    # The same section of the new tenant, at its index: a server, a group or a filter of the
-    # old tenant means nothing (or something else) in the new one.
-    section = urlsplit(nxt).path.strip("/").split("/")[0]
-    response = HttpResponseRedirect(f"/{section}/" if section else "/")
-    if request.session.get(SESSION_KEY) == slug:
-        response.set_cookie(LAST_TENANT_COOKIE, slug, max_age=365 * 24 * 3600,
-                            httponly=True, samesite="Lax", secure=request.is_secure())  # fmt: skip
-    return response
 
 
 def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:

@@ -180,24 +180,21 @@ def refresh(
 def repair() -> dict[str, int]:
     """Recompute every active tenant's rows from its own database (the safety net: a lost
     on-commit mark or a bug can delay work by at most one repair interval)."""
-    from tenants.models import Tenant
 
-    done = failed = 0
-    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"):
-        try:
-            with tenancy.use_tenant(tenant):
-                for kind in COMPUTERS:
-                    for part in range(parts(kind)):
-                        refresh(tenant.pk, kind, part=part)
-            done += 1
-        except Exception:
-            log.exception("due.repair_failed", tenant=tenant.slug)
-            failed += 1
+    def refresh_all() -> None:
+        tenant_id = tenancy.current().id
+        for kind in COMPUTERS:
+            for part in range(parts(kind)):
+                refresh(tenant_id, kind, part=part)
+
+    done, failed = tenancy.run_in_each_tenant(
+        refresh_all, failure_event="due.repair_failed", active_only=True
+    )
     # Parts beyond the current slot count (DBTOOLS_COLLECT_SLOTS was lowered) would never be
     # claimed by their own slot: their servers now belong to the remaining parts.
     for kind in COMPUTERS:
         DueWork.objects.filter(kind=kind, part__gte=parts(kind)).delete()
-    return {"tenants": done, "failed": failed}
+    return {"tenants": len(done), "failed": failed}
 
 
 def release(tenant_id: int, owner: str, kind: str = COLLECT, part: int = 0) -> None:

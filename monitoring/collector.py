@@ -339,9 +339,14 @@ def claim_servers(
                  AND (claimed_until IS NULL OR claimed_until < %s)
                  AND (next_due_at IS NULL OR next_due_at <= %s)
                RETURNING server_id""",
-            [owner, now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
-             [pk for pk, _ in rows], now, horizon],
-        )  # fmt: skip
+            [
+                owner,
+                now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
+                [pk for pk, _ in rows],
+                now,
+                horizon,
+            ],
+        )
         return [r[0] for r in cur.fetchall()]
 
 
@@ -415,8 +420,13 @@ def evaluate_alerts(tenant_slug: str, server_ids: list[int]) -> None:
 def queue_slot(slot: int) -> None:
     from dbtools.tasks import enqueue
 
-    enqueue("monitoring.collector.slot_task", slot, kind="collect",
-            task_name=f"collector slot {slot}", group="collect")  # fmt: skip
+    enqueue(
+        "monitoring.collector.slot_task",
+        slot,
+        kind="collect",
+        task_name=f"collector slot {slot}",
+        group="collect",
+    )
 
 
 class _Inline:
@@ -504,8 +514,6 @@ class SlotLoop:
         connections["default"].close()
 
     def claim(self, room: int) -> int:
-        from tenants.models import Tenant
-
         # A tenant visited now is written back moments later: claim no more tenants than the
         # slot keeps connections for, so the write finds the visit's connection still open (with
         # a thousand small tenants, reconnecting for every write doubled the connections made).
@@ -527,7 +535,7 @@ class SlotLoop:
         if not rows:
             return 0
         self.totals["claims"] += 1
-        tenants = Tenant.objects.in_bulk([row.tenant_id for row in rows])
+        tenants = tenancy.tenant_model().objects.in_bulk([row.tenant_id for row in rows])
         got = 0
         for row in rows:
             tenant = tenants.get(row.tenant_id)
@@ -804,8 +812,9 @@ def tick() -> dict[str, int]:
     queued = 0
     for slot in range(slots):
         # Conditional UPDATE: two ticks at once queue a slot once.
-        if CollectorSlot.objects.filter(Q(slot=slot), idle | (dead & not_queued_since(stale))
-                                        ).update(queued_at=now):  # fmt: skip
+        if CollectorSlot.objects.filter(
+            Q(slot=slot), idle | (dead & not_queued_since(stale))
+        ).update(queued_at=now):
             queue_slot(slot)
             queued += 1
     return {"queued": queued}

@@ -1,36 +1,25 @@
-"""Server health from the latest snapshot and the tenant's thresholds (story 3.6)."""
+"""Server health from the latest snapshot and the tenant's thresholds."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections
 from django.utils import timezone
 
 from core import settings_store
 from dbtools import tenancy
-
-
-class Health(models.TextChoices):
-    """Every health a server can show, in one place (filters, API, pages, icons)."""
-
-    HEALTHY = "healthy", "Healthy"
-    WARNING = "warning", "Warning"
-    CRITICAL = "critical", "Critical"
-    OFFLINE = "offline", "Offline"
-    # DbTools itself did not collect (workers down or behind): says nothing about the instance.
-    STALE = "stale", "Not collected"
-    UNKNOWN = "unknown", "Unknown"
-
+from servers.health import ICONS, Health
 
 HEALTHY, WARNING, CRITICAL, OFFLINE, STALE, UNKNOWN = (
-    Health.HEALTHY, Health.WARNING, Health.CRITICAL, Health.OFFLINE, Health.STALE, Health.UNKNOWN
-)  # fmt: skip
-ORDER = {CRITICAL: 0, OFFLINE: 1, WARNING: 2, STALE: 3, UNKNOWN: 4, HEALTHY: 5}
-# Pages never show health by colour alone: each one has its icon (static/vendor/icons.svg).
-ICONS = {HEALTHY: "circle-check", WARNING: "triangle-alert", CRITICAL: "octagon-x",
-         OFFLINE: "server-off", STALE: "clock-alert", UNKNOWN: "circle-dashed"}  # fmt: skip
+    Health.HEALTHY,
+    Health.WARNING,
+    Health.CRITICAL,
+    Health.OFFLINE,
+    Health.STALE,
+    Health.UNKNOWN,
+)
 # A server is late when its collection is overdue by more than this (or its interval if longer).
 LATE_GRACE_SECONDS = 60
 
@@ -172,5 +161,11 @@ def collection_lag() -> dict[str, Any] | None:
     held = slots.filter(heartbeat_at__gte=alive).exclude(owner="").count()
     last_beat = max((b for b in slots.values_list("heartbeat_at", flat=True) if b), default=None)
     minutes = round((now - oldest).total_seconds() / 60)
-    return {"late": late, "since": oldest, "minutes": minutes, "held": held,
-            "slots": settings.DBTOOLS_COLLECT_SLOTS, "last_beat": last_beat}  # fmt: skip
+    return {
+        "late": late,
+        "since": oldest,
+        "minutes": minutes,
+        "held": held,
+        "slots": settings.DBTOOLS_COLLECT_SLOTS,
+        "last_beat": last_beat,
+    }

@@ -1,4 +1,4 @@
-"""Retention (story 3.5): whole daily partitions past the tenant's metrics retention are dropped;
+"""Retention: whole daily partitions past the tenant's metrics retention are dropped;
 the activity log is trimmed in batches of 10,000 rows past its own retention."""
 
 from __future__ import annotations
@@ -50,16 +50,7 @@ def cleanup(now: dt.datetime | None = None) -> dict[str, Any]:
 
 def cleanup_task() -> list[dict[str, Any]]:
     """Daily Django-Q2 task over every tenant that is not deleted."""
-    from tenants.models import Tenant
-
-    results = []
-    for tenant in Tenant.objects.exclude(status=Tenant.Status.DELETED):
-        try:
-            with tenancy.use_tenant(tenant):
-                results.append(cleanup())
-        except Exception:
-            log.exception("retention.cleanup_failed", tenant=tenant.slug)
-        tenancy.trim_connections()
+    results, _failed = tenancy.run_in_each_tenant(cleanup, failure_event="retention.cleanup_failed")
     return results
 
 

@@ -74,7 +74,11 @@ def top_waits(server_id: int, range_: str, limit: int = 10) -> list[dict[str, An
             [server_id, since, limit],
         )
         return [
-            {"wait_type": w, "wait_time_ms": int(ms), "waiting_tasks": int(n),
-             "signal_wait_time_ms": int(sig)}
+            {
+                "wait_type": w,
+                "wait_time_ms": int(ms),
+                "waiting_tasks": int(n),
+                "signal_wait_time_ms": int(sig),
+            }
             for w, ms, n, sig in cur.fetchall()
-        ]  # fmt: skip
+        ]

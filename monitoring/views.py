@@ -1,4 +1,4 @@
-"""Dashboard (story 3.7, live per story 3.9) and the server Metrics tab (story 3.8)."""
+"""The live Dashboard, and the server page's Health, Metrics and Collection parts."""
 
 from __future__ import annotations
 
@@ -12,21 +12,22 @@ from django.utils import timezone
 
 from core import settings_store
 from dbtools.decorators import role_required
-from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.pages import render_page
+from dbtools.roles import Role
 from monitoring import health, series
 from monitoring.actions import config_for, save_config
 from monitoring.forms import CollectionForm
 from monitoring.models import CollectorState
+from servers.health import ORDER, Health
 from servers.models import Server, ServerGroupMember
-from tenants.models import Role
 
 RATE_CHARTS = {"batch_requests", "waits", "io"}
-STATUS_ORDER = sorted(health.ORDER, key=health.ORDER.get)
+STATUS_ORDER = sorted(ORDER, key=ORDER.get)
 
 
 def _board() -> dict[str, Any]:
     items = health.fleet_health()
-    items.sort(key=lambda h: (health.ORDER[h["status"]], h["name"].lower()))
+    items.sort(key=lambda h: (ORDER[h["status"]], h["name"].lower()))
     by_id = {h["server_id"]: h["status"] for h in items}
     groups: dict[tuple[int, str], Counter] = {}
     for group_id, group_name, server_id in ServerGroupMember.objects.filter(
@@ -34,12 +35,19 @@ def _board() -> dict[str, Any]:
     ).values_list("group_id", "group__name", "server_id"):
         groups.setdefault((group_id, group_name), Counter())[by_id.get(server_id, "unknown")] += 1
     group_rows = [
-        {"id": gid, "name": name, "total": sum(c.values()),
-         "counts": [(s, c.get(s, 0), health.Health(s).label.lower()) for s in STATUS_ORDER],
-         "text": " · ".join(f"{c[s]} {health.Health(s).label.lower()}"
-                            for s in STATUS_ORDER if c.get(s) and s != health.HEALTHY)}
+        {
+            "id": gid,
+            "name": name,
+            "total": sum(c.values()),
+            "counts": [(s, c.get(s, 0), Health(s).label.lower()) for s in STATUS_ORDER],
+            "text": " · ".join(
+                f"{c[s]} {Health(s).label.lower()}"
+                for s in STATUS_ORDER
+                if c.get(s) and s != health.HEALTHY
+            ),
+        }
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
-    ]  # fmt: skip
+    ]
     # Built here rather than in the template: a thousand tiles is where template tags add up.
     base = reverse("servers-detail", args=[0]).replace("/0/", "/")
     tiles = []
@@ -58,9 +66,17 @@ def _board() -> dict[str, Any]:
         if h["error"]:
             title += f" — {h['error']}"
         href = f"{base}{h['server_id']}/"
-        tiles.append({"id": h["server_id"], "name": h["name"], "status": h["status"],
-                      "icon": h["icon"], "href": href, "metrics": metrics,
-                      "title": title})  # fmt: skip
+        tiles.append(
+            {
+                "id": h["server_id"],
+                "name": h["name"],
+                "status": h["status"],
+                "icon": h["icon"],
+                "href": href,
+                "metrics": metrics,
+                "title": title,
+            }
+        )
     return {
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "tiles": tiles,
@@ -73,9 +89,7 @@ def _board() -> dict[str, Any]:
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _board()
-    partial = wants_partial(request)
-    template = "monitoring/dashboard.html#board" if partial else "monitoring/dashboard.html"
-    return vary_on_htmx(render(request, template, context))
+    return render_page(request, "monitoring/dashboard.html", context, part="board")
 
 
 def health_context(server: Server) -> dict[str, Any]:
@@ -115,12 +129,17 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         f"; next collection at {next_due:%H:%M:%S} UTC." if next_due else "."
     )
     panels = [
-        {"key": key, "title": title, "unit": unit, "id": f"series-{key}",
-         "data": series.series(server.pk, key, range_),
-         # A rate is a difference between two collections: say so rather than "No data".
-         "empty": rate_note if key in RATE_CHARTS else "No data"}
+        {
+            "key": key,
+            "title": title,
+            "unit": unit,
+            "id": f"series-{key}",
+            "data": series.series(server.pk, key, range_),
+            # A rate is a difference between two collections: say so rather than "No data".
+            "empty": rate_note if key in RATE_CHARTS else "No data",
+        }
         for key, title, unit in charts
-    ]  # fmt: skip
+    ]
     context = {
         **health_context(server),
         "range": range_,
@@ -129,9 +148,7 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         "has_data": any(s["points"] for p in panels for s in p["data"]["series"]),
         "top_waits": series.top_waits(server.pk, range_),
     }
-    template = "monitoring/server_metrics.html"
-    partial = wants_partial(request)
-    return render(request, template + "#panel" if partial else template, context)
+    return render_page(request, "monitoring/server_metrics.html", context, part="panel")
 
 
 def _collection_context(server: Server, form: CollectionForm | None = None) -> dict[str, Any]:
@@ -141,13 +158,15 @@ def _collection_context(server: Server, form: CollectionForm | None = None) -> d
         "server": server,
         "config": config,
         "state": state,
-        "form": form or CollectionForm(initial={"enabled": config.enabled,
-                                                "interval_seconds": config.interval_seconds}),
-    }  # fmt: skip
+        "form": form
+        or CollectionForm(
+            initial={"enabled": config.enabled, "interval_seconds": config.interval_seconds}
+        ),
+    }
 
 
 def collection_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """The Collection card of the server page: on/off, interval, last collection (story 3.2)."""
+    """The Collection card of the server page: on/off, interval, last collection."""
     server = get_object_or_404(Server.objects.alive(), pk=pk)
     return render(request, "monitoring/collection_card.html", _collection_context(server))
 
@@ -159,7 +178,7 @@ def collection_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         context = _collection_context(server, form)
         return render(request, "monitoring/collection_card.html", context, status=400)
-    save_config(config_for(server), form.cleaned_data, request.user)
+    save_config(config_for(server), form.cleaned_data, acting_user=request.user)
     context = _collection_context(server)
     context["saved"] = True
     return render(request, "monitoring/collection_card.html", context)

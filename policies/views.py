@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_date
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
 from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.roles import Role
 from policies import actions, forms, schemas, standing
 from policies import render as tsql
 from policies.filters import PolicyFilter
@@ -28,7 +29,6 @@ from policies.models import Exemption, Policy, PolicyDeployment
 from scheduler import actions as job_actions
 from scheduler.models import JobExecution
 from servers.models import Server, ServerGroup
-from tenants.models import Role
 
 # Rows of one deployment a page shows; the rest are reached through the compliance filter.
 ROW_LIMIT = 200

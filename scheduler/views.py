@@ -22,12 +22,12 @@ from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
 from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.roles import Role
 from scheduler import actions
 from scheduler.filters import SORTABLE, JobFilter
 from scheduler.forms import CRON_TEMPLATES, JobForm, time_zones
 from scheduler.models import ACTIVE, Job, JobDependency, JobExecution, JobRun, RunStatus
 from tenants import access
-from tenants.models import Role
 
 RUNS_PER_PAGE = 20
 LIVE_SECONDS = 2  # a running run's page refreshes this often

@@ -39,9 +39,13 @@ def can_connect(dbname: str) -> bool:
     c = parts()
     try:
         with psycopg.connect(
-            dbname=dbname, user=c["user"], password=c["password"] or None, host=c["host"],
-            port=c["port"], connect_timeout=5,
-        ):  # fmt: skip
+            dbname=dbname,
+            user=c["user"],
+            password=c["password"] or None,
+            host=c["host"],
+            port=c["port"],
+            connect_timeout=5,
+        ):
             return True
     except psycopg.Error:
         return False
@@ -63,10 +67,22 @@ def admin_psql(script: str) -> None:
 def _peer_ok() -> bool:
     try:
         r = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "psql", "-X", "-Atqc", "select 1",
-             "-p", parts()["port"]],
-            capture_output=True, text=True, timeout=10,
-        )  # fmt: skip
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "psql",
+                "-X",
+                "-Atqc",
+                "select 1",
+                "-p",
+                parts()["port"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return r.stdout.strip() == "1"
     except (OSError, subprocess.SubprocessError):
         return False

@@ -12,14 +12,46 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / "node_modules"
 OUT = ROOT / "static" / "vendor"
 ICONS = [
-    "layout-dashboard", "server", "boxes", "shield-check", "calendar-clock", "bell", "history",
-    "settings", "building-2", "users", "log-out", "chevron-down", "x", "circle-alert",
-    "circle-check", "loader-circle", "search", "plus", "trash-2", "menu", "refresh-cw",
-    "database", "tag", "play", "pause", "pencil", "external-link", "book-open",
-    "check", "plug-zap", "rocket", "chevron-right",
+    "layout-dashboard",
+    "server",
+    "boxes",
+    "shield-check",
+    "calendar-clock",
+    "bell",
+    "history",
+    "settings",
+    "building-2",
+    "users",
+    "log-out",
+    "chevron-down",
+    "x",
+    "circle-alert",
+    "circle-check",
+    "loader-circle",
+    "search",
+    "plus",
+    "trash-2",
+    "menu",
+    "refresh-cw",
+    "database",
+    "tag",
+    "play",
+    "pause",
+    "pencil",
+    "external-link",
+    "book-open",
+    "check",
+    "plug-zap",
+    "rocket",
+    "chevron-right",
     # health: never colour alone
-    "triangle-alert", "octagon-x", "server-off", "clock-alert", "circle-dashed", "hourglass",
-]  # fmt: skip
+    "triangle-alert",
+    "octagon-x",
+    "server-off",
+    "clock-alert",
+    "circle-dashed",
+    "hourglass",
+]
 
 
 def build_sprite() -> str:

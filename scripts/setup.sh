@@ -84,6 +84,9 @@ if [[ "$(cat node_modules/.dbtools.sha 2>/dev/null)" != "$lock_sum" || ! -f stat
   echo "$lock_sum" > node_modules/.dbtools.sha
 fi
 
+# --- this machine's secrets (the settings only read them) ---------------------------------------
+.venv/bin/python -m dbtools.local_secrets
+
 # --- databases -------------------------------------------------------------------------------
 .venv/bin/python scripts/bootstrap_db.py
 export DJANGO_SETTINGS_MODULE=dbtools.settings

@@ -22,8 +22,18 @@ from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGrou
 
 User = AbstractBaseUser | None
 
-CONNECTION_FIELDS = ("host", "port", "instance_name", "auth_type", "username", "encrypt",
-                     "trust_server_certificate")  # fmt: skip
+# What the Servers page and the API can do to many servers at once (see `bulk`).
+BULK_ACTIONS = ("add_to_group", "add_label", "deploy", "delete")
+
+CONNECTION_FIELDS = (
+    "host",
+    "port",
+    "instance_name",
+    "auth_type",
+    "username",
+    "encrypt",
+    "trust_server_certificate",
+)
 EDITABLE_FIELDS = ("name", *CONNECTION_FIELDS)
 
 
@@ -92,14 +102,16 @@ def _apply_result(server: Server, result: dict[str, Any]) -> None:
             server.status = Server.Status.OFFLINE
 
 
-def recheck_server(server: Server, user: User = None) -> dict[str, Any]:
+def recheck_server(server: Server, *, acting_user: User = None) -> dict[str, Any]:
+    # The test talks to the instance: no transaction is held open while it waits.
     result = test_connection(target_for(server))
     _apply_result(server, result)
-    server.save()
-    activity.record(
-        "server.connection_tested", "server", server.pk, server.name,
-        {"ok": result["ok"], "error_kind": result.get("error_kind", "")}, user,
-    )  # fmt: skip
+    details = {"ok": result["ok"], "error_kind": result.get("error_kind", "")}
+    with tenancy.atomic():
+        server.save()
+        activity.record(
+            "server.connection_tested", "server", server.pk, server.name, details, acting_user
+        )
     return result
 
 
@@ -116,8 +128,8 @@ def name_taken(name: str, exclude: int | None = None) -> bool:
 
 def create_server(
     data: dict[str, Any],
-    user: User = None,
     *,
+    acting_user: User = None,
     validate: bool = False,
     tested: dict[str, Any] | None = None,
 ) -> Server:
@@ -138,9 +150,13 @@ def create_server(
         with tenancy.atomic():
             server.save()
             activity.record(
-                "server.created", "server", server.pk, server.name,
-                {"address": server.address, "validated": validate}, user,
-            )  # fmt: skip
+                "server.created",
+                "server",
+                server.pk,
+                server.name,
+                {"address": server.address, "validated": validate},
+                acting_user,
+            )
     except IntegrityError as exc:  # a concurrent create with the same name
         raise ActionError({"name": ["A server with this name already exists."]}) from exc
     return server
@@ -148,8 +164,8 @@ def create_server(
 
 def onboard_server(
     data: dict[str, Any],
-    user: User = None,
     *,
+    acting_user: User = None,
     groups: Iterable[ServerGroup] = (),
     labels: Iterable[str] = (),
     deploy: bool = False,
@@ -163,20 +179,20 @@ def onboard_server(
     if not result["ok"]:
         raise ConnectionFailed(result)
     with tenancy.atomic():
-        server = create_server(data, user, validate=True, tested=result)
+        server = create_server(data, acting_user=acting_user, validate=True, tested=result)
         for group in groups:
-            add_to_group(group, [server], user)
+            add_to_group(group, [server], acting_user=acting_user)
         names = list(labels)
         if names:
-            assign_labels([server], names, user)
-    if deploy:
-        from servers import deployment  # deployment imports this module
+            assign_labels([server], names, acting_user=acting_user)
+        if deploy:
+            from servers import deployment  # deployment imports this module
 
-        deployment.request_deploy([server], user)
+            deployment.request_deploy([server], acting_user=acting_user)
     return server
 
 
-def update_server(server: Server, data: dict[str, Any], user: User = None) -> Server:
+def update_server(server: Server, data: dict[str, Any], *, acting_user: User = None) -> Server:
     """Change fields; a missing or empty password keeps the stored one."""
     if "name" in data and _name_taken(data["name"], exclude=server.pk):
         raise ActionError({"name": ["A server with this name already exists."]})
@@ -192,12 +208,18 @@ def update_server(server: Server, data: dict[str, Any], user: User = None) -> Se
         server.status = Server.Status.UNKNOWN  # until the next check proves the new settings
     with tenancy.atomic():
         server.save()
-        activity.record("server.updated", "server", server.pk, server.name,
-                        {"changed": sorted(changed)}, user)  # fmt: skip
+        activity.record(
+            "server.updated",
+            "server",
+            server.pk,
+            server.name,
+            {"changed": sorted(changed)},
+            acting_user,
+        )
     return server
 
 
-def delete_servers(servers: Iterable[Server], user: User = None) -> int:
+def delete_servers(servers: Iterable[Server], *, acting_user: User = None) -> int:
     """Soft delete: the row stays for history; the name becomes free again."""
     count = 0
     with tenancy.atomic():
@@ -207,7 +229,7 @@ def delete_servers(servers: Iterable[Server], user: User = None) -> int:
             server.deleted_at = timezone.now()
             server.save(update_fields=["deleted_at", "updated_at"])
             ServerGroupMember.objects.filter(server=server).delete()
-            activity.record("server.deleted", "server", server.pk, server.name, {}, user)
+            activity.record("server.deleted", "server", server.pk, server.name, {}, acting_user)
             count += 1
         if count:
             due.mark_on_commit()  # the collector recomputes what is due without them
@@ -229,39 +251,42 @@ def _group_name_taken(name: str, exclude: int | None = None) -> bool:
     return qs.exclude(pk=exclude).exists() if exclude else qs.exists()
 
 
-def create_group(name: str, description: str = "", user: User = None) -> ServerGroup:
+def create_group(name: str, description: str = "", *, acting_user: User = None) -> ServerGroup:
     if _group_name_taken(name):
         raise ActionError({"name": ["A group with this name already exists."]})
     with tenancy.atomic():
         group = ServerGroup.objects.create(name=name, description=description)
-        activity.record("group.created", "group", group.pk, group.name, {}, user)
+        activity.record("group.created", "group", group.pk, group.name, {}, acting_user)
     return group
 
 
-def update_group(group: ServerGroup, data: dict[str, Any], user: User = None) -> ServerGroup:
+def update_group(
+    group: ServerGroup, data: dict[str, Any], *, acting_user: User = None
+) -> ServerGroup:
     if "name" in data and _group_name_taken(data["name"], exclude=group.pk):
         raise ActionError({"name": ["A group with this name already exists."]})
     before = {k: getattr(group, k) for k in ("name", "description")}
     for key in ("name", "description"):
         if key in data:
             setattr(group, key, data[key])
-    diff = {k: {"from": v, "to": getattr(group, k)} for k, v in before.items()
-            if v != getattr(group, k)}  # fmt: skip
+    diff = {
+        k: {"from": v, "to": getattr(group, k)} for k, v in before.items() if v != getattr(group, k)
+    }
     if diff:
         with tenancy.atomic():
             group.save()
-            activity.record("group.updated", "group", group.pk, group.name, diff, user)
+            activity.record("group.updated", "group", group.pk, group.name, diff, acting_user)
     return group
 
 
-def delete_group(group: ServerGroup, user: User = None) -> None:
+def delete_group(group: ServerGroup, *, acting_user: User = None) -> None:
     """The servers stay; they only leave the group. A group that jobs run on stays until they
     are moved or deleted: deleting it would silently stop them."""
     try:
         with tenancy.atomic():
             members = group.servers.count()
             activity.record(
-                "group.deleted", "group", group.pk, group.name, {"members": members}, user
+                "group.deleted", "group", group.pk, group.name, {"members": members}, acting_user
             )
             group.delete()
     except ProtectedError as exc:
@@ -272,7 +297,7 @@ def delete_group(group: ServerGroup, user: User = None) -> None:
         ) from exc
 
 
-def add_to_group(group: ServerGroup, servers: list[Server], user: User = None) -> int:
+def add_to_group(group: ServerGroup, servers: list[Server], *, acting_user: User = None) -> int:
     existing = set(
         ServerGroupMember.objects.filter(group=group).values_list("server_id", flat=True)
     )
@@ -282,17 +307,29 @@ def add_to_group(group: ServerGroup, servers: list[Server], user: User = None) -
             [ServerGroupMember(group=group, server=s) for s in new], ignore_conflicts=True
         )
         if new:
-            activity.record("group.servers_added", "group", group.pk, group.name,
-                            {"servers": [s.name for s in new]}, user)  # fmt: skip
+            activity.record(
+                "group.servers_added",
+                "group",
+                group.pk,
+                group.name,
+                {"servers": [s.name for s in new]},
+                acting_user,
+            )
     return len(new)
 
 
-def remove_from_group(group: ServerGroup, server: Server, user: User = None) -> bool:
+def remove_from_group(group: ServerGroup, server: Server, *, acting_user: User = None) -> bool:
     with tenancy.atomic():
         deleted, _ = ServerGroupMember.objects.filter(group=group, server=server).delete()
         if deleted:
-            activity.record("group.server_removed", "group", group.pk, group.name,
-                            {"server": server.name}, user)  # fmt: skip
+            activity.record(
+                "group.server_removed",
+                "group",
+                group.pk,
+                group.name,
+                {"server": server.name},
+                acting_user,
+            )
     return bool(deleted)
 
 
@@ -301,48 +338,104 @@ def _palette_color(name: str) -> str:
     return LABEL_PALETTE[sum(name.lower().encode()) % len(LABEL_PALETTE)]
 
 
-def create_label(name: str, color: str = "", user: User = None) -> Label:
+def create_label(name: str, color: str = "", *, acting_user: User = None) -> Label:
     if Label.objects.filter(name__iexact=name).exists():
         raise ActionError({"name": ["A label with this name already exists."]})
     with tenancy.atomic():
         label = Label.objects.create(name=name, color=color or _palette_color(name))
         activity.record(
-            "label.created", "label", label.pk, label.name, {"color": label.color}, user
+            "label.created", "label", label.pk, label.name, {"color": label.color}, acting_user
         )
     return label
 
 
-def labels_named(names: Iterable[str]) -> list[Label]:
-    """The labels with these names, created on first use (case-insensitive)."""
+def labels_named(names: Iterable[str], *, acting_user: User = None) -> list[Label]:
+    """The labels with these names, created on first use (case-insensitive) and logged like
+    labels created on purpose."""
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     lowered = [n.lower() for n in wanted]
     found = {
         lbl.name.lower(): lbl
         for lbl in Label.objects.annotate(lname=Lower("name")).filter(lname__in=lowered)
     }
-    for name in wanted:
-        if name.lower() not in found:
-            found[name.lower()], _ = Label.objects.get_or_create(
-                name=name, defaults={"color": _palette_color(name)}
-            )
+    with tenancy.atomic():
+        for name in wanted:
+            if name.lower() not in found:
+                label, created = Label.objects.get_or_create(
+                    name=name, defaults={"color": _palette_color(name)}
+                )
+                if created:
+                    activity.record(
+                        "label.created",
+                        "label",
+                        label.pk,
+                        label.name,
+                        {"color": label.color},
+                        acting_user,
+                    )
+                found[name.lower()] = label
     return [found[n.lower()] for n in wanted]
 
 
-def assign_labels(servers: list[Server], names: Iterable[str], user: User = None) -> list[Label]:
+def assign_labels(
+    servers: list[Server], names: Iterable[str], *, acting_user: User = None
+) -> list[Label]:
     with tenancy.atomic():
-        labels = labels_named(names)
+        labels = labels_named(names, acting_user=acting_user)
         links = [ServerLabel(server=s, label=lbl) for s in servers for lbl in labels]
         ServerLabel.objects.bulk_create(links, ignore_conflicts=True)
         for server in servers:
-            activity.record("server.labels_added", "server", server.pk, server.name,
-                            {"labels": [lbl.name for lbl in labels]}, user)  # fmt: skip
+            activity.record(
+                "server.labels_added",
+                "server",
+                server.pk,
+                server.name,
+                {"labels": [lbl.name for lbl in labels]},
+                acting_user,
+            )
     return labels
 
 
-def remove_label(server: Server, label: Label, user: User = None) -> bool:
+def remove_label(server: Server, label: Label, *, acting_user: User = None) -> bool:
     with tenancy.atomic():
         deleted, _ = ServerLabel.objects.filter(server=server, label=label).delete()
         if deleted:
-            activity.record("server.label_removed", "server", server.pk, server.name,
-                            {"label": label.name}, user)  # fmt: skip
+            activity.record(
+                "server.label_removed",
+                "server",
+                server.pk,
+                server.name,
+                {"label": label.name},
+                acting_user,
+            )
     return bool(deleted)
+
+
+# -- many servers at once -------------------------------------------------------------------------
+def bulk(
+    action: str,
+    servers: list[Server],
+    *,
+    acting_user: User = None,
+    group: ServerGroup | None = None,
+    label: str = "",
+) -> int:
+    """One of BULK_ACTIONS on the servers ticked in a list, for the page and the API alike, in
+    one transaction. Returns how many servers it changed (queued, for a deployment)."""
+    from servers import deployment  # deployment imports this module
+
+    with tenancy.atomic():
+        if action == "add_to_group":
+            if group is None:
+                raise ActionError({"group_id": ["Choose a group."]})
+            return add_to_group(group, servers, acting_user=acting_user)
+        if action == "add_label":
+            if not label.strip():
+                raise ActionError({"label": ["Name the label to add."]})
+            assign_labels(servers, [label], acting_user=acting_user)
+            return len(servers)
+        if action == "deploy":
+            return len(deployment.request_deploy(servers, acting_user=acting_user))
+        if action == "delete":
+            return delete_servers(servers, acting_user=acting_user)
+    raise ActionError({"action": [f"Unknown action {action!r}."]})

@@ -122,3 +122,13 @@ def host_validator(value: str) -> None:
 def instance_name_validator(value: str) -> None:
     if validate_instance_name(value) != value:
         raise ValidationError("Store the instance name without surrounding spaces.")
+
+
+DEFAULT_PORT = 1433
+
+
+def display(host: str, instance_name: str = "", port: int | None = None) -> str:
+    """host[\\instance][,port] as a DBA types it in SQL Server Management Studio; the default
+    port goes without saying."""
+    text = host + (f"\\{instance_name}" if instance_name else "")
+    return text + (f",{port}" if port and port != DEFAULT_PORT else "")

@@ -5,7 +5,8 @@ from typing import Any
 import django_filters
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from monitoring.health import Health
+from servers import health
+from servers.health import ORDER, Health
 from servers.models import Server, ServerGroup
 
 SORTABLE = ["name", "host", "status", "health", "version", "created_at", "monitoring_status"]
@@ -17,18 +18,20 @@ class ServerOrdering(django_filters.OrderingFilter):
     def filter(self, qs: QuerySet, value: Any) -> QuerySet:
         if not value or all(v.lstrip("-") != "health" for v in value):
             return super().filter(qs, value)
-        from monitoring.health import ORDER, fleet_health
-
         ranks: dict[int, list[int]] = {}
-        for h in fleet_health():
+        for h in health.fleet_health():
             ranks.setdefault(ORDER[h["status"]], []).append(h["server_id"])
-        rank = Case(*[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
-                    default=Value(len(ORDER)), output_field=IntegerField())  # fmt: skip
+        rank = Case(
+            *[When(pk__in=ids, then=Value(r)) for r, ids in ranks.items()],
+            default=Value(len(ORDER)),
+            output_field=IntegerField(),
+        )
         ordering = [
-            v.replace("health", "health_rank") if v.lstrip("-") == "health"
+            v.replace("health", "health_rank")
+            if v.lstrip("-") == "health"
             else self.get_ordering_value(v)
             for v in value
-        ]  # fmt: skip
+        ]
         return qs.annotate(health_rank=rank).order_by(*ordering, "name")
 
 
@@ -74,10 +77,12 @@ class ServerFilter(django_filters.FilterSet):
         """Name, host, instance, group or label, as a DBA would type it."""
         for word in value.split():
             queryset = queryset.filter(
-                Q(name__icontains=word) | Q(host__icontains=word)
-                | Q(instance_name__icontains=word) | Q(groups__name__icontains=word)
+                Q(name__icontains=word)
+                | Q(host__icontains=word)
+                | Q(instance_name__icontains=word)
+                | Q(groups__name__icontains=word)
                 | Q(labels__name__icontains=word)
-            )  # fmt: skip
+            )
         return queryset.distinct()
 
     def with_labels(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -88,10 +93,8 @@ class ServerFilter(django_filters.FilterSet):
 
     def with_health(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         """Health as the dashboard shows it (latest snapshot against the tenant's thresholds)."""
-        from monitoring.health import fleet_health
-
         if not value:
             return queryset
         return queryset.filter(
-            pk__in=[h["server_id"] for h in fleet_health() if h["status"] in value]
+            pk__in=[h["server_id"] for h in health.fleet_health() if h["status"] in value]
         )

@@ -1,82 +1,64 @@
 """Forms of the Servers and Groups pages.
 
-The connection rules live in the API's serializers; the forms here only describe the fields for
-the templates and hand the submitted data to those serializers, so a page and the API accept and
-refuse exactly the same input."""
+Rules of one field are the model's validators, rules across fields live in `servers.rules`;
+these forms and the API's serializers both apply them, so a page and the API accept and refuse
+the same input. The pages never import the API."""
 
 from __future__ import annotations
 
-import functools
+import copy
 from typing import Any
 
 from django import forms
-from django.utils.text import Truncator
-from rest_framework import serializers
+from django.core.exceptions import ValidationError
 
-from servers import actions, sqlclient
-from servers.api.serializers import (
-    BulkActionSerializer,
-    ConnectionSerializer,
-    GroupSerializer,
-    LabelNamesSerializer,
-    ServerIdsSerializer,
-    ServerSerializer,
-)
+from core.validators import validate_name
+from servers import actions, addresses, rules, sqlclient
 from servers.models import Server, ServerGroup
 
 
-def _add_serializer_errors(form: forms.Form, errors: dict[str, Any]) -> None:
+def _add_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A rule's errors on the fields they name (on the form as a whole otherwise)."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
     for field, messages in errors.items():
-        target = field if field in form.fields else None
-        for message in messages if isinstance(messages, list) else [messages]:
-            form.add_error(target, str(message))
+        form.add_error(field if field in form.fields else None, messages)
 
 
-@functools.cache
-def _max_lengths(serializer: type[serializers.Serializer]) -> dict[str, int]:
-    fields = serializer().fields.items()
-    return {k: f.max_length for k, f in fields if getattr(f, "max_length", None)}
-
-
-def _choice_field(label: str, choices: list[tuple[str, str]], initial: str) -> forms.CharField:
-    """A select whose value the serializer checks (a ChoiceField would check it a second time)."""
-    return forms.CharField(label=label, initial=initial, widget=forms.Select(choices=choices))
-
-
-class ServerForm(forms.Form):
+class ServerForm(forms.ModelForm):
     """The onboarding wizard, also used to edit a server.
 
-    `connection_only` validates just what a connection test needs (no name), as the API's
-    test-connection endpoint does. On edit an empty password keeps the stored one."""
+    `connection_only` validates just what a connection test needs (no name). On edit an empty
+    password keeps the stored one."""
 
-    name = forms.CharField(
-        label="Display name", required=False, help_text="How the server is shown in DbTools."
-    )
-    host = forms.CharField(label="Host", required=False, help_text="Host name or IP address.")
-    port = forms.CharField(
-        label="Port",
-        required=False,
-        initial=1433,
-        help_text="Empty: find a named instance via SQL Browser.",
-        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
-    )
-    instance_name = forms.CharField(
-        label="Instance name", required=False, help_text="Optional, e.g. SQLEXPRESS."
-    )
-    auth_type = _choice_field("Authentication", Server.AuthType.choices, Server.AuthType.SQL)
-    username = forms.CharField(label="Username", required=False)
     password = forms.CharField(
         label="Password",
         required=False,
         strip=False,
+        max_length=512,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
-    encrypt = _choice_field("Encryption", Server.Encryption.choices, sqlclient.ENCRYPT_ON)
-    trust_server_certificate = forms.BooleanField(
-        label="Trust the server certificate",
-        required=False,
-        help_text="Accept a self-signed certificate (the connection is still encrypted).",
-    )
+
+    class Meta:
+        model = Server
+        fields = [*actions.EDITABLE_FIELDS, "password"]
+        labels = {
+            "name": "Display name",
+            "instance_name": "Instance name",
+            "auth_type": "Authentication",
+            "encrypt": "Encryption",
+            "trust_server_certificate": "Trust the server certificate",
+        }
+        help_texts = {
+            "name": "How the server is shown in DbTools.",
+            "host": "Host name or IP address.",
+            "port": "Empty: find a named instance via SQL Browser.",
+            "instance_name": "Optional, e.g. SQLEXPRESS.",
+            "username": "For Windows authentication: DOMAIN\\user.",
+            "trust_server_certificate": (
+                "Accept a self-signed certificate (the connection is still encrypted)."
+            ),
+        }
+        widgets = {"port": forms.TextInput(attrs={"inputmode": "numeric"})}
 
     ADVANCED = ("encrypt", "trust_server_certificate")
 
@@ -85,15 +67,13 @@ class ServerForm(forms.Form):
     ) -> None:
         self.server = server
         self.connection_only = connection_only
-        if server is not None and not args and "data" not in kwargs:
-            kwargs.setdefault("initial", {k: getattr(server, k) for k in actions.EDITABLE_FIELDS})
-        super().__init__(*args, **kwargs)
-        for name, limit in _max_lengths(ServerSerializer).items():
-            if name in self.fields and name != "port":
-                self.fields[name].widget.attrs["maxlength"] = limit
+        # The form fills in a copy: the stored server stays as it is until the action saves it
+        # (the action compares against it to know what changed).
+        super().__init__(*args, instance=copy.copy(server) if server else None, **kwargs)
+        if connection_only:
+            self.fields["name"].required = False
         if server is not None:
             self.fields["password"].help_text = "Leave empty to keep the stored password."
-        self.fields["username"].help_text = "For Windows authentication: DOMAIN\\user."
 
     def basic_fields(self) -> list[forms.BoundField]:
         return [self[n] for n in self.fields if n not in self.ADVANCED]
@@ -101,19 +81,24 @@ class ServerForm(forms.Form):
     def advanced_fields(self) -> list[forms.BoundField]:
         return [self[n] for n in self.ADVANCED]
 
+    def clean_host(self) -> str:
+        return addresses.validate_host(self.cleaned_data.get("host", ""))
+
+    def clean_instance_name(self) -> str:
+        return addresses.validate_instance_name(self.cleaned_data.get("instance_name", ""))
+
     def clean(self) -> dict[str, Any]:
-        super().clean()
-        data = self.data.copy() if hasattr(self.data, "copy") else dict(self.data)
-        data.pop("validate", None)  # the page decides when to test the connection
-        data.pop("validate_connection", None)
-        serializer_class = ConnectionSerializer if self.connection_only else ServerSerializer
-        serializer = serializer_class(self.server, data=data)
-        if not serializer.is_valid():
-            _add_serializer_errors(self, serializer.errors)
-            return self.cleaned_data
-        validated = dict(serializer.validated_data)
-        validated.pop("validate", None)
-        return validated
+        data = super().clean()
+        if not self.errors:  # as in the API: the rules across fields judge valid fields only
+            try:
+                rules.check_connection(data, self.server)
+            except ValidationError as exc:
+                _add_errors(self, exc)
+        return data
+
+    def validate_constraints(self) -> None:
+        """A name taken by another live server is the action's to find (`actions.create_server`
+        and `update_server`), with the same message for the page and the API."""
 
     def target(self) -> sqlclient.Target:
         """Where the cleaned fields point; on edit without a new password, the stored one."""
@@ -136,37 +121,42 @@ class ServerForm(forms.Form):
         )
 
 
-class GroupForm(forms.Form):
-    name = forms.CharField(label="Name", required=False)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea)
+class GroupForm(forms.ModelForm):
+    class Meta:
+        model = ServerGroup
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, group: ServerGroup | None = None, **kwargs: Any) -> None:
         self.group = group
-        if group is not None and not args and "data" not in kwargs:
-            kwargs.setdefault("initial", {"name": group.name, "description": group.description})
-        super().__init__(*args, **kwargs)
-        self.fields["name"].widget.attrs["maxlength"] = _max_lengths(GroupSerializer)["name"]
-        self.fields["description"].widget.attrs["rows"] = 3
+        super().__init__(*args, instance=copy.copy(group) if group else None, **kwargs)
 
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        serializer = GroupSerializer(
-            self.group, data={k: self.data.get(k, "") for k in ("name", "description")}
-        )
-        if not serializer.is_valid():
-            _add_serializer_errors(self, serializer.errors)
-            return self.cleaned_data
-        return dict(serializer.validated_data)
+    def validate_constraints(self) -> None:
+        """A taken name is the action's to find (`actions.create_group`, `update_group`)."""
+
+
+class LabelNamesField(forms.CharField):
+    """Label names typed comma separated; unknown names become labels."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return [n.strip() for n in text.split(",") if n.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        if value or self.required:
+            rules.label_names(value)
 
 
 class OnboardExtrasForm(forms.Form):
     """The wizard's later steps: groups, labels, and whether to start monitoring."""
 
     groups = forms.ModelMultipleChoiceField(
-        label="Groups", required=False, queryset=ServerGroup.objects.none(),
+        label="Groups",
+        required=False,
+        queryset=ServerGroup.objects.none(),
         widget=forms.CheckboxSelectMultiple,
-    )  # fmt: skip
-    labels = forms.CharField(
+    )
+    labels = LabelNamesField(
         label="Labels", required=False, help_text="Comma separated; new names become labels."
     )
     deploy = forms.BooleanField(
@@ -181,90 +171,68 @@ class OnboardExtrasForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["groups"].queryset = ServerGroup.objects.all()
 
-    def clean_labels(self) -> list[str]:
-        names = [n.strip() for n in (self.cleaned_data.get("labels") or "").split(",")]
-        names = [n for n in names if n]
-        if not names:
-            return []
-        serializer = LabelNamesSerializer(data={"labels": names})
-        if not serializer.is_valid():
-            errors = serializer.errors.get("labels", {})
-            if isinstance(errors, dict):
-                errors = [f"“{Truncator(names[i]).chars(24)}”: {m}"
-                          for i, msgs in errors.items() for m in msgs]  # fmt: skip
-            raise forms.ValidationError([str(e) for e in errors] or ["Invalid labels."])
-        return serializer.validated_data["labels"]
-
 
 class LabelsForm(forms.Form):
     """Label names typed on the server page, comma separated; unknown names become labels."""
 
-    labels = forms.CharField(label="Add labels", required=False)
+    labels = LabelNamesField(label="Add labels")
 
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        names = [n.strip() for n in (self.data.get("labels") or "").split(",") if n.strip()]
-        serializer = LabelNamesSerializer(data={"labels": names})
-        if not serializer.is_valid():
-            errors = serializer.errors.get("labels", ["Name at least one label."])
-            if isinstance(errors, dict):  # per-item errors: {index: [messages]}
-                errors = [f"“{Truncator(names[i]).chars(24)}”: {m}"
-                          for i, msgs in errors.items() for m in msgs]  # fmt: skip
-            _add_serializer_errors(self, {"labels": errors or ["Name at least one label."]})
-            return self.cleaned_data
-        return {"labels": serializer.validated_data["labels"]}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["labels"].error_messages["required"] = "Name at least one label."
 
 
 class ServerIdsForm(forms.Form):
-    """Servers picked in a list (a group's "Add servers" picker), checked like the API's."""
+    """Servers picked in a list (a group's "Add servers" picker); `actions.alive_servers` says
+    which ids are unknown."""
 
-    server_ids = forms.CharField(required=False)
+    server_ids = forms.Field(required=False, widget=forms.MultipleHiddenInput)
 
-    def _raw(self) -> dict[str, Any]:
-        ids = self.data.getlist("server_ids") if hasattr(self.data, "getlist") else []
-        return {"server_ids": ids}
-
-    def _servers(self, data: dict[str, Any]) -> dict[str, Any]:
-        try:
-            data["servers"] = actions.alive_servers(data["server_ids"])
-        except actions.ActionError as exc:
-            _add_serializer_errors(self, exc.errors)
-        return data
+    def clean_server_ids(self) -> list[int]:
+        ids = []
+        for raw in self.cleaned_data.get("server_ids") or []:
+            if not str(raw).isdigit() or int(raw) < 1:
+                raise ValidationError("Select at least one server.")
+            ids.append(int(raw))
+        if not ids:
+            raise ValidationError("Select at least one server.")
+        if len(ids) > rules.SERVERS_PER_REQUEST:
+            raise ValidationError(f"At most {rules.SERVERS_PER_REQUEST} servers at once.")
+        return ids
 
     def clean(self) -> dict[str, Any]:
-        serializer = ServerIdsSerializer(data=self._raw())
-        if not serializer.is_valid():
-            _add_serializer_errors(self, {"server_ids": ["Choose at least one server."]})
-            return self.cleaned_data
-        return self._servers(dict(serializer.validated_data))
+        data = super().clean()
+        if "server_ids" in data:
+            try:
+                data["servers"] = actions.alive_servers(data["server_ids"])
+            except actions.ActionError as exc:
+                for messages in exc.errors.values():
+                    self.add_error("server_ids", messages)
+        return data
 
 
 class BulkForm(ServerIdsForm):
-    """One action on the servers ticked in the list, validated by the API's bulk serializer."""
+    """One action (`actions.BULK_ACTIONS`) on the servers ticked in the list."""
 
-    action = forms.CharField(required=False)
-    group = forms.CharField(required=False)
-    label = forms.CharField(required=False)
+    action = forms.ChoiceField(choices=[(a, a) for a in actions.BULK_ACTIONS])
+    group = forms.ModelChoiceField(
+        queryset=ServerGroup.objects.none(),
+        required=False,
+        error_messages={"invalid_choice": "Unknown group."},
+    )
+    label = forms.CharField(
+        required=False, max_length=rules.LABEL_NAME_MAX_LENGTH, validators=[validate_name]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = ServerGroup.objects.all()
 
     def clean(self) -> dict[str, Any]:
-        raw = {**self._raw(), "action": self.data.get("action", "")}
-        if self.data.get("group"):
-            raw["group_id"] = self.data["group"]
-        if self.data.get("label", "").strip():
-            raw["label"] = self.data["label"].strip()
-        serializer = BulkActionSerializer(data=raw)
-        if not serializer.is_valid():
-            errors = dict(serializer.errors)
-            if "server_ids" in errors:
-                errors["server_ids"] = ["Select at least one server."]
-            if "group_id" in errors:
-                errors["group"] = errors.pop("group_id")
-            _add_serializer_errors(self, errors)
-            return self.cleaned_data
-        data = dict(serializer.validated_data)
-        if data["action"] == "add_to_group":
-            data["group"] = ServerGroup.objects.filter(pk=data["group_id"]).first()
-            if data["group"] is None:
-                self.add_error("group", "Unknown group.")
-                return data
-        return self._servers(data)
+        data = super().clean()
+        action = data.get("action")
+        if action == "add_to_group" and not data.get("group") and "group" not in self.errors:
+            self.add_error("group", "Choose a group.")
+        if action == "add_label" and not data.get("label") and "label" not in self.errors:
+            self.add_error("label", "Name a label.")
+        return data

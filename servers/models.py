@@ -12,6 +12,13 @@ class ServerQuerySet(models.QuerySet):
     def alive(self) -> "ServerQuerySet":
         return self.filter(deleted_at__isnull=True)
 
+    def listed(self) -> "ServerQuerySet":
+        """Live servers with their labels and groups, in name order, as lists show them."""
+        return self.alive().prefetch_related(
+            models.Prefetch("labels", Label.objects.order_by("name")),
+            models.Prefetch("groups", ServerGroup.objects.order_by("name")),
+        )
+
 
 class Server(models.Model):
     class Status(models.TextChoices):
@@ -42,7 +49,7 @@ class Server(models.Model):
     port = models.PositiveIntegerField(
         null=True,
         blank=True,
-        default=1433,
+        default=addresses.DEFAULT_PORT,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
     )
     instance_name = models.CharField(
@@ -51,6 +58,8 @@ class Server(models.Model):
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.SQL)
     username = models.CharField(max_length=256, blank=True)
     password_encrypted = models.TextField(blank=True)
+    # Re-encrypted by `rotate_encryption_key` when the key changes.
+    encrypted_fields = ("password_encrypted",)
     encrypt = models.CharField(max_length=8, choices=Encryption.choices, default=Encryption.ON)
     trust_server_certificate = models.BooleanField(default=False)
 
@@ -104,8 +113,7 @@ class Server(models.Model):
 
     @property
     def address(self) -> str:
-        text = self.host + (f"\\{self.instance_name}" if self.instance_name else "")
-        return text + (f",{self.port}" if self.port and self.port != 1433 else "")
+        return addresses.display(self.host, self.instance_name, self.port)
 
 
 class ServerGroup(models.Model):
@@ -142,8 +150,16 @@ class ServerGroupMember(models.Model):
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour like #3d8bfd.")
 
 # Calm colours that read on the dark theme; new labels take one by their name's hash.
-LABEL_PALETTE = ["#3d8bfd", "#3fb950", "#e3b341", "#f0883e", "#db61a2", "#a371f7", "#39c5cf",
-                 "#8e96a3"]  # fmt: skip
+LABEL_PALETTE = [
+    "#3d8bfd",
+    "#3fb950",
+    "#e3b341",
+    "#f0883e",
+    "#db61a2",
+    "#a371f7",
+    "#39c5cf",
+    "#8e96a3",
+]
 
 
 class Label(models.Model):
@@ -173,3 +189,8 @@ class ServerLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label_id} on {self.server_id}"
+
+
+def tenant_workload() -> int:
+    """How much the current tenant holds, for choosing where a new session lands."""
+    return Server.objects.alive().count()

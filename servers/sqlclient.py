@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 import pyodbc
 
+from servers import addresses
+
 DEFAULT_DRIVER = "FreeTDS"
 DEFAULT_TIMEOUT = 10  # seconds, for login and for each query
 DEFAULT_TEST_TIMEOUT = 10  # seconds for a whole connection test, every step included
@@ -90,13 +92,7 @@ class Target:
 
     @property
     def address(self) -> str:
-        """host[\\instance][:port] as a DBA would write it."""
-        text = self.host
-        if self.instance_name:
-            text += f"\\{self.instance_name}"
-        if self.port:
-            text += f",{self.port}"
-        return text
+        return addresses.display(self.host, self.instance_name, self.port)
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -443,8 +439,9 @@ def classify_query_error(exc: BaseException, target: Target, timeout: int) -> Ta
         )
     if state.startswith("08") or native in (20006, 20017, 20004):
         return Unreachable(f"The connection to {target.address} was lost ({text}).", detail=detail)
-    return QueryFailed(f"{target.address} answered with an error: {text}", detail=detail,
-                       number=native)  # fmt: skip
+    return QueryFailed(
+        f"{target.address} answered with an error: {text}", detail=detail, number=native
+    )
 
 
 def probe_prelogin(target: Target, timeout: float = 3.0) -> dict[str, Any] | None:

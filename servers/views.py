@@ -1,4 +1,4 @@
-"""Servers and Groups pages (stories 2.3, 2.4, 2.5, 2.7, 2.8).
+"""Servers and Groups pages: the list, the onboarding wizard, a server's page, groups and labels.
 
 Thin views: forms validate (through the API's serializers), `servers.actions` and
 `servers.deployment` write. Page actions are POSTs that need the operator role; a viewer sees
@@ -21,12 +21,10 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from core import settings_store
 from core.models import ActivityLog
-from dbtools.decorators import role_required
-from dbtools.pages import vary_on_htmx, wants_partial
-from monitoring import health
-from monitoring.views import health_context
-from servers import actions, deployment, target_limits
-from servers.api.views import server_queryset
+from dbtools.decorators import needs_role, role_required
+from dbtools.pages import render_page
+from dbtools.roles import Role
+from servers import actions, deployment, health, target_limits
 from servers.filters import SORTABLE, ServerFilter
 from servers.forms import (
     BulkForm,
@@ -37,16 +35,30 @@ from servers.forms import (
     ServerIdsForm,
 )
 from servers.models import Label, Server, ServerGroup
-from tenants import access
-from tenants.models import Role
 
 PAGE_SIZE = 50
-COLUMNS = [("name", "Name"), ("host", "Host\\Instance"), ("health", "Health"),
-           ("status", "Connection"), ("monitoring_status", "Monitoring"), ("groups", "Groups"),
-           ("labels", "Labels"), ("version", "Version"), ("created_at", "Added")]  # fmt: skip
+COLUMNS = [
+    ("name", "Name"),
+    ("host", "Host\\Instance"),
+    ("health", "Health"),
+    ("status", "Connection"),
+    ("monitoring_status", "Monitoring"),
+    ("groups", "Groups"),
+    ("labels", "Labels"),
+    ("version", "Version"),
+    ("created_at", "Added"),
+]
 FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
+
+# What the Servers page says after a bulk action (`actions.bulk`), by action.
+BULK_DONE = {
+    "add_to_group": "{count} server(s) added to {group.name}.",
+    "add_label": "Label “{label}” added to {count} server(s).",
+    "deploy": "Deployment queued for {count} server(s).",
+    "delete": "{count} server(s) deleted.",
+}
 
 ERROR_KINDS = {
     "unreachable": "Unreachable",
@@ -74,13 +86,6 @@ def by_method(
         return HttpResponseNotAllowed(["GET", "POST"])
 
     return view
-
-
-def _forbidden_unless_operator(request: HttpRequest) -> HttpResponse | None:
-    if access.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
-        return None
-    context = {"title": "Not allowed", "message": f"This needs the {Role.OPERATOR} role."}
-    return render(request, "error.html", context, status=403)
 
 
 def _described(result: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -134,12 +139,12 @@ def _choices(filter_name: str) -> list[tuple[str, str]]:
 
 
 def _server(pk: int) -> Server:
-    return get_object_or_404(server_queryset(), pk=pk)
+    return get_object_or_404(Server.objects.listed(), pk=pk)
 
 
 # -- server list -----------------------------------------------------------------------------------
 def _list_context(request: HttpRequest) -> dict[str, Any]:
-    filterset = ServerFilter(request.GET, queryset=server_queryset())
+    filterset = ServerFilter(request.GET, queryset=Server.objects.listed())
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[s.pk for s in page])}
     for server in page:
@@ -151,9 +156,9 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     for key, title in COLUMNS:
         head: dict[str, Any] = {"title": title, "key": key}
         if key in SORTABLE:
-            head["dir"] = "ascending" if ordering == key else (
-                "descending" if ordering == f"-{key}" else ""
-            )  # fmt: skip
+            head["dir"] = (
+                "ascending" if ordering == key else ("descending" if ordering == f"-{key}" else "")
+            )
             nxt = f"-{key}" if ordering == key else key
             head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
         headers.append(head)
@@ -182,9 +187,14 @@ def server_list(
     context = _list_context(request)
     context["bulk_form"] = bulk_form
     context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
-    partial = wants_partial(request) and bulk_form is None
-    template = "servers/list.html#rows" if partial else "servers/list.html"
-    return vary_on_htmx(render(request, template, context, status=status))
+    return render_page(
+        request,
+        "servers/list.html",
+        context,
+        part="rows",
+        status=status,
+        partial_allowed=bulk_form is None,  # bulk errors show above the list
+    )
 
 
 @role_required(Role.OPERATOR)
@@ -197,20 +207,15 @@ def bulk(request: HttpRequest) -> HttpResponse:
         request.GET = QueryDict(urlsplit(back).query)
         return server_list(request, form, status=400)
     data = form.cleaned_data
-    servers, action = data["servers"], data["action"]
-    if action == "add_to_group":
-        added = actions.add_to_group(data["group"], servers, request.user)
-        text = f"{added} server(s) added to {data['group'].name}."
-    elif action == "add_label":
-        actions.assign_labels(servers, [data["label"]], request.user)
-        text = f"Label “{data['label']}” added to {len(servers)} server(s)."
-    elif action == "deploy":
-        queued = deployment.request_deploy(servers, request.user)
-        text = f"Deployment queued for {len(queued)} server(s)."
-    else:
-        deleted = actions.delete_servers(servers, request.user)
-        text = f"{deleted} server(s) deleted."
-    messages.success(request, text)
+    action = data["action"]
+    count = actions.bulk(
+        action,
+        data["servers"],
+        acting_user=request.user,
+        group=data.get("group"),
+        label=data.get("label", ""),
+    )
+    messages.success(request, BULK_DONE[action].format(count=count, **data))
     return redirect(_back(request, reverse("servers")))
 
 
@@ -245,8 +250,9 @@ def _wizard(
     return render(request, "servers/form.html", context, status=status)
 
 
+@needs_role(Role.OPERATOR)
 def server_add(request: HttpRequest) -> HttpResponse:
-    return _forbidden_unless_operator(request) or _wizard(request, ServerForm())
+    return _wizard(request, ServerForm())
 
 
 @role_required(Role.OPERATOR)
@@ -259,9 +265,12 @@ def server_create(request: HttpRequest) -> HttpResponse:
     try:
         with target_limits.target_slot(request.user):
             server = actions.onboard_server(
-                form.cleaned_data, request.user,
-                groups=more["groups"], labels=more["labels"], deploy=more["deploy"],
-            )  # fmt: skip
+                form.cleaned_data,
+                acting_user=request.user,
+                groups=more["groups"],
+                labels=more["labels"],
+                deploy=more["deploy"],
+            )
     except target_limits.TargetsBusy as exc:
         response = _wizard(request, form, result=_busy(exc), status=429, extras=extras)
         return _retry_later(response, exc)
@@ -281,10 +290,10 @@ def server_create(request: HttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+@needs_role(Role.OPERATOR)
 def server_edit_page(request: HttpRequest, pk: int) -> HttpResponse:
     server = _server(pk)
-    denied = _forbidden_unless_operator(request)
-    return denied or _wizard(request, ServerForm(server=server), server)
+    return _wizard(request, ServerForm(server=server), server)
 
 
 @role_required(Role.OPERATOR)
@@ -302,7 +311,7 @@ def server_update(request: HttpRequest, pk: int) -> HttpResponse:
         if not result["ok"]:
             return _wizard(request, form, server, result=result, status=400)
     try:
-        actions.update_server(server, form.cleaned_data, request.user)
+        actions.update_server(server, form.cleaned_data, acting_user=request.user)
     except actions.ActionError as exc:
         for field, errors in exc.errors.items():
             for error in errors:
@@ -341,8 +350,9 @@ def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
         "other_groups": ServerGroup.objects.exclude(pk__in=member_of),
         "all_labels": Label.objects.all(),
         "activity": ActivityLog.objects.filter(entity_type="server", entity_id=str(server.pk))[:20],
+        "activity_columns": ("When (UTC)", "User", "Action", "Details"),
         "labels_form": LabelsForm(),
-        **health_context(server),
+        **health.source().detail_context(server),
         **extra,
     }
 
@@ -351,8 +361,9 @@ def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "servers/detail.html", _detail_context(_server(pk)))
 
 
-def _detail_done(request: HttpRequest, pk: int, text: str, level: str = "success",
-                 **extra: Any) -> HttpResponse:  # fmt: skip
+def _detail_done(
+    request: HttpRequest, pk: int, text: str, level: str = "success", **extra: Any
+) -> HttpResponse:
     """After a detail-page action: HTMX gets the fresh page (it swaps #server-detail) and a
     toast; a plain POST is redirected back."""
     if not request.htmx:
@@ -374,7 +385,7 @@ def server_monitoring(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.OPERATOR)
 def server_delete(request: HttpRequest, pk: int) -> HttpResponse:
     server = _server(pk)
-    actions.delete_servers([server], request.user)
+    actions.delete_servers([server], acting_user=request.user)
     messages.success(request, f"Server {server.name} deleted.")
     return redirect("servers")
 
@@ -384,7 +395,7 @@ def server_retest(request: HttpRequest, pk: int) -> HttpResponse:
     server = _server(pk)
     try:
         with target_limits.target_slot(request.user):
-            result = actions.recheck_server(server, request.user)
+            result = actions.recheck_server(server, acting_user=request.user)
     except target_limits.TargetsBusy as exc:
         if not request.htmx:
             messages.error(request, exc.message)
@@ -398,7 +409,7 @@ def server_retest(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.OPERATOR)
 def server_deploy(request: HttpRequest, pk: int) -> HttpResponse:
-    queued = deployment.request_deploy([_server(pk)], request.user)
+    queued = deployment.request_deploy([_server(pk)], acting_user=request.user)
     text = "Deployment queued." if queued else "A deployment is already running."
     return _detail_done(request, pk, text, "success" if queued else "info")
 
@@ -410,7 +421,7 @@ def server_add_group(request: HttpRequest, pk: int) -> HttpResponse:
     group = ServerGroup.objects.filter(pk=group_id).first() if group_id.isdigit() else None
     if group is None:
         return _detail_error(request, server, group_error="Choose a group.")
-    actions.add_to_group(group, [server], request.user)
+    actions.add_to_group(group, [server], acting_user=request.user)
     return _detail_done(request, pk, f"Added to {group.name}.")
 
 
@@ -418,7 +429,7 @@ def server_add_group(request: HttpRequest, pk: int) -> HttpResponse:
 def server_remove_group(request: HttpRequest, pk: int, group_id: int) -> HttpResponse:
     server = _server(pk)
     group = get_object_or_404(ServerGroup, pk=group_id)
-    actions.remove_from_group(group, server, request.user)
+    actions.remove_from_group(group, server, acting_user=request.user)
     return _detail_done(request, pk, f"Removed from {group.name}.")
 
 
@@ -428,7 +439,7 @@ def server_add_labels(request: HttpRequest, pk: int) -> HttpResponse:
     form = LabelsForm(request.POST)
     if not form.is_valid():
         return _detail_error(request, server, labels_form=form)
-    labels = actions.assign_labels([server], form.cleaned_data["labels"], request.user)
+    labels = actions.assign_labels([server], form.cleaned_data["labels"], acting_user=request.user)
     return _detail_done(request, pk, f"Labelled {', '.join(lbl.name for lbl in labels)}.")
 
 
@@ -436,7 +447,7 @@ def server_add_labels(request: HttpRequest, pk: int) -> HttpResponse:
 def server_remove_label(request: HttpRequest, pk: int, label_id: int) -> HttpResponse:
     server = _server(pk)
     label = get_object_or_404(Label, pk=label_id)
-    actions.remove_label(server, label, request.user)
+    actions.remove_label(server, label, acting_user=request.user)
     return _detail_done(request, pk, f"Label {label.name} removed.")
 
 
@@ -460,7 +471,9 @@ def group_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             group = actions.create_group(
-                form.cleaned_data["name"], form.cleaned_data.get("description", ""), request.user
+                form.cleaned_data["name"],
+                form.cleaned_data.get("description", ""),
+                acting_user=request.user,
             )
         except actions.ActionError as exc:
             form.add_error("name", exc.errors.get("name", [str(exc)]))
@@ -494,10 +507,14 @@ def group_detail(
     by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[m.pk for m in members])}
     for member in members:
         member.health = by_id.get(member.pk)
-    template = "servers/group_detail.html"
-    if wants_partial(request) and request.method == "GET":
-        template += "#members"  # a live refresh of the member table
-    return vary_on_htmx(render(request, template, context, status=status))
+    return render_page(
+        request,
+        "servers/group_detail.html",
+        context,
+        part="members",  # a live refresh of the member table
+        status=status,
+        partial_allowed=request.method == "GET",
+    )
 
 
 @role_required(Role.OPERATOR)
@@ -506,7 +523,7 @@ def group_update(request: HttpRequest, pk: int) -> HttpResponse:
     form = GroupForm(request.POST, group=group)
     if form.is_valid():
         try:
-            actions.update_group(group, form.cleaned_data, request.user)
+            actions.update_group(group, form.cleaned_data, acting_user=request.user)
         except actions.ActionError as exc:
             form.add_error("name", exc.errors.get("name", [str(exc)]))
         else:
@@ -518,7 +535,7 @@ def group_update(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.OPERATOR)
 def group_delete(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(ServerGroup, pk=pk)
-    actions.delete_group(group, request.user)
+    actions.delete_group(group, acting_user=request.user)
     messages.success(request, f"Group {group.name} deleted; its servers stay.")
     return redirect("groups")
 
@@ -529,7 +546,7 @@ def group_add_servers(request: HttpRequest, pk: int) -> HttpResponse:
     picker = ServerIdsForm(request.POST)
     if not picker.is_valid():
         return group_detail(request, pk, picker=picker, status=400)
-    added = actions.add_to_group(group, picker.cleaned_data["servers"], request.user)
+    added = actions.add_to_group(group, picker.cleaned_data["servers"], acting_user=request.user)
     messages.success(request, f"{added} server(s) added to {group.name}.")
     return redirect("groups-detail", pk=pk)
 
@@ -538,6 +555,6 @@ def group_add_servers(request: HttpRequest, pk: int) -> HttpResponse:
 def group_remove_server(request: HttpRequest, pk: int, server_id: int) -> HttpResponse:
     group = get_object_or_404(ServerGroup, pk=pk)
     server = _server(server_id)
-    actions.remove_from_group(group, server, request.user)
+    actions.remove_from_group(group, server, acting_user=request.user)
     messages.success(request, f"{server.name} removed from {group.name}.")
     return redirect("groups-detail", pk=pk)

@@ -42,9 +42,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .instance import InstanceConfig
+from .steering import Steering
 
 
-class ControlClient:
+class ControlClient(Steering):
     """Python client of the control port; every method maps to one HTTP request."""
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
@@ -97,34 +98,6 @@ class ControlClient:
 
     def clear_statements(self, name: str) -> None:
         self._request("DELETE", f"/instances/{self._name(name)}/statements")
-
-    def spike_cpu(self, name: str, percent: float = 95.0, seconds: float | None = None) -> None:
-        self.steer(name, cpu=percent, seconds=seconds)
-
-    def clear_cpu(self, name: str) -> None:
-        self.steer(name, cpu=None)
-
-    def slow(self, name: str, delay: float) -> None:
-        self.steer(name, delay=delay)
-
-    def slow_steps(self, name: str, **delays: float) -> None:
-        """Delay only some steps: ``slow_steps(name, prelogin=8, login=8, query=8)``."""
-        self.steer(name, delays=delays)
-
-    def hang(self, name: str, on: bool = True) -> None:
-        self.steer(name, hang=on)
-
-    def stop_instance(self, name: str) -> None:
-        self.steer(name, running=False)
-
-    def start_instance(self, name: str) -> None:
-        self.steer(name, running=True)
-
-    def refuse_logins(self, name: str, on: bool = True) -> None:
-        self.steer(name, refuse_logins=on)
-
-    def set_view_server_state(self, name: str, granted: bool, login: str | None = None) -> None:
-        self.steer(name, view_server_state=granted, login=login)
 
 
 def config_to_dict(cfg: InstanceConfig) -> dict[str, Any]:

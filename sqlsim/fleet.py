@@ -16,6 +16,7 @@ from . import builtins as _builtins  # noqa: F401 - registers the built-in state
 from .engine import Registry
 from .instance import EDITIONS, VERSIONS, InstanceConfig
 from .server import Instance, raise_nofile_limit
+from .steering import Steering
 
 DEFAULT_VERSIONS = (2019, 2022, 2017, 2016)
 DEFAULT_EDITIONS = ("enterprise", "standard", "developer", "enterprise-core")
@@ -294,7 +295,7 @@ def describe(inst: Instance) -> dict[str, Any]:
     }
 
 
-class FleetThread:
+class FleetThread(Steering):
     """Runs a Fleet on its own event loop in a daemon thread; every method is thread-safe."""
 
     def __init__(
@@ -356,28 +357,3 @@ class FleetThread:
 
     def reset(self) -> None:
         self._call(self.fleet.reset())
-
-    def spike_cpu(self, name: str, percent: float = 95.0, seconds: float | None = None) -> None:
-        self.steer(name, cpu=percent, seconds=seconds)
-
-    def slow(self, name: str, delay: float) -> None:
-        self.steer(name, delay=delay)
-
-    def slow_steps(self, name: str, **delays: float) -> None:
-        """Delay only some steps: ``slow_steps(name, prelogin=8, login=8, query=8)``."""
-        self.steer(name, delays=delays)
-
-    def hang(self, name: str, on: bool = True) -> None:
-        self.steer(name, hang=on)
-
-    def stop_instance(self, name: str) -> None:
-        self.steer(name, running=False)
-
-    def start_instance(self, name: str) -> None:
-        self.steer(name, running=True)
-
-    def refuse_logins(self, name: str, on: bool = True) -> None:
-        self.steer(name, refuse_logins=on)
-
-    def set_view_server_state(self, name: str, granted: bool, login: str | None = None) -> None:
-        self.steer(name, view_server_state=granted, login=login)

@@ -6,7 +6,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
-from tenants.models import ROLE_RANK, Membership, Role, Tenant
+from dbtools.roles import Role
+from tenants.models import Membership, Tenant
 
 
 class TenantAccessError(Exception):
@@ -70,10 +71,6 @@ def role_of(user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> Role | No
         Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True).first()
     )
     return Role(role) if role else None
-
-
-def has_role(role: Role | str | None, needed: Role | str) -> bool:
-    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
 def check_member(user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> Role:

@@ -1,10 +1,9 @@
-"""Tenant Management (story 1.7) in Django admin at /admin/tenants/: superusers only."""
+"""Tenant Management in Django admin at /admin/tenants/: superusers only."""
 
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -66,8 +65,16 @@ class TenantAdmin(admin.ModelAdmin):
     list_display_links = ["name_cell"]
     list_filter = [StatusFilter]
     search_fields = ["name", "slug"]
-    readonly_fields = ["slug", "status", "db_name", "db_user", "db_host", "db_port", "created_at",
-                       "updated_at"]  # fmt: skip
+    readonly_fields = [
+        "slug",
+        "status",
+        "db_name",
+        "db_user",
+        "db_host",
+        "db_port",
+        "created_at",
+        "updated_at",
+    ]
     fields = ["name", *readonly_fields]
     inlines = [MembershipInline]
     actions = ["suspend_selected", "activate_selected", "delete_selected_tenants"]
@@ -117,19 +124,20 @@ class TenantAdmin(admin.ModelAdmin):
             if form.is_valid():
                 try:
                     tenant = provisioning.create_tenant(
-                        form.cleaned_data["slug"], form.cleaned_data["name"], request.user
+                        form.cleaned_data["slug"],
+                        form.cleaned_data["name"],
+                        acting_user=request.user,
                     )
-                except provisioning.SlugTakenError as exc:
-                    form.add_error("slug", str(exc))
-                except ValidationError as exc:
-                    form.add_error(None, exc)
-                except provisioning.ProvisioningError as exc:
-                    form.add_error(None, str(exc))
+                except provisioning.CREATE_ERRORS as exc:
+                    errors, _status = provisioning.why_not_created(exc)
+                    for key, messages_ in errors.items():
+                        form.add_error(key if key in form.fields else None, messages_)
                 else:
                     self.message_user(
-                        request, f"Tenant “{tenant.name}” created with its database.",
+                        request,
+                        f"Tenant “{tenant.name}” created with its database.",
                         messages.SUCCESS,
-                    )  # fmt: skip
+                    )
                     return redirect("admin:tenants_tenant_changelist")
             status = 400
         context = {
@@ -153,7 +161,7 @@ class TenantAdmin(admin.ModelAdmin):
         label, fn = ACTIONS[op]
         for tenant in tenants:
             try:
-                fn(tenant, request.user)
+                fn(tenant, acting_user=request.user)
                 self.message_user(request, f"{label}: {tenant.name} done.", messages.SUCCESS)
             except Exception as exc:
                 self.message_user(request, f"{label} {tenant.name} failed: {exc}", messages.ERROR)

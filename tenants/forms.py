@@ -2,22 +2,17 @@ from django import forms
 from django.contrib.auth.password_validation import validate_password
 
 from core.validators import validate_name
-from tenants.models import Role, Tenant, slug_length_validator, slug_validator
+from tenants.models import SLUG_HELP, SLUG_MAX_LENGTH, SLUG_VALIDATORS, Role
 
 
 class TenantForm(forms.Form):
+    """The admin's Create tenant form. A taken slug is found by `provisioning.create_tenant`
+    (it must check anyway, for the API and the command), not here."""
+
     name = forms.CharField(max_length=200, validators=[validate_name])
     slug = forms.CharField(
-        max_length=50,
-        validators=[slug_validator, slug_length_validator],
-        help_text="3–50 lowercase letters, digits and hyphens; the database is named after it.",
+        max_length=SLUG_MAX_LENGTH, validators=SLUG_VALIDATORS, help_text=SLUG_HELP
     )
-
-    def clean_slug(self) -> str:
-        slug = self.cleaned_data["slug"]
-        if Tenant.objects.filter(slug=slug).exists():
-            raise forms.ValidationError("A tenant with this slug already exists.")
-        return slug
 
 
 class AddMemberForm(forms.Form):

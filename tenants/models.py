@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from core.validators import validate_name
+from dbtools.roles import Role
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,48}[a-z0-9])$"
 slug_validator = RegexValidator(
@@ -14,6 +15,7 @@ slug_validator = RegexValidator(
     code="invalid_slug",
 )
 SLUG_MAX_LENGTH = 50
+SLUG_HELP = "3–50 lowercase letters, digits and hyphens; the database is named after it."
 # PostgreSQL keeps the first 63 bytes of an identifier; the tenant's database and role are
 # named DBTOOLS_TENANT_DB_PREFIX + slug, so a longer slug would fail half-way through
 # provisioning (or, worse, two tenants could end up with the same truncated name).
@@ -37,6 +39,10 @@ def slug_length_validator(slug: str) -> None:
         )
 
 
+# Every rule a slug follows, for the model, the admin form, the API and provisioning alike.
+SLUG_VALIDATORS = [slug_validator, slug_length_validator]
+
+
 class Tenant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -49,15 +55,15 @@ class Tenant(models.Model):
         # successful `migrate_tenants`, while the other tenants work.
         NEEDS_ATTENTION = "attention", "Needs attention"
 
-    slug = models.CharField(
-        max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator, slug_length_validator]
-    )
+    slug = models.CharField(max_length=SLUG_MAX_LENGTH, unique=True, validators=SLUG_VALIDATORS)
     name = models.CharField(max_length=200, validators=[validate_name])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # Where the tenant's database lives: kept per tenant so one can move to another server (FR26).
+    # Where the tenant's database lives: kept per tenant so one can move to another server.
     db_name = models.CharField(max_length=63, unique=True)
     db_user = models.CharField(max_length=63, unique=True)
     db_password_encrypted = models.TextField()
+    # Re-encrypted by `rotate_encryption_key` when the key changes.
+    encrypted_fields = ("db_password_encrypted",)
     db_host = models.CharField(max_length=255)
     db_port = models.PositiveIntegerField(default=5432)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -78,15 +84,6 @@ class Tenant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
-
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    OPERATOR = "operator", "Operator"
-    VIEWER = "viewer", "Viewer"
-
-
-ROLE_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 
 
 class Membership(models.Model):

@@ -18,13 +18,13 @@ import structlog
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, transaction
 from psycopg import sql
 
 from core import activity, settings_store
 from dbtools import crypto, tenancy
 from engine import due
-from tenants.models import Tenant, slug_length_validator, slug_validator
+from tenants.models import SLUG_VALIDATORS, Tenant
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +38,25 @@ class ProvisioningError(Exception):
         self.step = step
         self.cause = cause
         super().__init__(f"Provisioning failed while {step}: {cause}")
+
+
+# What `create_tenant` raises when it creates nothing.
+CREATE_ERRORS = (SlugTakenError, ValidationError, ProvisioningError)
+# The key of errors about the tenant as a whole (Django's NON_FIELD_ERRORS).
+WHOLE_TENANT = "__all__"
+
+
+def why_not_created(exc: Exception) -> tuple[dict[str, list[str]], int]:
+    """One of CREATE_ERRORS as errors by field, and the HTTP status that fits it: a taken slug
+    is a conflict (409), bad input a 400, a failed provisioning our fault (500). The admin form
+    and the API both answer from this."""
+    if isinstance(exc, SlugTakenError):
+        return {"slug": [str(exc)]}, 409
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return exc.message_dict, 400
+        return {WHOLE_TENANT: list(exc.messages)}, 400
+    return {WHOLE_TENANT: [str(exc)]}, 500
 
 
 def admin_connection() -> psycopg.Connection:
@@ -58,8 +77,8 @@ def admin_connection() -> psycopg.Connection:
 def validate_new_tenant(slug: str, name: str) -> None:
     errors: dict[str, list[str]] = {}
     try:
-        slug_validator(slug)
-        slug_length_validator(slug)
+        for validate in SLUG_VALIDATORS:
+            validate(slug)
     except ValidationError as exc:
         errors["slug"] = list(exc.messages)
     if not name or not name.strip():
@@ -110,7 +129,7 @@ def _drop_role(role: str) -> None:
         cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-def create_tenant(slug: str, name: str, user: AbstractBaseUser | None = None) -> Tenant:
+def create_tenant(slug: str, name: str, *, acting_user: AbstractBaseUser | None = None) -> Tenant:
     """Provision a tenant, all or nothing. Raises ValidationError, SlugTakenError or
     ProvisioningError; after a failure no database, role or tenant row is left behind."""
     validate_new_tenant(slug, name)
@@ -161,7 +180,7 @@ def create_tenant(slug: str, name: str, user: AbstractBaseUser | None = None) ->
             step = "saving the tenant"
             tenant.save()
             activity.record(
-                "tenant.created", "tenant", tenant.pk, tenant.name, {"slug": slug}, user
+                "tenant.created", "tenant", tenant.pk, tenant.name, {"slug": slug}, acting_user
             )
     except Exception as exc:
         undo.run()
@@ -185,14 +204,16 @@ def migrate_tenant(tenant: Tenant) -> None:
         settings_store.seed_defaults()
 
 
-def _set_status(tenant: Tenant, status: str, action: str, user: AbstractBaseUser | None) -> Tenant:
+def _set_status(
+    tenant: Tenant, status: str, action: str, acting_user: AbstractBaseUser | None
+) -> Tenant:
     previous = tenant.status
     tenant.status = status
-    tenant.save(update_fields=["status", "updated_at"])
-    with tenancy.use_tenant(tenant):
-        activity.record(
-            action, "tenant", tenant.pk, tenant.name, {"from": previous, "to": status}, user
-        )
+    details = {"from": previous, "to": status}
+    # The status (system database) and its log entry (tenant database) commit together.
+    with transaction.atomic(), tenancy.use_tenant(tenant), tenancy.atomic():
+        tenant.save(update_fields=["status", "updated_at"])
+        activity.record(action, "tenant", tenant.pk, tenant.name, details, acting_user)
     log.info(action, slug=tenant.slug, previous=previous)
     return tenant
 
@@ -201,27 +222,27 @@ class TenantStateError(Exception):
     pass
 
 
-def suspend_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tenant:
+def suspend_tenant(tenant: Tenant, *, acting_user: AbstractBaseUser | None = None) -> Tenant:
     if tenant.status == Tenant.Status.DELETED:
         raise TenantStateError("A deleted tenant cannot be suspended.")
-    return _set_status(tenant, Tenant.Status.SUSPENDED, "tenant.suspended", user)
+    return _set_status(tenant, Tenant.Status.SUSPENDED, "tenant.suspended", acting_user)
 
 
-def activate_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tenant:
+def activate_tenant(tenant: Tenant, *, acting_user: AbstractBaseUser | None = None) -> Tenant:
     if tenant.status == Tenant.Status.DELETED:
         raise TenantStateError("A deleted tenant cannot be activated.")
-    tenant = _set_status(tenant, Tenant.Status.ACTIVE, "tenant.activated", user)
+    tenant = _set_status(tenant, Tenant.Status.ACTIVE, "tenant.activated", acting_user)
     # Collection skipped the tenant while suspended; its servers are overdue now.
     due.mark(tenant.pk)
     return tenant
 
 
-def delete_tenant(tenant: Tenant, user: AbstractBaseUser | None = None) -> Tenant:
+def delete_tenant(tenant: Tenant, *, acting_user: AbstractBaseUser | None = None) -> Tenant:
     """Soft delete: the row and the database stay (for restore or export), the tenant's role can
     no longer log in and the tenant disappears from every list but the super-admin's."""
     if tenant.status == Tenant.Status.DELETED:
         return tenant
-    _set_status(tenant, Tenant.Status.DELETED, "tenant.deleted", user)
+    _set_status(tenant, Tenant.Status.DELETED, "tenant.deleted", acting_user)
     tenancy.forget_connection(tenancy.alias_for(tenant.slug))
     with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(tenant.db_user)))

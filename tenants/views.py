@@ -1,12 +1,17 @@
-"""The tenant's Users page (FR28): tenant admins manage members and roles."""
+"""The tenant selector, and the tenant's Users page where tenant admins manage members and roles."""
+
+from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from dbtools.decorators import role_required
-from tenants import actions
+from tenants import access, actions
 from tenants.forms import AddMemberForm, RoleForm
+from tenants.middleware import LAST_TENANT_COOKIE, SESSION_KEY
 from tenants.models import Membership, Role
 
 
@@ -36,7 +41,7 @@ def add_user(request: HttpRequest) -> HttpResponse:
                 form.cleaned_data["role"],
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"] or None,
-                by=request.user,
+                acting_user=request.user,
             )
         except actions.MembershipError as exc:
             form.add_error("username", str(exc))
@@ -54,7 +59,7 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
         messages.error(request, "Choose a valid role.")
         return redirect("users")
     try:
-        actions.change_role(member, form.cleaned_data["role"], by=request.user)
+        actions.change_role(member, form.cleaned_data["role"], acting_user=request.user)
         messages.success(request, f"{member.user.username} is now {member.get_role_display()}.")
     except actions.MembershipError as exc:
         messages.error(request, str(exc))
@@ -65,8 +70,32 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
 def remove_user(request: HttpRequest, member_id: int) -> HttpResponse:
     member = get_object_or_404(_members(request), pk=member_id)
     try:
-        actions.remove_member(member, by=request.user)
+        actions.remove_member(member, acting_user=request.user)
         messages.success(request, f"{member.user.username} removed from this tenant.")
     except actions.MembershipError as exc:
         messages.error(request, str(exc))
     return redirect("users")
+
+
+@require_POST
+def select_tenant(request: HttpRequest) -> HttpResponse:
+    slug = request.POST.get("tenant", "")
+    if access.tenants_for(request.user).filter(slug=slug).exists():
+        request.session[SESSION_KEY] = slug
+    nxt = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(nxt, {request.get_host()}, request.is_secure()):
+        nxt = "/"
+    # The same section of the new tenant, at its index: a server, a group or a filter of the
+    # old tenant means nothing (or something else) in the new one.
+    section = urlsplit(nxt).path.strip("/").split("/")[0]
+    response = HttpResponseRedirect(f"/{section}/" if section else "/")
+    if request.session.get(SESSION_KEY) == slug:
+        response.set_cookie(
+            LAST_TENANT_COOKIE,
+            slug,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure(),
+        )
+    return response

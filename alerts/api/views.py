@@ -20,7 +20,7 @@ from alerts.api.serializers import (
 from alerts.filters import AlertFilter
 from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence
 from dbtools.errors import ActionError
-from tenants.models import Role
+from dbtools.roles import Role
 
 ADMIN_WRITES = {
     "create": Role.ADMIN,

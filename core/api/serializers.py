@@ -6,12 +6,22 @@ from core.models import ActivityLog
 class ActivityLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = ActivityLog
-        fields = ["id", "action", "entity_type", "entity_id", "entity_name", "details", "user_id",
-                  "user_name", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "action",
+            "entity_type",
+            "entity_id",
+            "entity_name",
+            "details",
+            "user_id",
+            "user_name",
+            "created_at",
+        ]
 
 
 def settings_serializer_class() -> type[serializers.Serializer]:
     """One bounded integer field per known setting; PATCH may send any subset."""
+    from core import settings_store
     from core.settings_store import SPECS
 
     fields = {
@@ -22,12 +32,7 @@ def settings_serializer_class() -> type[serializers.Serializer]:
     }
 
     def validate(self, attrs):  # noqa: ANN001
-        current = {**self.context.get("current", {}), **attrs}
-        errors = {}
-        for kind in ("cpu", "memory"):
-            warn, crit = current[f"{kind}_warning_percent"], current[f"{kind}_critical_percent"]
-            if warn >= crit:
-                errors[f"{kind}_critical_percent"] = ["Critical must be above warning."]
+        errors = settings_store.errors_in({**self.context.get("current", {}), **attrs})
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

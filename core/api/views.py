@@ -8,7 +8,7 @@ from core import settings_store
 from core.api.serializers import ActivityLogSerializer, TenantSettingsSerializer
 from core.filters import ActivityFilter
 from core.models import ActivityLog
-from tenants.models import Role
+from dbtools.roles import Role
 
 
 class ActivityViewSet(viewsets.ReadOnlyModelViewSet):
@@ -40,4 +40,4 @@ class SettingsView(APIView):
             data=request.data, context={"current": settings_store.get_all()}
         )
         data.is_valid(raise_exception=True)
-        return Response(settings_store.update(data.validated_data, request.user))
+        return Response(settings_store.update(data.validated_data, acting_user=request.user))

@@ -80,8 +80,9 @@ def test_datetime_filters_out_of_database_range(api, admin_user, tenant_alpha, q
     assert field in r.json(), r.json()
 
 
-def test_activity_page_shows_a_bad_datetime_as_form_error(client, admin_user, tenant_alpha,
-                                                         entries):  # fmt: skip
+def test_activity_page_shows_a_bad_datetime_as_form_error(
+    client, admin_user, tenant_alpha, entries
+):
     client.force_login(admin_user)
     page = client.get("/activity/?until=2026-01-01T00:00:00%2B16:59")
     assert page.status_code == 200

@@ -34,8 +34,9 @@ def test_api_refuses_bad_names(api, make_user, admin_user, tenant_alpha):
     assert r.status_code == 400 and "name" in r.json()
     r = client.post("/api/labels", {"name": "bad\tlabel"}, format="json")
     assert r.status_code == 400
-    r = api(admin_user).post("/api/tenants", {"slug": "bidi-t", "name": "Acme\u202e"},
-                             format="json")  # fmt: skip
+    r = api(admin_user).post(
+        "/api/tenants", {"slug": "bidi-t", "name": "Acme\u202e"}, format="json"
+    )
     assert r.status_code == 400 and "name" in r.json()
 
 

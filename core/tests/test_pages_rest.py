@@ -20,11 +20,17 @@ def test_activity_filters_in_the_url_with_links(page, login, tenant_alpha):
     bob = get_user_model().objects.create_user("bob", password="Bob-pass-12345")
     Membership.objects.create(user=bob, tenant=tenant_alpha, role="operator")
     with use_tenant(tenant_alpha):
-        fields = {"name": "SQLACT01", "host": "a.corp", "port": 1433, "auth_type": "sql",
-                  "username": "u", "password": "p"}  # fmt: skip
-        s = actions.create_server(fields, ann)
-        actions.assign_labels([s], ["prod"], ann)
-        actions.create_group("Nightly", "", bob)
+        fields = {
+            "name": "SQLACT01",
+            "host": "a.corp",
+            "port": 1433,
+            "auth_type": "sql",
+            "username": "u",
+            "password": "p",
+        }
+        s = actions.create_server(fields, acting_user=ann)
+        actions.assign_labels([s], ["prod"], acting_user=ann)
+        actions.create_group("Nightly", "", acting_user=bob)
     login("ann", "Ann-pass-12345")
     page.goto("/activity/")
     action = page.get_by_label("Action")
@@ -67,8 +73,9 @@ def test_settings_are_visibly_read_only_for_a_viewer(page, login, tenant_alpha):
 
 
 def test_admin_hides_deleted_tenants_by_default(page, login, tenant_alpha):
-    Tenant.objects.create(slug="gone", name="Gone Corp", status="deleted", db_name="gone_db",
-                          db_user="gone_db")  # fmt: skip
+    Tenant.objects.create(
+        slug="gone", name="Gone Corp", status="deleted", db_name="gone_db", db_user="gone_db"
+    )
     get_user_model().objects.create_superuser("root", "r@example.com", "Root-pass-123")
     login("root", "Root-pass-123")
     page.goto("/admin/tenants/tenant/")

@@ -64,3 +64,30 @@ def test_settings_page_admin_saves_viewer_cannot(client, make_user, tenant_alpha
     assert b"greater than or equal to 1" in bad.content
     with in_tenant(tenant_alpha):
         assert settings_store.get("metrics_retention_days") == 9
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"cpu_warning_percent": 95}, "cpu_critical_percent"),  # at the limit: equal is refused
+        ({"cpu_warning_percent": 96}, "cpu_critical_percent"),
+        ({"memory_critical_percent": 85}, "memory_critical_percent"),
+        ({"metrics_retention_days": 366}, "metrics_retention_days"),
+    ],
+)
+def test_the_action_itself_refuses_what_the_page_and_api_refuse(
+    tenant_alpha, in_tenant, changes, field
+):
+    """Code that writes settings without a form or serializer (a command, another app) meets
+    the same rules; nothing is written."""
+    from dbtools.errors import ActionError
+
+    with in_tenant(tenant_alpha):
+        with pytest.raises(ActionError) as caught:
+            settings_store.update(changes)
+        assert field in caught.value.errors
+        assert settings_store.get_all() == {s.key: s.default for s in settings_store.SPECS.values()}
+        assert not ActivityLog.objects.filter(action="settings.updated").exists()
+        # Just below the limit is accepted.
+        settings_store.update({"cpu_warning_percent": 94})
+        assert settings_store.get("cpu_warning_percent") == 94

@@ -53,8 +53,9 @@ def test_collection_switches_are_post_only(schema, verb):
 
 @pytest.mark.parametrize("verb", ["start", "stop"])
 @pytest.mark.parametrize("method", ["get", "put"])
-def test_collection_switches_refuse_other_methods(api, make_user, tenant_alpha, use_alpha, verb,
-                                                  method):  # fmt: skip
+def test_collection_switches_refuse_other_methods(
+    api, make_user, tenant_alpha, use_alpha, verb, method
+):
     from monitoring.models import CollectionConfig
     from servers.models import Server
 

@@ -35,9 +35,16 @@ def server(tenant_alpha, sqlsim, settings):
     settings.DBTOOLS_COLLECTOR_TIMEOUT = 3
     with tenancy.use_tenant(tenant_alpha):
         host, port = sqlsim.address("SQLPROD02")
-        server = actions.create_server({"name": "SQLPROD02", "host": host, "port": port,
-                                        "auth_type": "sql", "username": sqlsim.login,
-                                        "password": sqlsim.password})  # fmt: skip
+        server = actions.create_server(
+            {
+                "name": "SQLPROD02",
+                "host": host,
+                "port": port,
+                "auth_type": "sql",
+                "username": sqlsim.login,
+                "password": sqlsim.password,
+            }
+        )
         assert deployment.deploy(server)["monitoring_status"] == "monitored"
         for _ in range(2):
             CollectorState.objects.update(next_due_at=timezone.now())

@@ -41,13 +41,18 @@ def test_system_role_cannot_connect_to_a_tenant(tenant_alpha):
     cfg = connections.settings["default"]
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
         psycopg.connect(
-            dbname=tenant_alpha.db_name, user=cfg["USER"], password=cfg["PASSWORD"] or None,
-            host=cfg["HOST"], port=cfg["PORT"], connect_timeout=5,
-        )  # fmt: skip
+            dbname=tenant_alpha.db_name,
+            user=cfg["USER"],
+            password=cfg["PASSWORD"] or None,
+            host=cfg["HOST"],
+            port=cfg["PORT"],
+            connect_timeout=5,
+        )
 
 
-def test_rows_of_alpha_invisible_under_beta(api, client, admin_user, tenant_alpha, tenant_beta,
-                                            in_tenant):  # fmt: skip
+def test_rows_of_alpha_invisible_under_beta(
+    api, client, admin_user, tenant_alpha, tenant_beta, in_tenant
+):
     with in_tenant(tenant_alpha):
         activity.record("secret.created", "secret", 1, "ALPHA-ONLY-MARKER")
     alpha = api(admin_user, tenant_alpha).get("/api/activity").json()

@@ -98,8 +98,9 @@ def test_wrong_api_tokens_lock_the_address(make_user, tenant_alpha):
     assert token_client(token.key, ip="10.0.0.6").get("/api/activity").status_code == 200
 
 
-def test_an_address_locked_on_the_login_page_is_locked_for_tokens_too(client, make_user,
-                                                                      tenant_alpha):  # fmt: skip
+def test_an_address_locked_on_the_login_page_is_locked_for_tokens_too(
+    client, make_user, tenant_alpha
+):
     token = Token.objects.create(user=make_user("tik", tenant_alpha, "viewer"))
     for i in range(LIMIT):
         post_login(client, "/accounts/login/", f"nobody{i}", "wrong", ip="10.0.0.9")

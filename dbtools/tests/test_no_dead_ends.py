@@ -21,8 +21,10 @@ def two_tenants_page(page, login, tenant_alpha, tenant_beta):
     Membership.objects.create(user=user, tenant=tenant_alpha, role="operator")
     Membership.objects.create(user=user, tenant=tenant_beta, role="operator")
     with use_tenant(tenant_alpha):
-        servers = [Server.objects.create(name=n, host="h", username="u")
-                   for n in ("SQLA01", "SQLA02", "OTHER01")]  # fmt: skip
+        servers = [
+            Server.objects.create(name=n, host="h", username="u")
+            for n in ("SQLA01", "SQLA02", "OTHER01")
+        ]
     with use_tenant(tenant_beta):
         Server.objects.create(name="SQLB01", host="h", username="u")
     login("dba", "Dba-pass-12345")

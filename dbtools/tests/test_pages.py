@@ -17,8 +17,9 @@ def test_login_page_and_bad_password(client, make_user):
     assert b"correct username and password" in r.content
 
 
-def test_dashboard_welcome_and_selector_lists_only_my_tenants(client, make_user, tenant_alpha,
-                                                              tenant_beta):  # fmt: skip
+def test_dashboard_welcome_and_selector_lists_only_my_tenants(
+    client, make_user, tenant_alpha, tenant_beta
+):
     client.force_login(make_user("amy", tenant_alpha, "operator"))
     r = client.get("/")
     assert b"Welcome to Alpha Corp" in r.content
@@ -51,8 +52,19 @@ def test_suspended_tenant_page(client, make_user, tenant_alpha):
     assert b"is suspended" in r.content
 
 
-@pytest.mark.parametrize("path", ["/servers/", "/groups/", "/policies/", "/jobs/", "/alerts/",
-                                  "/activity/", "/users/", "/settings/"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/servers/",
+        "/groups/",
+        "/policies/",
+        "/jobs/",
+        "/alerts/",
+        "/activity/",
+        "/users/",
+        "/settings/",
+    ],
+)
 def test_shell_pages_render(client, admin_user, tenant_alpha, path):
     client.force_login(admin_user)
     r = client.get(path)
@@ -64,8 +76,14 @@ def test_schema_covers_endpoints_and_header(client):
     r = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert r.status_code == 200
     schema = r.json()
-    for path in ["/api/tenants", "/api/tenants/{slug}", "/api/tenants/{slug}/suspend",
-                 "/api/activity", "/api/settings", "/api/health"]:  # fmt: skip
+    for path in [
+        "/api/tenants",
+        "/api/tenants/{slug}",
+        "/api/tenants/{slug}/suspend",
+        "/api/activity",
+        "/api/settings",
+        "/api/health",
+    ]:
         assert any(p.rstrip("/") == path for p in schema["paths"]), path
     params = schema["paths"]["/api/activity"]["get"]["parameters"]
     assert any(p["name"] == "X-Tenant-Slug" and p["in"] == "header" for p in params)

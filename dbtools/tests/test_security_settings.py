@@ -12,7 +12,8 @@ ROOT = Path(settings.BASE_DIR)
 
 
 def run_deploy_checks(tmp_path, **env):
-    # The production settings module, as a fresh machine would have them: nothing from this shell.
+    # The production settings module, as a fresh machine would have them after the set-up
+    # (which writes this machine's secrets): nothing from this shell.
     environ = {
         k: v
         for k, v in os.environ.items()
@@ -20,22 +21,28 @@ def run_deploy_checks(tmp_path, **env):
     }
     environ |= {"DJANGO_SETTINGS_MODULE": "dbtools.settings", "DBTOOLS_STATE_DIR": str(tmp_path)}
     environ |= env
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    setup = run("-m", "dbtools.local_secrets")
+    assert setup.returncode == 0, setup.stderr
+    return run("manage.py", "check", "--deploy", "--fail-level", "WARNING")
 
 
 def test_deploy_checks_pass_with_https_on(tmp_path):
     done = run_deploy_checks(tmp_path, DBTOOLS_HTTPS="true")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "System check identified no issues (0 silenced)." in done.stdout
-    # The secret key was generated on this first start, long enough for Django's check.
+    # The set-up generated the secret key, long enough for Django's check.
     assert len((tmp_path / "secret_key").read_text().strip()) >= 50
 
 

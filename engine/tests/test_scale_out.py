@@ -44,8 +44,14 @@ def free_port() -> int:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     # Own session: a SIGKILL to the group takes the whole node (sentinel and workers) at once.
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
@@ -89,9 +95,16 @@ def fleet(tenant_alpha, sqlsim, settings):
         servers = []
         for n in range(8):
             host, port = sqlsim.address(f"SQLPROD0{n % 4 + 1}")
-            server = actions.create_server({"name": f"NODE{n}", "host": host, "port": port,
-                                            "auth_type": "sql", "username": sqlsim.login,
-                                            "password": sqlsim.password})  # fmt: skip
+            server = actions.create_server(
+                {
+                    "name": f"NODE{n}",
+                    "host": host,
+                    "port": port,
+                    "auth_type": "sql",
+                    "username": sqlsim.login,
+                    "password": sqlsim.password,
+                }
+            )
             assert deployment.deploy(server)["monitoring_status"] == "monitored"
             CollectionConfig.objects.create(server=server, interval_seconds=INTERVAL)
             servers.append(server)
@@ -100,9 +113,21 @@ def fleet(tenant_alpha, sqlsim, settings):
 
 def test_two_nodes_share_a_fleet_and_one_takes_over_when_the_other_dies(fleet, tmp_path):
     redis_port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    redis = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     db = connections["default"].settings_dict
     env = {
         **os.environ,
@@ -122,14 +147,25 @@ def test_two_nodes_share_a_fleet_and_one_takes_over_when_the_other_dies(fleet, t
         "DBTOOLS_LOG_LEVEL": "INFO",
     }
     python = sys.executable
-    nodes = [start([python, "manage.py", "qcluster"], env, tmp_path / f"node{n}.log")
-             for n in (0, 1)]  # fmt: skip
+    nodes = [
+        start([python, "manage.py", "qcluster"], env, tmp_path / f"node{n}.log") for n in (0, 1)
+    ]
     try:
         # The minute tick (normally a schedule of the main cluster) queues the two slots.
         tick_env = {k: v for k, v in env.items() if k != "Q_CLUSTER_NAME"}
-        subprocess.run([python, "manage.py", "shell", "-c",
-                        "from monitoring import collector; print(collector.tick())"],
-                       cwd=ROOT, env=tick_env, check=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            [
+                python,
+                "manage.py",
+                "shell",
+                "-c",
+                "from monitoring import collector; print(collector.tick())",
+            ],
+            cwd=ROOT,
+            env=tick_env,
+            check=True,
+            timeout=60,
+        )
 
         def owners_by_node():
             pids = [group_pids(n) for n in nodes]

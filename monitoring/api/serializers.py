@@ -3,14 +3,19 @@ from rest_framework import serializers
 from monitoring.models import MAX_INTERVAL, MIN_INTERVAL, CollectionConfig
 from monitoring.series import METRICS, RANGES
 from monitoring.store import metric_type_ids
+from servers.health import Health
 
 
 class CollectionConfigSerializer(serializers.ModelSerializer):
     interval_seconds = serializers.IntegerField(min_value=MIN_INTERVAL, max_value=MAX_INTERVAL)
     metrics_enabled = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=50,
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=50,
         help_text="Metric type names to store; empty means all.",
-    )  # fmt: skip
+    )
+    # Null until the settings are first changed: until then the tenant's defaults apply.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = CollectionConfig
@@ -34,9 +39,7 @@ class ServerHealthSerializer(serializers.Serializer):
     name = serializers.CharField()
     host = serializers.CharField()
     instance_name = serializers.CharField()
-    status = serializers.ChoiceField(
-        choices=["healthy", "warning", "critical", "offline", "unknown"]
-    )
+    status = serializers.ChoiceField(choices=Health.choices)
     connection_status = serializers.CharField()
     last_collected_at = serializers.DateTimeField(allow_null=True)
     cpu = serializers.FloatField(allow_null=True)

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import settings_store
+from dbtools.roles import Role
 from monitoring import health, retention, series
 from monitoring.actions import config_for, save_config
 from monitoring.api.serializers import (
@@ -15,8 +16,8 @@ from monitoring.api.serializers import (
     ServerHealthSerializer,
 )
 from monitoring.models import CollectionConfig
+from servers.health import ORDER
 from servers.models import Server
-from tenants.models import Role
 
 
 def _server(pk: int) -> Server:
@@ -24,7 +25,7 @@ def _server(pk: int) -> Server:
 
 
 class FleetHealthView(APIView):
-    """Health of every server: healthy, warning, critical, offline or unknown (story 3.6)."""
+    """Health of every live server, worst first in the summary (see `servers.health.Health`)."""
 
     @extend_schema(
         operation_id="servers_health_list",
@@ -34,7 +35,7 @@ class FleetHealthView(APIView):
                 {
                     "summary": inline_serializer(
                         "FleetHealthSummary",
-                        {str(k): serializers.IntegerField() for k in ("total", *health.ORDER)},
+                        {str(k): serializers.IntegerField() for k in ("total", *ORDER)},
                     ),
                     "results": ServerHealthSerializer(many=True),
                 },
@@ -78,7 +79,7 @@ def _config(pk: int) -> CollectionConfig:
 
 
 class CollectionConfigView(APIView):
-    """Collection interval (30–3600 s), on/off and metric types for one server (story 3.2);
+    """Collection interval, on/off and metric types for one server;
     changes apply from the next cycle."""
 
     @extend_schema(responses={200: CollectionConfigSerializer})
@@ -90,8 +91,8 @@ class CollectionConfigView(APIView):
         config = _config(pk)
         data = CollectionConfigSerializer(config, data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(CollectionConfigSerializer(save_config(config, data.validated_data,
-                                                               request.user)).data)  # fmt: skip
+        config = save_config(config, data.validated_data, acting_user=request.user)
+        return Response(CollectionConfigSerializer(config).data)
 
 
 class CollectionSwitchView(APIView):
@@ -101,7 +102,7 @@ class CollectionSwitchView(APIView):
 
     @extend_schema(request=None, responses={200: CollectionConfigSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        config = save_config(_config(pk), {"enabled": self.enable}, request.user)
+        config = save_config(_config(pk), {"enabled": self.enable}, acting_user=request.user)
         return Response(CollectionConfigSerializer(config).data)
 
 
@@ -130,7 +131,7 @@ class RetentionView(APIView):
     def put(self, request: Request) -> Response:
         data = RetentionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values = settings_store.update(data.validated_data, request.user)
+        values = settings_store.update(data.validated_data, acting_user=request.user)
         return Response({"metrics_retention_days": values["metrics_retention_days"]})
 
 

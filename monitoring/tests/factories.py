@@ -8,13 +8,31 @@ T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 STARTED = T0 - dt.timedelta(days=3)  # sqlserver_start_time: the same for every sample of a life
 
 
-def result_sets(*, at=T0, ms_ticks=1_000_000, batch=10_000, waits=None, files=None, cpu=None,
-                total_kb=16_000_000, avail_kb=4_000_000, connections=42,
-                started=STARTED, numa_nodes=None, server_name=None):  # fmt: skip
-    waits = waits if waits is not None else {"PAGEIOLATCH_SH": (100, 5_000, 100),
-                                             "WRITELOG": (50, 2_000, 10)}  # fmt: skip
-    files = files if files is not None else {("SalesDb", 1): (1000, 8_192_000, 5_000, 400,
-                                                               3_276_800, 800)}  # fmt: skip
+def result_sets(
+    *,
+    at=T0,
+    ms_ticks=1_000_000,
+    batch=10_000,
+    waits=None,
+    files=None,
+    cpu=None,
+    total_kb=16_000_000,
+    avail_kb=4_000_000,
+    connections=42,
+    started=STARTED,
+    numa_nodes=None,
+    server_name=None,
+):
+    waits = (
+        waits
+        if waits is not None
+        else {"PAGEIOLATCH_SH": (100, 5_000, 100), "WRITELOG": (50, 2_000, 10)}
+    )
+    files = (
+        files
+        if files is not None
+        else {("SalesDb", 1): (1000, 8_192_000, 5_000, 400, 3_276_800, 800)}
+    )
     cpu = cpu if cpu is not None else [(1, at - dt.timedelta(minutes=1), 35, 50)]
     return [
         [

@@ -41,9 +41,16 @@ def fleet(tenant_alpha, sqlsim, settings):
         servers = []
         for name in ("SQLPROD01", "SQLPROD02"):
             host, port = sqlsim.address(name)
-            server = actions.create_server({"name": name, "host": host, "port": port,
-                                            "auth_type": "sql", "username": sqlsim.login,
-                                            "password": sqlsim.password})  # fmt: skip
+            server = actions.create_server(
+                {
+                    "name": name,
+                    "host": host,
+                    "port": port,
+                    "auth_type": "sql",
+                    "username": sqlsim.login,
+                    "password": sqlsim.password,
+                }
+            )
             assert deployment.deploy(server)["monitoring_status"] == "monitored"
             servers.append(server)
     for name in ("SQLPROD01", "SQLPROD02"):

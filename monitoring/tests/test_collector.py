@@ -37,9 +37,16 @@ def monitored(sqlsim, settings, django_capture_on_commit_callbacks):
 
     def make(name: str, instance: str | None = None, fleet=sqlsim) -> Server:
         host, port = fleet.address(instance or name)
-        server = actions.create_server({"name": name, "host": host, "port": port,
-                                        "auth_type": "sql", "username": fleet.login,
-                                        "password": fleet.password})  # fmt: skip
+        server = actions.create_server(
+            {
+                "name": name,
+                "host": host,
+                "port": port,
+                "auth_type": "sql",
+                "username": fleet.login,
+                "password": fleet.password,
+            }
+        )
         # The deploy marks the tenant due in the system database once its work commits.
         with django_capture_on_commit_callbacks(using=tenancy.current().alias, execute=True):
             status = deployment.deploy(server)
@@ -131,8 +138,9 @@ def test_instance_down_then_back(monitored, sqlsim):
     assert CollectorState.objects.get(pk=server.pk).consecutive_failures == 0
 
 
-def test_config_changes_apply_next_cycle(monitored, tenant_alpha,
-                                         django_capture_on_commit_callbacks):  # fmt: skip
+def test_config_changes_apply_next_cycle(
+    monitored, tenant_alpha, django_capture_on_commit_callbacks
+):
     server = monitored("SQLPROD01")
     CollectionConfig.objects.create(server=server, interval_seconds=30)
     run()

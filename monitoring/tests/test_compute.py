@@ -28,10 +28,14 @@ def test_first_sample_has_gauges_but_no_rates():
 def test_rates_use_the_instance_clock_not_ours():
     first = compute(parse(result_sets()), {})
     # 30 s later by the instance's clock (ms_ticks), whatever our wall clock says.
-    later = result_sets(at=T0 + dt.timedelta(seconds=95), ms_ticks=1_030_000, batch=13_000,
-                        waits={"PAGEIOLATCH_SH": (160, 8_000, 160), "WRITELOG": (50, 2_000, 10)},
-                        files={("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400)},
-                        cpu=[])  # fmt: skip
+    later = result_sets(
+        at=T0 + dt.timedelta(seconds=95),
+        ms_ticks=1_030_000,
+        batch=13_000,
+        waits={"PAGEIOLATCH_SH": (160, 8_000, 160), "WRITELOG": (50, 2_000, 10)},
+        files={("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400)},
+        cpu=[],
+    )
     c = compute(parse(later), first.counters)
     m = metrics(c)
     assert m["batch_requests_sec"] == pytest.approx(100.0)

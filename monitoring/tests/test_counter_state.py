@@ -17,8 +17,9 @@ def metrics(computed):
 
 
 def later(seconds=30, **kw):
-    return result_sets(at=T0 + dt.timedelta(seconds=seconds), ms_ticks=1_000_000 + seconds * 1000,
-                       cpu=[], **kw)  # fmt: skip
+    return result_sets(
+        at=T0 + dt.timedelta(seconds=seconds), ms_ticks=1_000_000 + seconds * 1000, cpu=[], **kw
+    )
 
 
 def test_round_trip_keeps_every_value():
@@ -41,9 +42,15 @@ def test_round_trip_keeps_every_value():
 
 @pytest.mark.parametrize(
     "blob",
-    [None, b"", b"\x00", json.dumps({"ms_ticks": 1}).encode(), b"\x01garbage",
-     bytes([counter_state.FORMAT + 1]) + b"x"],
-)  # fmt: skip
+    [
+        None,
+        b"",
+        b"\x00",
+        json.dumps({"ms_ticks": 1}).encode(),
+        b"\x01garbage",
+        bytes([counter_state.FORMAT + 1]) + b"x",
+    ],
+)
 def test_unreadable_state_is_a_first_sample(blob):
     assert counter_state.decode(blob) is None
     c = compute(parse(later(batch=13_000)), blob)
@@ -65,12 +72,16 @@ def test_a_new_wait_type_counts_from_its_second_sample():
 
 
 def test_a_counter_going_down_is_a_reset_of_that_counter_only():
-    files = {("SalesDb", 1): (1000, 8_192_000, 5_000, 400, 3_276_800, 800),
-             ("HrDb", 1): (100, 819_200, 500, 40, 327_680, 80)}  # fmt: skip
+    files = {
+        ("SalesDb", 1): (1000, 8_192_000, 5_000, 400, 3_276_800, 800),
+        ("HrDb", 1): (100, 819_200, 500, 40, 327_680, 80),
+    }
     waits = {"WRITELOG": (50, 2_000, 10), "LCK_M_X": (5, 9_000, 1)}
     first = compute(parse(result_sets(waits=waits, files=files)), None)
-    files = {("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
-             ("HrDb", 1): (10, 81_920, 50, 4, 32_768, 8)}  # fmt: skip  # HrDb went offline/online
+    files = {
+        ("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
+        ("HrDb", 1): (10, 81_920, 50, 4, 32_768, 8),
+    }  # HrDb went offline/online
     waits = {"WRITELOG": (80, 3_500, 20), "LCK_M_X": (1, 100, 0)}  # LCK_M_X cleared
     c = compute(parse(later(waits=waits, files=files)), first.counters)
     assert [w[0] for w in c.waits] == ["WRITELOG"]
@@ -81,8 +92,10 @@ def test_a_counter_going_down_is_a_reset_of_that_counter_only():
 
 def test_a_file_added_to_a_database_skips_that_database_once():
     first = compute(parse(result_sets()), None)
-    files = {("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
-             ("SalesDb", 3): (10, 81_920, 50, 4, 32_768, 8)}  # fmt: skip
+    files = {
+        ("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
+        ("SalesDb", 3): (10, 81_920, 50, 4, 32_768, 8),
+    }
     c = compute(parse(later(files=files)), first.counters)
     assert c.files == [] and "disk_io_reads" not in metrics(c)
 

@@ -79,16 +79,18 @@ def test_dashboard_stays_live(fleet, logged_in, sqlsim, tenant_alpha):  # noqa: 
             route.continue_()
 
     page.route("**/*", fail)
-    with page.expect_response(lambda r: _is_live(r.request, "/") and r.status == 500,
-                              timeout=CYCLE_WAIT):  # fmt: skip
+    with page.expect_response(
+        lambda r: _is_live(r.request, "/") and r.status == 500, timeout=CYCLE_WAIT
+    ):
         pass
     banner = page.locator("#error-banner")
     expect(banner).to_be_visible()
     expect(banner).to_contain_text(f"Live updates failed; retrying in {INTERVAL * 2} s")
     failed_at = time.monotonic()
     page.unroute("**/*", fail)
-    with page.expect_response(lambda r: _is_live(r.request, "/") and r.ok,
-                              timeout=(INTERVAL * 2 + 6) * 1000):  # fmt: skip
+    with page.expect_response(
+        lambda r: _is_live(r.request, "/") and r.ok, timeout=(INTERVAL * 2 + 6) * 1000
+    ):
         pass
     assert time.monotonic() - failed_at > INTERVAL * 1.5, "no back-off after a failure"
     expect(banner).to_be_hidden()

@@ -95,5 +95,32 @@ def test_viewer_sees_collection_without_form(viewer_client):
     server = make_server()
     card = viewer_client.get(f"/servers/{server.pk}/collection").content.decode()
     assert "<form" not in card
-    assert viewer_client.post(f"/servers/{server.pk}/collection/save",
-                              {"interval_seconds": 60}).status_code == 403  # fmt: skip
+    assert (
+        viewer_client.post(
+            f"/servers/{server.pk}/collection/save", {"interval_seconds": 60}
+        ).status_code
+        == 403
+    )
+
+
+def test_reading_collection_settings_writes_nothing(viewer_client, api, make_user, tenant_alpha):
+    """A viewer opening the card, or a GET of the API, sees the defaults without creating a
+    row; the first change creates it."""
+    from core.models import ActivityLog
+    from monitoring.models import CollectionConfig
+
+    server = make_server()
+    card = viewer_client.get(f"/servers/{server.pk}/collection")
+    assert card.status_code == 200
+    body = api(make_user("reader", tenant_alpha, "viewer"), tenant_alpha).get(
+        f"/api/servers/{server.pk}/collection-config"
+    )
+    assert body.status_code == 200
+    assert body.json()["enabled"] is True
+    assert body.json()["updated_at"] is None
+    assert not CollectionConfig.objects.filter(pk=server.pk).exists()
+    operator = api(make_user("writer", tenant_alpha, "operator"), tenant_alpha)
+    assert operator.post(f"/api/servers/{server.pk}/collection/stop").status_code == 200
+    assert CollectionConfig.objects.get(pk=server.pk).enabled is False
+    entry = ActivityLog.objects.get(action="server.collection_configured")
+    assert entry.user_name == "writer"

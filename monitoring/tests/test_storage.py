@@ -22,10 +22,19 @@ def make_server(name="SQL1", **kw):
 
 def result(server, at, *, cpu=35, avail_kb=4_000_000, ok=True, counters=None):
     if not ok:
-        return store.Result(server.pk, at, at + dt.timedelta(minutes=1), 5000.0, "offline",
-                            None, "timeout", "no answer")  # fmt: skip
-    sets = result_sets(at=at, cpu=[(int(at.timestamp()), at, cpu, max(0, 100 - cpu - 5))],
-                       avail_kb=avail_kb)  # fmt: skip
+        return store.Result(
+            server.pk,
+            at,
+            at + dt.timedelta(minutes=1),
+            5000.0,
+            "offline",
+            None,
+            "timeout",
+            "no answer",
+        )
+    sets = result_sets(
+        at=at, cpu=[(int(at.timestamp()), at, cpu, max(0, 100 - cpu - 5))], avail_kb=avail_kb
+    )
     computed = compute(parse(sets), counters or {})
     return store.Result(server.pk, at, at + dt.timedelta(minutes=1), 12.5, "online", computed)
 
@@ -60,8 +69,11 @@ def test_rollups_match_raw_averages():
         store.write([result(server, base + dt.timedelta(minutes=i), cpu=cpu)])
     cpu_type = store.metric_type_ids(connections["tenant_alpha"].alias)["cpu_percent"]
     rollup = MetricRollup.objects.get(server_id=server.pk, metric_type_id=cpu_type)
-    raw = list(Metric.objects.filter(server_id=server.pk, metric_type_id=cpu_type)
-               .values_list("value", flat=True))  # fmt: skip
+    raw = list(
+        Metric.objects.filter(server_id=server.pk, metric_type_id=cpu_type).values_list(
+            "value", flat=True
+        )
+    )
     assert rollup.samples == len(raw) == 5
     assert rollup.total / rollup.samples == pytest.approx(sum(raw) / len(raw)) == 38
     assert (rollup.minimum, rollup.maximum) == (10, 90)
@@ -69,9 +81,14 @@ def test_rollups_match_raw_averages():
 
 @pytest.mark.parametrize(
     ("cpu", "avail_kb", "expected"),
-    [(35, 8_000_000, "healthy"), (85, 8_000_000, "warning"), (97, 8_000_000, "critical"),
-     (35, 2_000_000, "warning"), (35, 500_000, "critical")],
-)  # fmt: skip
+    [
+        (35, 8_000_000, "healthy"),
+        (85, 8_000_000, "warning"),
+        (97, 8_000_000, "critical"),
+        (35, 2_000_000, "warning"),
+        (35, 500_000, "critical"),
+    ],
+)
 def test_health_thresholds(cpu, avail_kb, expected):
     server = make_server()
     store.write([result(server, timezone.now(), cpu=cpu, avail_kb=avail_kb)])
@@ -131,8 +148,12 @@ def test_collection_config_api(api, make_user, tenant_alpha):
     client = api(make_user("op", tenant_alpha, "operator"), tenant_alpha)
     url = f"/api/servers/{server.pk}/collection-config"
     assert client.get(url).json()["interval_seconds"] == 60
-    for bad in ({"interval_seconds": 29}, {"interval_seconds": 3601}, {"interval_seconds": "x"},
-                {"interval_seconds": 60, "metrics_enabled": ["cpu_percent", "bogus"]}):  # fmt: skip
+    for bad in (
+        {"interval_seconds": 29},
+        {"interval_seconds": 3601},
+        {"interval_seconds": "x"},
+        {"interval_seconds": 60, "metrics_enabled": ["cpu_percent", "bogus"]},
+    ):
         r = client.put(url, bad, format="json")
         assert r.status_code == 400
     assert client.get(url).json()["interval_seconds"] == 60
@@ -175,18 +196,22 @@ def test_file_io_is_stored_per_database_and_state_stays_small():
 
     server = make_server()
     now = timezone.now().replace(microsecond=0)
-    files = {("SalesDb", 1): (1000, 8_192_000, 5_000, 400, 3_276_800, 800),
-             ("SalesDb", 2): (10, 81_920, 50, 4_000, 32_768_000, 8_000),
-             ("QuietDb", 1): (7, 57_344, 10, 3, 24_576, 6)}  # fmt: skip
+    files = {
+        ("SalesDb", 1): (1000, 8_192_000, 5_000, 400, 3_276_800, 800),
+        ("SalesDb", 2): (10, 81_920, 50, 4_000, 32_768_000, 8_000),
+        ("QuietDb", 1): (7, 57_344, 10, 3, 24_576, 6),
+    }
     waits = {f"WAIT_{i:03d}": (i, i * 1_000, i) for i in range(1, 301)}
     first = compute(parse(result_sets(at=now, waits=waits, files=files)), None)
     store.write([store.Result(server.pk, now, now, 5.0, "online", first)])
     state = CollectorState.objects.get(pk=server.pk).counters
     assert counter_state.decode(state).files["SalesDb"][0] == 2  # two files summed
     assert len(state) < 8_000
-    files = {("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
-             ("SalesDb", 2): (20, 163_840, 100, 4_300, 35_225_600, 8_300),
-             ("QuietDb", 1): (7, 57_344, 10, 3, 24_576, 6)}  # fmt: skip
+    files = {
+        ("SalesDb", 1): (1600, 13_107_200, 8_000, 700, 5_734_400, 1_400),
+        ("SalesDb", 2): (20, 163_840, 100, 4_300, 35_225_600, 8_300),
+        ("QuietDb", 1): (7, 57_344, 10, 3, 24_576, 6),
+    }
     at = now + dt.timedelta(seconds=30)
     sets = result_sets(at=at, ms_ticks=1_030_000, waits=waits, files=files, cpu=[])
     second = compute(parse(sets), bytes(state))

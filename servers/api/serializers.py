@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import validate_name
-from servers import addresses, sqlclient
+from servers import actions, addresses, deployment, rules, sqlclient
 from servers.models import Label, Server, ServerGroup, hex_color
 
 
@@ -35,20 +35,29 @@ def _django_to_drf(check: Callable[..., Any], *args: Any) -> Any:
 class ConnectionSerializer(serializers.Serializer):
     """What it takes to reach an instance; shared by create, update and test-connection."""
 
-    host = serializers.CharField(max_length=addresses.HOST_MAX_LENGTH + 2,
-                                 help_text=addresses.HOST_HELP)  # fmt: skip
-    port = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True,
-                                    default=1433)  # fmt: skip
-    instance_name = serializers.CharField(max_length=addresses.INSTANCE_MAX_LENGTH, required=False,
-                                          allow_blank=True, default="")  # fmt: skip
+    host = serializers.CharField(
+        max_length=addresses.HOST_MAX_LENGTH + 2, help_text=addresses.HOST_HELP
+    )
+    port = serializers.IntegerField(
+        min_value=1, max_value=65535, required=False, allow_null=True, default=1433
+    )
+    instance_name = serializers.CharField(
+        max_length=addresses.INSTANCE_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
     auth_type = serializers.ChoiceField(choices=Server.AuthType.choices)
     username = serializers.CharField(
-        max_length=256, error_messages={"required": "A login is required.",
-                                        "blank": "A login is required."}
-    )  # fmt: skip
-    password = serializers.CharField(max_length=512, required=False, allow_blank=True, default="",
-                                     write_only=True, trim_whitespace=False,
-                                     style={"input_type": "password"})  # fmt: skip
+        max_length=256,
+        error_messages={"required": "A login is required.", "blank": "A login is required."},
+    )
+    password = serializers.CharField(
+        max_length=512,
+        required=False,
+        allow_blank=True,
+        default="",
+        write_only=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+    )
     encrypt = serializers.ChoiceField(choices=Server.Encryption.choices, default="on")
     trust_server_certificate = serializers.BooleanField(default=False)
 
@@ -59,20 +68,7 @@ class ConnectionSerializer(serializers.Serializer):
         return _django_to_drf(addresses.validate_instance_name, value)
 
     def validate(self, attrs: dict) -> dict:
-        port = attrs.get("port", getattr(self.instance, "port", 1433))
-        instance = attrs.get("instance_name", getattr(self.instance, "instance_name", ""))
-        _django_to_drf(addresses.check_port, port, instance)
-        auth = attrs.get("auth_type", getattr(self.instance, "auth_type", "sql"))
-        user = attrs.get("username", getattr(self.instance, "username", ""))
-        if not user:
-            raise serializers.ValidationError({"username": ["A login is required."]})
-        if auth == "windows" and "\\" not in user:
-            raise serializers.ValidationError(
-                {"username": ["Windows logins are written DOMAIN\\user."]}
-            )
-        has_stored = bool(getattr(self.instance, "password_encrypted", ""))
-        if not attrs.get("password") and not has_stored:
-            raise serializers.ValidationError({"password": ["A password is required."]})
+        _django_to_drf(rules.check_connection, attrs, self.instance)
         return attrs
 
     def target(self) -> sqlclient.Target:
@@ -81,31 +77,51 @@ class ConnectionSerializer(serializers.Serializer):
         return target_for(self.validated_data, self.validated_data.get("password", ""))
 
 
+# What DbTools itself records about a server (clients read, never write them).
+STATE_FIELDS = [
+    "status",
+    "version",
+    "major_version",
+    "product_name",
+    "edition",
+    "last_checked_at",
+    "last_error",
+    "last_error_kind",
+    "monitoring_status",
+    "deployed_version",
+    "deployed_at",
+    "deployment_error",
+    "created_at",
+    "updated_at",
+]
+
+
 class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
     labels = LabelSerializer(many=True, read_only=True)
     groups = GroupRefSerializer(many=True, read_only=True)
     validate_connection = serializers.BooleanField(
-        write_only=True, required=False, default=False, source="validate",
+        write_only=True,
+        required=False,
+        default=False,
+        source="validate",
         help_text="Test the connection first; nothing is saved when the test fails.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = Server
         fields = [
-            "id", "name", "host", "port", "instance_name", "auth_type", "username", "password",
-            "encrypt", "trust_server_certificate", "status", "version", "major_version",
-            "product_name", "edition", "last_checked_at", "last_error", "last_error_kind",
-            "monitoring_status", "deployed_version", "deployed_at", "deployment_error",
-            "labels", "groups", "created_at", "updated_at", "validate_connection",
-        ]  # fmt: skip
-        read_only_fields = [
-            "status", "version", "major_version", "product_name", "edition", "last_checked_at",
-            "last_error", "last_error_kind", "monitoring_status", "deployed_version",
-            "deployed_at", "deployment_error", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            *actions.EDITABLE_FIELDS,
+            "password",
+            *STATE_FIELDS,
+            "labels",
+            "groups",
+            "validate_connection",
+        ]
+        read_only_fields = STATE_FIELDS
 
     def to_internal_value(self, data: dict) -> dict:
-        # The PRD spells it `validate: true`; DRF reserves `validate`, so map it.
+        # Clients send `validate: true`, but DRF reserves `validate` for itself: map it.
         if hasattr(data, "copy"):
             data = data.copy()
             if "validate" in data and "validate_connection" not in data:
@@ -114,21 +130,30 @@ class ServerSerializer(ConnectionSerializer, serializers.ModelSerializer):
 
 
 class ServerIdsSerializer(serializers.Serializer):
-    server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
-                                       allow_empty=False, max_length=5000)  # fmt: skip
+    server_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        allow_empty=False,
+        max_length=rules.SERVERS_PER_REQUEST,
+    )
 
 
 class LabelNamesSerializer(serializers.Serializer):
-    labels = serializers.ListField(child=serializers.CharField(max_length=64,
-                                                               validators=[validate_name]),
-                                   allow_empty=False,
-                                   max_length=50)  # fmt: skip
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=rules.LABEL_NAME_MAX_LENGTH),
+        allow_empty=False,
+        max_length=rules.LABELS_PER_REQUEST,
+    )
+
+    def validate_labels(self, value: list[str]) -> list[str]:
+        return _django_to_drf(rules.label_names, value)
 
 
 class BulkActionSerializer(ServerIdsSerializer):
-    action = serializers.ChoiceField(choices=["add_to_group", "add_label", "deploy", "delete"])
+    action = serializers.ChoiceField(choices=actions.BULK_ACTIONS)
     group_id = serializers.IntegerField(required=False, min_value=1)
-    label = serializers.CharField(required=False, max_length=64, validators=[validate_name])
+    label = serializers.CharField(
+        required=False, max_length=rules.LABEL_NAME_MAX_LENGTH, validators=[validate_name]
+    )
 
     def validate(self, attrs: dict) -> dict:
         if attrs["action"] == "add_to_group" and not attrs.get("group_id"):
@@ -160,3 +185,18 @@ class GroupDetailSerializer(GroupSerializer):
 
     def get_servers(self, group: ServerGroup) -> list[dict]:
         return ServerBriefSerializer(group.servers.alive(), many=True).data
+
+
+class DeploymentStatusSerializer(serializers.Serializer):
+    """What `servers.deployment.status_of` answers."""
+
+    server_id = serializers.IntegerField()
+    monitoring_status = serializers.ChoiceField(choices=Server.Monitoring.choices)
+    deployed_version = serializers.IntegerField(allow_null=True)
+    available_version = serializers.IntegerField()
+    upgrade_available = serializers.BooleanField()
+    deployed_at = serializers.DateTimeField(allow_null=True)
+    phase = serializers.ChoiceField(choices=deployment.PHASES, allow_blank=True)
+    requested_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)

@@ -1,7 +1,7 @@
 import contextlib
 from collections.abc import Iterator
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,6 +14,7 @@ from servers import actions, deployment, target_limits
 from servers.api.serializers import (
     BulkActionSerializer,
     ConnectionSerializer,
+    DeploymentStatusSerializer,
     GroupDetailSerializer,
     GroupSerializer,
     LabelNamesSerializer,
@@ -68,13 +69,6 @@ def _target_slot(request: Request) -> Iterator[None]:
         raise TargetsBusyError(exc) from exc
 
 
-def server_queryset() -> QuerySet[Server]:
-    return Server.objects.alive().prefetch_related(
-        Prefetch("labels", Label.objects.order_by("name")),
-        Prefetch("groups", ServerGroup.objects.order_by("name")),
-    )
-
-
 class ServerViewSet(viewsets.ModelViewSet):
     """SQL Server instances of the current tenant."""
 
@@ -83,7 +77,7 @@ class ServerViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Server]:
-        return server_queryset()
+        return Server.objects.listed()
 
     def create(self, request: Request) -> Response:
         data = ServerSerializer(data=request.data)
@@ -92,7 +86,9 @@ class ServerViewSet(viewsets.ModelViewSet):
         validate = fields.pop("validate", False)
         try:
             with _target_slot(request) if validate else contextlib.nullcontext():
-                server = _run(actions.create_server, fields, request.user, validate=validate)
+                server = _run(
+                    actions.create_server, fields, acting_user=request.user, validate=validate
+                )
         except actions.ConnectionFailed as exc:
             return Response(
                 {"detail": exc.result["message"], "connection": exc.result},
@@ -106,11 +102,11 @@ class ServerViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields.pop("validate", None)
-        _run(actions.update_server, server, fields, request.user)
+        _run(actions.update_server, server, fields, acting_user=request.user)
         return Response(ServerSerializer(self.get_queryset().get(pk=server.pk)).data)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        actions.delete_servers([self.get_object()], request.user)
+        actions.delete_servers([self.get_object()], acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=ConnectionSerializer, responses={200: TestResult, 400: TestResult})
@@ -123,14 +119,17 @@ class ServerViewSet(viewsets.ModelViewSet):
             result = actions.test_connection(data.target())
         return Response(result, status=200 if result["ok"] else 400)
 
-    @extend_schema(request=None, responses={200: TestResult, 400: TestResult},
-                   operation_id="servers_retest_connection")  # fmt: skip
+    @extend_schema(
+        request=None,
+        responses={200: TestResult, 400: TestResult},
+        operation_id="servers_retest_connection",
+    )
     @action(detail=True, methods=["post"], url_path="test-connection")
     def retest(self, request: Request, pk: str) -> Response:
         """Test the saved connection again and record the outcome."""
         server = self.get_object()
         with _target_slot(request):
-            result = actions.recheck_server(server, request.user)
+            result = actions.recheck_server(server, acting_user=request.user)
         return Response(result, status=200 if result["ok"] else 400)
 
     @extend_schema(request=LabelNamesSerializer, responses={200: LabelSerializer(many=True)})
@@ -140,7 +139,7 @@ class ServerViewSet(viewsets.ModelViewSet):
         data = LabelNamesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         server = self.get_object()
-        actions.assign_labels([server], data.validated_data["labels"], request.user)
+        actions.assign_labels([server], data.validated_data["labels"], acting_user=request.user)
         return Response(LabelSerializer(server.labels.order_by("name"), many=True).data)
 
     @extend_schema(request=None, responses={204: None})
@@ -148,19 +147,19 @@ class ServerViewSet(viewsets.ModelViewSet):
     def remove_label(self, request: Request, pk: str, label_id: str) -> Response:
         server = self.get_object()
         label = get_object_or_404(Label, pk=label_id)
-        if not actions.remove_label(server, label, request.user):
+        if not actions.remove_label(server, label, acting_user=request.user):
             return Response({"detail": "The server does not carry this label."}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: deployment.StatusSerializer})
+    @extend_schema(request=None, responses={202: DeploymentStatusSerializer})
     @action(detail=True, methods=["post"])
     def deploy(self, request: Request, pk: str) -> Response:
         """Queue deployment of the DbTools monitoring objects; poll deployment-status."""
         server = self.get_object()
-        deployment.request_deploy([server], request.user)
+        deployment.request_deploy([server], acting_user=request.user)
         return Response(deployment.status_of(server), status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={200: deployment.StatusSerializer})
+    @extend_schema(responses={200: DeploymentStatusSerializer})
     @action(detail=True, methods=["get"], url_path="deployment-status")
     def deployment_status(self, request: Request, pk: str) -> Response:
         return Response(deployment.status_of(self.get_object()))
@@ -176,18 +175,19 @@ class ServerViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         servers = _run(actions.alive_servers, v["server_ids"])
+        group = None
         if v["action"] == "add_to_group":
             group = ServerGroup.objects.filter(pk=v["group_id"]).first()
             if group is None:
                 raise ValidationError({"group_id": ["Unknown group."]})
-            affected = actions.add_to_group(group, servers, request.user)
-        elif v["action"] == "add_label":
-            actions.assign_labels(servers, [v["label"]], request.user)
-            affected = len(servers)
-        elif v["action"] == "deploy":
-            affected = len(deployment.request_deploy(servers, request.user))
-        else:
-            affected = actions.delete_servers(servers, request.user)
+        affected = _run(
+            actions.bulk,
+            v["action"],
+            servers,
+            acting_user=request.user,
+            group=group,
+            label=v.get("label", ""),
+        )
         return Response({"affected": affected})
 
 
@@ -206,17 +206,24 @@ class GroupViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: GroupSerializer) -> None:
         v = serializer.validated_data
-        serializer.instance = _run(actions.create_group, v["name"], v.get("description", ""),
-                                   self.request.user)  # fmt: skip
+        serializer.instance = _run(
+            actions.create_group,
+            v["name"],
+            v.get("description", ""),
+            acting_user=self.request.user,
+        )
         serializer.instance.server_count = 0
 
     def perform_update(self, serializer: GroupSerializer) -> None:
         _run(
-            actions.update_group, serializer.instance, serializer.validated_data, self.request.user
+            actions.update_group,
+            serializer.instance,
+            serializer.validated_data,
+            acting_user=self.request.user,
         )
 
     def perform_destroy(self, instance: ServerGroup) -> None:
-        actions.delete_group(instance, self.request.user)
+        actions.delete_group(instance, acting_user=self.request.user)
 
     @extend_schema(request=ServerIdsSerializer, responses={200: GroupDetailSerializer})
     @action(detail=True, methods=["post"], url_path="servers")
@@ -224,8 +231,8 @@ class GroupViewSet(viewsets.ModelViewSet):
         data = ServerIdsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         group = self.get_object()
-        actions.add_to_group(group, _run(actions.alive_servers, data.validated_data["server_ids"]),
-                             request.user)  # fmt: skip
+        servers = _run(actions.alive_servers, data.validated_data["server_ids"])
+        actions.add_to_group(group, servers, acting_user=request.user)
         return Response(GroupDetailSerializer(self.get_queryset().get(pk=group.pk)).data)
 
     @extend_schema(request=None, responses={204: None})
@@ -233,7 +240,7 @@ class GroupViewSet(viewsets.ModelViewSet):
     def remove_server(self, request: Request, pk: str, server_id: str) -> Response:
         group = self.get_object()
         server = get_object_or_404(Server.objects.alive(), pk=server_id)
-        if not actions.remove_from_group(group, server, request.user):
+        if not actions.remove_from_group(group, server, acting_user=request.user):
             return Response({"detail": "The server is not in this group."}, status=404)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -247,5 +254,6 @@ class LabelViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.Gene
 
     def perform_create(self, serializer: LabelSerializer) -> None:
         v = serializer.validated_data
-        serializer.instance = _run(actions.create_label, v["name"], v.get("color", ""),
-                                   self.request.user)  # fmt: skip
+        serializer.instance = _run(
+            actions.create_label, v["name"], v.get("color", ""), acting_user=self.request.user
+        )

@@ -25,8 +25,11 @@ def hold_target_slots() -> Iterator[Callable[..., Callable[[], None]]]:
             entered, stop = threading.Event(), threading.Event()
             failure: list[BaseException] = []
 
-            def run(entered: threading.Event = entered, stop: threading.Event = stop,
-                    failure: list[BaseException] = failure) -> None:  # fmt: skip
+            def run(
+                entered: threading.Event = entered,
+                stop: threading.Event = stop,
+                failure: list[BaseException] = failure,
+            ) -> None:
                 try:
                     with target_limits.target_slot(user):
                         entered.set()

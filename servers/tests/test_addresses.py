@@ -23,11 +23,31 @@ GOOD_HOSTS = {
     "a" * 63 + ".example": "a" * 63 + ".example",
 }
 BAD_HOSTS = [
-    "", "   ", "<script>alert(1)</script>", "-1", "db-.corp", "-db.corp", "db..corp",
-    "db1;Driver=evil", "db 1", "HOST\\INSTANCE", "db1,1433", "db1:1433", "1.2.3", "999",
-    "256.1.1.1", "a" * 64 + ".example", ("a" * 62 + ".") * 4 + "abc",
-    "db\u202e1", "db\u200b1", "db\u200d1", "db\x00", "db\u00ad1", "[::1", "fe80::1%eth0",
-]  # fmt: skip
+    "",
+    "   ",
+    "<script>alert(1)</script>",
+    "-1",
+    "db-.corp",
+    "-db.corp",
+    "db..corp",
+    "db1;Driver=evil",
+    "db 1",
+    "HOST\\INSTANCE",
+    "db1,1433",
+    "db1:1433",
+    "1.2.3",
+    "999",
+    "256.1.1.1",
+    "a" * 64 + ".example",
+    ("a" * 62 + ".") * 4 + "abc",
+    "db\u202e1",
+    "db\u200b1",
+    "db\u200d1",
+    "db\x00",
+    "db\u00ad1",
+    "[::1",
+    "fe80::1%eth0",
+]
 
 
 @pytest.mark.parametrize(("raw", "stored"), GOOD_HOSTS.items())
@@ -67,8 +87,15 @@ def client(api, make_user, tenant_alpha):
 
 
 def body(**extra):
-    return {"name": "S1", "host": "db1", "port": 1433, "auth_type": "sql", "username": "u",
-            "password": "p", **extra}  # fmt: skip
+    return {
+        "name": "S1",
+        "host": "db1",
+        "port": 1433,
+        "auth_type": "sql",
+        "username": "u",
+        "password": "p",
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("host", API_HOSTS)
@@ -118,8 +145,16 @@ def test_wizard_page_refuses_bad_host(client, make_user, tenant_alpha):
 
     page = Client()
     page.force_login(make_user("pia", tenant_alpha, "operator"))
-    data = {"name": "S1", "host": "db\u200b1", "port": "1433", "instance_name": "",
-            "auth_type": "sql", "username": "u", "password": "p", "encrypt": "on"}  # fmt: skip
+    data = {
+        "name": "S1",
+        "host": "db\u200b1",
+        "port": "1433",
+        "instance_name": "",
+        "auth_type": "sql",
+        "username": "u",
+        "password": "p",
+        "encrypt": "on",
+    }
     r = page.post("/servers/add", data)
     assert r.status_code == 400
     assert 'id="id_host-errors"' in r.content.decode()
@@ -138,6 +173,17 @@ def test_model_refuses_bad_host():
 @pytest.mark.usefixtures("use_alpha")
 def test_onboard_command_refuses_bad_host():
     with pytest.raises(CommandError, match="--host"):
-        call_command("onboard_servers", "--tenant", "alpha", "--host", "db\u202e1", "--ports",
-                     "1433", "--username", "u", "--password", "p")  # fmt: skip
+        call_command(
+            "onboard_servers",
+            "--tenant",
+            "alpha",
+            "--host",
+            "db\u202e1",
+            "--ports",
+            "1433",
+            "--username",
+            "u",
+            "--password",
+            "p",
+        )
     assert not Server.objects.exists()

@@ -25,8 +25,14 @@ def client(api, operator, tenant_alpha):
 
 def payload(sqlsim, name="SQLPROD01", **extra):
     host, port = sqlsim.address(name)
-    body = {"name": name, "host": host, "port": port, "auth_type": "sql",
-            "username": sqlsim.login, "password": sqlsim.password}  # fmt: skip
+    body = {
+        "name": name,
+        "host": host,
+        "port": port,
+        "auth_type": "sql",
+        "username": sqlsim.login,
+        "password": sqlsim.password,
+    }
     return {**body, **extra}
 
 
@@ -83,8 +89,9 @@ def test_bad_input_is_400_with_field_errors(client, sqlsim, change, field):
     assert not Server.objects.exists()
 
 
-def test_create_with_validate_stores_version_and_encrypted_password(client, sqlsim, in_tenant,
-                                                                    tenant_alpha):  # fmt: skip
+def test_create_with_validate_stores_version_and_encrypted_password(
+    client, sqlsim, in_tenant, tenant_alpha
+):
     r = client.post("/api/servers", payload(sqlsim, validate=True), format="json")
     body = r.json()
     assert r.status_code == 201, body
@@ -228,20 +235,32 @@ def test_labels(client, sqlsim):
 
 
 def test_bulk_actions(client, sqlsim):
-    ids = [client.post("/api/servers", payload(sqlsim, n), format="json").json()["id"]
-           for n in ("SQLPROD01", "SQLPROD02", "SQLPROD03")]  # fmt: skip
+    ids = [
+        client.post("/api/servers", payload(sqlsim, n), format="json").json()["id"]
+        for n in ("SQLPROD01", "SQLPROD02", "SQLPROD03")
+    ]
     gid = client.post("/api/groups", {"name": "All"}, format="json").json()["id"]
-    r = client.post("/api/servers/bulk", {"action": "add_to_group", "server_ids": ids,
-                                          "group_id": gid}, format="json")  # fmt: skip
+    r = client.post(
+        "/api/servers/bulk",
+        {"action": "add_to_group", "server_ids": ids, "group_id": gid},
+        format="json",
+    )
     assert r.json() == {"affected": 3}
-    r = client.post("/api/servers/bulk", {"action": "add_label", "server_ids": ids[:2],
-                                          "label": "bulk"}, format="json")  # fmt: skip
+    r = client.post(
+        "/api/servers/bulk",
+        {"action": "add_label", "server_ids": ids[:2], "label": "bulk"},
+        format="json",
+    )
     assert r.json() == {"affected": 2}
-    for bad in [{"action": "add_to_group", "server_ids": ids},
-                {"action": "add_label", "server_ids": ids},
-                {"action": "explode", "server_ids": ids},
-                {"action": "delete", "server_ids": [*ids, 424242]},
-                {"action": "delete", "server_ids": []}]:  # fmt: skip
+    # The label the bulk action created on the fly is in the activity log like any other.
+    assert ActivityLog.objects.filter(action="label.created", entity_name="bulk").count() == 1
+    for bad in [
+        {"action": "add_to_group", "server_ids": ids},
+        {"action": "add_label", "server_ids": ids},
+        {"action": "explode", "server_ids": ids},
+        {"action": "delete", "server_ids": [*ids, 424242]},
+        {"action": "delete", "server_ids": []},
+    ]:
         assert client.post("/api/servers/bulk", bad, format="json").status_code == 400
     assert Server.objects.alive().count() == 3
     r = client.post("/api/servers/bulk", {"action": "delete", "server_ids": ids[:1]}, format="json")
@@ -317,8 +336,9 @@ USER_BUSY = "You already have 2 connection tests running; try again in a few sec
 
 
 @pytest.mark.parametrize("kind", CONTACTS)
-def test_at_the_per_process_limit_a_test_still_runs(client, sqlsim, limits, hold_target_slots,
-                                                     kind):  # fmt: skip
+def test_at_the_per_process_limit_a_test_still_runs(
+    client, sqlsim, limits, hold_target_slots, kind
+):
     hold_target_slots(None, 1)
     r = _contact(kind, client, sqlsim)
     assert r.status_code in (200, 201), r.json()
@@ -337,8 +357,9 @@ def test_past_the_per_process_limit_is_429(client, sqlsim, limits, hold_target_s
 
 
 @pytest.mark.parametrize("kind", CONTACTS)
-def test_per_user_limit_counts_requests_elsewhere(client, operator, sqlsim, user_limits,
-                                                  hold_target_slots, kind):  # fmt: skip
+def test_per_user_limit_counts_requests_elsewhere(
+    client, operator, sqlsim, user_limits, hold_target_slots, kind
+):
     """The user's tests in other threads or processes (other database sessions) count."""
     release = hold_target_slots(operator, 1)
     assert _contact(kind, client, sqlsim).status_code in (200, 201)
@@ -352,8 +373,9 @@ def test_per_user_limit_counts_requests_elsewhere(client, operator, sqlsim, user
     assert _contact(kind, client, sqlsim).status_code in (200, 201)
 
 
-def test_other_users_tests_do_not_count_against_a_user(client, make_user, tenant_alpha, sqlsim,
-                                                       user_limits, hold_target_slots):  # fmt: skip
+def test_other_users_tests_do_not_count_against_a_user(
+    client, make_user, tenant_alpha, sqlsim, user_limits, hold_target_slots
+):
     other = make_user("otto", tenant_alpha, "operator")
     hold_target_slots(other, 2)
     assert _contact("test", client, sqlsim).status_code == 200

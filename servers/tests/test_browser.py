@@ -24,8 +24,16 @@ def operator_page(page, login, tenant_alpha):
 def test_onboard_group_label_filter_and_deploy(operator_page, tenant_alpha, sqlsim):
     page = operator_page
     with use_tenant(tenant_alpha):  # a server that will not carry the label
-        actions.create_server({"name": "SQLOTHER01", "host": "other.corp", "port": 1433,
-                               "auth_type": "sql", "username": "u", "password": "p"})  # fmt: skip
+        actions.create_server(
+            {
+                "name": "SQLOTHER01",
+                "host": "other.corp",
+                "port": 1433,
+                "auth_type": "sql",
+                "username": "u",
+                "password": "p",
+            }
+        )
 
     # Groups page: create the group the server will join.
     page.get_by_role("link", name="Groups").click()
@@ -116,8 +124,14 @@ def test_bulk_add_to_group_and_delete(operator_page, tenant_alpha):
     page = operator_page
     with use_tenant(tenant_alpha):
         for name in ("SQLA01", "SQLB01", "SQLC01"):
-            fields = {"name": name, "host": f"{name.lower()}.corp", "port": 1433,
-                      "auth_type": "sql", "username": "u", "password": "p"}  # fmt: skip
+            fields = {
+                "name": name,
+                "host": f"{name.lower()}.corp",
+                "port": 1433,
+                "auth_type": "sql",
+                "username": "u",
+                "password": "p",
+            }
             actions.create_server(fields)
         actions.create_group("Batch")
     page.goto("/servers/")
@@ -152,8 +166,16 @@ def test_viewer_sees_no_server_actions(page, login, tenant_alpha):
     user = get_user_model().objects.create_user("vic", password="Viewer-pass-123")
     Membership.objects.create(user=user, tenant=tenant_alpha, role="viewer")
     with use_tenant(tenant_alpha):
-        actions.create_server({"name": "SQLA01", "host": "a.corp", "port": 1433,
-                               "auth_type": "sql", "username": "u", "password": "p"})  # fmt: skip
+        actions.create_server(
+            {
+                "name": "SQLA01",
+                "host": "a.corp",
+                "port": 1433,
+                "auth_type": "sql",
+                "username": "u",
+                "password": "p",
+            }
+        )
     login("vic", "Viewer-pass-123")
     page.goto("/servers/")
     expect(page.get_by_role("link", name="SQLA01")).to_be_visible()
@@ -166,8 +188,9 @@ def test_viewer_sees_no_server_actions(page, login, tenant_alpha):
     expect(page.get_by_role("link", name="Edit")).to_have_count(0)
 
 
-def test_too_many_connection_tests_are_explained(operator_page, tenant_alpha, sqlsim, settings,
-                                                 hold_target_slots):  # fmt: skip
+def test_too_many_connection_tests_are_explained(
+    operator_page, tenant_alpha, sqlsim, settings, hold_target_slots
+):
     """With every slot of the process taken, Test connection says why and nothing is tested."""
     page = operator_page
     settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 1

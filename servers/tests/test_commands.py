@@ -10,9 +10,21 @@ pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixture
 def test_onboard_servers_command(sqlsim, capsys):
     p1, p2 = sqlsim.port("SQLPROD01"), sqlsim.port("SQLPROD02")
     down = sqlsim.port("SQLDOWN01")
-    args = ["--tenant", "alpha", "--ports", f"{p1},{p2},{down}", "--username", sqlsim.login,
-            "--password", sqlsim.password, "--group", "Prod", "--label", "prod",
-            "--deploy"]  # fmt: skip
+    args = [
+        "--tenant",
+        "alpha",
+        "--ports",
+        f"{p1},{p2},{down}",
+        "--username",
+        sqlsim.login,
+        "--password",
+        sqlsim.password,
+        "--group",
+        "Prod",
+        "--label",
+        "prod",
+        "--deploy",
+    ]
     call_command("onboard_servers", *args)
     out, err = capsys.readouterr()
     assert "2 server(s) onboarded, 2 deployed" in out
@@ -28,5 +40,14 @@ def test_onboard_servers_command(sqlsim, capsys):
     call_command("onboard_servers", *args)  # again: nothing new
     assert "0 server(s) onboarded" in capsys.readouterr().out
     with pytest.raises(CommandError):
-        call_command("onboard_servers", "--tenant", "alpha", "--ports", "x-y",
-                     "--username", "u", "--password", "p")  # fmt: skip
+        call_command(
+            "onboard_servers",
+            "--tenant",
+            "alpha",
+            "--ports",
+            "x-y",
+            "--username",
+            "u",
+            "--password",
+            "p",
+        )

@@ -1,4 +1,4 @@
-"""Deploying the monitoring objects (story 2.9) through the API to sqlsim over real TDS."""
+"""Deploying the monitoring objects through the API to sqlsim over real TDS."""
 
 import datetime as dt
 
@@ -13,16 +13,22 @@ pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixture
 
 
 @pytest.fixture
-def client(api, make_user, tenant_alpha):
-    return api(make_user("dep", tenant_alpha, "operator"), tenant_alpha)
+def client(api, make_user, tenant_alpha, committing):
+    return committing(api(make_user("dep", tenant_alpha, "operator"), tenant_alpha))
 
 
 @pytest.fixture
 def add(client, sqlsim):
     def make(name):
         host, port = sqlsim.address(name)
-        body = {"name": name, "host": host, "port": port, "auth_type": "sql",
-                "username": sqlsim.login, "password": sqlsim.password}  # fmt: skip
+        body = {
+            "name": name,
+            "host": host,
+            "port": port,
+            "auth_type": "sql",
+            "username": sqlsim.login,
+            "password": sqlsim.password,
+        }
         r = client.post("/api/servers", body, format="json")
         assert r.status_code == 201, r.json()
         return r.json()["id"]
@@ -143,8 +149,9 @@ def test_deploy_of_a_host_stored_before_validation_ends_failed(client):
 
 
 def test_a_deployment_whose_worker_was_lost_can_be_started_again(client):
-    server = Server.objects.create(name="Lost", host="lost.invalid", username="u",
-                                   monitoring_status="deploying")  # fmt: skip
+    server = Server.objects.create(
+        name="Lost", host="lost.invalid", username="u", monitoring_status="deploying"
+    )
     client.post(f"/api/servers/{server.pk}/deploy")
     server.refresh_from_db()
     assert server.monitoring_status == "deploying"  # a worker may still be at it

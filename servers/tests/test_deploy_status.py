@@ -23,9 +23,12 @@ def test_deploy_shows_queued_running_and_the_error(page, login, tenant_alpha):
     now = timezone.now()
     with use_tenant(tenant_alpha):
         server = Server.objects.create(
-            name="SQLDEP01", host="h", username="u", monitoring_status="deploying",
+            name="SQLDEP01",
+            host="h",
+            username="u",
+            monitoring_status="deploying",
             deploy_requested_at=now - dt.timedelta(minutes=3),
-        )  # fmt: skip
+        )
     login("dep", "Dep-pass-12345")
     page.goto(f"/servers/{server.pk}/")
     status = page.locator("#deploy-status")
@@ -51,9 +54,13 @@ def test_deploy_shows_queued_running_and_the_error(page, login, tenant_alpha):
 def test_deploy_task_runs_once(tenant_alpha):
     with use_tenant(tenant_alpha):
         server = Server.objects.create(
-            name="SQLDEP02", host="h", username="u", monitoring_status="deploying",
-            deploy_requested_at=timezone.now(), deploy_started_at=timezone.now(),
-        )  # fmt: skip
+            name="SQLDEP02",
+            host="h",
+            username="u",
+            monitoring_status="deploying",
+            deploy_requested_at=timezone.now(),
+            deploy_started_at=timezone.now(),
+        )
     # Already claimed by another worker: nothing is done again (no connection attempted).
     status = deployment.deploy_task("alpha", server.pk)
     assert status["monitoring_status"] == "deploying"

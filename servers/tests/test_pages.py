@@ -31,15 +31,29 @@ def viewer_client(client, make_user, tenant_alpha):
 
 def form(sqlsim, instance="SQLPROD01", **extra):
     host, port = sqlsim.address(instance)
-    data = {"name": instance, "host": host, "port": str(port), "instance_name": "",
-            "auth_type": "sql", "username": sqlsim.login, "password": sqlsim.password,
-            "encrypt": "on"}  # fmt: skip
+    data = {
+        "name": instance,
+        "host": host,
+        "port": str(port),
+        "instance_name": "",
+        "auth_type": "sql",
+        "username": sqlsim.login,
+        "password": sqlsim.password,
+        "encrypt": "on",
+    }
     return {**data, **extra}
 
 
 def make_server(name, **extra):
-    fields = {"name": name, "host": f"{name.lower()}.corp", "port": 1433, "auth_type": "sql",
-              "username": "dbtools", "password": "secret", **extra}  # fmt: skip
+    fields = {
+        "name": name,
+        "host": f"{name.lower()}.corp",
+        "port": 1433,
+        "auth_type": "sql",
+        "username": "dbtools",
+        "password": "secret",
+        **extra,
+    }
     return actions.create_server(fields)
 
 
@@ -53,8 +67,9 @@ def test_empty_state_prompts_to_add(op):
 
 def test_list_shows_columns_chips_and_status(op):
     s = make_server("SQLA01")
-    Server.objects.filter(pk=s.pk).update(status="online", product_name="SQL Server 2019",
-                                          version="15.0.4345.5")  # fmt: skip
+    Server.objects.filter(pk=s.pk).update(
+        status="online", product_name="SQL Server 2019", version="15.0.4345.5"
+    )
     group = actions.create_group("Production")
     actions.add_to_group(group, [s])
     actions.assign_labels([s], ["tier-1"])
@@ -83,8 +98,12 @@ def test_search_filter_sort_and_htmx_partial(op):
     assert "<html" not in html and 'id="server-rows"' in html  # only the rows partial
     assert "SQLDW01" in html and "SQLAPP01" not in html
     assert "HX-Request" in r["Vary"]
-    restore = op.get("/servers/", {"q": "warehouse"}, HTTP_HX_REQUEST="true",
-                     HTTP_HX_HISTORY_RESTORE_REQUEST="true")  # fmt: skip
+    restore = op.get(
+        "/servers/",
+        {"q": "warehouse"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
     assert b"<html" in restore.content  # history restore gets the whole page
 
     html = op.get("/servers/", {"q": "finance"}).content.decode()  # search by group name
@@ -146,17 +165,17 @@ def test_wizard_renders_with_defaults(op):
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"name": ""}, "name", "This field may not be blank"),
-        ({"host": ""}, "host", "This field may not be blank"),
+        ({"name": ""}, "name", "This field is required"),
+        ({"host": ""}, "host", "This field is required"),
         ({"host": "db1;Driver=evil"}, "host", "host name or IP address"),
         ({"port": "70000"}, "port", "less than or equal to 65535"),
-        ({"port": "abc"}, "port", "valid integer"),
-        ({"auth_type": "kerberos"}, "auth_type", "not a valid choice"),
+        ({"port": "abc"}, "port", "Enter a whole number"),
+        ({"auth_type": "kerberos"}, "auth_type", "Select a valid choice"),
         ({"username": ""}, "username", "A login is required"),
         ({"password": ""}, "password", "A password is required"),
         ({"auth_type": "windows", "username": "nodomain"}, "username", "DOMAIN"),
         ({"instance_name": "A;B"}, "instance_name", "An instance name"),
-        ({"encrypt": "maybe"}, "encrypt", "not a valid choice"),
+        ({"encrypt": "maybe"}, "encrypt", "Select a valid choice"),
     ],
 )
 def test_wizard_bad_input_is_400_and_writes_nothing(op, sqlsim, change, field, message):
@@ -245,8 +264,7 @@ def test_edit_keeps_password_when_left_empty(op, sqlsim):
     assert s.name == "Prod One" and s.password_encrypted == stored
     # A connection change is tested with the stored password before it is saved.
     _, port = sqlsim.address("SQLPROD02")
-    r = op.post(f"/servers/{s.pk}/edit", form(sqlsim, name="Prod One", port=str(port),
-                                              password=""))  # fmt: skip
+    r = op.post(f"/servers/{s.pk}/edit", form(sqlsim, name="Prod One", port=str(port), password=""))
     assert r.status_code == 302
     s.refresh_from_db()
     assert s.port == port and crypto.decrypt(s.password_encrypted) == sqlsim.password
@@ -281,10 +299,23 @@ def test_detail_shows_cards_and_activity(op):
     html = r.content.decode()
     assert r.status_code == 200
     assert 'class="breadcrumb"' in html and 'href="/servers/"' in html
-    expected = ("Connection", "sqla01.corp", "INST1", "SQL Server authentication", "Groups",
-                "Labels", "Monitoring objects", "Not deployed", "Deploy", "Recent activity",
-                "server.created", "server.labels_added", "Test connection", "Edit",
-                "Delete")  # fmt: skip
+    expected = (
+        "Connection",
+        "sqla01.corp",
+        "INST1",
+        "SQL Server authentication",
+        "Groups",
+        "Labels",
+        "Monitoring objects",
+        "Not deployed",
+        "Deploy",
+        "Recent activity",
+        "server.created",
+        "server.labels_added",
+        "Test connection",
+        "Edit",
+        "Delete",
+    )
     for text in expected:
         assert text in html, text
     assert "secret" not in html and s.password_encrypted not in html
@@ -341,15 +372,19 @@ def test_groups_from_detail_page(op):
     assert not s.groups.exists()
 
 
-def test_deploy_marks_and_polls(op, sqlsim):
+def test_deploy_marks_and_polls(op, sqlsim, committing):
     host, port = sqlsim.address("SQLPROD01")
     s = make_server("SQLA01", host=host, port=port, username=sqlsim.login, password=sqlsim.password)
-    r = op.post(f"/servers/{s.pk}/deploy", HTTP_HX_REQUEST="true")
+    r = committing(op).post(f"/servers/{s.pk}/deploy", HTTP_HX_REQUEST="true")
     assert r.status_code == 200
+    # The answer is drawn before the request commits, so before any worker starts: the user
+    # sees the deployment queued, and the card polls for its outcome.
+    assert "Queued, waiting for a worker" in r.content.decode()
+    assert 'data-live-interval="2"' in r.content.decode()
     s.refresh_from_db()
-    # Tasks run synchronously in tests: the worker's outcome is already recorded.
+    # Tasks run synchronously in tests, once the request commits: the worker's outcome is
+    # already recorded.
     assert s.monitoring_status in ("monitored", "failed")
-    assert s.get_monitoring_status_display() in r.content.decode()
     assert ActivityLog.objects.filter(action="server.deploy_requested").exists()
     Server.objects.filter(pk=s.pk).update(monitoring_status="deploying")
     html = op.get(f"/servers/{s.pk}/monitoring").content.decode()
@@ -378,8 +413,14 @@ def test_bulk_actions(op):
     r = op.post("/servers/bulk", {"server_ids": ids, "action": "add_to_group", "group": g.pk})
     assert r.status_code == 302
     assert set(g.servers.values_list("pk", flat=True)) == set(ids)
-    op.post("/servers/bulk", {"server_ids": ids, "action": "add_label", "label": "batch"})
+    r = op.post(
+        "/servers/bulk", {"server_ids": ids, "action": "add_label", "label": "batch"}, follow=True
+    )
+    assert "Label “batch” added to 2 server(s)." in r.content.decode()
     assert set(Label.objects.get(name="batch").servers.values_list("pk", flat=True)) == set(ids)
+    # A label created on the fly is logged like one created on purpose, with who created it.
+    created = ActivityLog.objects.get(action="label.created", entity_name="batch")
+    assert created.user_name == "opie"
     op.post("/servers/bulk", {"server_ids": [c.pk], "action": "deploy"})
     c.refresh_from_db()
     assert c.monitoring_status != "not_deployed"
@@ -393,7 +434,7 @@ def test_bulk_actions(op):
     [
         ({"action": "delete"}, "Select at least one server"),
         ({"server_ids": ["x"], "action": "delete"}, "Select at least one server"),
-        ({"server_ids": ["{a}"], "action": "explode"}, "not a valid choice"),
+        ({"server_ids": ["{a}"], "action": "explode"}, "Select a valid choice"),
         ({"server_ids": ["{a}"], "action": "add_to_group"}, "Choose a group"),
         ({"server_ids": ["{a}"], "action": "add_to_group", "group": "999999"}, "Unknown group"),
         ({"server_ids": ["{a}"], "action": "add_label", "label": " "}, "Name a label"),
@@ -402,8 +443,10 @@ def test_bulk_actions(op):
 )
 def test_bulk_bad_input_is_400_and_writes_nothing(op, data, message):
     a = make_server("SQLA01")
-    data = {k: [v.replace("{a}", str(a.pk)) for v in vs] if isinstance(vs, list) else vs
-            for k, vs in data.items()}  # fmt: skip
+    data = {
+        k: [v.replace("{a}", str(a.pk)) for v in vs] if isinstance(vs, list) else vs
+        for k, vs in data.items()
+    }
     before = ActivityLog.objects.count()
     r = op.post("/servers/bulk", data)
     assert r.status_code == 400
@@ -426,8 +469,8 @@ def test_groups_empty_state_and_create(op):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": ""}, "This field may not be blank"),
-        ({"name": "x" * 129}, "no more than 128 characters"),
+        ({"name": ""}, "This field is required"),
+        ({"name": "x" * 129}, "at most 128 characters"),
         ({"name": "production"}, "already exists"),
     ],
 )
@@ -473,9 +516,18 @@ def test_group_detail_add_remove_edit_delete(op):
 
 
 # -- roles and tenants -----------------------------------------------------------------------------
-ACTION_TEXTS = ("Add server", "bulk-form", "Test connection", 'method="post" action="/s',
-                'method="post" action="/g', "Create group", "Add servers", "Deploy monitoring",
-                "/deploy", "Remove")  # fmt: skip
+ACTION_TEXTS = (
+    "Add server",
+    "bulk-form",
+    "Test connection",
+    'method="post" action="/s',
+    'method="post" action="/g',
+    "Create group",
+    "Add servers",
+    "Deploy monitoring",
+    "/deploy",
+    "Remove",
+)
 
 
 def test_viewer_sees_pages_without_actions_and_gets_403(viewer_client):
@@ -493,18 +545,23 @@ def test_viewer_sees_pages_without_actions_and_gets_403(viewer_client):
     assert c.get("/servers/add").status_code == 403
     assert c.get(f"/servers/{s.pk}/edit").status_code == 403
     posts = [
-        ("/servers/add", {"name": "x"}), ("/servers/add/test-connection", {}),
-        (f"/servers/{s.pk}/edit", {"name": "x"}), (f"/servers/{s.pk}/delete", {}),
-        (f"/servers/{s.pk}/test-connection", {}), (f"/servers/{s.pk}/deploy", {}),
+        ("/servers/add", {"name": "x"}),
+        ("/servers/add/test-connection", {}),
+        (f"/servers/{s.pk}/edit", {"name": "x"}),
+        (f"/servers/{s.pk}/delete", {}),
+        (f"/servers/{s.pk}/test-connection", {}),
+        (f"/servers/{s.pk}/deploy", {}),
         (f"/servers/{s.pk}/labels/add", {"labels": "x"}),
         (f"/servers/{s.pk}/labels/{label.pk}/remove", {}),
         (f"/servers/{s.pk}/groups/add", {"group": g.pk}),
         (f"/servers/{s.pk}/groups/{g.pk}/remove", {}),
         ("/servers/bulk", {"server_ids": [s.pk], "action": "delete"}),
-        ("/groups/create", {"name": "x"}), (f"/groups/{g.pk}/edit", {"name": "x"}),
-        (f"/groups/{g.pk}/delete", {}), (f"/groups/{g.pk}/servers/add", {"server_ids": [s.pk]}),
+        ("/groups/create", {"name": "x"}),
+        (f"/groups/{g.pk}/edit", {"name": "x"}),
+        (f"/groups/{g.pk}/delete", {}),
+        (f"/groups/{g.pk}/servers/add", {"server_ids": [s.pk]}),
         (f"/groups/{g.pk}/servers/{s.pk}/remove", {}),
-    ]  # fmt: skip
+    ]
     before = ActivityLog.objects.count()
     for url, data in posts:
         assert c.post(url, data).status_code == 403, url
@@ -526,14 +583,23 @@ def test_other_tenants_servers_and_groups_are_404(op, tenant_beta, in_tenant):
         Server.objects.filter(pk=theirs.pk).update(id=sid)
         ServerGroup.objects.filter(pk=their_group.pk).update(id=gid)
         Label.objects.filter(pk=their_label.pk).update(id=lid)
-    for url in (f"/servers/{sid}/", f"/servers/{sid}/edit", f"/servers/{sid}/monitoring",
-                f"/groups/{gid}/"):  # fmt: skip
+    for url in (
+        f"/servers/{sid}/",
+        f"/servers/{sid}/edit",
+        f"/servers/{sid}/monitoring",
+        f"/groups/{gid}/",
+    ):
         assert op.get(url).status_code == 404, url
-    for url in (f"/servers/{sid}/delete", f"/servers/{sid}/deploy", f"/servers/{sid}/edit",
-                f"/groups/{gid}/delete", f"/groups/{gid}/edit",
-                f"/servers/{mine.pk}/groups/{gid}/remove",
-                f"/servers/{mine.pk}/labels/{lid}/remove",
-                f"/groups/{my_group.pk}/servers/{sid}/remove"):  # fmt: skip
+    for url in (
+        f"/servers/{sid}/delete",
+        f"/servers/{sid}/deploy",
+        f"/servers/{sid}/edit",
+        f"/groups/{gid}/delete",
+        f"/groups/{gid}/edit",
+        f"/servers/{mine.pk}/groups/{gid}/remove",
+        f"/servers/{mine.pk}/labels/{lid}/remove",
+        f"/groups/{my_group.pk}/servers/{sid}/remove",
+    ):
         assert op.post(url, {"name": "x"}).status_code == 404, url
     r = op.post("/servers/bulk", {"server_ids": [sid], "action": "delete"})
     assert r.status_code == 400
@@ -575,8 +641,9 @@ def test_wizard_test_past_the_limit_says_why(op, sqlsim, busy):
     assert "Too many connection tests" in html and BUSY in html and "data-test-ok" not in html
 
 
-def test_wizard_test_past_the_users_limit_says_why(op, operator, sqlsim, settings,
-                                                   hold_target_slots):  # fmt: skip
+def test_wizard_test_past_the_users_limit_says_why(
+    op, operator, sqlsim, settings, hold_target_slots
+):
     settings.DBTOOLS_TARGET_REQUESTS_PER_USER = 2
     hold_target_slots(operator, 2)  # in other database sessions, as from other processes
     r = op.post("/servers/add/test-connection", form(sqlsim, name=""))
@@ -589,8 +656,9 @@ def test_add_past_the_limit_saves_nothing(op, sqlsim, busy):
     assert not Server.objects.exists()
 
 
-def test_edit_of_the_connection_past_the_limit_saves_nothing(op, sqlsim, settings,
-                                                             hold_target_slots):  # fmt: skip
+def test_edit_of_the_connection_past_the_limit_saves_nothing(
+    op, sqlsim, settings, hold_target_slots
+):
     op.post("/servers/add", form(sqlsim))
     s = Server.objects.get(name="SQLPROD01")
     settings.DBTOOLS_TARGET_REQUESTS_PER_PROCESS = 2

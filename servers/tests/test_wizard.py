@@ -21,8 +21,16 @@ def test_onboarding_wizard(page, login, tenant_alpha, sqlsim):
     with use_tenant(tenant_alpha):
         actions.create_group("Production")
         actions.create_label("prod")
-        actions.create_server({"name": "SQLDUP", "host": "dup.corp", "port": 1433,
-                               "auth_type": "sql", "username": "u", "password": "p"})  # fmt: skip
+        actions.create_server(
+            {
+                "name": "SQLDUP",
+                "host": "dup.corp",
+                "port": 1433,
+                "auth_type": "sql",
+                "username": "u",
+                "password": "p",
+            }
+        )
     login("wiz", "Wiz-pass-12345")
     page.goto("/servers/add")
     steps = page.get_by_role("list", name="Steps")

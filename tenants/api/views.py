@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -6,10 +5,10 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dbtools.permissions import IsSuperuser
 from tenants import provisioning
 from tenants.api.serializers import TenantCreateSerializer, TenantSerializer
 from tenants.models import Tenant
+from tenants.permissions import IsSuperuser
 
 
 class Conflict(APIException):
@@ -29,9 +28,11 @@ CONFLICT = OpenApiResponse(
 
 
 class TenantViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
-):  # fmt: skip
+):
     """Tenants (system endpoint: no X-Tenant-Slug; platform administrators only)."""
 
     queryset = Tenant.objects.all()
@@ -48,24 +49,27 @@ class TenantViewSet(
         data.is_valid(raise_exception=True)
         try:
             tenant = provisioning.create_tenant(
-                data.validated_data["slug"], data.validated_data["name"], request.user
+                data.validated_data["slug"],
+                data.validated_data["name"],
+                acting_user=request.user,
             )
-        except provisioning.SlugTakenError as exc:
-            raise Conflict({"slug": [str(exc)]}) from exc
-        except ValidationError as exc:
-            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
-        except provisioning.ProvisioningError as exc:
-            raise ProvisioningFailed(str(exc)) from exc
+        except provisioning.CREATE_ERRORS as exc:
+            errors, code = provisioning.why_not_created(exc)
+            if code >= 500:
+                raise ProvisioningFailed(str(exc)) from exc
+            if code == status.HTTP_409_CONFLICT:
+                raise Conflict(errors) from exc
+            return Response(errors, status=code)
         return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: TenantSerializer})
     def destroy(self, request: Request, slug: str) -> Response:
-        tenant = provisioning.delete_tenant(self.get_object(), request.user)
+        tenant = provisioning.delete_tenant(self.get_object(), acting_user=request.user)
         return Response(TenantSerializer(tenant).data)
 
     def _change(self, fn, request: Request) -> Response:  # noqa: ANN001
         try:
-            tenant = fn(self.get_object(), request.user)
+            tenant = fn(self.get_object(), acting_user=request.user)
         except provisioning.TenantStateError as exc:
             raise Conflict(str(exc)) from exc
         return Response(TenantSerializer(tenant).data)

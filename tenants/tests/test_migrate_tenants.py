@@ -26,10 +26,14 @@ def test_migrate_tenants_applies_pending_and_survives_a_broken_tenant(capsys, sc
         call_command("migrate", "core", "zero", database=ctx.alias, verbosity=0)
     assert not table_exists(fresh, "activity_log")
     broken = Tenant.objects.create(
-        slug="mig-broken", name="Broken", db_name=tenancy.database_name("mig-missing"),
-        db_user=tenancy.database_name("mig-missing"), db_host=other.db_host,
-        db_port=other.db_port, db_password_encrypted=crypto.encrypt("x"),
-    )  # fmt: skip
+        slug="mig-broken",
+        name="Broken",
+        db_name=tenancy.database_name("mig-missing"),
+        db_user=tenancy.database_name("mig-missing"),
+        db_host=other.db_host,
+        db_port=other.db_port,
+        db_password_encrypted=crypto.encrypt("x"),
+    )
     with pytest.raises(CommandError, match="1 tenant\\(s\\) failed: mig-broken"):
         call_command("migrate_tenants")
     out, err = capsys.readouterr()

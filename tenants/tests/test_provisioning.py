@@ -27,7 +27,7 @@ def cleanup(scratch_tenants):
 
 def test_create_tenant_provisions_database_and_role(cleanup, admin_user):
     cleanup("gamma")
-    tenant = provisioning.create_tenant("gamma", "Gamma Inc", admin_user)
+    tenant = provisioning.create_tenant("gamma", "Gamma Inc", acting_user=admin_user)
     name = tenancy.database_name("gamma")
     assert (tenant.db_name, tenant.db_user, tenant.status) == (name, name, "active")
     assert db_exists(name) and role_exists(name)

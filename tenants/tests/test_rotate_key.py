@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 def test_rotation_reencrypts_every_credential(settings, tenant_alpha, in_tenant, capsys):
     with in_tenant(tenant_alpha):
-        server = Server.objects.create(name="S1", host="h", username="u",
-                                       password_encrypted=crypto.encrypt("s3cret"))  # fmt: skip
+        server = Server.objects.create(
+            name="S1", host="h", username="u", password_encrypted=crypto.encrypt("s3cret")
+        )
     old = settings.DBTOOLS_ENCRYPTION_KEYS
     new_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     settings.DBTOOLS_ENCRYPTION_KEYS = f"k2:{new_key},{old}"

@@ -5,9 +5,20 @@ from tenants.models import slug_validator
 
 GOOD = ["abc", "acme", "acme-corp", "a1b", "123", "a-b-c", "x" * 50, "contoso-2026"]
 BAD = [
-    "", "ab", "x" * 51, "-abc", "abc-", "Acme", "acme_corp", "acme corp", "acmé", "ac.me",
-    "ac/me", "a--", "ACME",
-]  # fmt: skip
+    "",
+    "ab",
+    "x" * 51,
+    "-abc",
+    "abc-",
+    "Acme",
+    "acme_corp",
+    "acme corp",
+    "acmé",
+    "ac.me",
+    "ac/me",
+    "a--",
+    "ACME",
+]
 
 
 @pytest.mark.parametrize("slug", GOOD)

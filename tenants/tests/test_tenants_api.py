@@ -27,9 +27,13 @@ def test_only_superusers(api, make_user, tenant_alpha):
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({}, "slug"), ({"slug": "ok-slug"}, "name"), ({"slug": "ok-slug", "name": ""}, "name"),
-     ({"slug": "ok-slug", "name": "n" * 201}, "name")],
-)  # fmt: skip
+    [
+        ({}, "slug"),
+        ({"slug": "ok-slug"}, "name"),
+        ({"slug": "ok-slug", "name": ""}, "name"),
+        ({"slug": "ok-slug", "name": "n" * 201}, "name"),
+    ],
+)
 def test_create_bad_input(api, admin_user, payload, field):
     r = api(admin_user).post("/api/tenants", payload, format="json")
     assert r.status_code == 400

@@ -25,8 +25,9 @@ def test_admin_adds_new_user(admin_client, tenant_alpha, in_tenant):
         assert ActivityLog.objects.filter(action="member.added", entity_name="newbie").exists()
 
 
-def test_admin_adds_existing_user_from_other_tenant(admin_client, make_user, tenant_alpha,
-                                                    tenant_beta):  # fmt: skip
+def test_admin_adds_existing_user_from_other_tenant(
+    admin_client, make_user, tenant_alpha, tenant_beta
+):
     make_user("other", tenant_beta, "viewer")
     assert (
         admin_client.post("/users/add", {"username": "other", "role": "viewer"}).status_code == 302

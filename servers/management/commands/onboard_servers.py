@@ -51,9 +51,14 @@ class Command(BaseCommand):
             for port in ports:
                 if (o["host"], port) in known:
                     continue
-                data = {"host": o["host"], "port": port, "auth_type": "sql",
-                        "username": o["username"], "password": o["password"],
-                        "encrypt": o["encrypt"]}  # fmt: skip
+                data = {
+                    "host": o["host"],
+                    "port": port,
+                    "auth_type": "sql",
+                    "username": o["username"],
+                    "password": o["password"],
+                    "encrypt": o["encrypt"],
+                }
                 result = actions.test_connection(actions.target_for(data, o["password"]))
                 if not result["ok"]:
                     self.stderr.write(f"{o['host']}:{port}: {result['message']}")

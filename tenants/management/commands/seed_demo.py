@@ -26,7 +26,7 @@ class Command(BaseCommand):
                 password_file.write_text(password)
         tenant = Tenant.objects.filter(slug="demo").first()
         if tenant is None:
-            tenant = provisioning.create_tenant("demo", "Demo Corp", admin)
+            tenant = provisioning.create_tenant("demo", "Demo Corp", acting_user=admin)
             self.stdout.write("Created the demo tenant.")
         Membership.objects.get_or_create(user=admin, tenant=tenant, defaults={"role": Role.ADMIN})
         if os.environ.get("DBTOOLS_ADMIN_PASSWORD"):

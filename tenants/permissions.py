@@ -10,14 +10,16 @@ from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from dbtools.middleware import activate
+from dbtools.roles import Role, has_role
+from dbtools.tenancy import TENANT_HEADER
 from tenants import access, freeze
-from tenants.models import Role
-
-TENANT_HEADER = "X-Tenant-Slug"
+from tenants.middleware import activate
 
 
 class TenantRolePermission(BasePermission):
+    # Tells the schema generator (which knows no app) that this endpoint needs TENANT_HEADER.
+    needs_tenant_header = True
+
     def has_permission(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
@@ -34,7 +36,7 @@ class TenantRolePermission(BasePermission):
         needed = getattr(view, "required_roles", {}).get(getattr(view, "action", None))
         if needed is None:
             needed = Role.VIEWER if request.method in SAFE_METHODS else Role.OPERATOR
-        if not access.has_role(role, needed):
+        if not has_role(role, needed):
             raise exceptions.PermissionDenied(
                 f"Your role in this tenant ({role}) cannot do this; it needs {needed}."
             )
