@@ -314,7 +314,8 @@ _COLLECT_TIMEOUT = (
 )
 Q_CLUSTER = {
     "name": "dbtools",
-    "workers": env.int("DBTOOLS_Q_WORKERS", default=2),
+    # The job dispatcher holds one routine worker for good: three leave two for the rest.
+    "workers": env.int("DBTOOLS_Q_WORKERS", default=3),
     "timeout": _ROUTINE_TIMEOUT,
     "retry": env.int("DBTOOLS_Q_RETRY", default=_ROUTINE_TIMEOUT + 60),
     "catch_up": False,

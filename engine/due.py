@@ -24,11 +24,13 @@ from engine.models import DueWork
 log = structlog.get_logger(__name__)
 COLLECT = DueWork.Kind.COLLECT
 JOBS = DueWork.Kind.JOBS
+FACTS = DueWork.Kind.FACTS
 # kind -> function computing, inside the tenant's context, when that kind is next due (or None).
 # For a kind split into parts the function takes the part number.
 COMPUTERS = {
     COLLECT: "monitoring.collector.next_due_in_tenant",
     JOBS: "scheduler.engine.next_due",
+    FACTS: "policies.facts.next_due",
 }
 
 

@@ -11,6 +11,7 @@ class DueWork(models.Model):
     class Kind(models.TextChoices):
         COLLECT = "collect", "Collection"
         JOBS = "jobs", "Scheduled jobs"
+        FACTS = "facts", "Compliance facts"
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)

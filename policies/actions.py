@@ -14,7 +14,7 @@ from django.utils import timezone
 from core import activity
 from dbtools import tenancy
 from dbtools.errors import ActionError
-from policies import schemas
+from policies import facts, schemas
 from policies.models import Exemption, Policy, PolicyDeployment, PolicyVersion
 from scheduler import actions as job_actions
 from scheduler.models import Job
@@ -232,6 +232,8 @@ def deploy(
                 acting_user,
             )
             done.append(deployment)
+        # Compliance of the new deployment needs facts: read them at the next tick.
+        facts.mark_due_on_commit()
     return done
 
 

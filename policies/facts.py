@@ -3,9 +3,11 @@ creation date, the newest full, differential and log backup recorded in msdb (wh
 them), and the last good CHECKDB from the database's boot page.
 
 They change slowly, so they are read far less often than metrics (every `INTERVAL`), as routine
-background work: a tick every minute queues one task per tenant on the routine cluster; the task
-claims the servers that are due with a conditional UPDATE (so a task delivered twice reads each
-server once) and reads them a few at a time. Only the latest state is kept.
+background work: a tick every minute claims, from the engine's due index (kind "facts"), the
+tenants with servers due and queues one task for each on the routine cluster (a tenant with
+nothing due costs no query on its database); the task claims the servers that are due with a
+conditional UPDATE (so a task delivered twice reads each server once), reads them a few at a
+time, and stores the tenant's next due time. Only the latest state is kept.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ LEASE = dt.timedelta(minutes=5)
 THREADS = 8
 TIMEOUT = 30  # seconds per server: msdb history can be large on a busy server
 SNAPSHOT_AGE = dt.timedelta(minutes=5)
+TENANTS_PER_TICK = 500
+# The tick's claim on a tenant: the queued task should have run by then, or it was lost.
+VISIT_LEASE = dt.timedelta(minutes=10)
 
 # Per database. DATABASEPROPERTYEX(..., 'LastGoodCheckDbTime') is the documented way to read the
 # boot page's last known good CHECKDB (SQL Server 2016 SP2 and later); it answers 1900-01-01 when
@@ -222,11 +227,33 @@ def collect(limit: int | None = None, now: dt.datetime | None = None) -> dict[st
     return {"servers": len(servers), "failed": failed}
 
 
-def collect_tenant(slug: str) -> dict[str, Any]:
-    """Routine task: one tenant's due servers, then its fleet compliance figure."""
+def next_due() -> dt.datetime | None:
+    """When the current tenant next has facts to read or a fleet figure to refresh (None: no
+    servers). A claimed server counts from when its claim ends."""
+    rows = FactsCollection.objects.filter(server__deleted_at__isnull=True).values_list(
+        "attempted_at", "claimed_until"
+    )
+    now = timezone.now()
+    times = [
+        max(attempted + INTERVAL if attempted else now, claimed or now)
+        for attempted, claimed in rows
+    ]
+    if Server.objects.alive().filter(facts_collection__isnull=True).exists():
+        times.append(now)  # a server never read
+    if not times:
+        return None
+    snapshot = ComplianceSnapshot.objects.filter(pk=1).values_list("computed_at", flat=True)
+    times.append(snapshot[0] + SNAPSHOT_AGE if snapshot else now)
+    return min(times)
+
+
+def collect_tenant(slug: str, owner: str = "") -> dict[str, Any]:
+    """Routine task: one tenant's due servers, then its fleet compliance figure; then the
+    tenant's next due time in the due index (releasing the tick's claim `owner`)."""
+    from engine import due as due_index
     from policies import standing
 
-    with tenancy.use_tenant_slug(slug):
+    with tenancy.use_tenant_slug(slug) as ctx:
         result = collect()
         # The fleet figure follows new facts at once, and time passing (a log backup growing
         # late) within SNAPSHOT_AGE; judging a large fleet takes seconds, so not every minute.
@@ -234,16 +261,38 @@ def collect_tenant(slug: str) -> dict[str, Any]:
         stale = snapshot is None or snapshot.computed_at < timezone.now() - SNAPSHOT_AGE
         if result["servers"] or stale:
             result["snapshot_ms"] = standing.refresh_snapshot().duration_ms
+        due_index.refresh(ctx.id, due_index.FACTS, release=owner)
     log.info("compliance_facts.collected", tenant=slug, **result)
     return {"tenant": slug, **result}
 
 
 def tick() -> int:
-    """Periodic task: queue each active tenant's collection on the routine cluster."""
-    from dbtools.tasks import enqueue
-    from tenants.models import Tenant
+    """Periodic task: claim the tenants whose facts are due (one query on the due index) and
+    queue each one's collection on the routine cluster. The claim lasts until the task has had
+    time to run; a task lost on the way is retried once it runs out."""
+    import os
+    import socket
+    import uuid
 
-    slugs = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("slug", flat=True))
-    for slug in slugs:
-        enqueue("policies.facts.collect_tenant", slug, kind="routine")
-    return len(slugs)
+    from dbtools.tasks import enqueue
+    from engine import due as due_index
+
+    owner = f"{socket.gethostname()}:{os.getpid()}:facts:{uuid.uuid4().hex[:8]}"
+    claimed = due_index.claim(
+        owner, TENANTS_PER_TICK, timezone.now(), VISIT_LEASE.total_seconds(), kind=due_index.FACTS
+    )
+    tenants = tenancy.tenant_model().objects.in_bulk([tenant_id for tenant_id, _ in claimed])
+    for tenant_id, _ in claimed:
+        tenant = tenants.get(tenant_id)
+        if tenant is None:
+            due_index.release(tenant_id, owner, due_index.FACTS)
+            continue
+        enqueue("policies.facts.collect_tenant", tenant.slug, owner, kind="routine")
+    return len(claimed)
+
+
+def mark_due_on_commit() -> None:
+    """A server's facts became due now (a policy ran on it, a server was added)."""
+    from engine import due as due_index
+
+    due_index.mark_on_commit(due_index.FACTS)

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from policies import render
+from policies import facts, render
 from policies.models import FactsCollection, Policy, PolicyVersion
 from policies.selection import Database
 from scheduler.engine import Outcome
@@ -119,6 +119,7 @@ def run(execution: JobExecution, deadline: float, cancel: threading.Event) -> Ou
         # facts tick instead of up to a whole collection interval later.
         if execution.server_id is not None:
             FactsCollection.objects.filter(server_id=execution.server_id).update(attempted_at=None)
+            facts.mark_due_on_commit()
 
 
 def _run(execution: JobExecution, deadline: float, cancel: threading.Event) -> Outcome:

@@ -19,7 +19,7 @@ def servers():
                     "username": "u",
                     "password": "p",
                 },
-                None,
+                acting_user=None,
             )
         )
     return made

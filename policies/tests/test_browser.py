@@ -56,7 +56,7 @@ def production(fleet, tenant_alpha):
                         "username": fleet.login,
                         "password": fleet.password,
                     },
-                    None,
+                    acting_user=None,
                 )
             )
         server_actions.add_to_group(group, servers)

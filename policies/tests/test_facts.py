@@ -40,7 +40,7 @@ def add(fleet, name):
             "username": fleet.login,
             "password": fleet.password,
         },
-        None,
+        acting_user=None,
     )
 
 
@@ -157,3 +157,34 @@ def test_the_tenant_task_collects_and_refreshes_the_fleet_figure(fleet, tenant_a
     assert ComplianceSnapshot.objects.get().summary["databases"] == 0  # nothing deployed
     again = facts.collect_tenant(tenant_alpha.slug)  # nothing due, figure fresh: no work
     assert again["servers"] == 0 and "snapshot_ms" not in again
+
+
+def test_the_tick_visits_only_tenants_with_facts_due(fleet, tenant_alpha, tenant_beta, monkeypatch):
+    """Finding work is one query on the due index: a tenant with nothing due is not visited
+    (no task, no query on its database); one with a server due is, once, and is then due again
+    one interval later."""
+    from engine import due as due_index
+    from engine.models import DueWork
+
+    queued: list[tuple] = []
+    monkeypatch.setattr(
+        "dbtools.tasks.enqueue", lambda func, *args, **kw: queued.append((func, *args))
+    )
+    DueWork.objects.filter(kind=due_index.FACTS).delete()
+    add(fleet, "SQLFACTS01")
+    due_index.refresh(tenant_alpha.pk, due_index.FACTS)
+    with tenancy_for(tenant_beta):
+        due_index.refresh(tenant_beta.pk, due_index.FACTS)  # beta has no servers: never due
+    assert facts.tick() == 1
+    assert [q[:2] for q in queued] == [("policies.facts.collect_tenant", tenant_alpha.slug)]
+    assert facts.tick() == 0  # claimed: not queued twice
+    facts.collect_tenant(tenant_alpha.slug, queued[0][2])
+    row = DueWork.objects.get(tenant=tenant_alpha, kind=due_index.FACTS)
+    assert row.claimed_by == "" and row.due_at > timezone.now() + dt.timedelta(minutes=4)
+    assert DueWork.objects.get(tenant=tenant_beta, kind=due_index.FACTS).due_at is None
+
+
+def tenancy_for(tenant):
+    from dbtools import tenancy
+
+    return tenancy.use_tenant(tenant)

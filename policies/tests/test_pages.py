@@ -169,7 +169,8 @@ def measured():
     now = timezone.now()
     group = server_actions.create_group("Production")
     srv = server_actions.create_server(
-        {"name": "SQLA", "host": "sqla.corp.example", "auth_type": "sql", "username": "u"}, "pw"
+        {"name": "SQLA", "host": "sqla.corp.example", "auth_type": "sql", "username": "u"},
+        acting_user="pw",
     )
     server_actions.add_to_group(group, [srv])
     for name, log_age in (("Sales", 5), ("Billing", 200)):

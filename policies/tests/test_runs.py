@@ -46,7 +46,7 @@ def group(fleet):
                     "username": fleet.login,
                     "password": fleet.password,
                 },
-                None,
+                acting_user=None,
             )
         )
     server_actions.add_to_group(group, servers)

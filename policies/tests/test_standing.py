@@ -28,7 +28,7 @@ def client(api, operator, tenant_alpha):
 def server(name):
     return server_actions.create_server(
         {"name": name, "host": f"{name.lower()}.corp.example", "auth_type": "sql", "username": "u"},
-        "pw",
+        acting_user="pw",
     )
 
 

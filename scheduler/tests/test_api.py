@@ -35,7 +35,7 @@ def servers():
                 "username": "dbtools",
                 "password": "x",
             },
-            None,
+            acting_user=None,
         )
         for i in range(3)
     ]

@@ -35,7 +35,7 @@ def server(sqlsim):
             "username": sqlsim.login,
             "password": sqlsim.password,
         },
-        None,
+        acting_user=None,
     )
 
 
@@ -228,7 +228,7 @@ def test_a_failing_script_retries_with_backoff_then_fails_with_the_servers_error
             "username": fleet.login,
             "password": fleet.password,
         },
-        None,
+        acting_user=None,
     )
     script = "PRINT 'archiving';\nTHROW 51000, 'The archive share is full.', 1;"
     job = make_job(

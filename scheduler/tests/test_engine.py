@@ -37,7 +37,7 @@ def fleet(sqlsim):
                 "username": sqlsim.login,
                 "password": password or sqlsim.password,
             },
-            None,
+            acting_user=None,
         )
 
     return add
