@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
+from dbtools import roles
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
 from dbtools.pages import vary_on_htmx, wants_partial
@@ -196,9 +197,8 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _operator_only(request: HttpRequest) -> HttpResponse | None:
-    from tenants import access
 
-    if access.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
+    if roles.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
         return None
     return render(
         request,

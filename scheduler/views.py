@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import settings_store
+from dbtools import roles
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
 from dbtools.pages import vary_on_htmx, wants_partial
@@ -27,7 +28,6 @@ from scheduler import actions
 from scheduler.filters import SORTABLE, JobFilter
 from scheduler.forms import CRON_TEMPLATES, JobForm, time_zones
 from scheduler.models import ACTIVE, Job, JobDependency, JobExecution, JobRun, RunStatus
-from tenants import access
 
 RUNS_PER_PAGE = 20
 LIVE_SECONDS = 2  # a running run's page refreshes this often
@@ -55,7 +55,7 @@ COLUMNS = [
 
 
 def _denied(request: HttpRequest, role: Role) -> HttpResponse | None:
-    if access.has_role(getattr(request, "tenant_role", None), role):
+    if roles.has_role(getattr(request, "tenant_role", None), role):
         return None
     context = {"title": "Not allowed", "message": f"This needs the {role} role."}
     return render(request, "error.html", context, status=403)
