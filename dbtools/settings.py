@@ -303,7 +303,7 @@ DBTOOLS_COLLECTOR_TENANT_CONNS = env.int("DBTOOLS_COLLECTOR_TENANT_CONNS", defau
 # Threads per slot for tenant database work (claiming servers, writing results): with many small
 # tenants the slot's round trips overlap instead of queueing. Each keeps its share of the
 # slot's tenant connections and one system connection; 0 does the work on the slot's thread.
-DBTOOLS_COLLECTOR_DB_THREADS = env.int("DBTOOLS_COLLECTOR_DB_THREADS", default=4)
+DBTOOLS_COLLECTOR_DB_THREADS = env.int("DBTOOLS_COLLECTOR_DB_THREADS", default=1)
 
 # A task that outlives its cluster's `timeout` is killed; `retry` must exceed `timeout` or the
 # broker would hand the same task to a second worker while the first still runs it.
