@@ -233,19 +233,21 @@ def evaluate(server_ids: list[int] | None = None, now: dt.datetime | None = None
     alias = tenancy.current().alias
     result = Result()
     with transaction.atomic(using=alias), connections[alias].cursor() as cur:
-        # The planner cannot estimate the (rule, server) pairs the scope rules produce (it
-        # guesses one) and would rescan the aggregates once per pair in nested loops; every
-        # join here is between whole sets, which hash joins do in one pass.
-        cur.execute("SET LOCAL enable_nestloop = off")
-        # ... and the penalty that setting adds to plan costs would otherwise trigger JIT
-        # compilation, which costs more than the whole evaluation.
-        cur.execute("SET LOCAL jit = off")
-        # The window's samples are sorted and grouped per pair: 500 servers x 20 rules is about
-        # 100,000 rows, which spill to disk with the default 4 MB of sort memory.
-        cur.execute("SET LOCAL work_mem = '64MB'")
-        # Two batches of one tenant evaluated at once would fold the same checks twice into the
-        # counters they share (the offline rule, a server in both): one evaluation at a time.
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('alerts.evaluate'))")
+        # One round trip for the settings and the lock (this runs after every collected batch):
+        # - the planner cannot estimate the (rule, server) pairs the scope rules produce (it
+        #   guesses one) and would rescan the aggregates once per pair in nested loops; every
+        #   join here is between whole sets, which hash joins do in one pass;
+        # - the penalty that setting adds to plan costs would otherwise trigger JIT
+        #   compilation, which costs more than the whole evaluation;
+        # - the window's samples are sorted and grouped per pair: 500 servers x 20 rules is
+        #   about 100,000 rows, which spill to disk with the default 4 MB of sort memory;
+        # - two batches of one tenant evaluated at once would fold the same checks twice into
+        #   the counters they share (the offline rule, a server in both): one at a time.
+        cur.execute(
+            """SELECT set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true),
+                      set_config('work_mem', '64MB', true),
+                      pg_advisory_xact_lock(hashtext('alerts.evaluate'))"""
+        )
         cur.execute(PAIRS_SQL, params)
         cur.execute(FIRE_SQL, params)
         result.fired = [row[0] for row in cur.fetchall()]

@@ -1,7 +1,8 @@
-"""Background entry points of alerting. Each takes the tenant slug and sets the tenant itself.
+"""Background entry points of alerting.
 
-`evaluate_batch` runs in the routine cluster after each collection batch the collector writes,
-for the servers of that batch only, so collection never waits for alerting.
+`evaluate_written` runs on the collector's database thread after each batch it writes, for the
+servers of that batch only, in the tenant's context (registered in alerts.apps). The others take
+the tenant slug and set the tenant themselves.
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ from dbtools import tenancy
 log = structlog.get_logger(__name__)
 
 
-def evaluate_batch(tenant_slug: str, server_ids: list[int]) -> dict[str, Any]:
+def evaluate_written(server_ids: list[int]) -> dict[str, Any]:
     from alerts import evaluator, notify
 
-    with tenancy.use_tenant_slug(tenant_slug):
-        result = evaluator.evaluate(server_ids)
-        # Delivery itself runs in the interactive cluster; here notifications are only planned.
-        notified = notify.plan()
-        retried = notify.retry_due()
+    result = evaluator.evaluate(server_ids)
+    # Delivery itself runs in the interactive cluster; here notifications are only planned.
+    notified = notify.plan()
+    retried = notify.retry_due()
     return {
         "fired": len(result.fired),
         "resolved": len(result.resolved),
         "notified": notified,
         "retried": retried,
     }
+
+
+def evaluate_batch(tenant_slug: str, server_ids: list[int]) -> dict[str, Any]:
+    """The same for one tenant, from a queued task (tasks queued before an upgrade)."""
+    with tenancy.use_tenant_slug(tenant_slug):
+        return evaluate_written(server_ids)

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -31,8 +32,8 @@ from typing import Any, NamedTuple
 import structlog
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Case, DateTimeField, F, Min, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest, Mod
+from django.db.models import F, Q
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from core import settings_store
@@ -40,7 +41,6 @@ from dbtools import tenancy
 from engine import due
 from engine.models import CollectorSlot
 from monitoring import counter_state, rates, store
-from monitoring.models import CollectorState
 from servers import actions, sqlclient
 from servers.models import Server
 
@@ -164,7 +164,7 @@ class Job:
     due_at: dt.datetime
     interval: int
     last_cpu_record_id: int | None
-    counters: dict[str, Any]
+    counters: bytes  # packed by monitoring.counter_state
     enabled: frozenset[str]
     last_success_at: dt.datetime | None
     tenant_id: int = 0
@@ -263,42 +263,134 @@ def collectable(part: int | None = None) -> Any:
     return servers.alias(collect_part=expr).filter(collect_part=part)
 
 
+def _part_sql(part: int | None) -> tuple[str, dict[str, Any]]:
+    """The collectable() filter in SQL, for the statements below (one round trip each)."""
+    parts = settings.DBTOOLS_COLLECT_SLOTS
+    where = """s.deleted_at IS NULL AND s.monitoring_status = 'monitored'
+               AND coalesce(cc.enabled, true)"""
+    params: dict[str, Any] = {}
+    if part is not None and parts > 1:
+        # The same arithmetic as part_of (integer division).
+        where += " AND (s.id / %(group)s + %(tenant)s) %% %(parts)s = %(part)s"
+        params = {
+            "group": SPREAD_GROUP,
+            "tenant": tenancy.current().id,
+            "parts": parts,
+            "part": part,
+        }
+    return where, params
+
+
 def next_due_in_tenant(part: int = 0) -> dt.datetime | None:
     """When the current tenant next has a server to collect (None: none collectable). A claimed
     server counts from when its claim ends: if its worker died, that is when it is due again."""
-    now = Value(timezone.now(), output_field=DateTimeField())
-    next_due = Coalesce("collector_state__next_due_at", now)
-    effective = Case(
-        When(
-            collector_state__claimed_until__gt=now,
-            then=Greatest(next_due, "collector_state__claimed_until"),
-        ),
-        default=next_due,
-    )
-    return collectable(part).aggregate(due=Min(effective))["due"]
+    where, params = _part_sql(part)
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(
+            f"""SELECT min(CASE WHEN st.claimed_until > %(now)s
+                                THEN greatest(coalesce(st.next_due_at, %(now)s), st.claimed_until)
+                                ELSE coalesce(st.next_due_at, %(now)s) END)
+                FROM servers s
+                LEFT JOIN collection_config cc ON cc.server_id = s.id
+                LEFT JOIN collector_state st ON st.server_id = s.id
+                WHERE {where}""",
+            {**params, "now": timezone.now()},
+        )
+        return cur.fetchone()[0]
 
 
-def _jobs(ids: list[int], now: dt.datetime, tenant_id: int, values: dict[str, Any]) -> list[Job]:
-    default_interval = values["collection_interval_seconds"]
-    servers = Server.objects.filter(pk__in=ids).select_related(
-        "collection_config", "collector_state"
-    )
+# Claim and read in one statement: an upsert of the chosen servers' state rows (a server
+# collected for the first time has none yet) whose conflict branch re-checks the claim and the
+# due time on the latest row version, so of two slots racing for a server one gets it, and a
+# server collected meanwhile (its next due time moved on) is not taken. The outer SELECT reads
+# what collecting needs of the servers actually claimed.
+CLAIM_SQL = """
+WITH pick AS (
+    SELECT s.id FROM servers s
+    LEFT JOIN collection_config cc ON cc.server_id = s.id
+    LEFT JOIN collector_state st ON st.server_id = s.id
+    WHERE {where}
+      AND (st.next_due_at IS NULL OR st.next_due_at <= %(horizon)s)
+      AND (st.claimed_until IS NULL OR st.claimed_until < %(now)s)
+    ORDER BY st.next_due_at NULLS FIRST, s.id
+    LIMIT %(limit)s
+), claimed AS (
+    INSERT INTO collector_state AS st (server_id, counters, consecutive_failures, last_error,
+                                       last_error_kind, claimed_by, claimed_until)
+    SELECT id, ''::bytea, 0, '', '', %(owner)s, %(until)s FROM pick
+    ON CONFLICT (server_id) DO UPDATE SET claimed_by = excluded.claimed_by,
+                                          claimed_until = excluded.claimed_until
+      WHERE (st.claimed_until IS NULL OR st.claimed_until < %(now)s)
+        AND (st.next_due_at IS NULL OR st.next_due_at <= %(horizon)s)
+    RETURNING st.server_id, st.next_due_at, st.last_cpu_record_id, st.counters,
+              st.last_success_at
+)
+SELECT s.id, s.host, s.port, s.instance_name, s.auth_type, s.username, s.password_encrypted,
+       s.encrypt, s.trust_server_certificate, s.deployed_version,
+       cc.interval_seconds, cc.metrics_enabled,
+       c.next_due_at, c.last_cpu_record_id, c.counters, c.last_success_at
+FROM claimed c
+JOIN servers s ON s.id = c.server_id
+LEFT JOIN collection_config cc ON cc.server_id = s.id
+ORDER BY c.next_due_at NULLS FIRST, s.id
+"""
+
+
+def claim_jobs(
+    owner: str,
+    limit: int,
+    horizon: dt.datetime,
+    part: int | None = None,
+    default_interval: int | None = None,
+) -> list[Job]:
+    """Claim up to `limit` of the current tenant's servers due by `horizon`, most overdue first,
+    and return what collecting them needs."""
+    if default_interval is None:
+        default_interval = settings_store.get("collection_interval_seconds")
+    ctx = tenancy.current()
+    now = timezone.now()
+    where, params = _part_sql(part)
+    with connections[ctx.alias].cursor() as cur:
+        cur.execute(
+            CLAIM_SQL.format(where=where),
+            {
+                **params,
+                "owner": owner,
+                "until": now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
+                "now": now,
+                "horizon": horizon,
+                "limit": limit,
+            },
+        )
+        rows = cur.fetchall()
     jobs = []
-    for server in servers:
-        config = getattr(server, "collection_config", None)
-        state = getattr(server, "collector_state", None)
+    for (
+        pk, host, port, instance, auth, user, password, encrypt, trust, version,
+        interval, metrics, next_due_at, cpu_record, counters, last_success,
+    ) in rows:  # fmt: skip
+        server = Server(
+            pk=pk,
+            host=host,
+            port=port,
+            instance_name=instance,
+            auth_type=auth,
+            username=user,
+            password_encrypted=password,
+            encrypt=encrypt,
+            trust_server_certificate=trust,
+        )
         jobs.append(
             Job(
-                server_id=server.pk,
+                server_id=pk,
                 target=actions.target_for(server),
-                due_at=(state.next_due_at if state and state.next_due_at else now),
-                interval=config.interval_seconds if config else default_interval,
-                last_cpu_record_id=state.last_cpu_record_id if state else None,
-                counters=state.counters if state else {},
-                enabled=frozenset(config.metrics_enabled if config else ()),
-                last_success_at=state.last_success_at if state else None,
-                tenant_id=tenant_id,
-                deployed_version=server.deployed_version,
+                due_at=next_due_at or now,
+                interval=interval or default_interval,
+                last_cpu_record_id=cpu_record,
+                counters=bytes(counters or b""),
+                enabled=frozenset(metrics or ()),
+                last_success_at=last_success,
+                tenant_id=ctx.id,
+                deployed_version=version,
             )
         )
     return jobs
@@ -307,47 +399,8 @@ def _jobs(ids: list[int], now: dt.datetime, tenant_id: int, values: dict[str, An
 def claim_servers(
     owner: str, limit: int, horizon: dt.datetime, part: int | None = None
 ) -> list[int]:
-    """Claim up to `limit` of the current tenant's servers due by `horizon`, most overdue first.
-    The UPDATE re-checks the claim and the due time, so of two slots racing for a server one
-    gets it, and a server collected meanwhile (its next due time moved on) is not taken."""
-    now = timezone.now()
-    free = Q(collector_state__claimed_until__isnull=True) | Q(
-        collector_state__claimed_until__lt=now
-    )
-    due_q = (
-        Q(collector_state__isnull=True)
-        | Q(collector_state__next_due_at__isnull=True)
-        | Q(collector_state__next_due_at__lte=horizon)
-    )
-    rows = list(
-        collectable(part)
-        .filter(due_q, free)
-        .order_by(F("collector_state__next_due_at").asc(nulls_first=True), "pk")
-        .values_list("pk", "collector_state__server_id")[:limit]
-    )
-    if not rows:
-        return []
-    missing = [pk for pk, state in rows if state is None]
-    if missing:
-        CollectorState.objects.bulk_create(
-            [CollectorState(server_id=pk) for pk in missing], ignore_conflicts=True
-        )
-    with connections[tenancy.current().alias].cursor() as cur:
-        cur.execute(
-            """UPDATE collector_state SET claimed_by = %s, claimed_until = %s
-               WHERE server_id = ANY(%s)
-                 AND (claimed_until IS NULL OR claimed_until < %s)
-                 AND (next_due_at IS NULL OR next_due_at <= %s)
-               RETURNING server_id""",
-            [
-                owner,
-                now + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS),
-                [pk for pk, _ in rows],
-                now,
-                horizon,
-            ],
-        )
-        return [r[0] for r in cur.fetchall()]
+    """The ids `claim_jobs` claimed."""
+    return [job.server_id for job in claim_jobs(owner, limit, horizon, part)]
 
 
 def release_servers(owner: str, ids: list[int]) -> None:
@@ -399,22 +452,26 @@ def release_slot(slot: int, owner: str, stopped: bool) -> None:
     )
 
 
-def evaluate_alerts(tenant_slug: str, server_ids: list[int]) -> None:
-    """Alert rules are checked for the servers of each written batch, in the routine cluster:
-    the slot only queues the work, and nothing alerting does can stop collection."""
-    from dbtools.tasks import enqueue
+# Called on the slot's database thread, in the tenant's context, with the ids of each batch of
+# servers just written. Alerting registers its evaluation here (alerts.apps): the rules are
+# checked where the data was written, over the connection already open, the moment it lands.
+# (A queued task per batch cost the routine cluster, with a thousand small tenants, a task, a
+# pickled message and a tenant connection per tenant per minute: more than collecting them.)
+_after_write: list[Callable[[list[int]], Any]] = []
 
-    try:
-        enqueue(
-            "alerts.tasks.evaluate_batch",
-            tenant_slug,
-            server_ids,
-            kind="routine",
-            task_name=f"alerts {tenant_slug}",
-            group="alerts",
-        )
-    except Exception:
-        log.exception("collector.alerts_not_queued", tenant=tenant_slug)
+
+def after_write(hook: Callable[[list[int]], Any]) -> None:
+    if hook not in _after_write:
+        _after_write.append(hook)
+
+
+def _run_after_write(tenant_slug: str, server_ids: list[int]) -> None:
+    for hook in _after_write:
+        try:
+            hook(server_ids)
+        except Exception:
+            # Nothing a hook does can stop collection.
+            log.exception("collector.after_write_failed", tenant=tenant_slug, hook=hook.__name__)
 
 
 def queue_slot(slot: int) -> None:
@@ -559,15 +616,13 @@ class SlotLoop:
         started = time.monotonic()
         try:
             with tenancy.use_tenant(tenant):
-                ids = claim_servers(self.owner, limit, horizon, part)
-                jobs: list[Job] = []
-                offline_after = 0
-                if ids:
-                    values = settings_store.get_all()
-                    offline_after = values["offline_after_seconds"]
-                    jobs = _jobs(ids, timezone.now(), tenant.pk, values)
+                values = settings_store.get_all()
+                offline_after = values["offline_after_seconds"]
+                jobs = claim_jobs(
+                    self.owner, limit, horizon, part, values["collection_interval_seconds"]
+                )
                 # A full batch: maybe more is due; it waits its turn behind other tenants.
-                full = len(ids) >= limit
+                full = len(jobs) >= limit
                 due.refresh(
                     tenant.pk,
                     release=self.owner,
@@ -685,14 +740,13 @@ class SlotLoop:
                 with self.lock:
                     self.totals["rows"] += rows
                 due.refresh(key.tenant_id, part=key.part)
+                _run_after_write(ctx.slug, [r.server_id for r in results])
         except Exception:
             # Nothing was written: the claims expire and the servers are collected next cycle.
             log.exception("collector.write_failed", tenant=key.tenant_id, results=len(results))
-            return
         finally:
             with self.lock:
                 self.totals["db_s"] += time.monotonic() - started
-        evaluate_alerts(self.tenants[key.tenant_id].slug, [r.server_id for r in results])
 
     def beat(self) -> bool:
         CONNECTIONS.prune()

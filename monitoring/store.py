@@ -135,12 +135,19 @@ def write(results: list[Result]) -> int:
         for f in c.files:
             f_rows.add(server_id=r.server_id, collected_at=c.collected_at, **f._asdict())
     rows = 0
-    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+    # Arrays go as binary parameters (%b): psycopg quotes every element of a text array through
+    # a regular expression, which cost a 5-server batch with hundreds of wait types 25 ms of
+    # CPU; the binary form is packed four times faster. No savepoint: the collector calls this
+    # inside its own transaction, and a savepoint is two more round trips per batch.
+    with (
+        transaction.atomic(using=alias, savepoint=False),
+        connections[alias].cursor() as cur,
+    ):
         if m_srv:
             cur.execute(
                 """INSERT INTO metrics (server_id, metric_type_id, collected_at, value)
-                   SELECT * FROM unnest(%s::int[], %s::smallint[], %s::timestamptz[],
-                                        %s::float8[])
+                   SELECT * FROM unnest(%b::int[], %b::smallint[], %b::timestamptz[],
+                                        %b::float8[])
                    ON CONFLICT DO NOTHING""",
                 [m_srv, m_type, m_at, m_val],
             )
@@ -151,7 +158,7 @@ def write(results: list[Result]) -> int:
                       (server_id, metric_type_id, bucket, samples, total, minimum, maximum)
                     SELECT s, t, date_bin('{ROLLUP}', at, '2000-01-01'), count(*), sum(v),
                            min(v), max(v)
-                    FROM unnest(%s::int[], %s::smallint[], %s::timestamptz[], %s::float8[])
+                    FROM unnest(%b::int[], %b::smallint[], %b::timestamptz[], %b::float8[])
                          AS u(s, t, at, v)
                     GROUP BY 1, 2, 3
                     ON CONFLICT (server_id, metric_type_id, bucket) DO UPDATE SET
@@ -165,8 +172,8 @@ def write(results: list[Result]) -> int:
                 """INSERT INTO server_snapshots (server_id, collected_at, status, cpu_percent,
                      cpu_other_percent, memory_percent, connection_count, batch_requests_sec,
                      duration_ms)
-                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::float8[],
-                     %s::float8[], %s::float8[], %s::int[], %s::float8[], %s::float8[])
+                   SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::varchar[], %b::float8[],
+                     %b::float8[], %b::float8[], %b::int[], %b::float8[], %b::float8[])
                    ON CONFLICT DO NOTHING""",
                 snaps.arrays(floats=SNAPSHOT_FLOATS),
             )
@@ -175,8 +182,8 @@ def write(results: list[Result]) -> int:
             cur.execute(
                 """INSERT INTO wait_stats (server_id, collected_at, wait_type, waiting_tasks,
                      wait_time_ms, signal_wait_time_ms, interval_ms)
-                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int8[],
-                     %s::int8[], %s::int8[], %s::int8[])
+                   SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::varchar[], %b::int8[],
+                     %b::int8[], %b::int8[], %b::int8[])
                    ON CONFLICT DO NOTHING""",
                 w_rows.arrays(),
             )
@@ -186,9 +193,9 @@ def write(results: list[Result]) -> int:
                 """INSERT INTO file_io_stats (server_id, collected_at, database_name, reads,
                      writes, bytes_read, bytes_written, read_latency_ms, write_latency_ms,
                      interval_ms)
-                   SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::varchar[], %s::int8[],
-                     %s::int8[], %s::int8[], %s::int8[], %s::float8[], %s::float8[],
-                     %s::int8[])
+                   SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::varchar[], %b::int8[],
+                     %b::int8[], %b::int8[], %b::int8[], %b::float8[], %b::float8[],
+                     %b::int8[])
                    ON CONFLICT DO NOTHING""",
                 f_rows.arrays(floats=FILE_FLOATS),
             )
@@ -228,8 +235,8 @@ def _write_state(cur: Any, results: list[Result]) -> None:
              last_error_kind, last_duration_ms)
            SELECT u.id, u.due, u.at, CASE WHEN u.ok THEN u.at END, u.cpu, coalesce(u.counters,
                   ''::bytea), CASE WHEN u.ok THEN 0 ELSE 1 END, u.err, u.kind, u.ms
-           FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::bool[], %s::int8[],
-                       %s::bytea[], %s::text[], %s::varchar[], %s::float8[])
+           FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[], %b::bool[], %b::int8[],
+                       %b::bytea[], %b::text[], %b::varchar[], %b::float8[])
                 AS u(id, due, at, ok, cpu, counters, err, kind, ms)
            ON CONFLICT (server_id) DO UPDATE SET
              next_due_at = excluded.next_due_at,
@@ -258,7 +265,7 @@ def _write_state(cur: Any, results: list[Result]) -> None:
     )
     cur.execute(
         """UPDATE servers SET status = u.status, updated_at = now()
-           FROM unnest(%s::int[], %s::varchar[]) AS u(id, status)
+           FROM unnest(%b::int[], %b::varchar[]) AS u(id, status)
            WHERE servers.id = u.id AND servers.status <> u.status""",
         [[r.server_id for r in results], [r.status for r in results]],
     )
