@@ -4,6 +4,7 @@ database, its activity entry in that transaction, and background work queued aft
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,7 +13,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerts.models import Alert, AlertRule, AlertState, ContactPoint, Notification, Silence
+from alerts.models import (
+    Alert,
+    AlertRule,
+    AlertState,
+    ContactPoint,
+    Notification,
+    Silence,
+    SilenceOpen,
+)
 from core import activity
 from dbtools import crypto, tenancy
 from dbtools.errors import ActionError
@@ -37,7 +46,20 @@ RULE_FIELDS = (
     "server",
     "enabled",
 )
-SILENCE_FIELDS = ("comment", "starts_at", "ends_at", "rule", "server", "group", "label", "severity")
+SILENCE_FIELDS = (
+    "comment",
+    "starts_at",
+    "ends_at",
+    "repeat",
+    "weekdays",
+    "time_zone",
+    "repeat_until",
+    "rule",
+    "server",
+    "group",
+    "label",
+    "severity",
+)
 CONTACT_FIELDS = (
     "name",
     "url",
@@ -278,14 +300,39 @@ def update_silence(silence: Silence, data: dict[str, Any], *, acting_user: User)
     return silence
 
 
+def is_open(silence: Silence, at: dt.datetime | None = None) -> bool:
+    """Whether one of the silence's windows is open (the database function decides)."""
+    at = at or timezone.now()
+    return (
+        Silence.objects.filter(pk=silence.pk).alias(open=SilenceOpen(at)).filter(open=True).exists()
+    )
+
+
+def is_over(silence: Silence, at: dt.datetime | None = None) -> bool:
+    """No window of it will open again (one that is open now is not over)."""
+    at = at or timezone.now()
+    if not silence.repeat:
+        return silence.ends_at <= at
+    today = at.astimezone(zoneinfo.ZoneInfo(silence.time_zone)).date()
+    return silence.repeat_until is not None and silence.repeat_until < today - dt.timedelta(1)
+
+
 def end_silence(silence: Silence, *, acting_user: User) -> Silence:
-    """End a silence now (kept, so what was muted when stays visible)."""
+    """End a silence now (kept, so what was muted when stays visible). A recurring one ends
+    its series: the window open now closes and none opens again."""
     now = timezone.now()
-    if silence.ends_at <= now:
+    if is_over(silence, now) and not is_open(silence, now):
         return silence
     with tenancy.atomic():
-        silence.ends_at = max(now, silence.starts_at)
-        silence.save(update_fields=["ends_at"])
+        if silence.repeat:
+            # Windows last at most a day: ending the series the day before yesterday (local)
+            # closes one still open since yesterday too; earlier ones are over anyway.
+            today = now.astimezone(zoneinfo.ZoneInfo(silence.time_zone)).date()
+            silence.repeat_until = today - dt.timedelta(days=2)
+            silence.save(update_fields=["repeat_until"])
+        else:
+            silence.ends_at = max(now, silence.starts_at)
+            silence.save(update_fields=["ends_at"])
         activity.record("silence.ended", "silence", silence.pk, str(silence), {}, acting_user)
     return silence
 

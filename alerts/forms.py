@@ -3,12 +3,14 @@ same ones the API uses through the actions."""
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from alerts import metrics
-from alerts.models import AlertRule, ContactPoint, Silence
+from alerts.models import WEEKDAYS, AlertRule, ContactPoint, Silence
 from servers.models import Server
 
 
@@ -54,20 +56,60 @@ class AlertRuleForm(forms.ModelForm):
 class SilenceForm(forms.ModelForm):
     starts_at = forms.DateTimeField(
         required=False,
-        help_text="UTC, e.g. 2026-12-01 02:00. Empty: now.",
+        help_text="In the time zone below, e.g. 2026-12-01 02:00. Empty: now. A recurring "
+        "window repeats this start time.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     ends_at = forms.DateTimeField(
-        help_text="UTC.", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        help_text="End of the (first) window, in the time zone below.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=[(n, name) for n, name in enumerate(WEEKDAYS, start=1)],
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="For a weekly window.",
+    )
+    time_zone = forms.ChoiceField(
+        choices=[(z, z) for z in sorted(zoneinfo.available_timezones())],
+        initial="UTC",
+        required=False,  # UTC
+        help_text="Whose clock the window follows (daylight saving included).",
     )
 
     class Meta:
         model = Silence
-        fields = ["server", "group", "label", "rule", "severity", "starts_at", "ends_at", "comment"]
+        fields = [
+            "server",
+            "group",
+            "label",
+            "rule",
+            "severity",
+            "repeat",
+            "weekdays",
+            "time_zone",
+            "starts_at",
+            "ends_at",
+            "repeat_until",
+            "comment",
+        ]
+        widgets = {"repeat_until": forms.DateInput(attrs={"type": "date"})}
+        labels = {"repeat": "Repeats", "repeat_until": "Repeat until"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["server"].queryset = Server.objects.alive().order_by("name")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # The times typed are wall-clock times in the chosen zone (a maintenance window's local
+        # hours), not in the server's zone, which the field assumed.
+        zone = zoneinfo.ZoneInfo(data.get("time_zone") or "UTC")
+        for key in ("starts_at", "ends_at"):
+            if data.get(key):
+                data[key] = timezone.make_aware(timezone.make_naive(data[key]), zone)
+        return data
 
     def _post_clean(self) -> None:
         # starts_at defaults to now in the action; the model's checks run there too.

@@ -4,6 +4,9 @@ and the alerts themselves (one active alert per rule per server, kept as history
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -182,14 +185,40 @@ class Alert(models.Model):
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]  # ISO numbers 1-7
+
+
 class Silence(models.Model):
     """No notifications for the alerts it matches while its window is open. Every matcher set
     must match (rule, server, group, label, severity); at least one is required, so a silence
-    never mutes everything by accident. Silenced alerts still fire and are recorded."""
+    never mutes everything by accident. Silenced alerts still fire and are recorded.
+
+    A silence is one window (`starts_at` to `ends_at`) or a maintenance window that recurs daily
+    or on chosen weekdays: the first window gives the local start time and length in
+    `time_zone`, which hold on the wall clock across daylight-saving changes (02:00-04:00 stays
+    02:00-04:00), until `repeat_until` if set. Whether a window is open is decided in one place,
+    the database function `alert_silence_open` (migration 0004), for notifications and pages."""
+
+    class Repeat(models.TextChoices):
+        ONCE = "", "Once"
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
 
     comment = models.CharField(max_length=1000, blank=True)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
+    repeat = models.CharField(
+        max_length=8, choices=Repeat.choices, blank=True, default="", db_default=""
+    )
+    # A JSON list, not an ArrayField: django.contrib.postgres would add a type lookup to every
+    # new connection, and the collector opens one per tenant visit.
+    weekdays = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Weekly windows: ISO weekday numbers, 1 = Monday ... 7 = Sunday.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
+    repeat_until = models.DateField(null=True, blank=True)
     rule = models.ForeignKey(
         AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="silences"
     )
@@ -211,21 +240,53 @@ class Silence(models.Model):
         ordering = ["-ends_at", "-pk"]
 
     def __str__(self) -> str:
+        if self.repeat:
+            return f"silence {self.pk}, {self.schedule()}"
         return f"silence {self.pk} until {self.ends_at:%Y-%m-%d %H:%M}"
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
+        if self.time_zone not in zoneinfo.available_timezones():
+            errors["time_zone"] = ["Unknown time zone: use a name such as Europe/London or UTC."]
         if self.starts_at and self.ends_at:
             if self.ends_at <= self.starts_at:
                 errors["ends_at"] = ["Must be after the start."]
+            elif self.repeat and self.ends_at - self.starts_at > dt.timedelta(days=1):
+                errors["ends_at"] = ["A recurring window lasts at most 24 hours."]
             elif (self.ends_at - self.starts_at).days > 366:
                 errors["ends_at"] = ["A silence lasts at most a year."]
+        if self.repeat == self.Repeat.WEEKLY and not self.weekdays:
+            errors["weekdays"] = ["Choose at least one weekday for a weekly window."]
+        days = self.weekdays if isinstance(self.weekdays, list) else None
+        if days is None or any(type(d) is not int or not 1 <= d <= 7 for d in days):
+            errors["weekdays"] = ["Weekdays are numbers from 1 (Monday) to 7 (Sunday)."]
+        if self.repeat_until and not self.repeat:
+            errors["repeat_until"] = ["Only a recurring window has an end date."]
+        elif self.repeat_until and self.starts_at and "time_zone" not in errors:
+            first = self.starts_at.astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
+            if self.repeat_until < first:
+                errors["repeat_until"] = ["Must be on or after the first window's date."]
         if not (self.rule_id or self.server_id or self.group_id or self.label_id or self.severity):
             errors["rule"] = [
                 "Choose at least one of rule, server, group, label or severity to match."
             ]
         if errors:
             raise ValidationError(errors)
+
+    def schedule(self) -> str:
+        """The window as a DBA reads it: "weekly Sat, Sun 02:00-04:00 Europe/London"."""
+        if not self.repeat:
+            return f"{self.starts_at:%Y-%m-%d %H:%M} - {self.ends_at:%Y-%m-%d %H:%M} UTC"
+        tz = zoneinfo.ZoneInfo(self.time_zone)
+        start, end = self.starts_at.astimezone(tz), self.ends_at.astimezone(tz)
+        days = (
+            ", ".join(WEEKDAYS[d - 1] for d in sorted(self.weekdays))
+            if self.repeat == self.Repeat.WEEKLY
+            else "daily"
+        )
+        text = f"{'weekly ' if self.repeat == self.Repeat.WEEKLY else ''}{days} "
+        text += f"{start:%H:%M}-{end:%H:%M} {self.time_zone}, from {start:%Y-%m-%d}"
+        return text + (f" until {self.repeat_until:%Y-%m-%d}" if self.repeat_until else "")
 
     def matchers(self) -> list[str]:
         parts = []
@@ -235,6 +296,18 @@ class Silence(models.Model):
         if self.severity:
             parts.append(f"severity = {self.severity}")
         return parts
+
+
+class SilenceOpen(models.Func):
+    """`alert_silence_open(...)` of a silence row at `at`: true while one of its windows is
+    open. Use as an annotation or filter; the rule itself lives in the database function."""
+
+    function = "alert_silence_open"
+    output_field = models.BooleanField()
+
+    def __init__(self, at: dt.datetime, prefix: str = "") -> None:
+        cols = ("starts_at", "ends_at", "repeat", "weekdays", "time_zone", "repeat_until")
+        super().__init__(*(models.F(prefix + c) for c in cols), models.Value(at))
 
 
 class ContactPoint(models.Model):

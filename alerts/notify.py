@@ -71,7 +71,8 @@ WITH cp AS (
               AND orr.metric = 'server_offline'))
       AND NOT EXISTS (
             SELECT 1 FROM alert_silences s
-            WHERE s.starts_at <= %(now)s AND s.ends_at > %(now)s
+            WHERE alert_silence_open(s.starts_at, s.ends_at, s.repeat, s.weekdays, s.time_zone,
+                                     s.repeat_until, %(now)s)
               AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)
               AND (s.server_id IS NULL OR s.server_id = a.server_id)
               AND (s.severity = '' OR s.severity = a.severity)

@@ -19,7 +19,7 @@ from alerts import actions, evaluator, metrics
 from alerts.defaults import TEMPLATES
 from alerts.filters import AlertFilter
 from alerts.forms import AcknowledgeForm, AlertRuleForm, ContactPointForm, SilenceForm
-from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence
+from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence, SilenceOpen
 from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
@@ -46,7 +46,8 @@ def by_method(
 def _silenced_now() -> Exists:
     """Whether a silence matches the alert now (the same matching as notification planning)."""
     now = timezone.now()
-    matching = Silence.objects.filter(starts_at__lte=now, ends_at__gt=now).filter(
+    matching = Silence.objects.alias(open=SilenceOpen(now)).filter(
+        Q(open=True),
         Q(rule__isnull=True) | Q(rule=OuterRef("rule")),
         Q(server__isnull=True) | Q(server=OuterRef("server")),
         Q(severity="") | Q(severity=OuterRef("severity")),
@@ -282,12 +283,13 @@ def silence_list(
     request: HttpRequest, form: SilenceForm | None = None, status: int = 200
 ) -> HttpResponse:
     now = timezone.now()
-    silences = Silence.objects.select_related("rule", "server", "group", "label").order_by(
-        "-ends_at", "-pk"
-    )[:200]
+    silences = (
+        Silence.objects.select_related("rule", "server", "group", "label")
+        .annotate(active=SilenceOpen(now))
+        .order_by("-ends_at", "-pk")[:200]
+    )
     for s in silences:
-        s.active = s.starts_at <= now < s.ends_at
-        s.upcoming = s.starts_at > now
+        s.upcoming = not s.active and not actions.is_over(s, now)
     initial = {"ends_at": (now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")}
     if request.GET.get("server", "").isdigit():
         initial["server"] = request.GET["server"]
@@ -300,9 +302,6 @@ def silence_create(request: HttpRequest) -> HttpResponse:
     form = SilenceForm(request.POST)
     if form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-        for key in ("starts_at", "ends_at"):
-            if key in data and timezone.is_naive(data[key]):
-                data[key] = timezone.make_aware(data[key], dt.UTC)
         try:
             actions.create_silence(data, acting_user=request.user)
         except ActionError as exc:

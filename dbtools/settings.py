@@ -300,6 +300,10 @@ DBTOOLS_COLLECTOR_LOOKAHEAD = env.int("DBTOOLS_COLLECTOR_LOOKAHEAD", default=3)
 DBTOOLS_COLLECTOR_LEASE_SECONDS = env.int("DBTOOLS_COLLECTOR_LEASE_SECONDS", default=30)
 DBTOOLS_COLLECTOR_BATCH = env.int("DBTOOLS_COLLECTOR_BATCH", default=200)
 DBTOOLS_COLLECTOR_TENANT_CONNS = env.int("DBTOOLS_COLLECTOR_TENANT_CONNS", default=8)
+# Tenants a slot has under way at once (claimed, collecting or being written). Independent of the
+# connections it keeps: with a thousand small tenants a write may reconnect (a few ms), where
+# holding the slot to its kept connections left its collector threads idle between tenants.
+DBTOOLS_COLLECTOR_TENANTS_AT_ONCE = env.int("DBTOOLS_COLLECTOR_TENANTS_AT_ONCE", default=48)
 # Threads per slot for tenant database work (claiming servers, writing results): with many small
 # tenants the slot's round trips overlap instead of queueing. Each keeps its share of the
 # slot's tenant connections and one system connection; 0 does the work on the slot's thread.
@@ -377,11 +381,13 @@ def _check_engine_settings() -> None:
             "DBTOOLS_COLLECTOR_TIMEOUT, or a claim could expire before its collection is written."
         )
     if (
-        min(DBTOOLS_COLLECTOR_THREADS, DBTOOLS_COLLECTOR_BATCH) < 1
+        min(DBTOOLS_COLLECTOR_THREADS, DBTOOLS_COLLECTOR_BATCH, DBTOOLS_COLLECTOR_TENANTS_AT_ONCE)
+        < 1
         or DBTOOLS_COLLECTOR_DB_THREADS < 0
     ):
         raise ImproperlyConfigured(
-            "DBTOOLS_COLLECTOR_THREADS and _BATCH must be positive, _DB_THREADS at least 0."
+            "DBTOOLS_COLLECTOR_THREADS, _BATCH and _TENANTS_AT_ONCE must be positive, "
+            "_DB_THREADS at least 0."
         )
     # A deployment runs in the interactive cluster: a login plus its statements, each allowed
     # DBTOOLS_SQL_TIMEOUT, must fit in the task's time or the worker is killed mid-deployment.

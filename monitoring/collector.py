@@ -571,10 +571,10 @@ class SlotLoop:
         connections["default"].close()
 
     def claim(self, room: int) -> int:
-        # A tenant visited now is written back moments later: claim no more tenants than the
-        # slot keeps connections for, so the write finds the visit's connection still open (with
-        # a thousand small tenants, reconnecting for every write doubled the connections made).
-        tenant_room = settings.DBTOOLS_COLLECTOR_TENANT_CONNS - self.busy_tenants()
+        # Tenants under way are bounded on their own, not by the connections kept: a small
+        # tenant's servers take a second or more to collect, and a slot that waited for each
+        # to be written before visiting the next left most of its threads idle.
+        tenant_room = settings.DBTOOLS_COLLECTOR_TENANTS_AT_ONCE - self.busy_tenants()
         if tenant_room <= 0:
             return 0
         horizon = min(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from rest_framework import serializers
@@ -124,8 +125,24 @@ class SilenceSerializer(serializers.ModelSerializer):
     label = serializers.PrimaryKeyRelatedField(
         queryset=Label.objects.all(), required=False, allow_null=True
     )
-    starts_at = serializers.DateTimeField(required=False)
+    starts_at = serializers.DateTimeField(
+        required=False,
+        help_text="Start of the (first) window; default now. A recurring window repeats its "
+        "local start time and length in `time_zone`.",
+    )
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=7),
+        required=False,
+        max_length=7,
+        help_text="Weekly windows: ISO weekday numbers, 1 = Monday ... 7 = Sunday.",
+    )
+    time_zone = serializers.ChoiceField(
+        choices=sorted(zoneinfo.available_timezones()),
+        required=False,
+        help_text="IANA time zone of a recurring window's hours, e.g. Europe/London.",
+    )
     active = serializers.SerializerMethodField()
+    schedule = serializers.SerializerMethodField()
 
     class Meta:
         model = Silence
@@ -134,6 +151,11 @@ class SilenceSerializer(serializers.ModelSerializer):
             "comment",
             "starts_at",
             "ends_at",
+            "repeat",
+            "weekdays",
+            "time_zone",
+            "repeat_until",
+            "schedule",
             "rule",
             "server",
             "group",
@@ -146,9 +168,14 @@ class SilenceSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_by", "created_at"]
 
     def get_active(self, silence: Silence) -> bool:
-        from django.utils import timezone
+        """Whether a window is open now (annotated by the list, asked otherwise)."""
+        from alerts import actions
 
-        return silence.starts_at <= timezone.now() < silence.ends_at
+        active = getattr(silence, "active", None)
+        return actions.is_open(silence) if active is None else bool(active)
+
+    def get_schedule(self, silence: Silence) -> str:
+        return silence.schedule()
 
 
 class ContactPointSerializer(serializers.ModelSerializer):

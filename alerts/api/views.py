@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,7 +19,7 @@ from alerts.api.serializers import (
     SilenceSerializer,
 )
 from alerts.filters import AlertFilter
-from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence
+from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence, SilenceOpen
 from dbtools.errors import ActionError
 from dbtools.roles import Role
 
@@ -138,8 +139,10 @@ class SilenceViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Silence]:
-        return Silence.objects.select_related("rule", "server", "group", "label").order_by(
-            "-ends_at", "-pk"
+        return (
+            Silence.objects.select_related("rule", "server", "group", "label")
+            .annotate(active=SilenceOpen(timezone.now()))
+            .order_by("-ends_at", "-pk")
         )
 
     def perform_create(self, serializer: SilenceSerializer) -> None:
@@ -148,9 +151,11 @@ class SilenceViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer: SilenceSerializer) -> None:
-        serializer.instance = actions.update_silence(
+        silence = actions.update_silence(
             serializer.instance, serializer.validated_data, acting_user=self.request.user
         )
+        # Read back: whether it is open now was annotated before the change.
+        serializer.instance = self.get_queryset().get(pk=silence.pk)
 
     def perform_destroy(self, instance: Silence) -> None:
         actions.delete_silence(instance, acting_user=self.request.user)
@@ -159,7 +164,7 @@ class SilenceViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def end(self, request: Request, pk: str) -> Response:
         silence = actions.end_silence(self.get_object(), acting_user=request.user)
-        return Response(SilenceSerializer(silence).data)
+        return Response(SilenceSerializer(self.get_queryset().get(pk=silence.pk)).data)
 
 
 class ContactPointViewSet(viewsets.ModelViewSet):

@@ -164,6 +164,26 @@ def test_silences_need_a_matcher_and_an_end_after_the_start(as_operator, servers
     assert entries("silence.created") == ["otto"] and entries("silence.ended") == ["otto"]
 
 
+def test_a_recurring_maintenance_window_through_the_api(as_operator, servers):
+    body = {
+        "server": servers[0].pk,
+        "repeat": "weekly",
+        "weekdays": [6, 7],
+        "time_zone": "Europe/Paris",
+        "starts_at": "2026-01-03T02:00:00+01:00",
+        "ends_at": "2026-01-03T05:00:00+01:00",
+        "comment": "weekend index maintenance",
+    }
+    r = as_operator.post("/api/alert-silences", body, format="json")
+    assert r.status_code == 201, r.json()
+    assert r.json()["schedule"].startswith("weekly Sat, Sun 02:00-05:00 Europe/Paris")
+    r = as_operator.post(
+        "/api/alert-silences", {**body, "time_zone": "Paris", "weekdays": [9]}, format="json"
+    )
+    assert r.status_code == 400 and {"time_zone", "weekdays"} <= set(r.json())
+    assert Silence.objects.count() == 1
+
+
 def test_contact_point_secret_is_write_only_and_url_checked(as_admin, as_viewer):
     r = as_admin.post("/api/contact-points", {"name": "hook", "url": "ftp://x/y"}, format="json")
     assert r.status_code == 400 and "url" in r.json()

@@ -288,3 +288,30 @@ def test_send_test_and_slack_format(
         actions.send_test(point, acting_user=admin_user)
     assert "TEST" in receiver.bodies()[0]["text"]
     assert ContactPoint.objects.get().notifications.get().status == "delivered"
+
+
+def test_a_recurring_maintenance_window_stops_notifications_in_its_hours(
+    servers, point, receiver, run, admin_user
+):
+    """A weekly window in Tokyo time, on today's weekday there, open now: SQL0 is not told."""
+    rule()
+    t = timezone.now()
+    # The weekday of the window's start in Tokyo (the day it belongs to).
+    tokyo = (t - 5 * MIN).astimezone(dt.timezone(dt.timedelta(hours=9)))
+    actions.create_silence(
+        {
+            "server": servers[0],
+            "repeat": "weekly",
+            "weekdays": [tokyo.isoweekday()],
+            "time_zone": "Asia/Tokyo",
+            "starts_at": t - 7 * 24 * 60 * MIN - 5 * MIN,
+            "ends_at": t - 7 * 24 * 60 * MIN + 20 * MIN,
+        },
+        acting_user=admin_user,
+    )
+    fire(servers[:2], t)
+    run(t)
+    assert [a["server"]["name"] for a in receiver.bodies()[0]["alerts"]] == ["SQL1"]
+    fire(servers[:1], t + 30 * MIN)
+    run(t + 30 * MIN)  # the window closed 10 minutes ago
+    assert "SQL0" in [a["server"]["name"] for b in receiver.bodies()[1:] for a in b["alerts"]]

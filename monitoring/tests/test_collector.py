@@ -329,12 +329,12 @@ def test_a_big_tenant_takes_turns_with_a_small_one(
     assert sorted(s for t, s in order if t == tenant_alpha.pk) == sorted(s.pk for s in big)
 
 
-def test_a_slot_visits_no_more_tenants_at_once_than_it_keeps_connections_for(
+def test_a_slot_has_no_more_tenants_under_way_than_its_limit(
     monitored, tenant_alpha, tenant_beta, settings, monkeypatch
 ):
-    """Each tenant's results are written on the connection its visit opened: with one kept
-    connection, the slot finishes one tenant before visiting the next, and collects both."""
-    settings.DBTOOLS_COLLECTOR_TENANT_CONNS = 1
+    """With room for one tenant at a time, the slot finishes one tenant before visiting the
+    next, and collects both."""
+    settings.DBTOOLS_COLLECTOR_TENANTS_AT_ONCE = 1
     first = monitored("CONN1", "SQLPROD01")
     due_now(first)
     with tenancy.use_tenant(tenant_beta):
