@@ -19,12 +19,13 @@ from alerts import actions, evaluator, metrics
 from alerts.defaults import TEMPLATES
 from alerts.filters import AlertFilter
 from alerts.forms import AcknowledgeForm, AlertRuleForm, ContactPointForm, SilenceForm
-from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence
+from alerts.models import Alert, AlertRule, ContactPoint, Notification, Severity, Silence
 from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
+from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import vary_on_htmx, wants_partial
-from dbtools.roles import Role
+from dbtools.roles import Role, request_has_role
 from servers.models import Server
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
@@ -81,6 +82,52 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{hours // 24} days"
 
 
+# History lists resolved alerts only, so its bar has no status; the page words the states its
+# own way and leaves out "resolved", which is the History tab.
+SEARCH = Control(
+    "q", "f-q", "Search", input_type="search", attrs={"placeholder": "Search server or rule…"}
+)
+# Worst first, as a DBA scans for them (the model lists them mildest first).
+SEVERITY = Control(
+    "severity", "f-severity", "Severity", "Any severity", list(reversed(Severity.choices))
+)
+FIRING_STATES = [
+    ("active", "All firing"),
+    ("unacknowledged", "Not acknowledged"),
+    ("acknowledged", "Acknowledged"),
+]
+
+
+def _filter_bar(request: HttpRequest, filterset: AlertFilter, history: bool) -> Any:
+    servers = Server.objects.alive().order_by("name").values_list("pk", "name")
+    controls = [SEARCH, SEVERITY, Control("server", "f-server", "Server", "Any server", servers)]
+    if not history:
+        controls.append(Control("state", "f-state", "Status", choices=FIRING_STATES))
+    return filter_bar(
+        filterset,
+        controls,
+        form_id="alert-filters",
+        url=request.path,
+        target="#alert-rows",
+        clear=bool(request.GET),
+    )
+
+
+def _columns(request: HttpRequest, history: bool) -> list[dict[str, Any]]:
+    """The table's columns; the empty row spans them all."""
+    select = request_has_role(request, Role.OPERATOR) and not history
+    return [
+        *([{"title": "Select", "hidden": True}] if select else []),
+        {"title": "Severity"},
+        {"title": "Server"},
+        {"title": "Rule"},
+        {"title": "Value", "css": "right"},
+        {"title": "Triggered (UTC)"},
+        {"title": "Lasted" if history else "Since"},
+        {"title": "Resolved (UTC)" if history else "Status"},
+    ]
+
+
 def _list(request: HttpRequest, history: bool) -> HttpResponse:
     params = request.GET.copy()
     if not params.get("state"):
@@ -93,11 +140,10 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
     firing = Alert.objects.filter(status=Alert.Status.FIRING)
     context = {
         "filter": filterset,
+        "filter_bar": _filter_bar(request, filterset, history),
+        "columns": _columns(request, history),
         "page": page,
         "history": history,
-        "current": {k: params.get(k, "") for k in ("state", "server", "q")},
-        "severities": request.GET.getlist("severity"),
-        "servers": Server.objects.alive().order_by("name").only("pk", "name"),
         "counts": {
             "critical": firing.filter(severity="critical").count(),
             "warning": firing.filter(severity="warning").count(),

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from dbtools.roles import Role, has_role
+from dbtools.roles import Role, request_has_role
 
 View = Callable[..., HttpResponse]
 
@@ -18,7 +18,7 @@ def needs_role(role: Role) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not has_role(getattr(request, "tenant_role", None), role):
+            if not request_has_role(request, role):
                 return render(
                     request,
                     "error.html",

@@ -15,12 +15,14 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from dbtools import roles
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
+from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from policies import actions, forms, schemas, standing
@@ -33,6 +35,16 @@ from servers.models import Server, ServerGroup
 
 # Rows of one deployment a page shows; the rest are reached through the compliance filter.
 ROW_LIMIT = 200
+FILTER_BAR = [
+    Control(
+        "q",
+        "id_q",
+        "Search policies",
+        input_type="search",
+        attrs={"placeholder": "Search name or description…", "autocomplete": "off"},
+    ),
+    Control("policy_type", "f-type", "Type", any="Any type"),
+]
 FLEET_ROW_LIMIT = 50  # per deployment on the fleet view, which lists every deployment
 TYPE_ICONS = {
     "backup": "database",
@@ -70,7 +82,13 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     context = {
         "policies": policies,
         "filter": filterset,
-        "types": Policy.Type.choices,
+        "filter_bar": filter_bar(
+            filterset,
+            FILTER_BAR,
+            form_id="policy-filters",
+            url=reverse("policies"),
+            target="#policy-rows",
+        ),
         "picked_types": request.GET.getlist("policy_type"),
         "q": request.GET.get("q", ""),
     }
@@ -198,7 +216,7 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _operator_only(request: HttpRequest) -> HttpResponse | None:
 
-    if roles.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
+    if roles.request_has_role(request, Role.OPERATOR):
         return None
     return render(
         request,

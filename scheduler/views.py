@@ -22,6 +22,7 @@ from core import settings_store
 from dbtools import roles
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
+from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from scheduler import actions
@@ -54,8 +55,21 @@ COLUMNS = [
 ]
 
 
+FILTER_BAR = [
+    Control(
+        "q",
+        "id_q",
+        "Search jobs",
+        input_type="search",
+        attrs={"placeholder": "Search by name…", "autocomplete": "off"},
+    ),
+    Control("job_type", "f-type", "Type", any="Any type"),
+    Control("state", "f-state", "Status", any="Any status"),
+]
+
+
 def _denied(request: HttpRequest, role: Role) -> HttpResponse | None:
-    if roles.has_role(getattr(request, "tenant_role", None), role):
+    if roles.request_has_role(request, role):
         return None
     context = {"title": "Not allowed", "message": f"This needs the {role} role."}
     return render(request, "error.html", context, status=403)
@@ -148,15 +162,27 @@ def job_list(request: HttpRequest) -> HttpResponse:
             nxt = f"-{key}" if ordering == key else key
             head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
         headers.append(head)
+    filtered = any(request.GET.get(k) for k in ("q", "job_type", "state"))
+    bar = filter_bar(
+        filterset,
+        FILTER_BAR,
+        form_id="job-filters",
+        url=reverse("jobs"),
+        target="#job-rows",
+        ordering=ordering,
+        clear=filtered,
+        clear_icon=True,
+    )
     context = {
         "filter": filterset,
+        "filter_bar": bar,
         "page": page,
         "ordering": ordering,
         "headers": headers,
+        # Operators also get the column of row buttons.
+        "column_count": len(headers) + roles.request_has_role(request, Role.OPERATOR),
         "query_no_page": _query(request),
-        "filtered": any(request.GET.get(k) for k in ("q", "job_type", "state")),
-        "types": Job.Type.choices,
-        "states": JobFilter.base_filters["state"].extra["choices"],
+        "filtered": filtered,
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
     template = "scheduler/list.html#rows" if wants_partial(request) else "scheduler/list.html"

@@ -22,8 +22,9 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from core import settings_store
 from core.models import ActivityLog
 from dbtools.decorators import needs_role, role_required
+from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import render_page
-from dbtools.roles import Role
+from dbtools.roles import Role, request_has_role
 from servers import actions, deployment, health, target_limits
 from servers.filters import SORTABLE, ServerFilter
 from servers.forms import (
@@ -49,6 +50,32 @@ COLUMNS = [
     ("created_at", "Added"),
 ]
 FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
+FILTER_BAR = [
+    Control(
+        "q",
+        "id_q",
+        "Search servers",
+        input_type="search",
+        attrs={"placeholder": "Search name, host, group, label…", "autocomplete": "off"},
+    ),
+    Control("status", "f-status", "Status", any="Any status"),
+    Control("health", "f-health", "Health", any="Any health"),
+    Control("monitoring_status", "f-monitoring", "Monitoring", any="Any monitoring"),
+    Control("group", "f-group", "Group", any="Any group"),
+    Control(
+        "label",
+        "f-label",
+        "Labels",
+        input_type="text",
+        attrs={
+            "list": "label-filter-options",
+            "data-label-complete": True,
+            "placeholder": "Labels (a, b)",
+            "autocomplete": "off",
+            "class": "input-narrow",
+        },
+    ),
+]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
 
@@ -132,12 +159,6 @@ def _query(request: HttpRequest, *drop: str) -> str:
     return params.urlencode()
 
 
-def _choices(filter_name: str) -> list[tuple[str, str]]:
-    """The choices of one of the list's filters (none if it has no such filter)."""
-    flt = ServerFilter.base_filters.get(filter_name)
-    return list(flt.extra.get("choices", [])) if flt is not None else []
-
-
 def _server(pk: int) -> Server:
     return get_object_or_404(Server.objects.listed(), pk=pk)
 
@@ -162,21 +183,32 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
             nxt = f"-{key}" if ordering == key else key
             head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
         headers.append(head)
+    filtered = any(request.GET.get(k) for k in FILTER_KEYS)
+    bar = filter_bar(
+        filterset,
+        FILTER_BAR,
+        form_id="server-filters",
+        url=reverse("servers"),
+        target="#server-rows",
+        ordering=ordering,
+        clear=filtered,
+        clear_icon=True,
+    )
     return {
         "filter": filterset,
+        "filter_bar": bar,
         "page": page,
         "ordering": ordering,
         "headers": headers,
+        # The checkbox column of operators counts too.
+        "column_count": len(headers) + request_has_role(request, Role.OPERATOR),
         "query_no_page": _query(request),
         "query_no_label": _query(request, "label"),
         "current_labels": current_labels,
         "label_param": ",".join(current_labels),
-        "filtered": any(request.GET.get(k) for k in FILTER_KEYS),
+        "filtered": filtered,
         "groups": ServerGroup.objects.all(),
         "labels": Label.objects.all(),
-        "statuses": Server.Status.choices,
-        "monitoring_statuses": Server.Monitoring.choices,
-        "health_choices": _choices("health"),
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
 
