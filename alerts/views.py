@@ -4,13 +4,12 @@ silences and contact points. Every change goes through `alerts.actions`."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -24,24 +23,11 @@ from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
-from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.pages import query_without, vary_on_htmx, wants_partial
 from dbtools.roles import Role, request_has_role
 from servers.models import Server
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
-
-
-def by_method(
-    get: Callable[..., HttpResponse], post: Callable[..., HttpResponse]
-) -> Callable[..., HttpResponse]:
-    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method in ("GET", "HEAD"):
-            return get(request, *args, **kwargs)
-        if request.method == "POST":
-            return post(request, *args, **kwargs)
-        return HttpResponseNotAllowed(["GET", "POST"])
-
-    return view
 
 
 def _silenced_now() -> Exists:
@@ -151,16 +137,10 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
         },
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "live_url": request.get_full_path(),
-        "query_no_page": _without_page(request),
+        "query_no_page": query_without(request),
     }
     template = "alerts/list.html#rows" if wants_partial(request) else "alerts/list.html"
     return vary_on_htmx(render(request, template, context))
-
-
-def _without_page(request: HttpRequest) -> str:
-    params = request.GET.copy()
-    params.pop("page", None)
-    return params.urlencode()
 
 
 def alert_list(request: HttpRequest) -> HttpResponse:

@@ -11,7 +11,7 @@ from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
 from dbtools.filterbar import Control, filter_bar
-from dbtools.pages import render_page
+from dbtools.pages import query_without, render_page
 from dbtools.roles import Role
 
 ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
@@ -40,8 +40,6 @@ def activity(request: HttpRequest) -> HttpResponse:
         entry.href = (
             reverse(name, args=[entry.entity_id]) if name and entry.entity_id.isdigit() else ""
         )
-    params = request.GET.copy()
-    params.pop("page", None)
     # The filters take free text and ids; the drop-downs offer what the log holds.
     actions = log.values_list("action", flat=True).distinct().order_by("action")
     entity_types = log.values_list("entity_type", flat=True).distinct().order_by("entity_type")
@@ -82,7 +80,7 @@ def activity(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "filter_bar": bar,
         "page": page,
-        "query_no_page": params.urlencode(),
+        "query_no_page": query_without(request),
     }
     return render_page(request, "core/activity.html", context, part="rows")
 

@@ -19,8 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from dbtools import roles
-from dbtools.decorators import role_required
+from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import vary_on_htmx, wants_partial
@@ -35,6 +34,13 @@ from servers.models import Server, ServerGroup
 
 # Rows of one deployment a page shows; the rest are reached through the compliance filter.
 ROW_LIMIT = 200
+FLEET_ROW_LIMIT = 50  # per deployment on the fleet view, which lists every deployment
+TYPE_ICONS = {
+    "backup": "database",
+    "index_maintenance": "refresh-cw",
+    "integrity_check": "shield-check",
+    "custom_script": "book-open",
+}
 FILTER_BAR = [
     Control(
         "q",
@@ -45,13 +51,6 @@ FILTER_BAR = [
     ),
     Control("policy_type", "f-type", "Type", any="Any type"),
 ]
-FLEET_ROW_LIMIT = 50  # per deployment on the fleet view, which lists every deployment
-TYPE_ICONS = {
-    "backup": "database",
-    "index_maintenance": "refresh-cw",
-    "integrity_check": "shield-check",
-    "custom_script": "book-open",
-}
 
 
 def _types() -> list[dict[str, str]]:
@@ -130,7 +129,7 @@ def policy_create(request: HttpRequest, policy_type: str) -> HttpResponse:
         raise Http404("No such policy type.")
     if request.method != "POST":
         return render(request, "policies/form.html", _form_context(policy_type, {}))
-    denied = _operator_only(request)
+    denied = refusal(request, Role.OPERATOR)
     if denied:
         return denied
     config = forms.config_from_post(policy_type, request.POST)
@@ -179,7 +178,7 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
             desc=policy.description,
         )
         return render(request, "policies/form.html", context)
-    denied = _operator_only(request)
+    denied = refusal(request, Role.OPERATOR)
     if denied:
         return denied
     config = forms.config_from_post(policy.policy_type, request.POST)
@@ -212,18 +211,6 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
         desc=data["description"],
     )
     return render(request, "policies/form.html", context, status=400)
-
-
-def _operator_only(request: HttpRequest) -> HttpResponse | None:
-
-    if roles.request_has_role(request, Role.OPERATOR):
-        return None
-    return render(
-        request,
-        "error.html",
-        {"title": "Not allowed", "message": "This needs the operator role."},
-        status=403,
-    )
 
 
 # -- detail ----------------------------------------------------------------------------------------
