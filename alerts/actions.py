@@ -72,10 +72,6 @@ CONTACT_FIELDS = (
 )
 
 
-def _who(user: User) -> str:
-    return user.get_username() if user is not None and user.is_authenticated else "system"
-
-
 def _check(obj: Any, exclude: Iterable[str] = ()) -> None:
     try:
         obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
@@ -227,7 +223,7 @@ def acknowledge(alerts: Iterable[Alert], comment: str = "", *, acting_user: User
     todo = [a for a in alerts if a.status == Alert.Status.FIRING and not a.acknowledged_at]
     if not todo:
         return []
-    now, who = timezone.now(), _who(acting_user)
+    now, who = timezone.now(), activity.actor_name(acting_user)
     with tenancy.atomic():
         done = Alert.objects.filter(
             pk__in=[a.pk for a in todo], status=Alert.Status.FIRING, acknowledged_at__isnull=True
@@ -251,7 +247,8 @@ def acknowledge(alerts: Iterable[Alert], comment: str = "", *, acting_user: User
 def create_silence(data: dict[str, Any], *, acting_user: User) -> Silence:
     data = {"starts_at": timezone.now(), **data}
     silence = Silence(
-        **{k: data[k] for k in SILENCE_FIELDS if k in data}, created_by=_who(acting_user)
+        **{k: data[k] for k in SILENCE_FIELDS if k in data},
+        created_by=activity.actor_name(acting_user),
     )
     _check(silence)
     with tenancy.atomic():

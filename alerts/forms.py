@@ -10,6 +10,7 @@ from django import forms
 from django.utils import timezone
 
 from alerts import metrics
+from alerts.actions import RULE_FIELDS
 from alerts.models import WEEKDAYS, AlertRule, ContactPoint, Silence
 from servers.models import Server
 
@@ -19,24 +20,8 @@ class AlertRuleForm(forms.ModelForm):
 
     class Meta:
         model = AlertRule
-        fields = [
-            "name",
-            "description",
-            "metric",
-            "operator",
-            "threshold",
-            "recovery_threshold",
-            "severity",
-            "aggregation",
-            "window_minutes",
-            "pending_checks",
-            "resolve_checks",
-            "scope",
-            "group",
-            "label",
-            "server",
-            "enabled",
-        ]
+        # What the action may change, in the order the form shows it.
+        fields = list(RULE_FIELDS)
         help_texts = {
             "recovery_threshold": "Optional: resolve only past this value (fire above 90, "
             "resolve below 80).",

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from alerts import views
+from dbtools.pages import by_method
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
@@ -13,13 +14,13 @@ urlpatterns = [
     path("alerts/rules", views.rule_list, name="alert-rules"),
     path(
         "alerts/rules/new",
-        views.by_method(views.rule_new, views.rule_create),
+        by_method(views.rule_new, views.rule_create),
         name="alert-rules-new",
     ),
     path("alerts/rules/preview", views.rule_preview, name="alert-rules-preview"),
     path(
         "alerts/rules/<int:pk>/edit",
-        views.by_method(views.rule_edit, views.rule_update),
+        by_method(views.rule_edit, views.rule_update),
         name="alert-rules-edit",
     ),
     path("alerts/rules/<int:pk>/toggle", views.rule_toggle, name="alert-rules-toggle"),

@@ -4,13 +4,12 @@ silences and contact points. Every change goes through `alerts.actions`."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -19,28 +18,24 @@ from alerts import actions, evaluator, metrics
 from alerts.defaults import TEMPLATES
 from alerts.filters import AlertFilter
 from alerts.forms import AcknowledgeForm, AlertRuleForm, ContactPointForm, SilenceForm
-from alerts.models import Alert, AlertRule, ContactPoint, Notification, Silence, SilenceOpen
+from alerts.models import (
+    Alert,
+    AlertRule,
+    ContactPoint,
+    Notification,
+    Severity,
+    Silence,
+    SilenceOpen,
+)
 from core import settings_store
 from dbtools.decorators import role_required
 from dbtools.errors import ActionError
-from dbtools.pages import vary_on_htmx, wants_partial
-from dbtools.roles import Role
+from dbtools.filterbar import Control, filter_bar
+from dbtools.pages import query_without, vary_on_htmx, wants_partial
+from dbtools.roles import Role, request_has_role
 from servers.models import Server
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
-
-
-def by_method(
-    get: Callable[..., HttpResponse], post: Callable[..., HttpResponse]
-) -> Callable[..., HttpResponse]:
-    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method in ("GET", "HEAD"):
-            return get(request, *args, **kwargs)
-        if request.method == "POST":
-            return post(request, *args, **kwargs)
-        return HttpResponseNotAllowed(["GET", "POST"])
-
-    return view
 
 
 def _silenced_now() -> Exists:
@@ -82,6 +77,52 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{hours // 24} days"
 
 
+# History lists resolved alerts only, so its bar has no status; the page words the states its
+# own way and leaves out "resolved", which is the History tab.
+SEARCH = Control(
+    "q", "f-q", "Search", input_type="search", attrs={"placeholder": "Search server or rule…"}
+)
+# Worst first, as a DBA scans for them (the model lists them mildest first).
+SEVERITY = Control(
+    "severity", "f-severity", "Severity", "Any severity", list(reversed(Severity.choices))
+)
+FIRING_STATES = [
+    ("active", "All firing"),
+    ("unacknowledged", "Not acknowledged"),
+    ("acknowledged", "Acknowledged"),
+]
+
+
+def _filter_bar(request: HttpRequest, filterset: AlertFilter, history: bool) -> Any:
+    servers = Server.objects.alive().order_by("name").values_list("pk", "name")
+    controls = [SEARCH, SEVERITY, Control("server", "f-server", "Server", "Any server", servers)]
+    if not history:
+        controls.append(Control("state", "f-state", "Status", choices=FIRING_STATES))
+    return filter_bar(
+        filterset,
+        controls,
+        form_id="alert-filters",
+        url=request.path,
+        target="#alert-rows",
+        clear=bool(request.GET),
+    )
+
+
+def _columns(request: HttpRequest, history: bool) -> list[dict[str, Any]]:
+    """The table's columns; the empty row spans them all."""
+    select = request_has_role(request, Role.OPERATOR) and not history
+    return [
+        *([{"title": "Select", "hidden": True}] if select else []),
+        {"title": "Severity"},
+        {"title": "Server"},
+        {"title": "Rule"},
+        {"title": "Value", "css": "right"},
+        {"title": "Triggered (UTC)"},
+        {"title": "Lasted" if history else "Since"},
+        {"title": "Resolved (UTC)" if history else "Status"},
+    ]
+
+
 def _list(request: HttpRequest, history: bool) -> HttpResponse:
     params = request.GET.copy()
     if not params.get("state"):
@@ -94,11 +135,10 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
     firing = Alert.objects.filter(status=Alert.Status.FIRING)
     context = {
         "filter": filterset,
+        "filter_bar": _filter_bar(request, filterset, history),
+        "columns": _columns(request, history),
         "page": page,
         "history": history,
-        "current": {k: params.get(k, "") for k in ("state", "server", "q")},
-        "severities": request.GET.getlist("severity"),
-        "servers": Server.objects.alive().order_by("name").only("pk", "name"),
         "counts": {
             "critical": firing.filter(severity="critical").count(),
             "warning": firing.filter(severity="warning").count(),
@@ -106,16 +146,10 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
         },
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
         "live_url": request.get_full_path(),
-        "query_no_page": _without_page(request),
+        "query_no_page": query_without(request),
     }
     template = "alerts/list.html#rows" if wants_partial(request) else "alerts/list.html"
     return vary_on_htmx(render(request, template, context))
-
-
-def _without_page(request: HttpRequest) -> str:
-    params = request.GET.copy()
-    params.pop("page", None)
-    return params.urlencode()
 
 
 def alert_list(request: HttpRequest) -> HttpResponse:

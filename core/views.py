@@ -3,13 +3,15 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.text import capfirst
 
 from core import settings_store
 from core.filters import ActivityFilter
 from core.forms import SettingsForm
 from core.models import ActivityLog
 from dbtools.decorators import role_required
-from dbtools.pages import render_page
+from dbtools.filterbar import Control, filter_bar
+from dbtools.pages import query_without, render_page
 from dbtools.roles import Role
 
 ENTITY_PAGES = {"server": "servers-detail", "group": "groups-detail"}
@@ -38,28 +40,47 @@ def activity(request: HttpRequest) -> HttpResponse:
         entry.href = (
             reverse(name, args=[entry.entity_id]) if name and entry.entity_id.isdigit() else ""
         )
-    params = request.GET.copy()
-    params.pop("page", None)
+    # The filters take free text and ids; the drop-downs offer what the log holds.
+    actions = log.values_list("action", flat=True).distinct().order_by("action")
+    entity_types = log.values_list("entity_type", flat=True).distinct().order_by("entity_type")
+    users = log.exclude(user_id=None).values_list("user_id", "user_name").distinct()
+    controls = [
+        Control(
+            "q",
+            "id_q",
+            "Search",
+            input_type="search",
+            attrs={"placeholder": "Search action, name, user…"},
+        ),
+        Control(
+            "action", "f-action", "Action", "Any action", [(a, readable_action(a)) for a in actions]
+        ),
+        Control(
+            "entity_type",
+            "f-entity-type",
+            "Entity type",
+            "Any entity",
+            [(t, capfirst(t)) for t in entity_types],
+        ),
+        Control("user_id", "f-user", "User", "Any user", users.order_by("user_name")),
+        Control("date_from", "f-from", "From", input_type="date", label_class="muted small"),
+        Control("date_to", "f-to", "to", input_type="date", label_class="muted small"),
+    ]
+    bar = filter_bar(
+        filterset,
+        controls,
+        form_id="activity-filters",
+        url=reverse("activity"),
+        target="#activity-rows",
+        clear=bool(request.GET),
+        extra="core/_export_links.html",
+    )
     context = {
         "columns": ACTIVITY_COLUMNS,
         "filter": filterset,
+        "filter_bar": bar,
         "page": page,
-        "query_no_page": params.urlencode(),
-        "actions": [
-            (a, readable_action(a))
-            for a in log.values_list("action", flat=True).distinct().order_by("action")
-        ],
-        "entity_types": log.values_list("entity_type", flat=True)
-        .distinct()
-        .order_by("entity_type"),
-        "users": log.exclude(user_id=None)
-        .values_list("user_id", "user_name")
-        .distinct()
-        .order_by("user_name"),
-        "current": {
-            k: request.GET.get(k, "")
-            for k in ("action", "entity_type", "user_id", "date_from", "date_to")
-        },
+        "query_no_page": query_without(request),
     }
     return render_page(request, "core/activity.html", context, part="rows")
 

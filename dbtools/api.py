@@ -77,7 +77,9 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
-class FormParser(parsers.FormParser):
+class _RefusesLargeBody:
+    """Answers 413 from the declared length before the parser reads the body."""
+
     def parse(
         self,
         stream: Any,
@@ -85,18 +87,15 @@ class FormParser(parsers.FormParser):
         parser_context: dict[str, Any] | None = None,
     ) -> Any:
         _refuse_large_body(parser_context)
-        return super().parse(stream, media_type, parser_context)
+        return super().parse(stream, media_type, parser_context)  # type: ignore[misc]
 
 
-class MultiPartParser(parsers.MultiPartParser):
-    def parse(
-        self,
-        stream: Any,
-        media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
-    ) -> Any:
-        _refuse_large_body(parser_context)
-        return super().parse(stream, media_type, parser_context)
+class FormParser(_RefusesLargeBody, parsers.FormParser):
+    pass
+
+
+class MultiPartParser(_RefusesLargeBody, parsers.MultiPartParser):
+    pass
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

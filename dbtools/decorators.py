@@ -6,9 +6,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from dbtools.roles import Role, has_role
+from dbtools.roles import Role, request_has_role
 
 View = Callable[..., HttpResponse]
+
+
+def refusal(request: HttpRequest, role: Role) -> HttpResponse | None:
+    """The "Not allowed" page when the request's user lacks `role`, else None; for a view that
+    checks the role on some methods only (a form shown to all, saved by operators)."""
+    if request_has_role(request, role):
+        return None
+    context = {"title": "Not allowed", "message": f"This needs the {role} role."}
+    return render(request, "error.html", context, status=403)
 
 
 def needs_role(role: Role) -> Callable[[View], View]:
@@ -18,14 +27,7 @@ def needs_role(role: Role) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not has_role(getattr(request, "tenant_role", None), role):
-                return render(
-                    request,
-                    "error.html",
-                    {"title": "Not allowed", "message": f"This needs the {role} role."},
-                    status=403,
-                )
-            return view(request, *args, **kwargs)
+            return refusal(request, role) or view(request, *args, **kwargs)
 
         return wrapped
 

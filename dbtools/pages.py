@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
@@ -39,3 +40,44 @@ def render_page(
     such as form errors next to the list)."""
     name = f"{template}#{part}" if partial_allowed and wants_partial(request) else template
     return vary_on_htmx(render(request, name, context, status=status))
+
+
+def by_method(
+    get: Callable[..., HttpResponse], post: Callable[..., HttpResponse]
+) -> Callable[..., HttpResponse]:
+    """One URL, a page on GET and a (role-checked) action on POST."""
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return get(request, *args, **kwargs)
+        if request.method == "POST":
+            return post(request, *args, **kwargs)
+        return HttpResponseNotAllowed(["GET", "POST"])
+
+    return view
+
+
+def query_without(request: HttpRequest, *drop: str) -> str:
+    """The list's query string without its page number (nor the keys in `drop`): the start of
+    a link that moves to another page or sort order and keeps the filters."""
+    params = request.GET.copy()
+    for key in ("page", *drop):
+        params.pop(key, None)
+    return params.urlencode()
+
+
+def sort_headers(
+    request: HttpRequest, columns: Sequence[tuple[str, str]], sortable: Sequence[str], ordering: str
+) -> list[dict[str, Any]]:
+    """The column heads of a sortable list: a sortable column links to its own order, and to
+    the reverse when the list is already sorted by it (`aria-sort` says which way it is)."""
+    query = query_without(request, "ordering")
+    headers = []
+    for key, title in columns:
+        head: dict[str, Any] = {"title": title, "key": key}
+        if key in sortable:
+            head["dir"] = {key: "ascending", f"-{key}": "descending"}.get(ordering, "")
+            nxt = f"-{key}" if ordering == key else key
+            head["url"] = "?" + "&".join(filter(None, [query, f"ordering={nxt}"]))
+        headers.append(head)
+    return headers

@@ -26,10 +26,6 @@ User = AbstractBaseUser | None
 DEFAULT_TIMEOUT = 6 * 3600
 
 
-def _who(user: User) -> str:
-    return user.get_username() if user is not None and user.is_authenticated else "system"
-
-
 def _check(policy_type: str, name: str, config: Any, exclude: int | None = None) -> dict:
     filled, errors = schemas.validate(policy_type, config)
     taken = Policy.objects.alive().filter(name__iexact=name).exclude(pk=exclude).exists()
@@ -51,7 +47,10 @@ def create_policy(data: dict[str, Any], *, acting_user: User) -> Policy:
                 status=data.get("status", Policy.Status.DRAFT),
             )
             PolicyVersion.objects.create(
-                policy=policy, number=1, configuration=config, created_by=_who(acting_user)
+                policy=policy,
+                number=1,
+                configuration=config,
+                created_by=activity.actor_name(acting_user),
             )
             activity.record(
                 "policy.created",
@@ -90,7 +89,7 @@ def update_policy(policy: Policy, data: dict[str, Any], *, acting_user: User) ->
                     policy=policy,
                     number=policy.version,
                     configuration=config,
-                    created_by=_who(acting_user),
+                    created_by=activity.actor_name(acting_user),
                 )
             policy.save()
             activity.record(
@@ -216,11 +215,11 @@ def deploy(
                     policy=policy,
                     group=group,
                     policy_version=version.number,
-                    deployed_by=_who(acting_user),
+                    deployed_by=activity.actor_name(acting_user),
                 )
             else:
                 deployment.policy_version = version.number
-                deployment.deployed_by = _who(acting_user)
+                deployment.deployed_by = activity.actor_name(acting_user)
                 deployment.save(update_fields=["policy_version", "deployed_by", "updated_at"])
             _sync_jobs(deployment, version, acting_user)
             activity.record(
@@ -290,7 +289,7 @@ def grant_exemption(policy: Policy, data: dict[str, Any], *, acting_user: User) 
             database=(data.get("database") or "").strip(),
             reason=data["reason"].strip(),
             expires_at=expires_at,
-            granted_by=_who(acting_user),
+            granted_by=activity.actor_name(acting_user),
         )
         activity.record(
             "policy.exemption_granted",
@@ -313,7 +312,7 @@ def revoke_exemption(exemption: Exemption, *, acting_user: User) -> None:
         raise ActionError("This exemption was already revoked.")
     with tenancy.atomic():
         exemption.revoked_at = timezone.now()
-        exemption.revoked_by = _who(acting_user)
+        exemption.revoked_by = activity.actor_name(acting_user)
         exemption.save(update_fields=["revoked_at", "revoked_by"])
         activity.record(
             "policy.exemption_revoked",

@@ -15,12 +15,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from dbtools import roles
-from dbtools.decorators import role_required
+from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
+from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from policies import actions, forms, schemas, standing
@@ -40,6 +41,16 @@ TYPE_ICONS = {
     "integrity_check": "shield-check",
     "custom_script": "book-open",
 }
+FILTER_BAR = [
+    Control(
+        "q",
+        "id_q",
+        "Search policies",
+        input_type="search",
+        attrs={"placeholder": "Search name or description…", "autocomplete": "off"},
+    ),
+    Control("policy_type", "f-type", "Type", any="Any type"),
+]
 
 
 def _types() -> list[dict[str, str]]:
@@ -70,7 +81,13 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     context = {
         "policies": policies,
         "filter": filterset,
-        "types": Policy.Type.choices,
+        "filter_bar": filter_bar(
+            filterset,
+            FILTER_BAR,
+            form_id="policy-filters",
+            url=reverse("policies"),
+            target="#policy-rows",
+        ),
         "picked_types": request.GET.getlist("policy_type"),
         "q": request.GET.get("q", ""),
     }
@@ -112,7 +129,7 @@ def policy_create(request: HttpRequest, policy_type: str) -> HttpResponse:
         raise Http404("No such policy type.")
     if request.method != "POST":
         return render(request, "policies/form.html", _form_context(policy_type, {}))
-    denied = _operator_only(request)
+    denied = refusal(request, Role.OPERATOR)
     if denied:
         return denied
     config = forms.config_from_post(policy_type, request.POST)
@@ -161,7 +178,7 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
             desc=policy.description,
         )
         return render(request, "policies/form.html", context)
-    denied = _operator_only(request)
+    denied = refusal(request, Role.OPERATOR)
     if denied:
         return denied
     config = forms.config_from_post(policy.policy_type, request.POST)
@@ -194,18 +211,6 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
         desc=data["description"],
     )
     return render(request, "policies/form.html", context, status=400)
-
-
-def _operator_only(request: HttpRequest) -> HttpResponse | None:
-
-    if roles.has_role(getattr(request, "tenant_role", None), Role.OPERATOR):
-        return None
-    return render(
-        request,
-        "error.html",
-        {"title": "Not allowed", "message": "This needs the operator role."},
-        status=403,
-    )
 
 
 # -- detail ----------------------------------------------------------------------------------------

@@ -47,10 +47,6 @@ FIELDS = (
 )
 
 
-def _who(user: User) -> str:
-    return user.get_username() if user is not None and user.is_authenticated else "system"
-
-
 def _validated(job: Job, server_ids: list[int] | None) -> list[Server] | None:
     """Run every rule of a job; raise ActionError with field errors, write nothing."""
     errors: dict[str, list[str]] = {}
@@ -105,7 +101,9 @@ def _save(job: Job, servers: list[Server] | None) -> None:
 
 def create_job(data: dict[str, Any], *, acting_user: User) -> Job:
     """Create a job from serializer-validated fields (`server_ids` for explicit targets)."""
-    job = Job(**{k: data[k] for k in FIELDS if k in data}, created_by=_who(acting_user))
+    job = Job(
+        **{k: data[k] for k in FIELDS if k in data}, created_by=activity.actor_name(acting_user)
+    )
     job.created_at = timezone.now()  # interval slots count from here
     servers = _validated(job, data.get("server_ids", []))
     _plan_next(job)
@@ -191,7 +189,7 @@ def run_now(job: Job, *, acting_user: User) -> JobRun:
             trigger=JobRun.Trigger.MANUAL,
             scheduled_for=now,
             priority=job.priority,
-            requested_by=_who(acting_user),
+            requested_by=activity.actor_name(acting_user),
         )
         activity.record("job.run_requested", "job", job.pk, job.name, {"run": run.pk}, acting_user)
         due.mark_on_commit(due.JOBS)
@@ -212,7 +210,7 @@ def cancel_run(run: JobRun, *, acting_user: User) -> JobRun:
     with tenancy.atomic():
         updated = JobRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
             status=RunStatus.CANCELLED,
-            reason=f"Cancelled by {_who(acting_user)}.",
+            reason=f"Cancelled by {activity.actor_name(acting_user)}.",
             finished_at=timezone.now(),
         )
         if not updated:

@@ -202,8 +202,12 @@ def dispatcher_task(seconds: float | None = None) -> dict[str, Any]:
 
 
 def queue_dispatcher() -> None:
-    enqueue("scheduler.dispatch.dispatcher_task", kind="routine",
-            task_name="job dispatcher", group="jobs")  # fmt: skip
+    enqueue(
+        "scheduler.dispatch.dispatcher_task",
+        kind="routine",
+        task_name="job dispatcher",
+        group="jobs",
+    )
 
 
 def tick() -> dict[str, int]:

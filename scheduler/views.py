@@ -20,9 +20,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import settings_store
 from dbtools import roles
-from dbtools.decorators import role_required
+from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
-from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.filterbar import Control, filter_bar
+from dbtools.pages import query_without, sort_headers, vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from scheduler import actions
 from scheduler.filters import SORTABLE, JobFilter
@@ -54,11 +55,17 @@ COLUMNS = [
 ]
 
 
-def _denied(request: HttpRequest, role: Role) -> HttpResponse | None:
-    if roles.has_role(getattr(request, "tenant_role", None), role):
-        return None
-    context = {"title": "Not allowed", "message": f"This needs the {role} role."}
-    return render(request, "error.html", context, status=403)
+FILTER_BAR = [
+    Control(
+        "q",
+        "id_q",
+        "Search jobs",
+        input_type="search",
+        attrs={"placeholder": "Search by name…", "autocomplete": "off"},
+    ),
+    Control("job_type", "f-type", "Type", any="Any type"),
+    Control("state", "f-state", "Status", any="Any status"),
+]
 
 
 def _jobs() -> QuerySet[Job]:
@@ -117,13 +124,6 @@ def _decorate(job: Job) -> Job:
 
 
 # -- list -----------------------------------------------------------------------------------------
-def _query(request: HttpRequest, *drop: str) -> str:
-    params = request.GET.copy()
-    for key in ("page", *drop):
-        params.pop(key, None)
-    return params.urlencode()
-
-
 def job_list(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     ordering = params.get("ordering") or "next_run_at"
@@ -139,24 +139,28 @@ def job_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     for job in page:
         _decorate(job)
-    query_no_sort = _query(request, "ordering")
-    headers = []
-    for key, title in COLUMNS:
-        head: dict[str, Any] = {"title": title, "key": key}
-        if key in SORTABLE:
-            head["dir"] = {key: "ascending", f"-{key}": "descending"}.get(ordering, "")
-            nxt = f"-{key}" if ordering == key else key
-            head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
-        headers.append(head)
+    headers = sort_headers(request, COLUMNS, SORTABLE, ordering)
+    filtered = any(request.GET.get(k) for k in ("q", "job_type", "state"))
+    bar = filter_bar(
+        filterset,
+        FILTER_BAR,
+        form_id="job-filters",
+        url=reverse("jobs"),
+        target="#job-rows",
+        ordering=ordering,
+        clear=filtered,
+        clear_icon=True,
+    )
     context = {
         "filter": filterset,
+        "filter_bar": bar,
         "page": page,
         "ordering": ordering,
         "headers": headers,
-        "query_no_page": _query(request),
-        "filtered": any(request.GET.get(k) for k in ("q", "job_type", "state")),
-        "types": Job.Type.choices,
-        "states": JobFilter.base_filters["state"].extra["choices"],
+        # Operators also get the column of row buttons.
+        "column_count": len(headers) + roles.request_has_role(request, Role.OPERATOR),
+        "query_no_page": query_without(request),
+        "filtered": filtered,
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
     template = "scheduler/list.html#rows" if wants_partial(request) else "scheduler/list.html"
@@ -314,7 +318,7 @@ def _save(request: HttpRequest, job: Job | None) -> HttpResponse:
 
 
 def job_new(request: HttpRequest) -> HttpResponse:
-    if denied := _denied(request, Role.ADMIN):
+    if denied := refusal(request, Role.ADMIN):
         return denied
     if request.method == "POST":
         return _save(request, None)
@@ -324,7 +328,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
 
 
 def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    if denied := _denied(request, Role.ADMIN):
+    if denied := refusal(request, Role.ADMIN):
         return denied
     job = _job(pk)
     if request.method == "POST":

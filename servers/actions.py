@@ -17,7 +17,7 @@ from core import activity
 from dbtools import crypto, tenancy
 from dbtools.errors import ActionError
 from engine import due
-from servers import addresses, sqlclient
+from servers import addresses, rules, sqlclient
 from servers.models import LABEL_PALETTE, Label, Server, ServerGroup, ServerGroupMember, ServerLabel
 
 User = AbstractBaseUser | None
@@ -424,14 +424,14 @@ def bulk(
     one transaction. Returns how many servers it changed (queued, for a deployment)."""
     from servers import deployment  # deployment imports this module
 
+    try:
+        rules.check_bulk(action, group=group, label=label)
+    except ValidationError as exc:
+        raise ActionError(exc.message_dict) from exc
     with tenancy.atomic():
         if action == "add_to_group":
-            if group is None:
-                raise ActionError({"group_id": ["Choose a group."]})
             return add_to_group(group, servers, acting_user=acting_user)
         if action == "add_label":
-            if not label.strip():
-                raise ActionError({"label": ["Name the label to add."]})
             assign_labels(servers, [label], acting_user=acting_user)
             return len(servers)
         if action == "deploy":

@@ -230,9 +230,12 @@ class BulkForm(ServerIdsForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        action = data.get("action")
-        if action == "add_to_group" and not data.get("group") and "group" not in self.errors:
-            self.add_error("group", "Choose a group.")
-        if action == "add_label" and not data.get("label") and "label" not in self.errors:
-            self.add_error("label", "Name a label.")
+        # A group or label the field already refused has its own message; say nothing more.
+        if "group" in self.errors or "label" in self.errors:
+            return data
+        try:
+            action = data.get("action", "")
+            rules.check_bulk(action, group=data.get("group"), label=data.get("label"))
+        except ValidationError as exc:
+            self.add_error(None, exc)
         return data

@@ -14,7 +14,7 @@ from core.validators import validate_name
 from servers import addresses
 
 if TYPE_CHECKING:
-    from servers.models import Server
+    from servers.models import Server, ServerGroup
 
 LABEL_NAME_MAX_LENGTH = 64
 LABELS_PER_REQUEST = 50
@@ -45,6 +45,17 @@ def check_connection(values: Mapping[str, Any], stored: Server | None = None) ->
         errors["password"] = ["A password is required."]
     if errors:
         raise ValidationError(errors)
+
+
+def check_bulk(action: str, *, group: ServerGroup | None, label: str | None) -> None:
+    """What a bulk action needs beside the servers: `add_to_group` a group to add them to,
+    `add_label` a label name that is not blank. The group is the one the caller found (None:
+    none chosen). Raises ValidationError keyed
+    "group" or "label"; the API names its field `group_id` and renames the key."""
+    if action == "add_to_group" and group is None:
+        raise ValidationError({"group": ["Choose a group."]})
+    if action == "add_label" and not (label or "").strip():
+        raise ValidationError({"label": ["Name a label."]})
 
 
 def label_names(names: Iterable[str]) -> list[str]:

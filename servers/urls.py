@@ -1,16 +1,17 @@
 from django.urls import path
 
+from dbtools.pages import by_method
 from servers import views
 
 urlpatterns = [
     path("servers/", views.server_list, name="servers"),
-    path("servers/add", views.by_method(views.server_add, views.server_create), name="servers-add"),
+    path("servers/add", by_method(views.server_add, views.server_create), name="servers-add"),
     path("servers/add/test-connection", views.wizard_test, name="servers-test-new"),
     path("servers/bulk", views.bulk, name="servers-bulk"),
     path("servers/<int:pk>/", views.server_detail, name="servers-detail"),
     path(
         "servers/<int:pk>/edit",
-        views.by_method(views.server_edit_page, views.server_update),
+        by_method(views.server_edit_page, views.server_update),
         name="servers-edit",
     ),
     path("servers/<int:pk>/edit/test-connection", views.wizard_test, name="servers-test-edit"),

@@ -6,14 +6,13 @@ every page without its actions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,8 +21,9 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from core import settings_store
 from core.models import ActivityLog
 from dbtools.decorators import needs_role, role_required
-from dbtools.pages import render_page
-from dbtools.roles import Role
+from dbtools.filterbar import Control, filter_bar
+from dbtools.pages import query_without, render_page, sort_headers
+from dbtools.roles import Role, request_has_role
 from servers import actions, deployment, health, target_limits
 from servers.filters import SORTABLE, ServerFilter
 from servers.forms import (
@@ -49,6 +49,32 @@ COLUMNS = [
     ("created_at", "Added"),
 ]
 FILTER_KEYS = [k for k in ServerFilter.base_filters if k != "ordering"]
+FILTER_BAR = [
+    Control(
+        "q",
+        "id_q",
+        "Search servers",
+        input_type="search",
+        attrs={"placeholder": "Search name, host, group, label…", "autocomplete": "off"},
+    ),
+    Control("status", "f-status", "Status", any="Any status"),
+    Control("health", "f-health", "Health", any="Any health"),
+    Control("monitoring_status", "f-monitoring", "Monitoring", any="Any monitoring"),
+    Control("group", "f-group", "Group", any="Any group"),
+    Control(
+        "label",
+        "f-label",
+        "Labels",
+        input_type="text",
+        attrs={
+            "list": "label-filter-options",
+            "data-label-complete": True,
+            "placeholder": "Labels (a, b)",
+            "autocomplete": "off",
+            "class": "input-narrow",
+        },
+    ),
+]
 CONNECTION_FIELD_NAMES = " ".join(("password", *actions.CONNECTION_FIELDS))
 
 
@@ -73,21 +99,6 @@ ERROR_KINDS = {
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def by_method(
-    get: Callable[..., HttpResponse], post: Callable[..., HttpResponse]
-) -> Callable[..., HttpResponse]:
-    """One URL, a page on GET and a (role-checked) action on POST."""
-
-    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method in ("GET", "HEAD"):
-            return get(request, *args, **kwargs)
-        if request.method == "POST":
-            return post(request, *args, **kwargs)
-        return HttpResponseNotAllowed(["GET", "POST"])
-
-    return view
-
-
 def _described(result: dict[str, Any] | None) -> dict[str, Any] | None:
     """A connection test result with a heading for its error kind."""
     if result is not None and not result.get("ok"):
@@ -125,19 +136,6 @@ def _back(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def _query(request: HttpRequest, *drop: str) -> str:
-    params = request.GET.copy()
-    for key in ("page", *drop):
-        params.pop(key, None)
-    return params.urlencode()
-
-
-def _choices(filter_name: str) -> list[tuple[str, str]]:
-    """The choices of one of the list's filters (none if it has no such filter)."""
-    flt = ServerFilter.base_filters.get(filter_name)
-    return list(flt.extra.get("choices", [])) if flt is not None else []
-
-
 def _server(pk: int) -> Server:
     return get_object_or_404(Server.objects.listed(), pk=pk)
 
@@ -151,32 +149,33 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         server.health = by_id.get(server.pk)
     ordering = request.GET.get("ordering", "")
     current_labels = [n.strip() for n in request.GET.get("label", "").split(",") if n.strip()]
-    query_no_sort = _query(request, "ordering")
-    headers = []
-    for key, title in COLUMNS:
-        head: dict[str, Any] = {"title": title, "key": key}
-        if key in SORTABLE:
-            head["dir"] = (
-                "ascending" if ordering == key else ("descending" if ordering == f"-{key}" else "")
-            )
-            nxt = f"-{key}" if ordering == key else key
-            head["url"] = "?" + "&".join(filter(None, [query_no_sort, f"ordering={nxt}"]))
-        headers.append(head)
+    headers = sort_headers(request, COLUMNS, SORTABLE, ordering)
+    filtered = any(request.GET.get(k) for k in FILTER_KEYS)
+    bar = filter_bar(
+        filterset,
+        FILTER_BAR,
+        form_id="server-filters",
+        url=reverse("servers"),
+        target="#server-rows",
+        ordering=ordering,
+        clear=filtered,
+        clear_icon=True,
+    )
     return {
         "filter": filterset,
+        "filter_bar": bar,
         "page": page,
         "ordering": ordering,
         "headers": headers,
-        "query_no_page": _query(request),
-        "query_no_label": _query(request, "label"),
+        # The checkbox column of operators counts too.
+        "column_count": len(headers) + request_has_role(request, Role.OPERATOR),
+        "query_no_page": query_without(request),
+        "query_no_label": query_without(request, "label"),
         "current_labels": current_labels,
         "label_param": ",".join(current_labels),
-        "filtered": any(request.GET.get(k) for k in FILTER_KEYS),
+        "filtered": filtered,
         "groups": ServerGroup.objects.all(),
         "labels": Label.objects.all(),
-        "statuses": Server.Status.choices,
-        "monitoring_statuses": Server.Monitoring.choices,
-        "health_choices": _choices("health"),
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
 

@@ -146,13 +146,36 @@ def sp_datatype_info(ctx: Context, args: list[Any]) -> list[Output]:
 
 # -- SET / USE / transactions / WAITFOR ---------------------------------------------------------
 _SET_OPTIONS = {
-    "ansi_nulls", "ansi_padding", "ansi_warnings", "arithabort", "concat_null_yields_null",
-    "quoted_identifier", "nocount", "xact_abort", "implicit_transactions", "ansi_null_dflt_on",
-    "cursor_close_on_commit", "numeric_roundabort", "textsize", "language", "datefirst",
-    "dateformat", "lock_timeout", "deadlock_priority", "transaction", "statistics", "rowcount",
-    "fmtonly", "noexec", "ansi_defaults", "query_governor_cost_limit", "context_info",
-    "arithignore", "showplan_xml", "parseonly",
-}  # fmt: skip
+    "ansi_nulls",
+    "ansi_padding",
+    "ansi_warnings",
+    "arithabort",
+    "concat_null_yields_null",
+    "quoted_identifier",
+    "nocount",
+    "xact_abort",
+    "implicit_transactions",
+    "ansi_null_dflt_on",
+    "cursor_close_on_commit",
+    "numeric_roundabort",
+    "textsize",
+    "language",
+    "datefirst",
+    "dateformat",
+    "lock_timeout",
+    "deadlock_priority",
+    "transaction",
+    "statistics",
+    "rowcount",
+    "fmtonly",
+    "noexec",
+    "ansi_defaults",
+    "query_governor_cost_limit",
+    "context_info",
+    "arithignore",
+    "showplan_xml",
+    "parseonly",
+}
 
 
 @registry.statement(r"set (\w+)(?: ([^;]*))?")
@@ -176,8 +199,8 @@ def use_database(ctx: Context, m: re.Match[str]) -> list[Output]:
                 Info(5701, f"Changed database context to '{db}'.", 2),
                 Done(0xE2),
             ]
-    raise SqlError(911, f"Database '{wanted}' does not exist. Make sure that the name is entered "
-                   "correctly.", 1)  # fmt: skip
+    message = f"Database '{wanted}' does not exist. Make sure that the name is entered correctly."
+    raise SqlError(911, message, 1)
 
 
 @registry.statement(r"begin tran(?:saction)?(?: \w+)?")

@@ -487,8 +487,8 @@ def create_table(ctx: Context, m: re.Match[str]) -> list[Output]:
 )
 def create_procedure(ctx: Context, m: re.Match[str]) -> list[Output]:
     dep = _dep(ctx)
-    orig = re.match(rf"(?is)\s*(?:create\s+or\s+alter|create|alter)\s+proc(?:edure)?\s+({_NAME})",
-                    _COMMENT.sub(" ", ctx.sql))  # fmt: skip
+    head = rf"(?is)\s*(?:create\s+or\s+alter|create|alter)\s+proc(?:edure)?\s+({_NAME})"
+    orig = re.match(head, _COMMENT.sub(" ", ctx.sql))
     schema, name = split_name(orig.group(1) if orig else m.group("name"))
     verb = m.group("verb").lower()
     db = ctx.session.database
@@ -699,8 +699,11 @@ def sys_objects(ctx: Context, m: re.Match[str]) -> list[Output]:
         and (types is None or o["type"] in types)
     ]
     found.sort(key=lambda r: r[0].lower())
-    columns = [col("name", "nvarchar", 128), col("type_desc", "nvarchar", 60),
-               col("modify_date", "datetime")]  # fmt: skip
+    columns = [
+        col("name", "nvarchar", 128),
+        col("type_desc", "nvarchar", 60),
+        col("modify_date", "datetime"),
+    ]
     return [ResultSet(columns, found)]
 
 
@@ -743,35 +746,97 @@ _WAIT_INDEX = {w: i for i, w in enumerate(WAIT_NAMES)}
 # filter them out; the list is wider than any one tool's (sp_BlitzFirst, DBA Dash, Paul Randal's)
 # so that a filter missing one shows it, as PVS_PREALLOCATE once did.
 _BACKGROUND = (
-    "BROKER_EVENTHANDLER", "BROKER_RECEIVE_WAITFOR", "BROKER_TASK_STOP", "BROKER_TO_FLUSH",
-    "BROKER_TRANSMITTER", "CHECKPOINT_QUEUE", "CHKPT", "CLR_AUTO_EVENT", "CLR_MANUAL_EVENT",
-    "CLR_SEMAPHORE", "DBMIRROR_EVENTS_QUEUE", "DIRTY_PAGE_POLL", "DISPATCHER_QUEUE_SEMAPHORE",
-    "FT_IFTS_SCHEDULER_IDLE_WAIT", "FT_IFTSHC_MUTEX", "HADR_FILESTREAM_IOMGR_IOCOMPLETION",
-    "HADR_CLUSAPI_CALL", "HADR_FABRIC_CALLBACK", "HADR_LOGCAPTURE_WAIT",
-    "HADR_NOTIFICATION_DEQUEUE", "HADR_TIMER_TASK", "HADR_WORK_QUEUE", "KSOURCE_WAKEUP",
-    "LAZYWRITER_SLEEP", "LOGMGR_QUEUE", "MEMORY_ALLOCATION_EXT", "ONDEMAND_TASK_QUEUE",
-    "PARALLEL_REDO_TRAN_TURN", "PREEMPTIVE_HADR_LEASE_MECHANISM", "PREEMPTIVE_OS_FLUSHFILEBUFFERS",
+    "BROKER_EVENTHANDLER",
+    "BROKER_RECEIVE_WAITFOR",
+    "BROKER_TASK_STOP",
+    "BROKER_TO_FLUSH",
+    "BROKER_TRANSMITTER",
+    "CHECKPOINT_QUEUE",
+    "CHKPT",
+    "CLR_AUTO_EVENT",
+    "CLR_MANUAL_EVENT",
+    "CLR_SEMAPHORE",
+    "DBMIRROR_EVENTS_QUEUE",
+    "DIRTY_PAGE_POLL",
+    "DISPATCHER_QUEUE_SEMAPHORE",
+    "FT_IFTS_SCHEDULER_IDLE_WAIT",
+    "FT_IFTSHC_MUTEX",
+    "HADR_FILESTREAM_IOMGR_IOCOMPLETION",
+    "HADR_CLUSAPI_CALL",
+    "HADR_FABRIC_CALLBACK",
+    "HADR_LOGCAPTURE_WAIT",
+    "HADR_NOTIFICATION_DEQUEUE",
+    "HADR_TIMER_TASK",
+    "HADR_WORK_QUEUE",
+    "KSOURCE_WAKEUP",
+    "LAZYWRITER_SLEEP",
+    "LOGMGR_QUEUE",
+    "MEMORY_ALLOCATION_EXT",
+    "ONDEMAND_TASK_QUEUE",
+    "PARALLEL_REDO_TRAN_TURN",
+    "PREEMPTIVE_HADR_LEASE_MECHANISM",
+    "PREEMPTIVE_OS_FLUSHFILEBUFFERS",
     # Preemptive calls into the OS and Extended Events that idle background threads sit in.
-    "PREEMPTIVE_OS_AUTHENTICATIONOPS", "PREEMPTIVE_OS_AUTHORIZATIONOPS", "PREEMPTIVE_OS_COMOPS",
-    "PREEMPTIVE_OS_CRYPTOPS", "PREEMPTIVE_OS_DEVICEOPS", "PREEMPTIVE_OS_GENERICOPS",
-    "PREEMPTIVE_OS_GETPROCADDRESS", "PREEMPTIVE_OS_LIBRARYOPS", "PREEMPTIVE_OS_PIPEOPS",
-    "PREEMPTIVE_OS_QUERYREGISTRY", "PREEMPTIVE_OS_VERIFYTRUST", "PREEMPTIVE_OS_WAITFORSINGLEOBJECT",
-    "PREEMPTIVE_XE_CALLBACKEXECUTE", "PREEMPTIVE_XE_DISPATCHER", "PREEMPTIVE_XE_SESSIONCOMMIT",
-    "PREEMPTIVE_XE_TARGETFINALIZE", "PREEMPTIVE_XE_TARGETINIT",
-    "PREEMPTIVE_SP_SERVER_DIAGNOSTICS", "PREEMPTIVE_XE_GETTARGETSTATE", "PVS_PREALLOCATE",
-    "PWAIT_ALL_COMPONENTS_INITIALIZED", "PWAIT_EXTENSIBILITY_CLEANUP_TASK",
-    "QDS_ASYNC_QUEUE", "QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP",
-    "QDS_PERSIST_TASK_MAIN_LOOP_SLEEP", "QDS_SHUTDOWN_QUEUE", "REDO_THREAD_PENDING_WORK",
-    "REQUEST_FOR_DEADLOCK_SEARCH", "RESOURCE_QUEUE", "SERVER_IDLE_CHECK", "SLEEP_BPOOL_FLUSH",
-    "SLEEP_DBSTARTUP", "SLEEP_DCOMSTARTUP", "SLEEP_MASTERDBREADY", "SLEEP_MASTERMDREADY",
-    "SLEEP_MASTERUPGRADED", "SLEEP_MSDBSTARTUP", "SLEEP_SYSTEMTASK", "SLEEP_TASK",
-    "SLEEP_TEMPDBSTARTUP", "SNI_HTTP_ACCEPT", "SOS_WORK_DISPATCHER", "SP_SERVER_DIAGNOSTICS_SLEEP",
-    "SQLTRACE_BUFFER_FLUSH", "SQLTRACE_INCREMENTAL_FLUSH_SLEEP", "SQLTRACE_WAIT_ENTRIES",
-    "STARTUP_DEPENDENCY_MANAGER", "UCS_SESSION_REGISTRATION", "WAIT_FOR_RESULTS",
-    "WAIT_XTP_CKPT_CLOSE", "WAIT_XTP_HOST_WAIT", "WAIT_XTP_OFFLINE_CKPT_NEW_LOG",
-    "WAIT_XTP_RECOVERY", "WAITFOR", "XE_BUFFERMGR_ALLPROCESSED_EVENT", "XE_DISPATCHER_JOIN",
-    "XE_DISPATCHER_WAIT", "XE_LIVE_TARGET_TVF", "XE_TIMER_EVENT",
-)  # fmt: skip
+    "PREEMPTIVE_OS_AUTHENTICATIONOPS",
+    "PREEMPTIVE_OS_AUTHORIZATIONOPS",
+    "PREEMPTIVE_OS_COMOPS",
+    "PREEMPTIVE_OS_CRYPTOPS",
+    "PREEMPTIVE_OS_DEVICEOPS",
+    "PREEMPTIVE_OS_GENERICOPS",
+    "PREEMPTIVE_OS_GETPROCADDRESS",
+    "PREEMPTIVE_OS_LIBRARYOPS",
+    "PREEMPTIVE_OS_PIPEOPS",
+    "PREEMPTIVE_OS_QUERYREGISTRY",
+    "PREEMPTIVE_OS_VERIFYTRUST",
+    "PREEMPTIVE_OS_WAITFORSINGLEOBJECT",
+    "PREEMPTIVE_XE_CALLBACKEXECUTE",
+    "PREEMPTIVE_XE_DISPATCHER",
+    "PREEMPTIVE_XE_SESSIONCOMMIT",
+    "PREEMPTIVE_XE_TARGETFINALIZE",
+    "PREEMPTIVE_XE_TARGETINIT",
+    "PREEMPTIVE_SP_SERVER_DIAGNOSTICS",
+    "PREEMPTIVE_XE_GETTARGETSTATE",
+    "PVS_PREALLOCATE",
+    "PWAIT_ALL_COMPONENTS_INITIALIZED",
+    "PWAIT_EXTENSIBILITY_CLEANUP_TASK",
+    "QDS_ASYNC_QUEUE",
+    "QDS_CLEANUP_STALE_QUERIES_TASK_MAIN_LOOP_SLEEP",
+    "QDS_PERSIST_TASK_MAIN_LOOP_SLEEP",
+    "QDS_SHUTDOWN_QUEUE",
+    "REDO_THREAD_PENDING_WORK",
+    "REQUEST_FOR_DEADLOCK_SEARCH",
+    "RESOURCE_QUEUE",
+    "SERVER_IDLE_CHECK",
+    "SLEEP_BPOOL_FLUSH",
+    "SLEEP_DBSTARTUP",
+    "SLEEP_DCOMSTARTUP",
+    "SLEEP_MASTERDBREADY",
+    "SLEEP_MASTERMDREADY",
+    "SLEEP_MASTERUPGRADED",
+    "SLEEP_MSDBSTARTUP",
+    "SLEEP_SYSTEMTASK",
+    "SLEEP_TASK",
+    "SLEEP_TEMPDBSTARTUP",
+    "SNI_HTTP_ACCEPT",
+    "SOS_WORK_DISPATCHER",
+    "SP_SERVER_DIAGNOSTICS_SLEEP",
+    "SQLTRACE_BUFFER_FLUSH",
+    "SQLTRACE_INCREMENTAL_FLUSH_SLEEP",
+    "SQLTRACE_WAIT_ENTRIES",
+    "STARTUP_DEPENDENCY_MANAGER",
+    "UCS_SESSION_REGISTRATION",
+    "WAIT_FOR_RESULTS",
+    "WAIT_XTP_CKPT_CLOSE",
+    "WAIT_XTP_HOST_WAIT",
+    "WAIT_XTP_OFFLINE_CKPT_NEW_LOG",
+    "WAIT_XTP_RECOVERY",
+    "WAITFOR",
+    "XE_BUFFERMGR_ALLPROCESSED_EVENT",
+    "XE_DISPATCHER_JOIN",
+    "XE_DISPATCHER_WAIT",
+    "XE_LIVE_TARGET_TVF",
+    "XE_TIMER_EVENT",
+)
 _BACKGROUND_IDX = array("H", sorted(_WAIT_INDEX[w] for w in _BACKGROUND if w in _WAIT_INDEX))
 
 
@@ -926,13 +991,14 @@ class Metrics:
             read_lat, write_lat = rng.uniform(0.5, 12), rng.uniform(0.3, 4)
             reads = rng.uniform(5, 200) * weight
             writes = rng.uniform(2, 100) * weight
-            rates += [reads, reads * rng.uniform(8192, 65536), reads * read_lat,
-                      writes, writes * rng.uniform(8192, 32768), writes * write_lat]  # fmt: skip
+            # Per file: reads, bytes read, read stall; writes, bytes written, write stall.
+            rates += [reads, reads * rng.uniform(8192, 65536), reads * read_lat]
+            rates += [writes, writes * rng.uniform(8192, 32768), writes * write_lat]
             log_reads = reads * 0.02
             log_writes = writes * rng.uniform(0.8, 2.0)
-            rates += [log_reads, log_reads * 61440, log_reads * read_lat,
-                      log_writes, log_writes * rng.uniform(2048, 61440),
-                      log_writes * rng.uniform(0.2, 2.5)]  # fmt: skip
+            log_write_bytes = log_writes * rng.uniform(2048, 61440)
+            rates += [log_reads, log_reads * 61440, log_reads * read_lat]
+            rates += [log_writes, log_write_bytes, log_writes * rng.uniform(0.2, 2.5)]
         self.rates = array("d", rates)
         self.history = rng.uniform(0.6, 1.0)  # share of the uptime's work already done
         # The long tail of waits: a busy instance has a few hundred non-zero wait types, a quiet
@@ -1269,22 +1335,22 @@ class Metrics:
         uptime_s = (ticks - self.start_ticks) // 1000
         ple = int(min(uptime_s, self.ple_base * (0.8 + 0.2 * wave) * (0.3 if cpu >= 80 else 1.0)))
         hit_base = 1000 + minute % 997
+        hits = int(hit_base * self.hit_ratio)
+        grants_pending = 3 if self.memory_pressure else 0
         set5 = [
             (p + "SQL Statistics", "Batch Requests/sec", "", int(c[0]), _CUMULATIVE),
             (p + "SQL Statistics", "SQL Compilations/sec", "", int(c[1]), _CUMULATIVE),
             (p + "SQL Statistics", "SQL Re-Compilations/sec", "", int(c[2]), _CUMULATIVE),
             (p + "General Statistics", "User Connections", "", sessions, _RAW),
             (p + "General Statistics", "Processes blocked", "", blocked, _RAW),
-            (p + "Memory Manager", "Memory Grants Pending", "", 3 if self.memory_pressure else 0,
-             _RAW),
+            (p + "Memory Manager", "Memory Grants Pending", "", grants_pending, _RAW),
             (p + "Memory Manager", "Target Server Memory (KB)", "", target_kb, _RAW),
             (p + "Memory Manager", "Total Server Memory (KB)", "", committed_kb, _RAW),
             (p + "Buffer Manager", "Page life expectancy", "", ple, _RAW),
             (p + "Locks", "Lock Waits/sec", "_Total", int(c[3]), _CUMULATIVE),
-            (p + "Buffer Manager", "Buffer cache hit ratio", "", int(hit_base * self.hit_ratio),
-             _RATIO),
+            (p + "Buffer Manager", "Buffer cache hit ratio", "", hits, _RATIO),
             (p + "Buffer Manager", "Buffer cache hit ratio base", "", hit_base, _BASE),
-        ]  # fmt: skip
+        ]
 
         set6 = []
         for j, wait in enumerate(self.waits):
@@ -1310,12 +1376,10 @@ class Metrics:
                 data_path, log_path = f"D:\\MSSQL\\DATA\\{db}.mdf", f"L:\\MSSQL\\LOG\\{db}_log.ldf"
             size = self.data_sizes[n]
             i = base + 12 * n
-            set7.append((db_id, db, 1, "ROWS", data_path, int(c[i]), int(c[i + 1]), int(c[i + 2]),
-                         int(c[i + 3]), int(c[i + 4]), int(c[i + 5]), size, ticks))  # fmt: skip
-            i += 6
-            set7.append((db_id, db, 2, "LOG", log_path, int(c[i]), int(c[i + 1]),
-                         int(c[i + 2]), int(c[i + 3]), int(c[i + 4]), int(c[i + 5]), size // 8,
-                         ticks))  # fmt: skip
+            data_io = [int(v) for v in c[i : i + 6]]
+            log_io = [int(v) for v in c[i + 6 : i + 12]]
+            set7.append((db_id, db, 1, "ROWS", data_path, *data_io, size, ticks))
+            set7.append((db_id, db, 2, "LOG", log_path, *log_io, size // 8, ticks))
         set7.sort(key=lambda r: r[0])
         columns7 = _SET7
         if shape.joins_master_files and not sees_master_files:

@@ -76,9 +76,14 @@ def load_fleet_file(path: str) -> list[InstanceConfig]:
         editions = list(group.pop("editions", [edition]))
         width = max(2, len(str(count)))
         for i in range(count):
-            item = {**defaults, **group, "name": f"{prefix}{i + 1:0{width}d}",
-                    "port": port + i if port else 0, "version": versions[i % len(versions)],
-                    "edition": editions[i % len(editions)]}  # fmt: skip
+            item = {
+                **defaults,
+                **group,
+                "name": f"{prefix}{i + 1:0{width}d}",
+                "port": port + i if port else 0,
+                "version": versions[i % len(versions)],
+                "edition": editions[i % len(editions)],
+            }
             configs.append(InstanceConfig.from_dict(item))
         if port:
             port += count
@@ -151,9 +156,16 @@ class Fleet:
         inst = self[name]
         s = inst.steering
         unknown = set(changes) - {
-            "cpu", "seconds", "delay", "delays", "hang", "refuse_logins", "view_server_state",
-            "login", "running",
-        }  # fmt: skip
+            "cpu",
+            "seconds",
+            "delay",
+            "delays",
+            "hang",
+            "refuse_logins",
+            "view_server_state",
+            "login",
+            "running",
+        }
         if unknown:
             raise ValueError(f"unknown steering keys: {sorted(unknown)}")
         if "cpu" in changes:

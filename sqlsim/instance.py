@@ -126,8 +126,20 @@ WAIT_TYPES = (
 def _user_database_names(count: int) -> tuple[str, ...]:
     """Names of ``count`` user databases, shared by every instance with that many (one copy
     of the strings for a 5,000-instance fleet)."""
-    stems = ("Sales", "Billing", "Inventory", "CRM", "HR", "Logistics", "Reporting", "Audit",
-             "Portal", "Warehouse", "Payroll", "Claims")  # fmt: skip
+    stems = (
+        "Sales",
+        "Billing",
+        "Inventory",
+        "CRM",
+        "HR",
+        "Logistics",
+        "Reporting",
+        "Audit",
+        "Portal",
+        "Warehouse",
+        "Payroll",
+        "Claims",
+    )
     return tuple(sys.intern(f"{stems[k % len(stems)]}_{k + 1:03d}") for k in range(count))
 
 

@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from dbtools.decorators import role_required
+from dbtools.roles import request_has_role
 from tenants import access, actions
 from tenants.forms import AddMemberForm, RoleForm
 from tenants.middleware import LAST_TENANT_COOKIE, SESSION_KEY
@@ -26,7 +27,15 @@ def _members(request: HttpRequest):
 def users(
     request: HttpRequest, form: AddMemberForm | None = None, status: int = 200
 ) -> HttpResponse:
-    context = {"members": _members(request), "form": form or AddMemberForm(), "roles": Role.choices}
+    columns = [{"title": "User"}, {"title": "Email"}, {"title": "Role"}]
+    if request_has_role(request, Role.ADMIN):
+        columns.append({"title": "Actions", "hidden": True})  # the Remove buttons
+    context = {
+        "members": _members(request),
+        "form": form or AddMemberForm(),
+        "roles": Role.choices,
+        "columns": columns,  # the empty row spans them all
+    }
     return render(request, "tenants/users.html", context, status=status)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from alerts import metrics
-from alerts.actions import describe
+from alerts.actions import RULE_FIELDS, describe
 from alerts.models import (
     Alert,
     AlertRule,
@@ -37,28 +37,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertRule
-        fields = [
-            "id",
-            "name",
-            "description",
-            "metric",
-            "operator",
-            "threshold",
-            "recovery_threshold",
-            "severity",
-            "aggregation",
-            "window_minutes",
-            "pending_checks",
-            "resolve_checks",
-            "scope",
-            "group",
-            "label",
-            "server",
-            "enabled",
-            "condition",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *RULE_FIELDS, "condition", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
         # The unique name is checked by the action (case-insensitive), not by DRF.
         validators: list[Any] = []

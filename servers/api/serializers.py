@@ -156,10 +156,20 @@ class BulkActionSerializer(ServerIdsSerializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        if attrs["action"] == "add_to_group" and not attrs.get("group_id"):
-            raise serializers.ValidationError({"group_id": ["Choose a group."]})
-        if attrs["action"] == "add_label" and not (attrs.get("label") or "").strip():
-            raise serializers.ValidationError({"label": ["Name a label."]})
+        group = None
+        if attrs["action"] == "add_to_group" and attrs.get("group_id"):
+            group = ServerGroup.objects.filter(pk=attrs["group_id"]).first()
+            if group is None:
+                raise serializers.ValidationError({"group_id": ["Unknown group."]})
+        try:
+            rules.check_bulk(attrs["action"], group=group, label=attrs.get("label"))
+        except DjangoValidationError as exc:
+            # The API names the group by its id.
+            errors = exc.message_dict
+            raise serializers.ValidationError(
+                {"group_id" if key == "group" else key: msgs for key, msgs in errors.items()}
+            ) from exc
+        attrs["group"] = group
         return attrs
 
 

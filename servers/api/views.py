@@ -175,17 +175,12 @@ class ServerViewSet(viewsets.ModelViewSet):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         servers = _run(actions.alive_servers, v["server_ids"])
-        group = None
-        if v["action"] == "add_to_group":
-            group = ServerGroup.objects.filter(pk=v["group_id"]).first()
-            if group is None:
-                raise ValidationError({"group_id": ["Unknown group."]})
         affected = _run(
             actions.bulk,
             v["action"],
             servers,
             acting_user=request.user,
-            group=group,
+            group=v["group"],
             label=v.get("label", ""),
         )
         return Response({"affected": affected})

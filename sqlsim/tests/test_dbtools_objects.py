@@ -202,9 +202,16 @@ def test_collection_parses_and_gives_rates(sqlsim_factory):
     assert second.snapshot["memory_percent"] and 0 < second.snapshot["memory_percent"] < 100
     assert second.files and second.waits
     names = {r[1] for r in second_sets[4]}
-    assert {"Batch Requests/sec", "SQL Compilations/sec", "Page life expectancy",
-            "User Connections", "Buffer cache hit ratio", "Buffer cache hit ratio base",
-            "Target Server Memory (KB)", "Total Server Memory (KB)"} <= names  # fmt: skip
+    assert {
+        "Batch Requests/sec",
+        "SQL Compilations/sec",
+        "Page life expectancy",
+        "User Connections",
+        "Buffer cache hit ratio",
+        "Buffer cache hit ratio base",
+        "Target Server Memory (KB)",
+        "Total Server Memory (KB)",
+    } <= names
     assert all(r[0].startswith("SQLServer:") for r in second_sets[4])
     assert {r[2] for r in second_sets[6]} == {2}  # per database: its data and log file
     assert all(r[10] == raw.ms_ticks for r in second_sets[6])  # sample_ms = the instance clock

@@ -199,13 +199,18 @@ def test_fleet_file_groups_and_the_mixed_bench_fleet(tmp_path: os.PathLike) -> N
 
     spec = {
         "base_port": 30000,
-        "instances": [{"name": "SQLONE", "port": 0, "databases": ["master", "tempdb", "model",
-                                                                  "msdb", "Sales"]}],
+        "instances": [
+            {
+                "name": "SQLONE",
+                "port": 0,
+                "databases": ["master", "tempdb", "model", "msdb", "Sales"],
+            }
+        ],
         "groups": [
             {"prefix": "SQLS", "count": 3, "databases": 5, "versions": [2019, 2016]},
             {"prefix": "SQLL", "count": 2, "databases": 300, "edition": "standard"},
         ],
-    }  # fmt: skip
+    }
     path = os.path.join(tmp_path, "fleet.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(spec, fh)
@@ -263,8 +268,12 @@ def test_control_interface(sqlsim: SqlsimFleet) -> None:
     sqlsim.reset()
     info = sqlsim.info("SQLPROD02")
     assert info["steering"] == {
-        "cpu": None, "delay": 0.0, "delays": {}, "hang": False, "refuse_logins": False
-    }  # fmt: skip
+        "cpu": None,
+        "delay": 0.0,
+        "delays": {},
+        "hang": False,
+        "refuse_logins": False,
+    }
     assert sqlsim.info("SQLHANG01")["steering"]["hang"] is True
     assert sqlsim.info("SQLDOWN01")["running"] is False
 
