@@ -299,6 +299,18 @@ def next_due_in_tenant(part: int = 0) -> dt.datetime | None:
         return cur.fetchone()[0]
 
 
+SERVER_COLUMNS = (
+    "id",
+    "host",
+    "port",
+    "instance_name",
+    "auth_type",
+    "username",
+    "password_encrypted",
+    "encrypt",
+    "trust_server_certificate",
+    "deployed_version",
+)
 # Claim and read in one statement: an upsert of the chosen servers' state rows (a server
 # collected for the first time has none yet) whose conflict branch re-checks the claim and the
 # due time on the latest row version, so of two slots racing for a server one gets it, and a
@@ -325,8 +337,7 @@ WITH pick AS (
     RETURNING st.server_id, st.next_due_at, st.last_cpu_record_id, st.counters,
               st.last_success_at
 )
-SELECT s.id, s.host, s.port, s.instance_name, s.auth_type, s.username, s.password_encrypted,
-       s.encrypt, s.trust_server_certificate, s.deployed_version,
+SELECT {server_columns},
        cc.interval_seconds, cc.metrics_enabled,
        c.next_due_at, c.last_cpu_record_id, c.counters, c.last_success_at
 FROM claimed c
@@ -352,7 +363,9 @@ def claim_jobs(
     where, params = _part_sql(part)
     with connections[ctx.alias].cursor() as cur:
         cur.execute(
-            CLAIM_SQL.format(where=where),
+            CLAIM_SQL.format(
+                where=where, server_columns=", ".join(f"s.{c}" for c in SERVER_COLUMNS)
+            ),
             {
                 **params,
                 "owner": owner,
@@ -364,24 +377,15 @@ def claim_jobs(
         )
         rows = cur.fetchall()
     jobs = []
-    for (
-        pk, host, port, instance, auth, user, password, encrypt, trust, version,
-        interval, metrics, next_due_at, cpu_record, counters, last_success,
-    ) in rows:  # fmt: skip
-        server = Server(
-            pk=pk,
-            host=host,
-            port=port,
-            instance_name=instance,
-            auth_type=auth,
-            username=user,
-            password_encrypted=password,
-            encrypt=encrypt,
-            trust_server_certificate=trust,
-        )
+    for row in rows:
+        # The SELECT's first columns are the server's, named as on the model.
+        server = Server(**dict(zip(SERVER_COLUMNS, row, strict=False)))
+        interval, metrics, next_due_at, cpu_record, counters, last_success = row[
+            len(SERVER_COLUMNS) :
+        ]
         jobs.append(
             Job(
-                server_id=pk,
+                server_id=server.pk,
                 target=actions.target_for(server),
                 due_at=next_due_at or now,
                 interval=interval or default_interval,
@@ -390,7 +394,7 @@ def claim_jobs(
                 enabled=frozenset(metrics or ()),
                 last_success_at=last_success,
                 tenant_id=ctx.id,
-                deployed_version=version,
+                deployed_version=server.deployed_version,
             )
         )
     return jobs
