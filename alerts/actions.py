@@ -68,6 +68,8 @@ CONTACT_FIELDS = (
     "timeout_seconds",
     "repeat_interval_minutes",
     "repeat_cap",
+    "group",
+    "label",
     "enabled",
 )
 

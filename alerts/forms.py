@@ -121,6 +121,8 @@ class ContactPointForm(forms.ModelForm):
             "timeout_seconds",
             "repeat_interval_minutes",
             "repeat_cap",
+            "group",
+            "label",
             "enabled",
         ]
 

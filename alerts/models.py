@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -310,8 +311,16 @@ class SilenceOpen(models.Func):
         super().__init__(*(models.F(prefix + c) for c in cols), models.Value(at))
 
 
+def switch_off_unrouted(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """on_delete of a contact point's group or label: the contact point is switched off, not
+    widened to every server (a team's webhook would suddenly get the whole fleet's alerts)."""
+    collector.add_field_update(field, None, sub_objs)
+    collector.add_field_update(field.model._meta.get_field("enabled"), False, sub_objs)
+
+
 class ContactPoint(models.Model):
-    """A webhook that receives notifications of alerts at or above a severity."""
+    """A webhook that receives notifications of alerts at or above a severity, of every server
+    or of one group's or label's."""
 
     class Format(models.TextChoices):
         JSON = "json", "DbTools JSON"
@@ -336,6 +345,24 @@ class ContactPoint(models.Model):
     )
     repeat_cap = models.PositiveSmallIntegerField(
         default=6, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    # Routing: only alerts of servers in this group and/or with this label reach the contact
+    # point (the on-call team of one estate); empty means every server.
+    group = models.ForeignKey(
+        ServerGroup,
+        null=True,
+        blank=True,
+        on_delete=switch_off_unrouted,
+        related_name="contact_points",
+        help_text="Only alerts of servers in this group.",
+    )
+    label = models.ForeignKey(
+        Label,
+        null=True,
+        blank=True,
+        on_delete=switch_off_unrouted,
+        related_name="contact_points",
+        help_text="Only alerts of servers with this label.",
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

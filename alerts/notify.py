@@ -55,7 +55,7 @@ USER_AGENT = "DbTools-Alerts/1"
 
 PLAN_SQL = """
 WITH cp AS (
-    SELECT id, repeat_interval_minutes, repeat_cap,
+    SELECT id, repeat_interval_minutes, repeat_cap, group_id, label_id,
            CASE min_severity WHEN 'info' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END AS min_rank
     FROM alert_contact_points WHERE enabled
 ), cand AS (
@@ -98,6 +98,12 @@ SELECT cp.id, c.id,
 FROM cand c CROSS JOIN cp
 LEFT JOIN sent s ON s.alert_id = c.id AND s.contact_point_id = cp.id
 WHERE c.rank >= cp.min_rank
+  -- routing: a contact point of one group or label hears of its servers only
+  AND (cp.group_id IS NULL OR EXISTS (
+        SELECT 1 FROM server_group_members m
+        WHERE m.group_id = cp.group_id AND m.server_id = c.server_id))
+  AND (cp.label_id IS NULL OR EXISTS (
+        SELECT 1 FROM server_labels l WHERE l.label_id = cp.label_id AND l.server_id = c.server_id))
   AND CASE
         WHEN c.status = 'resolved' THEN coalesce(s.times, 0) > 0 AND NOT s.resolved_sent
         WHEN coalesce(s.times, 0) = 0 THEN true

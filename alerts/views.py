@@ -358,7 +358,7 @@ def silence_end(request: HttpRequest, pk: int) -> HttpResponse:
 def contact_list(
     request: HttpRequest, form: ContactPointForm | None = None, status: int = 200
 ) -> HttpResponse:
-    points = ContactPoint.objects.order_by("name")
+    points = ContactPoint.objects.select_related("group", "label").order_by("name")
     log = (
         Notification.objects.select_related("contact_point")
         .prefetch_related("delivery_attempts")

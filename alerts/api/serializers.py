@@ -166,6 +166,18 @@ class ContactPointSerializer(serializers.ModelSerializer):
         help_text="Signs each body (X-DbTools-Signature); empty removes it. Never shown again.",
     )
     has_secret = serializers.SerializerMethodField()
+    group = serializers.PrimaryKeyRelatedField(
+        queryset=ServerGroup.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Routing: only alerts of servers in this group (null: every server).",
+    )
+    label = serializers.PrimaryKeyRelatedField(
+        queryset=Label.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Routing: only alerts of servers with this label (null: every server).",
+    )
 
     class Meta:
         model = ContactPoint
@@ -180,6 +192,8 @@ class ContactPointSerializer(serializers.ModelSerializer):
             "timeout_seconds",
             "repeat_interval_minutes",
             "repeat_cap",
+            "group",
+            "label",
             "enabled",
             "created_at",
             "updated_at",

@@ -315,3 +315,22 @@ def test_a_recurring_maintenance_window_stops_notifications_in_its_hours(
     fire(servers[:1], t + 30 * MIN)
     run(t + 30 * MIN)  # the window closed 10 minutes ago
     assert "SQL0" in [a["server"]["name"] for b in receiver.bodies()[1:] for a in b["alerts"]]
+
+
+def test_a_contact_point_routed_to_a_group_hears_of_its_servers_only(
+    servers, point, receiver, run, admin_user
+):
+    from servers import actions as server_actions
+
+    team = server_actions.create_group("Payments", acting_user=admin_user)
+    server_actions.add_to_group(team, servers[:1], acting_user=admin_user)
+    actions.update_contact_point(point, {"group": team}, acting_user=admin_user)
+    rule()
+    t = timezone.now()
+    fire(servers[:2], t)
+    run(t)
+    assert [a["server"]["name"] for b in receiver.bodies() for a in b["alerts"]] == ["SQL0"]
+    # The group goes: the contact point is switched off, not widened to the whole fleet.
+    server_actions.delete_group(team, acting_user=admin_user)
+    point.refresh_from_db()
+    assert (point.group, point.enabled) == (None, False)
