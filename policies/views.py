@@ -53,6 +53,21 @@ FILTER_BAR = [
 ]
 
 
+# The columns of a deployment's compliance table (`_standing.html`) before its evidence times,
+# which depend on the policy type.
+STANDING_COLUMNS = ["Server", "Database", "Compliance", "Why", "Recovery"]
+EVIDENCE_COLUMNS = {"backup": ["Last full", "Last diff", "Last log"]}
+CHECKDB_COLUMNS = ["Last good CHECKDB"]
+
+
+def _show(s: standing.DeploymentStanding, rows: list[standing.Row], limit: int) -> None:
+    """What `_standing.html` draws of `s`: the first `limit` of `rows` (the rest counted) under
+    its columns, which its empty row and its servers without facts span."""
+    s.shown, s.hidden = rows[:limit], max(0, len(rows) - limit)
+    evidence = EVIDENCE_COLUMNS.get(s.deployment.policy.policy_type, CHECKDB_COLUMNS)
+    s.columns = [{"title": title} for title in STANDING_COLUMNS + evidence]
+
+
 def _types() -> list[dict[str, str]]:
     return [
         {
@@ -249,8 +264,8 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for d in deployments:
         d.standing = standings.get(d.pk)
         if d.standing:
-            rows = d.standing.rows  # worst first: the ones to act on come before the cap
-            d.standing.shown, d.standing.hidden = rows[:ROW_LIMIT], max(0, len(rows) - ROW_LIMIT)
+            # The rows come worst first: the ones to act on come before the cap.
+            _show(d.standing, d.standing.rows, ROW_LIMIT)
         d.live_jobs = [j for j in d.jobs.all() if j.deleted_at is None]
     job_ids = [j.pk for d in policy.deployments.prefetch_related("jobs") for j in d.jobs.all()]
     executions = (
@@ -413,7 +428,7 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
         )
     for s in found:
         rows = [r for r in s.rows if not only or r.verdict.status.value == only]
-        s.shown, s.hidden = rows[:FLEET_ROW_LIMIT], max(0, len(rows) - FLEET_ROW_LIMIT)
+        _show(s, rows, FLEET_ROW_LIMIT)
     context = {
         "standings": found,
         "summary": standing.fleet_card(),
