@@ -44,6 +44,9 @@ NOTIFICATION_COLUMNS = [
     {"title": "Delivery"},
     {"title": "Attempts"},
 ]
+# The acknowledge comment inputs are typed in the templates (one per row, each with its own id);
+# their limit is the field's, the one both acknowledge views hold a comment to.
+ACK_LIMIT = AcknowledgeForm.base_fields["comment"].max_length
 PREVIEW_COLUMNS = [{"title": "Server"}, {"title": "Value", "css": "right"}, {"title": "Would fire"}]
 
 
@@ -155,6 +158,7 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
         "filter": filterset,
         "filter_bar": _filter_bar(request, filterset, history),
         "columns": _columns(request, history),
+        "ack_limit": ACK_LIMIT,
         "page": page,
         "history": history,
         "counts": {
@@ -206,6 +210,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "alert": alert,
             "notifications": notifications,
             "notification_columns": NOTIFICATION_COLUMNS,
+            "ack_limit": ACK_LIMIT,
             "condition": actions.describe(alert.rule),
         },
     )
@@ -234,7 +239,7 @@ def acknowledge_many(request: HttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.POST.getlist("alert") if i.isdigit()]
     found = list(Alert.objects.select_related("rule", "server").filter(pk__in=ids))
     done = actions.acknowledge(
-        found, request.POST.get("comment", "")[:1000], acting_user=request.user
+        found, request.POST.get("comment", "")[:ACK_LIMIT], acting_user=request.user
     )
     messages.success(request, f"{len(done)} alert{'s' if len(done) != 1 else ''} acknowledged.")
     return _back(request, "alerts")
