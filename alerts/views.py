@@ -36,6 +36,27 @@ from dbtools.roles import Role, request_has_role
 from servers.models import Server
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
+# Column heads of the fixed tables (`_thead.html`); their empty row spans them all.
+NOTIFICATION_COLUMNS = [
+    {"title": "Created (UTC)"},
+    {"title": "Contact point"},
+    {"title": "Event"},
+    {"title": "Delivery"},
+    {"title": "Attempts"},
+]
+# The acknowledge comment inputs are typed in the templates (one per row, each with its own id);
+# their limit is the field's, the one both acknowledge views hold a comment to.
+ACK_LIMIT = AcknowledgeForm.base_fields["comment"].max_length
+PREVIEW_COLUMNS = [{"title": "Server"}, {"title": "Value", "css": "right"}, {"title": "Would fire"}]
+
+
+def _with_actions(
+    request: HttpRequest, role: Role, columns: list[dict[str, Any]], css: str = ""
+) -> list[dict[str, Any]]:
+    """`columns` and, for a user whose role shows the row buttons, their unlabelled column."""
+    if not request_has_role(request, role):
+        return columns
+    return [*columns, {"title": "Actions", "hidden": True, "css": css}]
 
 
 def _silenced_now() -> Exists:
@@ -137,6 +158,7 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
         "filter": filterset,
         "filter_bar": _filter_bar(request, filterset, history),
         "columns": _columns(request, history),
+        "ack_limit": ACK_LIMIT,
         "page": page,
         "history": history,
         "counts": {
@@ -184,7 +206,13 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "alerts/detail.html",
-        {"alert": alert, "notifications": notifications, "condition": actions.describe(alert.rule)},
+        {
+            "alert": alert,
+            "notifications": notifications,
+            "notification_columns": NOTIFICATION_COLUMNS,
+            "ack_limit": ACK_LIMIT,
+            "condition": actions.describe(alert.rule),
+        },
     )
 
 
@@ -211,7 +239,7 @@ def acknowledge_many(request: HttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.POST.getlist("alert") if i.isdigit()]
     found = list(Alert.objects.select_related("rule", "server").filter(pk__in=ids))
     done = actions.acknowledge(
-        found, request.POST.get("comment", "")[:1000], acting_user=request.user
+        found, request.POST.get("comment", "")[:ACK_LIMIT], acting_user=request.user
     )
     messages.success(request, f"{len(done)} alert{'s' if len(done) != 1 else ''} acknowledged.")
     return _back(request, "alerts")
@@ -239,13 +267,31 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         r.condition = actions.describe(r)
         r.icon = SEVERITY_ICONS.get(r.severity, "circle-alert")
         r.firing = r.alerts.filter(status=Alert.Status.FIRING).count()
-    return render(request, "alerts/rules.html", {"rules": rules})
+    columns = _with_actions(
+        request,
+        Role.ADMIN,
+        [
+            {"title": "Name"},
+            {"title": "Metric"},
+            {"title": "Condition"},
+            {"title": "Severity"},
+            {"title": "Applies to"},
+            {"title": "Status"},
+        ],
+        css="right",
+    )
+    return render(request, "alerts/rules.html", {"rules": rules, "columns": columns})
 
 
 def _rule_page(
     request: HttpRequest, form: AlertRuleForm, rule: AlertRule | None, status: int = 200
 ) -> HttpResponse:
-    context = {"form": form, "rule": rule, "templates": [t["name"] for t in TEMPLATES]}
+    context = {
+        "form": form,
+        "rule": rule,
+        "templates": [t["name"] for t in TEMPLATES],
+        "preview_columns": PREVIEW_COLUMNS,
+    }
     return render(request, "alerts/rule_form.html", context, status=status)
 
 
@@ -293,7 +339,8 @@ def rule_preview(request: HttpRequest) -> HttpResponse:
     """The servers the rule in the form would fire on now (computed, nothing saved)."""
     form = AlertRuleForm(request.POST)
     rows = evaluator.preview(form.instance) if form.is_valid() else None
-    return render(request, "alerts/rule_form.html#preview", {"form": form, "preview": rows})
+    context = {"form": form, "preview": rows, "preview_columns": PREVIEW_COLUMNS}
+    return render(request, "alerts/rule_form.html#preview", context)
 
 
 @role_required(Role.ADMIN)
@@ -327,7 +374,22 @@ def silence_list(
     initial = {"ends_at": (now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")}
     if request.GET.get("server", "").isdigit():
         initial["server"] = request.GET["server"]
-    context = {"silences": silences, "form": form or SilenceForm(initial=initial)}
+    columns = _with_actions(
+        request,
+        Role.OPERATOR,
+        [
+            {"title": "Matches"},
+            {"title": "Window"},
+            {"title": "Comment"},
+            {"title": "By"},
+            {"title": "Status"},
+        ],
+    )
+    context = {
+        "silences": silences,
+        "columns": columns,
+        "form": form or SilenceForm(initial=initial),
+    }
     return render(request, "alerts/silences.html", context, status=status)
 
 
@@ -364,7 +426,21 @@ def contact_list(
         .prefetch_related("delivery_attempts")
         .order_by("-created_at", "-pk")[:50]
     )
-    context = {"points": points, "log": log, "form": form or ContactPointForm()}
+    columns = [
+        {"title": "Name"},
+        {"title": "URL"},
+        {"title": "Routes"},
+        {"title": "Repeat"},
+        {"title": "Signed"},
+        {"title": "Status"},
+    ]
+    context = {
+        "points": points,
+        "columns": _with_actions(request, Role.ADMIN, columns),
+        "log": log,
+        "log_columns": _with_actions(request, Role.ADMIN, NOTIFICATION_COLUMNS),
+        "form": form or ContactPointForm(),
+    }
     return render(request, "alerts/contacts.html", context, status=status)
 
 

@@ -8,9 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
+from django.db.models import QuerySet
 from django.http import QueryDict
 
 from policies import schemas
+from policies.models import Exemption, Policy
+from servers.models import Server
+
+AT_MOST = "At most %(limit_value)d characters."
 
 # Long text gets a text area; the rest follows the schema's types.
 TEXTAREAS = {"script"}
@@ -46,6 +52,63 @@ LABELS = {
     "database": "Run in database",
     "timeout_seconds": "Timeout (seconds)",
 }
+
+
+class PolicyForm(forms.ModelForm):
+    """The settings every policy type shares. Their limits are the model's, so the page's inputs
+    and the check on save cannot disagree."""
+
+    class Meta:
+        model = Policy
+        fields = ["name", "description"]
+        error_messages = {
+            "name": {"required": "Give the policy a name.", "max_length": AT_MOST},
+            "description": {"max_length": AT_MOST},
+        }
+
+    def validate_unique(self) -> None:
+        pass  # the action checks the name, case-insensitively, among the live policies
+
+
+class ExemptionForm(forms.ModelForm):
+    """The policy page's "Exempt a database" form, with the model's limits on its inputs."""
+
+    # The element ids the page has always had (its labels and tests point at them).
+    IDS = {
+        "server_id": "ex-server",
+        "database": "ex-db",
+        "reason": "ex-reason",
+        "expires_on": "ex-until",
+    }
+
+    server_id = forms.ModelChoiceField(
+        queryset=Server.objects.none(),
+        empty_label=None,
+        error_messages={"required": "Pick a server.", "invalid_choice": "Pick a server."},
+    )
+    # A date: the exemption ends at the close of that day (UTC).
+    expires_on = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={
+            "required": "Give the date the exemption ends.",
+            "invalid": "Give the date the exemption ends.",
+        },
+    )
+    field_order = ["server_id", "database", "reason", "expires_on"]
+
+    class Meta:
+        model = Exemption
+        fields = ["database", "reason"]
+        error_messages = {
+            "database": {"max_length": AT_MOST},
+            "reason": {"required": "Say why this database is exempt.", "max_length": AT_MOST},
+        }
+
+    def __init__(self, *args: Any, servers: QuerySet[Server], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server_id"].queryset = servers
+        for name, element_id in self.IDS.items():
+            self.fields[name].widget.attrs["id"] = element_id
 
 
 @dataclass

@@ -17,7 +17,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
@@ -51,6 +50,21 @@ FILTER_BAR = [
     ),
     Control("policy_type", "f-type", "Type", any="Any type"),
 ]
+
+
+# The columns of a deployment's compliance table (`_standing.html`) before its evidence times,
+# which depend on the policy type.
+STANDING_COLUMNS = ["Server", "Database", "Compliance", "Why", "Recovery"]
+EVIDENCE_COLUMNS = {"backup": ["Last full", "Last diff", "Last log"]}
+CHECKDB_COLUMNS = ["Last good CHECKDB"]
+
+
+def _show(s: standing.DeploymentStanding, rows: list[standing.Row], limit: int) -> None:
+    """What `_standing.html` draws of `s`: the first `limit` of `rows` (the rest counted) under
+    its columns, which its empty row and its servers without facts span."""
+    s.shown, s.hidden = rows[:limit], max(0, len(rows) - limit)
+    evidence = EVIDENCE_COLUMNS.get(s.deployment.policy.policy_type, CHECKDB_COLUMNS)
+    s.columns = [{"title": title} for title in STANDING_COLUMNS + evidence]
 
 
 def _types() -> list[dict[str, str]]:
@@ -128,43 +142,43 @@ def policy_create(request: HttpRequest, policy_type: str) -> HttpResponse:
     if policy_type not in schemas.SCHEMAS:
         raise Http404("No such policy type.")
     if request.method != "POST":
-        return render(request, "policies/form.html", _form_context(policy_type, {}))
+        context = _form_context(policy_type, {}, basics=forms.PolicyForm())
+        return render(request, "policies/form.html", context)
     denied = refusal(request, Role.OPERATOR)
     if denied:
         return denied
+    basics = forms.PolicyForm(request.POST)
     config = forms.config_from_post(policy_type, request.POST)
-    data = {
-        "name": request.POST.get("name", "").strip(),
-        "description": request.POST.get("description", "").strip(),
-        "policy_type": policy_type,
-        "status": "active" if request.POST.get("save") == "activate" else "draft",
-        "configuration": config,
-    }
-    errors = _basic_errors(data)
+    errors = _basic_errors(basics)
     if not errors:
+        data = {
+            **basics.cleaned_data,
+            "policy_type": policy_type,
+            "status": "active" if request.POST.get("save") == "activate" else "draft",
+            "configuration": config,
+        }
         try:
             policy = actions.create_policy(data, acting_user=request.user)
         except ActionError as exc:
-            errors = exc.errors
+            errors = _refused(basics, exc)
         else:
             state = "active" if policy.is_active else "saved as a draft"
             messages.success(request, f"Policy {policy.name} created ({state}).")
             return redirect("policies-detail", pk=policy.pk)
-    context = _form_context(
-        policy_type, config, errors, name=data["name"], desc=data["description"]
-    )
+    context = _form_context(policy_type, config, errors, basics=basics)
     return render(request, "policies/form.html", context, status=400)
 
 
-def _basic_errors(data: dict[str, Any]) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    if not data["name"]:
-        errors["name"] = ["Give the policy a name."]
-    elif len(data["name"]) > 128:
-        errors["name"] = ["At most 128 characters."]
-    if len(data["description"]) > 1000:
-        errors["description"] = ["At most 1000 characters."]
-    return errors
+def _basic_errors(basics: forms.PolicyForm) -> dict[str, list[str]]:
+    return {name: list(msgs) for name, msgs in basics.errors.items()}
+
+
+def _refused(basics: forms.PolicyForm, exc: ActionError) -> dict[str, list[str]]:
+    """The action's errors, those on the name or description also shown on their input."""
+    for name in ("name", "description"):
+        if exc.errors.get(name):
+            basics.add_error(name, exc.errors[name])
+    return exc.errors
 
 
 def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -174,28 +188,25 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
             policy.policy_type,
             policy.latest().configuration,
             policy=policy,
-            name=policy.name,
-            desc=policy.description,
+            basics=forms.PolicyForm(instance=policy),
         )
         return render(request, "policies/form.html", context)
     denied = refusal(request, Role.OPERATOR)
     if denied:
         return denied
+    # Not bound to the policy: validating would change the instance the page still names.
+    basics = forms.PolicyForm(request.POST)
     config = forms.config_from_post(policy.policy_type, request.POST)
-    data = {
-        "name": request.POST.get("name", "").strip(),
-        "description": request.POST.get("description", "").strip(),
-        "configuration": config,
-    }
-    if request.POST.get("save") == "activate":
-        data["status"] = "active"
-    errors = _basic_errors(data)
+    errors = _basic_errors(basics)
     if not errors:
+        data = {**basics.cleaned_data, "configuration": config}
+        if request.POST.get("save") == "activate":
+            data["status"] = "active"
         try:
             before = policy.version
             policy = actions.update_policy(policy, data, acting_user=request.user)
         except ActionError as exc:
-            errors = exc.errors
+            errors = _refused(basics, exc)
         else:
             if policy.version != before:
                 messages.success(request, f"Saved as version {policy.version}.")
@@ -207,8 +218,7 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
         config,
         errors,
         policy=policy,
-        name=data["name"],
-        desc=data["description"],
+        basics=basics,
     )
     return render(request, "policies/form.html", context, status=400)
 
@@ -249,8 +259,8 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for d in deployments:
         d.standing = standings.get(d.pk)
         if d.standing:
-            rows = d.standing.rows  # worst first: the ones to act on come before the cap
-            d.standing.shown, d.standing.hidden = rows[:ROW_LIMIT], max(0, len(rows) - ROW_LIMIT)
+            # The rows come worst first: the ones to act on come before the cap.
+            _show(d.standing, d.standing.rows, ROW_LIMIT)
         d.live_jobs = [j for j in d.jobs.all() if j.deleted_at is None]
     job_ids = [j.pk for d in policy.deployments.prefetch_related("jobs") for j in d.jobs.all()]
     executions = (
@@ -261,6 +271,7 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for e in exemptions:
         e.active = e.revoked_at is None and e.expires_at > now
     group_ids = [d.group_id for d in deployments]
+    exempt_servers = Server.objects.alive().filter(groups__in=group_ids).distinct().order_by("name")
     context = {
         "policy": policy,
         "versions": versions,
@@ -273,11 +284,10 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "deployed_group_ids": group_ids,
         "executions": executions,
         "exemptions": exemptions,
-        "exempt_servers": Server.objects.alive()
-        .filter(groups__in=group_ids)
-        .distinct()
-        .order_by("name"),
-        "default_expiry": (now + dt.timedelta(days=30)).date().isoformat(),
+        "exempt_servers": exempt_servers,
+        "exempt_form": forms.ExemptionForm(
+            servers=exempt_servers, initial={"expires_on": (now + dt.timedelta(days=30)).date()}
+        ),
         "judged": policy.policy_type in standing.JUDGED_TYPES,
     }
     return vary_on_htmx(render(request, "policies/detail.html", context))
@@ -343,21 +353,15 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.OPERATOR)
 def exemption_grant(request: HttpRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(Policy.objects.alive(), pk=pk)
-    sid = request.POST.get("server_id", "")
-    server = Server.objects.alive().filter(pk=int(sid) if sid.isdigit() else 0).first()
-    until = parse_date(request.POST.get("expires_on", "") or "")
-    problems = []
-    if server is None:
-        problems.append("Pick a server.")
-    if until is None:
-        problems.append("Give the date the exemption ends.")
+    form = forms.ExemptionForm(request.POST, servers=Server.objects.alive())
+    problems = [m for msgs in form.errors.values() for m in msgs]
     if not problems:
-        expires_at = dt.datetime.combine(until, dt.time(23, 59), tzinfo=dt.UTC)
+        server, until = form.cleaned_data["server_id"], form.cleaned_data["expires_on"]
         data = {
             "server": server,
-            "database": request.POST.get("database", "")[:128],
-            "reason": request.POST.get("reason", "")[:500],
-            "expires_at": expires_at,
+            "database": form.cleaned_data["database"],
+            "reason": form.cleaned_data["reason"],
+            "expires_at": dt.datetime.combine(until, dt.time(23, 59), tzinfo=dt.UTC),
         }
         try:
             actions.grant_exemption(policy, data, acting_user=request.user)
@@ -413,7 +417,7 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
         )
     for s in found:
         rows = [r for r in s.rows if not only or r.verdict.status.value == only]
-        s.shown, s.hidden = rows[:FLEET_ROW_LIMIT], max(0, len(rows) - FLEET_ROW_LIMIT)
+        _show(s, rows, FLEET_ROW_LIMIT)
     context = {
         "standings": found,
         "summary": standing.fleet_card(),

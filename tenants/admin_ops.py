@@ -28,6 +28,29 @@ from tenants.pgadmin import Endpoint, EndpointError, drop_tenant_database
 log = structlog.get_logger(__name__)
 
 LIVE_SECONDS = 2
+# Column heads of the overview and backups tables (`_thead.html`); the empty row spans them.
+OVERVIEW_COLUMNS = [
+    {"title": title}
+    for title in (
+        "Tenant",
+        "Status",
+        "PostgreSQL server",
+        "Size",
+        "Users",
+        "Servers",
+        "Last collection",
+        "Active alerts",
+        "Last activity",
+        "Background work",
+        "Last backup",
+        "Restore test",
+        "Actions",
+    )
+]
+BACKUP_COLUMNS = [
+    {"title": title}
+    for title in ("Tenant", "Taken", "Age", "Size", "Kind", "Restore test", "Actions")
+]
 
 
 def _valid_url(value: str) -> None:
@@ -209,6 +232,7 @@ def backups_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRes
         request,
         title="Tenant backups",
         backups=backups[:200],
+        columns=BACKUP_COLUMNS,
         slug=slug,
         now=timezone.now(),
     )
@@ -297,6 +321,7 @@ def overview_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
         request,
         title="Tenants overview",
         rows=overview.rows(include_deleted),
+        columns=OVERVIEW_COLUMNS,
         include_deleted=include_deleted,
     )
     return TemplateResponse(request, "admin/tenants/tenant/overview.html", context)

@@ -2,6 +2,7 @@
 field errors and preview, silences and contact points; each write leaves one activity entry."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -174,3 +175,19 @@ def test_history_pages_past_50_keep_their_filters(client, make_user, tenant_alph
     assert "?severity=critical&amp;page=2" in html
     second = c.get("/alerts/history", {"severity": "critical", "page": 2}).content.decode()
     assert second.count("data-alert=") == 1
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_an_empty_table_row_spans_the_columns_the_role_sees(client, make_user, tenant_alpha, role):
+    AlertRule.objects.all().delete()
+    ContactPoint.objects.all().delete()
+    Silence.objects.all().delete()
+    c = as_role(client, make_user, tenant_alpha, role)
+    for url in ("/alerts/rules", "/alerts/silences", "/alerts/contact-points"):
+        html = c.get(url).content.decode()
+        tables = re.findall(r"<table.*?</table>", html, re.S)
+        assert tables, url
+        for table in tables:
+            heads = len(re.findall(r"<th scope=\"col\"", table))
+            spans = re.findall(r'colspan="(\d+)" class="empty-row"', table)
+            assert spans == [str(heads)], (url, role)

@@ -2,6 +2,7 @@
 inline errors and defaults, versions and their diff, deployment, compliance, exemptions."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -224,3 +225,31 @@ def test_an_exemption_granted_on_the_page_shows_and_can_be_revoked(op, measured)
     op.post(f"/policies/{p.pk}/exemptions/{ex.pk}/revoke")
     ex.refresh_from_db()
     assert ex.revoked_by == "opie"
+
+
+def tag(body, element_id):
+    """The attributes of the element with this id, whatever order they are written in."""
+    found = re.search(rf'<(?:input|select)\b[^>]*\bid="{element_id}"[^>]*>', body)
+    assert found, element_id
+    return set(re.findall(r'([\w-]+)(?:="([^"]*)")?', found.group(0)[1:-1]))
+
+
+def test_the_form_inputs_carry_the_model_limits(op, measured):
+    body = op.get("/policies/new/backup").content.decode()
+    assert {("name", "name"), ("maxlength", "128"), ("required", "")} <= tag(body, "id_name")
+    assert ("maxlength", "1000") in tag(body, "id_description")
+    body = op.get(f"/policies/{measured['policy'].pk}/").content.decode()
+    assert {("name", "database"), ("maxlength", "128")} <= tag(body, "ex-db")
+    assert {("name", "reason"), ("maxlength", "500"), ("required", "")} <= tag(body, "ex-reason")
+    assert {("name", "expires_on"), ("type", "date")} <= tag(body, "ex-until")
+    assert ("name", "server_id") in tag(body, "ex-server")
+    assert f'<option value="{measured["server"].pk}">SQLA</option>' in body
+
+
+def test_an_exemption_without_a_reason_is_refused_with_why(op, measured):
+    p = measured["policy"]
+    r = op.post(f"/policies/{p.pk}/exemptions", {"server_id": measured["server"].pk}, follow=True)
+    body = r.content.decode()
+    assert "Say why this database is exempt." in body
+    assert "Give the date the exemption ends." in body
+    assert not Exemption.objects.exists()
