@@ -597,6 +597,11 @@ class SlotLoop:
             return 0
         self.totals["claims"] += 1
         tenants = tenancy.tenant_model().objects.in_bulk([row.tenant_id for row in rows])
+        # Each visit reserves room for the servers it may claim. An even share, not all of it:
+        # a small tenant holding the whole room left the other tenants claimed with it released
+        # unvisited, one tenant per round trip. A tenant with more due than its share comes
+        # back at once (a full batch) behind the others.
+        share = max(1, room // len(rows))
         got = 0
         for row in rows:
             tenant = tenants.get(row.tenant_id)
@@ -606,7 +611,7 @@ class SlotLoop:
             self.tenants[row.tenant_id] = tenant
             self.totals["stolen"] += row.part != self.slot
             self.totals["visits"] += 1
-            limit = min(settings.DBTOOLS_COLLECTOR_BATCH, room - got)
+            limit = min(settings.DBTOOLS_COLLECTOR_BATCH, share, room - got)
             fut = self._db_pool(tenant.pk).submit(self.visit, tenant, row.part, limit, horizon)
             self.visiting[fut] = (WorkKey(tenant.pk, row.part), limit)
             got += limit
