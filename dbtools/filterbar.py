@@ -66,6 +66,8 @@ class FilterBar:
     clear_icon: bool = False
     # A template with page-specific buttons drawn at the end of the bar (e.g. export links).
     extra: str = ""
+    # Values the page keeps while the user changes the others (name -> value), not shown.
+    hidden: dict[str, Any] = field(default_factory=dict)
 
 
 def _is_choice(form_field: forms.Field) -> bool:

@@ -25,7 +25,7 @@ from dbtools.pages import vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from policies import actions, forms, schemas, standing
 from policies import render as tsql
-from policies.filters import PolicyFilter
+from policies.filters import ComplianceFilter, PolicyFilter
 from policies.models import Exemption, Policy, PolicyDeployment
 from scheduler import actions as job_actions
 from scheduler.models import JobExecution
@@ -390,27 +390,23 @@ def exemption_revoke(request: HttpRequest, pk: int, exemption_id: int) -> HttpRe
 
 
 # -- compliance across the fleet -------------------------------------------------------------------
-COMPLIANCE_FILTERS = [
-    ("", "All"),
-    ("non_compliant", "Failing"),
-    ("warning", "Late"),
-    ("compliant", "Compliant"),
-    ("grace", "Grace period"),
-    ("exempt", "Exempt"),
+COMPLIANCE_BAR = [
+    Control("group", "f-group", "Group", any="Every group"),
+    Control("compliance", "f-compliance", "Compliance", any="All"),
 ]
 
 
 def compliance_view(request: HttpRequest) -> HttpResponse:
     """Every judged deployment, or one group's or one server's, with each database's verdict."""
-    group_id = _number(request.GET.get("group"), 0)
-    server_id = _number(request.GET.get("server"), 0)
-    only = request.GET.get("compliance", "")
-    if only not in {v for v, _ in COMPLIANCE_FILTERS}:
-        only = ""
-    if server_id:
-        found = standing.for_server(server_id)
-    elif group_id:
-        found = standing.for_group(group_id)
+    filterset = ComplianceFilter(request.GET, queryset=PolicyDeployment.objects.none())
+    values = filterset.form.cleaned_data if filterset.is_valid() else {}
+    group, server_id = values.get("group"), values.get("server")
+    only = values.get("compliance") or ""
+    server = Server.objects.filter(pk=server_id).first() if server_id else None
+    if server:
+        found = standing.for_server(server.pk)
+    elif group:
+        found = standing.for_group(group.pk)
     else:
         found = standing.standings(
             standing.live_deployments().order_by("policy__name", "group__name")
@@ -418,14 +414,20 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
     for s in found:
         rows = [r for r in s.rows if not only or r.verdict.status.value == only]
         _show(s, rows, FLEET_ROW_LIMIT)
+    bar = filter_bar(
+        filterset,
+        COMPLIANCE_BAR[1:] if server else COMPLIANCE_BAR,
+        form_id="compliance-filters",
+        url=reverse("policies-compliance"),
+        target="#compliance-results",
+        # One server's page keeps the server while the verdict changes.
+        hidden={"server": server.pk} if server else {},
+    )
     context = {
         "standings": found,
         "summary": standing.fleet_card(),
-        "groups": ServerGroup.objects.order_by("name"),
-        "group_id": group_id,
-        "server": Server.objects.filter(pk=server_id).first() if server_id else None,
-        "only": only,
-        "filters": COMPLIANCE_FILTERS,
+        "server": server,
+        "filter_bar": bar,
     }
     template = "policies/compliance.html"
     if wants_partial(request):

@@ -175,7 +175,8 @@ class OnboardExtrasForm(forms.Form):
 class LabelsForm(forms.Form):
     """Label names typed on the server page, comma separated; unknown names become labels."""
 
-    labels = LabelNamesField(label="Add labels")
+    # A generous cap on what one box sends (names are checked one by one by the label rules).
+    labels = LabelNamesField(label="Add labels", max_length=400)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
