@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from alerts import actions, evaluator, metrics
+from alerts import actions, backtest, evaluator, metrics
 from alerts.defaults import TEMPLATES
 from alerts.filters import AlertFilter
 from alerts.forms import AcknowledgeForm, AlertRuleForm, ContactPointForm, SilenceForm
@@ -336,10 +336,16 @@ def rule_update(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def rule_preview(request: HttpRequest) -> HttpResponse:
-    """The servers the rule in the form would fire on now (computed, nothing saved)."""
+    """The servers the rule in the form would fire on now, and how often it would have fired
+    over the last day (computed, nothing saved)."""
     form = AlertRuleForm(request.POST)
-    rows = evaluator.preview(form.instance) if form.is_valid() else None
-    context = {"form": form, "preview": rows, "preview_columns": PREVIEW_COLUMNS}
+    valid = form.is_valid()
+    context = {
+        "form": form,
+        "preview": evaluator.preview(form.instance) if valid else None,
+        "backtest": backtest.backtest(form.instance) if valid else None,
+        "preview_columns": PREVIEW_COLUMNS,
+    }
     return render(request, "alerts/rule_form.html#preview", context)
 
 

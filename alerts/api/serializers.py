@@ -234,3 +234,15 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     def get_alert_ids(self, notification: Notification) -> list[int]:
         return [a.pk for a in notification.alerts.all()]
+
+
+class BacktestSerializer(serializers.Serializer):
+    available = serializers.BooleanField()
+    reason = serializers.CharField(help_text="Why no backtest is possible (when not available).")
+    fired = serializers.IntegerField(help_text="Times the rule would have fired.")
+    servers = serializers.IntegerField(help_text="Servers it would have fired on.")
+    checked = serializers.IntegerField(help_text="Servers in scope with data.")
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    resolution_minutes = serializers.IntegerField()
+    per_server = serializers.DictField(child=serializers.IntegerField())

@@ -8,11 +8,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerts import actions, evaluator
+from alerts import actions, backtest, evaluator
 from alerts.api.serializers import (
     AcknowledgeSerializer,
     AlertRuleSerializer,
     AlertSerializer,
+    BacktestSerializer,
     BulkAcknowledgeSerializer,
     ContactPointSerializer,
     NotificationSerializer,
@@ -83,6 +84,17 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
         rule = AlertRule(**{k: v for k, v in body.validated_data.items()})
         actions.validated_rule(rule)
         return Response(PreviewRowSerializer(evaluator.preview(rule), many=True).data)
+
+    @extend_schema(request=AlertRuleSerializer, responses={200: BacktestSerializer})
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def backtest(self, request: Request) -> Response:
+        """How many times this rule (not saved) would have fired over the last 24 hours,
+        replayed on 5-minute rollups (an estimate; nothing is written)."""
+        body = AlertRuleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        rule = AlertRule(**{k: v for k, v in body.validated_data.items()})
+        actions.validated_rule(rule)
+        return Response(BacktestSerializer(backtest.backtest(rule)).data)
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):

@@ -130,6 +130,8 @@ def test_rules_page_preview_of_a_draft(fleet, page, login, sim, tenant_alpha):
     preview = page.locator("#rule-preview")
     expect(preview).to_contain_text("SQLALRT01")
     expect(preview).to_contain_text("Yes")
+    # ...and the last day replayed (the server was collected moments ago: no alarm then).
+    expect(page.locator("#rule-backtest")).to_contain_text("server")
     page.get_by_label("Threshold", exact=True).fill("-1")
     page.get_by_role("button", name="Save rule").click()
     expect(page.locator(".field.has-error")).to_contain_text("never negative")

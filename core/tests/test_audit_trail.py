@@ -372,6 +372,13 @@ CASES = [
         lambda w: Call("/api/alert-rules/preview", _rule_body(w)),
         (),
     ),
+    # A replay of stored rollups: reads only.
+    Case(
+        "POST",
+        "/api/alert-rules/backtest",
+        lambda w: Call("/api/alert-rules/backtest", _rule_body(w)),
+        (),
+    ),
     Case(
         "POST",
         "/api/alerts/{id}/acknowledge",
