@@ -305,7 +305,7 @@ def test_a_big_tenant_takes_turns_with_a_small_one(
     """Alpha has a backlog of six servers due before beta's one: with batches of two, beta's
     server is collected after alpha's first batch, not after all six."""
     settings.DBTOOLS_COLLECTOR_BATCH = 2
-    settings.DBTOOLS_COLLECTOR_THREADS = 1  # room for two claimed servers at a time
+    settings.DBTOOLS_COLLECTOR_THREADS = 1  # room for four claimed servers at a time
     order: list[tuple[int, int]] = []
     real = collector.collect_server
 
