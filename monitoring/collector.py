@@ -358,6 +358,7 @@ def claim_jobs(
     horizon: dt.datetime,
     part: int | None = None,
     default_interval: int | None = None,
+    server_ids: list[int] | None = None,
 ) -> list[Job]:
     """Claim up to `limit` of the current tenant's servers due by `horizon`, most overdue first,
     and return what collecting them needs."""
@@ -366,6 +367,9 @@ def claim_jobs(
     ctx = tenancy.current()
     now = timezone.now()
     where, params = _part_sql(part)
+    if server_ids is not None:
+        where += " AND s.id = ANY(%(ids)s)"
+        params = {**params, "ids": server_ids}
     with connections[ctx.alias].cursor() as cur:
         cur.execute(
             CLAIM_SQL.format(
@@ -419,6 +423,40 @@ def release_servers(owner: str, ids: list[int]) -> None:
                WHERE server_id = ANY(%s) AND claimed_by = %s""",
             [ids, owner],
         )
+
+
+def write_results(owner: str, results: list[store.Result], parts: list[int]) -> int:
+    """In the current tenant: store a batch, release its claims, bring the due index rows of
+    `parts` up to date and run the after-write hooks (alert evaluation). Returns rows written."""
+    ctx = tenancy.current()
+    ids = [r.server_id for r in results]
+    with transaction.atomic(using=ctx.alias):
+        rows = store.write(results)
+        release_servers(owner, ids)
+    for part in parts:
+        due.refresh(ctx.id, part=part)
+    _run_after_write(ctx.slug, ids)
+    return rows
+
+
+def collect_now(server_ids: list[int] | None = None) -> list[store.Result]:
+    """In the current tenant, in the foreground: claim the given servers (default: every
+    collectable one that is not claimed) whatever their due time, collect them as a slot does
+    and write the results. What `manage.py collect` runs."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:manage.py collect"
+    far = timezone.now() + dt.timedelta(days=3650)
+    values = settings_store.get_all()
+    jobs = claim_jobs(
+        owner, 100_000, far, None, values["collection_interval_seconds"], server_ids=server_ids
+    )
+    alias = tenancy.current().alias
+    with ThreadPoolExecutor(min(32, max(1, len(jobs)))) as pool:
+        results = list(
+            pool.map(lambda job: collect_server(job, alias, values["offline_after_seconds"]), jobs)
+        )
+    if results:
+        write_results(owner, results, parts=list(range(settings.DBTOOLS_COLLECT_SLOTS)))
+    return results
 
 
 # -- slots ----------------------------------------------------------------------------------------
@@ -750,14 +788,10 @@ class SlotLoop:
         """On the tenant's database thread: store one batch of results and release its claims."""
         started = time.monotonic()
         try:
-            with tenancy.use_tenant(self.tenants[key.tenant_id]) as ctx:
-                with transaction.atomic(using=ctx.alias):
-                    rows = store.write(results)
-                    release_servers(self.owner, [r.server_id for r in results])
+            with tenancy.use_tenant(self.tenants[key.tenant_id]):
+                rows = write_results(self.owner, results, parts=[key.part])
                 with self.lock:
                     self.totals["rows"] += rows
-                due.refresh(key.tenant_id, part=key.part)
-                _run_after_write(ctx.slug, [r.server_id for r in results])
         except Exception:
             # Nothing was written: the claims expire and the servers are collected next cycle.
             log.exception("collector.write_failed", tenant=key.tenant_id, results=len(results))

@@ -252,3 +252,20 @@ def test_upgrade_folds_per_file_io_rows_into_per_database_rows():
     assert sales.read_latency_ms == pytest.approx(3.5)  # weighted by reads: (10*2 + 30*4) / 40
     assert (sales.write_latency_ms, sales.collected_at) == (1.0, at)
     assert rows["Quiet"].read_latency_ms is None
+
+
+def test_activity_is_kept_a_year_by_default_and_90_days_when_chosen(in_tenant):
+    from core import activity, settings_store
+    from core.models import ActivityLog
+
+    now = timezone.now()
+    for age in (10, 100, 400):
+        entry = activity.record("server.created", "server", age, f"S{age}")
+        ActivityLog.objects.filter(pk=entry.pk).update(created_at=now - dt.timedelta(days=age))
+    assert settings_store.get("activity_retention_days") == 365
+    assert retention.cleanup(now)["activity_rows_deleted"] == 1  # the 400-day-old entry
+    settings_store.update({"activity_retention_days": 90})
+    assert retention.cleanup(now)["activity_rows_deleted"] == 1  # the 100-day-old one
+    assert list(
+        ActivityLog.objects.filter(action="server.created").values_list("entity_name", flat=True)
+    ) == ["S10"]
