@@ -18,6 +18,7 @@ import datetime as dt
 import heapq
 import itertools
 import os
+import queue
 import signal
 import socket
 import sys
@@ -545,8 +546,60 @@ class _Inline:
             fut.set_exception(exc)
         return fut
 
+    submit_write = submit_last = submit
+
     def shutdown(self, wait: bool = True) -> None:
         pass
+
+
+class _DbThread:
+    """One tenant-database thread of a slot, taking writes before visits. A visit only claims
+    more work; a write releases claims. Behind a queue of visits, results waited past their
+    claim lease and the same servers were claimed and collected again."""
+
+    WRITE, VISIT, LAST = 0, 1, 2
+
+    def __init__(self, name: str, initializer: Callable[[], Any]) -> None:
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._thread = threading.Thread(target=self._loop, args=(initializer,), name=name)
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _loop(self, initializer: Callable[[], Any]) -> None:
+        try:
+            initializer()
+        except Exception:
+            log.exception("collector.db_thread_setup_failed")  # work still runs, uncached
+        while True:
+            _, _, item = self._queue.get()
+            if item is None:
+                return
+            fut, fn, args = item
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn(*args))
+                except BaseException as exc:
+                    fut.set_exception(exc)
+
+    def _put(self, priority: int, fn: Any, args: tuple) -> Future:
+        fut: Future = Future()
+        self._queue.put((priority, next(self._seq), (fut, fn, args)))
+        return fut
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        return self._put(self.VISIT, fn, args)
+
+    def submit_write(self, fn: Any, *args: Any) -> Future:
+        return self._put(self.WRITE, fn, args)
+
+    def submit_last(self, fn: Any, *args: Any) -> Future:
+        return self._put(self.LAST, fn, args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._queue.put((self.LAST + 1, next(self._seq), None))
+        if wait:
+            self._thread.join()
 
 
 class SlotLoop:
@@ -604,7 +657,7 @@ class SlotLoop:
         """Servers that visits under way may still claim."""
         return sum(limit for _, limit in list(self.visiting.values()))
 
-    def _db_pool(self, tenant_id: int) -> ThreadPoolExecutor:
+    def _db_pool(self, tenant_id: int) -> Any:
         return self.db_pools[tenant_id % len(self.db_pools)]
 
     def _start_db_thread(self) -> None:
@@ -777,7 +830,7 @@ class SlotLoop:
 
     def write(self, key: WorkKey, results: list[store.Result]) -> None:
         self.outstanding[key] -= len(results)
-        fut = self._db_pool(key.tenant_id).submit(self._write, key, results)
+        fut = self._db_pool(key.tenant_id).submit_write(self._write, key, results)
         self.writing.add(fut)
         fut.add_done_callback(self._written)
 
@@ -822,10 +875,7 @@ class SlotLoop:
     def _run(self) -> dict[str, Any]:
         tenancy.keep_connections(settings.DBTOOLS_COLLECTOR_TENANT_CONNS)
         self.db_pools = [
-            ThreadPoolExecutor(
-                1, thread_name_prefix=f"collect-db{n}", initializer=self._start_db_thread
-            )
-            for n in range(self.db_threads)
+            _DbThread(f"collect-db{n}", self._start_db_thread) for n in range(self.db_threads)
         ] or [_Inline()]
         stopping = lost = False
         next_poll = 0.0
@@ -872,8 +922,8 @@ class SlotLoop:
         finally:
             # Writes under way finish; each database thread closes its own connections.
             for db_pool in self.db_pools:
-                if isinstance(db_pool, ThreadPoolExecutor):
-                    db_pool.submit(self._stop_db_thread)
+                if isinstance(db_pool, _DbThread):
+                    db_pool.submit_last(self._stop_db_thread)
                 db_pool.shutdown(wait=True)
             tenancy.keep_connections(None)
             tenancy.trim_connections()
