@@ -193,14 +193,41 @@ def keep_connections(keep: int | None) -> None:
     _lru.keep = keep
 
 
+def pin(alias: str) -> None:
+    """This thread will use `alias` again soon (a collector slot's tenant whose results are not
+    written yet): close other connections first."""
+    _pinned().add(alias)
+
+
+def unpin(alias: str) -> None:
+    _pinned().discard(alias)
+
+
+def unpin_all() -> None:
+    _pinned().clear()
+
+
+def _pinned() -> set[str]:
+    pinned = getattr(_lru, "pinned", None)
+    if pinned is None:
+        pinned = _lru.pinned = set()
+    return pinned
+
+
 def trim_connections(keep: int | None = None) -> None:
     if keep is None:
         keep = getattr(_lru, "keep", None) or settings.DBTOOLS_TENANT_CONN_KEEP
     order: OrderedDict[str, None] | None = getattr(_lru, "order", None)
     if not order:
         return
+    pinned = _pinned()
     while len(order) > keep:
-        alias, _ = order.popitem(last=False)
+        # The least recently used connection nobody pinned. When every kept one is pinned, the
+        # most recently used of them: a slot writes tenants back in about the order it visited
+        # them, so the oldest pinned is the next one needed, exactly what least recently used
+        # would close.
+        alias = next((a for a in order if a not in pinned), None) or next(reversed(order))
+        del order[alias]
         if alias in connections.settings:
             conn = connections[alias]
             if conn.connection is not None and not conn.in_atomic_block:

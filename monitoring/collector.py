@@ -677,6 +677,7 @@ class SlotLoop:
 
     @staticmethod
     def _stop_db_thread() -> None:
+        tenancy.unpin_all()
         tenancy.keep_connections(None)
         tenancy.trim_connections(0)
         connections["default"].close()
@@ -739,6 +740,10 @@ class SlotLoop:
                 jobs = claim_jobs(
                     self.owner, limit, horizon, part, values["collection_interval_seconds"]
                 )
+                if jobs:
+                    # Its results come back to this thread in a second or two: keep this
+                    # connection for them rather than start another backend.
+                    tenancy.pin(tenancy.current().alias)
                 # A full batch: maybe more is due; it waits its turn behind other tenants.
                 full = len(jobs) >= limit
                 due.refresh(
@@ -909,10 +914,17 @@ class SlotLoop:
         """On the tenant's database thread: store one batch of results and release its claims."""
         started = time.monotonic()
         try:
-            with tenancy.use_tenant(self.tenants[key.tenant_id]):
+            with tenancy.use_tenant(self.tenants[key.tenant_id]) as ctx:
                 rows = write_results(self.owner, results, parts=[key.part])
                 with self.lock:
                     self.totals["rows"] += rows
+                    last = self.writes_queued[key.tenant_id] <= 1
+                if last and not any(
+                    count > 0
+                    for k, count in list(self.outstanding.items())
+                    if k.tenant_id == key.tenant_id
+                ):
+                    tenancy.unpin(ctx.alias)
         except Exception:
             # Nothing was written: the claims expire and the servers are collected next cycle.
             log.exception("collector.write_failed", tenant=key.tenant_id, results=len(results))

@@ -124,3 +124,26 @@ def test_tenant_connections_are_bounded(api, admin_user, tenant_alpha, tenant_be
         # check here is the bookkeeping that decides which ones go.
     tenancy.trim_connections(1)
     assert len(tenancy._lru.order) == 1
+
+
+def test_pinned_connections_are_closed_last_newest_first():
+    """A collector slot pins the tenants whose results it will write back: an unpinned
+    connection goes first; among pinned ones the newest (the oldest is written back next)."""
+    from collections import OrderedDict
+
+    saved = getattr(tenancy._lru, "order", None)
+    try:
+        tenancy._lru.order = OrderedDict.fromkeys(["t_a", "t_b", "t_c", "t_d"])
+        tenancy.pin("t_a")
+        tenancy.pin("t_c")
+        tenancy.pin("t_d")
+        tenancy.trim_connections(3)
+        assert list(tenancy._lru.order) == ["t_a", "t_c", "t_d"]  # t_b: not pinned
+        tenancy.trim_connections(2)
+        assert list(tenancy._lru.order) == ["t_a", "t_c"]  # all pinned: the newest went
+        tenancy.unpin("t_a")
+        tenancy.trim_connections(1)
+        assert list(tenancy._lru.order) == ["t_c"]
+    finally:
+        tenancy.unpin_all()
+        tenancy._lru.order = saved
