@@ -183,13 +183,26 @@ def fire_event(event: str, details: dict[str, Any] | None = None) -> list[int]:
 # -- 2. starting runs -----------------------------------------------------------------------------
 def targets(job: Job) -> list[Server]:
     """The job's servers as they are now: a server that joined its group since runs too."""
+    if job.target_type == Job.TargetType.SERVERS:
+        return list(Server.objects.alive().filter(jobs=job).order_by("name"))
+    return resolve(job.target_type, group_id=job.group_id, label_id=job.label_id)
+
+
+def resolve(
+    target_type: str,
+    *,
+    group_id: int | None = None,
+    label_id: int | None = None,
+    server_ids: list[int] | None = None,
+) -> list[Server]:
+    """The servers a target means right now (for a job not saved yet too)."""
     servers = Server.objects.alive()
-    if job.target_type == Job.TargetType.GROUP:
-        servers = servers.filter(groups=job.group_id)
-    elif job.target_type == Job.TargetType.LABEL:
-        servers = servers.filter(labels=job.label_id)
+    if target_type == Job.TargetType.GROUP:
+        servers = servers.filter(groups=group_id)
+    elif target_type == Job.TargetType.LABEL:
+        servers = servers.filter(labels=label_id)
     else:
-        servers = servers.filter(jobs=job)
+        servers = servers.filter(pk__in=server_ids or [])
     return list(servers.order_by("name"))
 
 
@@ -325,6 +338,34 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def failure(exc: sqlclient.TargetError) -> Outcome:
+    """The outcome of an execution that ended with an error from the server or the driver."""
+    partial = getattr(exc, "partial", None)
+    status = {"timeout": RunStatus.TIMED_OUT, "cancelled": RunStatus.CANCELLED}.get(
+        exc.kind, RunStatus.FAILED
+    )
+    number = getattr(exc, "number", None)
+    return Outcome(
+        status,
+        {"error_number": number} if number else {},
+        output=partial.output if partial else "",
+        error_kind=exc.kind,
+        # The server's own error number is what a DBA searches for; keep it in the text.
+        error_message=f"{exc.message} (error {number})" if number else exc.message,
+    )
+
+
+def try_script(configuration: dict[str, Any], server: Server, seconds: int) -> Outcome:
+    """Run a custom script's configuration once on `server` as a job would, for at most
+    `seconds` (then its statement is cancelled), without any job or execution row."""
+    job = Job(job_type=Job.Type.CUSTOM_SCRIPT, configuration=configuration)
+    execution = JobExecution(job=job, server=server, server_name=server.name)
+    try:
+        return _custom_script(execution, time.monotonic() + seconds, threading.Event())
+    except sqlclient.TargetError as exc:
+        return failure(exc)
+
+
 def register_handler(job_type: str, handler: Handler) -> None:
     """Apps that own a kind of job (policies, alerts) plug in how it runs."""
     HANDLERS[job_type] = handler
@@ -419,19 +460,7 @@ def _execute(execution_id: int, owner: str) -> str:
     try:
         outcome = HANDLERS[job.job_type](execution, deadline, cancel)
     except sqlclient.TargetError as exc:
-        partial = getattr(exc, "partial", None)
-        status = {"timeout": RunStatus.TIMED_OUT, "cancelled": RunStatus.CANCELLED}.get(
-            exc.kind, RunStatus.FAILED
-        )
-        number = getattr(exc, "number", None)
-        outcome = Outcome(
-            status,
-            {"error_number": number} if number else {},
-            output=partial.output if partial else "",
-            error_kind=exc.kind,
-            # The server's own error number is what a DBA searches for; keep it in the text.
-            error_message=f"{exc.message} (error {number})" if number else exc.message,
-        )
+        outcome = failure(exc)
     except Exception as exc:  # a bug must end the execution, never leave it running
         log.exception("scheduler.execution_crashed", execution=execution_id)
         outcome = Outcome(

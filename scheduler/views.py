@@ -12,6 +12,8 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery
+from django.forms.forms import NON_FIELD_ERRORS
+from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,10 +27,12 @@ from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import query_without, sort_headers, vary_on_htmx, wants_partial
 from dbtools.roles import Role
-from scheduler import actions
+from scheduler import actions, engine
 from scheduler.filters import SORTABLE, JobFilter
-from scheduler.forms import CRON_TEMPLATES, JobForm, time_zones
+from scheduler.forms import CRON_TEMPLATES, REVIEW, STEPS, JobForm, step_of, time_zones
 from scheduler.models import ACTIVE, Job, JobDependency, JobExecution, JobRun, RunStatus
+from servers import target_limits
+from servers.models import Server
 
 RUNS_PER_PAGE = 20
 LIVE_SECONDS = 2  # a running run's page refreshes this often
@@ -279,16 +283,44 @@ def job_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, f"{job.name} deleted; its history stays.", reverse("jobs"))
 
 
-# -- form -----------------------------------------------------------------------------------------
-def _form_page(
-    request: HttpRequest, form: JobForm, job: Job | None, status: int = 200
+# -- the wizard -----------------------------------------------------------------------------------
+# Every step's fields stay in the one form (the steps not shown are hidden), so Back and Next
+# keep what was typed without any state on the server; Next checks the steps up to the one it
+# leaves with the same rules the save applies (`actions.check_job`).
+TEST_RUN_SECONDS = 30  # a test run holds a web request: never longer than this
+
+
+def _wizard_page(
+    request: HttpRequest,
+    form: JobForm,
+    job: Job | None,
+    step: int = 1,
+    status: int = 200,
+    quiet: bool = False,
+    checked: int | None = None,
 ) -> HttpResponse:
+    """The wizard at `step`, with the errors of the steps up to `checked` (default: `step`);
+    the others are not asked about yet."""
+    checked = step if checked is None else checked
+    if quiet or not form.is_bound:
+        form._errors = ErrorDict()  # moving back shows no errors of steps not asked for again
+        form.cleaned_data = {}
+    else:
+        for name in list(form.errors):
+            if step_of(None if name == NON_FIELD_ERRORS else name) > checked:
+                del form.errors[name]
+    data = form.data if form.is_bound else _initial_data(form)
     context = {
         "form": form,
         "job": job,
+        "steps": STEPS,
+        "step": step,
+        "review_step": REVIEW,
         "cron_templates": CRON_TEMPLATES,
         "time_zones": time_zones(),
-        "preview": _preview_from(form.data if form.is_bound else _initial_data(form)),
+        "preview": _preview_from(data),
+        "focus_step": form.is_bound,
+        "review": _review(form) if step == REVIEW else None,
     }
     return render(request, "scheduler/form.html", context, status=status)
 
@@ -300,42 +332,139 @@ def _initial_data(form: JobForm) -> dict[str, Any]:
     return data
 
 
-def _save(request: HttpRequest, job: Job | None) -> HttpResponse:
-    form = JobForm(request.POST, job=job)
+def _first_error_step(form: JobForm, job: Job | None) -> int | None:
+    """Check the whole job; the first step with an error, or None."""
     if form.is_valid():
         try:
-            if job is None:
-                job = actions.create_job(form.action_data(), acting_user=request.user)
-                text = f"Job {job.name} created."
-            else:
-                job = actions.update_job(job, form.action_data(), acting_user=request.user)
-                text = f"Job {job.name} saved."
+            actions.check_job(form.action_data(), job)
         except ActionError as exc:
             form.add_action_errors(exc.errors)
+    if not form.errors:
+        return None
+    return min(step_of(None if n == NON_FIELD_ERRORS else n) for n in form.errors)
+
+
+def _review(form: JobForm) -> dict[str, Any] | None:
+    if not form.is_bound or not form.is_valid():
+        return None
+    data = form.action_data()
+    servers = engine.resolve(
+        data["target_type"],
+        group_id=data["group"].pk if data["group"] else None,
+        label_id=data["label"].pk if data["label"] else None,
+        server_ids=data["server_ids"],
+    )
+    pick = form.picks.get(form.cleaned_data.get("policy") or "")
+    return {
+        "data": data,
+        "type": Job.Type(data["job_type"]).label,
+        "policy": pick.label if pick else "",
+        "servers": servers,
+        "can_test": data["job_type"] == Job.Type.CUSTOM_SCRIPT and bool(servers),
+        "test_seconds": min(TEST_RUN_SECONDS, data["timeout_seconds"]),
+    }
+
+
+def _wizard(request: HttpRequest, job: Job | None) -> HttpResponse:
+    if request.method in ("GET", "HEAD"):
+        return _wizard_page(request, JobForm(job=job), job)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    form = JobForm(request.POST, job=job)
+    try:
+        current = min(max(int(request.POST.get("step", "1")), 1), REVIEW)
+    except ValueError:
+        current = 1
+    go = request.POST.get("go", "next")
+    if go == "back":
+        return _wizard_page(request, form, job, step=max(1, current - 1), quiet=True)
+    if go.startswith("step-") and go[5:].isdigit():
+        target = min(max(int(go[5:]), 1), REVIEW)
+    elif go == "save":
+        target = REVIEW + 1
+    else:
+        target = min(current + 1, REVIEW)
+    if target <= current:
+        return _wizard_page(request, form, job, step=target, quiet=True)
+    # Moving on checks every step before the one asked for.
+    failed = _first_error_step(form, job)
+    if failed is not None and failed < target:
+        return _wizard_page(request, form, job, step=failed, status=400)
+    if target <= REVIEW:
+        return _wizard_page(request, form, job, step=target, checked=target - 1)
+    try:
+        if job is None:
+            job = actions.create_job(form.action_data(), acting_user=request.user)
+            text = f"Job {job.name} created."
         else:
-            return _done(request, text, reverse("jobs-detail", args=[job.pk]))
-    return _form_page(request, form, job, status=400)
+            job = actions.update_job(job, form.action_data(), acting_user=request.user)
+            text = f"Job {job.name} saved."
+    except ActionError as exc:
+        form.add_action_errors(exc.errors)
+        failed = min(step_of(None if n == NON_FIELD_ERRORS else n) for n in form.errors)
+        return _wizard_page(request, form, job, step=failed, status=400)
+    return _done(request, text, reverse("jobs-detail", args=[job.pk]))
 
 
 def job_new(request: HttpRequest) -> HttpResponse:
     if denied := refusal(request, Role.ADMIN):
         return denied
-    if request.method == "POST":
-        return _save(request, None)
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "POST"])
-    return _form_page(request, JobForm(), None)
+    return _wizard(request, None)
 
 
 def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if denied := refusal(request, Role.ADMIN):
         return denied
-    job = _job(pk)
-    if request.method == "POST":
-        return _save(request, job)
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET", "POST"])
-    return _form_page(request, JobForm(job=job), job)
+    return _wizard(request, _job(pk))
+
+
+@role_required(Role.ADMIN)
+def test_run(request: HttpRequest) -> HttpResponse:
+    """The wizard's test run: the script as it stands, once, on one of the targets, before the
+    job is saved. Holds the request, so it is short and counts against the limits of requests
+    waiting on instances."""
+    form = JobForm(request.POST)
+    form.is_valid()
+    context: dict[str, Any] = {}
+    server = Server.objects.alive().filter(pk=_int(request.POST.get("test_server"))).first()
+    if server is None:
+        context["error"] = "Choose a server to test on."
+    elif form.cleaned_data.get("job_type") != Job.Type.CUSTOM_SCRIPT:
+        context["error"] = "Only T-SQL scripts can be tried before saving; use Run now after."
+    else:
+        data = {
+            "name": form.cleaned_data.get("name", ""),
+            "configuration": {
+                "script": form.cleaned_data.get("script") or "",
+                "database": form.cleaned_data.get("database") or "master",
+            },
+        }
+        seconds = min(TEST_RUN_SECONDS, form.cleaned_data.get("timeout_seconds") or 30)
+        started = timezone.now()
+        try:
+            with target_limits.target_slot(request.user):
+                outcome = actions.test_script(
+                    data, server, acting_user=request.user, seconds=seconds
+                )
+        except target_limits.TargetsBusy as exc:
+            context["error"] = exc.message
+        except ActionError as exc:
+            context["error"] = " ".join(m for msgs in exc.errors.values() for m in msgs)
+        else:
+            context.update(
+                outcome=outcome,
+                look=look(outcome.status),
+                server=server,
+                duration=_duration(started, timezone.now()),
+            )
+    return render(request, "scheduler/form.html#test_result", context)
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw or "")
+    except ValueError:
+        return None
 
 
 def _preview_from(data: Any) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def test_admin_creates_a_job_with_the_form(client, make_user, tenant_alpha, serv
     admin = as_role(client, make_user, tenant_alpha, "admin")
     page = admin.get("/jobs/new").content.decode()
     assert "Next 5 runs" in page
-    r = admin.post("/jobs/new", form_data(servers))
+    r = admin.post("/jobs/new", form_data(servers, go="save", step="5"))
     job = Job.objects.get(name="Weekly integrity")
     assert r.status_code == 302 and r["Location"] == f"/jobs/{job.pk}/"
     assert job.schedule_config == {"expression": "0 3 * * 0"}
@@ -159,13 +159,18 @@ def test_admin_creates_a_job_with_the_form(client, make_user, tenant_alpha, serv
 
 def test_form_errors_come_back_on_their_fields(client, make_user, tenant_alpha, servers):
     admin = as_role(client, make_user, tenant_alpha, "admin")
-    r = admin.post("/jobs/new", form_data(servers, expression="61 2 * * *", script=""))
+    r = admin.post(
+        "/jobs/new", form_data(servers, expression="61 2 * * *", script="", go="save", step="5")
+    )
     assert r.status_code == 400
     body = r.content.decode()
+    # Back on the first step with an error (the script's), and only its errors shown.
+    assert '<input type="hidden" name="step" value="2">' in body
     assert "This field may not be blank." in body
     assert not Job.objects.exists()
-    r = admin.post("/jobs/new", form_data(servers, timezone="Mars/Olympus"))
+    r = admin.post("/jobs/new", form_data(servers, timezone="Mars/Olympus", go="save", step="5"))
     assert r.status_code == 400 and "An IANA time zone" in r.content.decode()
+    assert '<input type="hidden" name="step" value="3">' in r.content.decode()
 
 
 def test_admin_edits_and_deletes(client, make_user, tenant_alpha, job):
@@ -177,6 +182,7 @@ def test_admin_edits_and_deletes(client, make_user, tenant_alpha, job):
         name="Nightly check",
         schedule_type="interval",
         interval_seconds="900",
+        go="save",
     )
     r = admin.post(f"/jobs/{job.pk}/edit", data)
     assert r.status_code == 302
@@ -206,3 +212,86 @@ def test_schedule_preview_words_next_runs_and_dst_notes(client, make_user, tenan
         {"schedule_type": "interval", "interval_seconds": "900", "timezone": "UTC"},
     )
     assert "Every 15 minutes" in every.content.decode()
+
+
+def step_shown(response) -> int:
+    body = response.content.decode()
+    marker = '<input type="hidden" name="step" value="'
+    return int(body.split(marker, 1)[1].split('"', 1)[0])
+
+
+def test_next_checks_the_step_it_leaves_and_not_the_ones_after(
+    client, make_user, tenant_alpha, servers
+):
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    data = {**form_data(servers, script=""), "servers": []}
+    r = admin.post("/jobs/new", {**data, "step": "1", "go": "next"})
+    assert r.status_code == 200 and step_shown(r) == 2
+    body = r.content.decode()
+    assert "may not be blank" not in body and "Choose at least one server" not in body
+    r = admin.post("/jobs/new", {**data, "step": "2", "go": "next"})
+    assert r.status_code == 400 and step_shown(r) == 2
+    body = r.content.decode()
+    assert "This field may not be blank." in body and "Choose at least one server." in body
+    r = admin.post("/jobs/new", {**data, "name": "", "step": "2", "go": "next"})
+    assert step_shown(r) == 1 and "This field is required." in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_back_keeps_what_was_typed_without_errors(client, make_user, tenant_alpha, servers):
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    data = form_data(servers, script="", name="Keep me")
+    r = admin.post("/jobs/new", {**data, "step": "3", "go": "back"})
+    assert r.status_code == 200 and step_shown(r) == 2
+    body = r.content.decode()
+    assert 'value="Keep me"' in body and "may not be blank" not in body
+
+
+def test_review_lists_the_targets_and_offers_a_test_run(client, make_user, tenant_alpha, servers):
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    r = admin.post("/jobs/new", {**form_data(servers), "step": "4", "go": "next"})
+    assert r.status_code == 200 and step_shown(r) == 5
+    body = r.content.decode()
+    assert "SQL0, SQL1" in body and "At 03:00, only on Sunday (Europe/Berlin)" in body
+    assert 'name="test_server"' in body and "Create job" in body
+    assert not Job.objects.exists()  # nothing saved before the last step
+
+
+def test_a_test_run_needs_a_server_and_is_for_admins(client, make_user, tenant_alpha, servers):
+    op = as_role(client, make_user, tenant_alpha, "operator")
+    assert op.post("/jobs/test-run", form_data(servers)).status_code == 403
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    r = admin.post("/jobs/test-run", form_data(servers))
+    assert "Choose a server to test on." in r.content.decode()
+    assert admin.get("/jobs/test-run").status_code == 405
+
+
+def test_a_policy_job_picks_an_active_policy(client, make_user, tenant_alpha, servers):
+    from policies import actions as policy_actions
+
+    policy = policy_actions.create_policy(
+        {
+            "name": "Nightly CHECKDB",
+            "policy_type": "integrity_check",
+            "status": "active",
+            "configuration": {},
+        },
+        acting_user=None,
+    )
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    page = admin.get("/jobs/new").content.decode()
+    assert "Nightly CHECKDB v1 (integrity check)" in page
+    data = form_data(servers, job_type="policy_execution", script="")
+    r = admin.post("/jobs/new", {**data, "step": "2", "go": "next"})
+    assert step_shown(r) == 2 and "Choose a policy." in r.content.decode()
+    data["policy"] = f"{policy.pk}:integrity_check"
+    r = admin.post("/jobs/new", {**data, "step": "5", "go": "save"})
+    assert r.status_code == 302
+    job = Job.objects.get(name="Weekly integrity")
+    assert job.configuration == {
+        "policy_id": policy.pk,
+        "policy_version": 1,
+        "task": "integrity_check",
+    }
+    edit = admin.get(f"/jobs/{job.pk}/edit").content.decode()
+    assert f'value="{policy.pk}:integrity_check" selected' in edit

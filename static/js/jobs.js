@@ -35,5 +35,24 @@
     field.focus();
   });
 
-  htmx.onLoad(() => document.querySelectorAll("[data-job-form]").forEach(sync));
+  // After Next or Back the page is new: put the keyboard on the step shown (its first field
+  // with an error, else its first field), not at the top of the page.
+  function focusStep(form) {
+    if (!form.hasAttribute("data-focus-step")) return;
+    form.removeAttribute("data-focus-step");
+    const step = form.querySelector("fieldset.step:not([hidden])");
+    if (!step) return;
+    const visible = (el) => el.offsetParent !== null;
+    const fields = [...step.querySelectorAll("input:not([type=hidden]), select, textarea")];
+    const target =
+      fields.find((el) => el.closest(".has-error") && visible(el)) || fields.find(visible);
+    (target || step).focus();
+  }
+
+  htmx.onLoad(() =>
+    document.querySelectorAll("[data-job-form]").forEach((form) => {
+      sync(form);
+      focusStep(form);
+    }),
+  );
 })();
