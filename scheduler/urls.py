@@ -7,6 +7,7 @@ urlpatterns = [
     path("new", views.job_new, name="jobs-new"),
     path("schedule-preview", views.schedule_preview, name="jobs-schedule-preview"),
     path("test-run", views.test_run, name="jobs-test-run"),
+    path("timeline", views.fleet_timeline, name="jobs-timeline"),
     path("<int:pk>/", views.job_detail, name="jobs-detail"),
     path("<int:pk>/edit", views.job_edit, name="jobs-edit"),
     path("<int:pk>/run", views.job_run, name="jobs-run-now"),

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from core import settings_store
 from dbtools import roles
@@ -27,7 +27,7 @@ from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import query_without, sort_headers, vary_on_htmx, wants_partial
 from dbtools.roles import Role
-from scheduler import actions, engine
+from scheduler import actions, engine, timeline
 from scheduler.filters import SORTABLE, JobFilter
 from scheduler.forms import CRON_TEMPLATES, REVIEW, STEPS, JobForm, step_of, time_zones
 from scheduler.models import ACTIVE, Job, JobDependency, JobExecution, JobRun, RunStatus
@@ -105,9 +105,41 @@ CSS = {
 
 
 def look(status: str) -> dict[str, str]:
+    if status == timeline.PLANNED:
+        return {"icon": "chevron-right", "kind": "muted", "css": "", "text": "Planned"}
     icon, kind = STATUS_LOOK.get(status, ("circle-dashed", "muted"))
     text = RunStatus(status).label if status else ""
     return {"icon": icon, "kind": kind, "css": CSS[kind], "text": text}
+
+
+def _timeline(
+    request: HttpRequest, jobs: list[Job], tz: dt.tzinfo, zone_name: str
+) -> dict[str, Any]:
+    """The context of `_timeline.html`: seven days of `jobs`, from ?from= or today."""
+    now = timezone.now()
+    win = timeline.window(tz, now, request.GET.get("from"))
+    rows = timeline.rows(jobs, win, now)
+    seen: set[str] = set()
+    for row in rows:
+        for day in row.days:
+            for m in day.marks:
+                m.look = look(m.status)
+                seen.add(m.status)
+            day.count_looks = [(look(s), n) for s, n in day.counts()]
+    today = now.astimezone(tz).date()
+    order = [timeline.PLANNED, *RunStatus.values]
+    return {
+        "rows": rows,
+        "window": win,
+        "dates": win.dates(),
+        "last": win.dates()[-1],
+        "today": today,
+        "is_current": win.first == today,
+        "zone": zone_name,
+        "legend": [look(s) for s in order if s in seen],
+        # The list's filters stay on the week links.
+        "query": _keep_query(request, ("from", "page")),
+    }
 
 
 def targets_text(job: Job) -> str:
@@ -171,6 +203,42 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return vary_on_htmx(render(request, template, context))
 
 
+def _keep_query(request: HttpRequest, drop: tuple[str, ...]) -> str:
+    """The request's parameters but `drop`, as "&a=1&b=2" to follow a link's own parameter."""
+    kept = [(k, v) for k, vals in request.GET.lists() if k not in drop for v in vals if v]
+    return "&" + urlencode(kept) if kept else ""
+
+
+# -- the fleet's week ----------------------------------------------------------------------------
+TIMELINE_JOBS = 25
+
+
+def fleet_timeline(request: HttpRequest) -> HttpResponse:
+    """Every job's runs over seven days (UTC), filtered like the list, 25 jobs a page."""
+    filterset = JobFilter(request.GET, queryset=_jobs())
+    qs = filterset.qs if filterset.is_valid() else _jobs().none()
+    page = Paginator(qs.order_by("name", "pk"), TIMELINE_JOBS).get_page(request.GET.get("page"))
+    first = request.GET.get("from", "")
+    bar = filter_bar(
+        filterset,
+        FILTER_BAR,
+        form_id="timeline-filters",
+        url=reverse("jobs-timeline"),
+        target="#timeline-body",
+        clear=any(request.GET.get(k) for k in ("q", "job_type", "state")),
+        clear_icon=True,
+        hidden={"from": first} if first else {},
+    )
+    context = {
+        "filter": filterset,
+        "filter_bar": bar,
+        "page": page,
+        "timeline": _timeline(request, list(page), dt.UTC, "UTC"),
+    }
+    partial = "scheduler/timeline.html#body" if wants_partial(request) else None
+    return vary_on_htmx(render(request, partial or "scheduler/timeline.html", context))
+
+
 # -- job page -------------------------------------------------------------------------------------
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _decorate(_job(pk))
@@ -195,6 +263,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "downstream": links.filter(upstream=job),
         "active_run": JobRun.objects.filter(job=job, status__in=ACTIVE).first(),
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
+        "timeline": _timeline(request, [job], tz, job.timezone),
     }
     template = "scheduler/detail.html#runs" if wants_partial(request) else "scheduler/detail.html"
     return vary_on_htmx(render(request, template, context))

@@ -295,3 +295,39 @@ def test_a_policy_job_picks_an_active_policy(client, make_user, tenant_alpha, se
     }
     edit = admin.get(f"/jobs/{job.pk}/edit").content.decode()
     assert f'value="{policy.pk}:integrity_check" selected' in edit
+
+
+def test_job_page_timeline_has_past_and_planned_runs_by_day(client, make_user, tenant_alpha, job):
+    run = actions.run_now(job, acting_user=None)
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    body = c.get(f"/jobs/{job.pk}/").content.decode()
+    timeline = body.split('id="job-timeline"', 1)[1].split("</section>", 1)[0]
+    assert timeline.count('class="tl-day') == 7
+    assert f'href="/jobs/{job.pk}/runs/{run.pk}/"' in timeline  # today's run, queued
+    assert timeline.count('data-status="planned"') >= 6  # 02:00 Berlin on the coming days
+    assert "02:00" in timeline and "(Europe/Berlin)" in timeline
+    earlier = c.get(f"/jobs/{job.pk}/", {"from": "2020-01-01"}).content.decode()
+    part = earlier.split('id="job-timeline"', 1)[1].split("</section>", 1)[0]
+    assert "Wed 1 Jan" in part and 'data-status="planned"' not in part
+
+
+def test_fleet_timeline_sums_up_busy_days_and_filters(
+    client, make_user, tenant_alpha, job, servers
+):
+    actions.create_job(
+        {
+            "name": "Every quarter hour",
+            "job_type": "custom_script",
+            "configuration": {"script": "SELECT 1"},
+            "schedule_type": "interval",
+            "schedule_config": {"interval_seconds": 900},
+            "server_ids": [servers[0].pk],
+        },
+        acting_user=None,
+    )
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    body = c.get("/jobs/timeline").content.decode()
+    assert "Nightly check" in body and "Every quarter hour" in body
+    assert "96 planned" in body  # a full day every 15 minutes, summed up
+    only = c.get("/jobs/timeline", {"q": "quarter"}).content.decode()
+    assert "Nightly check" not in only and "Every quarter hour" in only
