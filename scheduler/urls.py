@@ -15,4 +15,9 @@ urlpatterns = [
     path("<int:pk>/delete", views.job_delete, name="jobs-delete"),
     path("<int:pk>/runs/<int:run_id>/", views.run_detail, name="jobs-run"),
     path("<int:pk>/runs/<int:run_id>/cancel", views.run_cancel, name="jobs-run-cancel"),
+    path(
+        "<int:pk>/runs/<int:run_id>/executions/<int:execution_id>/",
+        views.execution_detail,
+        name="jobs-execution",
+    ),
 ]

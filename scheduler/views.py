@@ -7,6 +7,7 @@ page; an operator runs, cancels, enables and disables; an admin creates, edits a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -35,6 +36,7 @@ from servers import target_limits
 from servers.models import Server
 
 RUNS_PER_PAGE = 20
+SERVERS_PER_RUN_ROW = 5  # a run on a large group links to its page for the rest
 LIVE_SECONDS = 2  # a running run's page refreshes this often
 # Status -> (icon, css modifier): every status shows an icon and its name, never colour alone.
 STATUS_LOOK = {
@@ -244,9 +246,19 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _decorate(_job(pk))
     runs = Paginator(JobRun.objects.filter(job=job).order_by("-created_at", "-id"), RUNS_PER_PAGE)
     page = runs.get_page(request.GET.get("page"))
+    by_run: dict[int, list[JobExecution]] = {}
+    executions = JobExecution.objects.filter(run__in=[r.pk for r in page]).order_by(
+        "server_name", "id"
+    )
+    for ex in executions.only("pk", "run_id", "server_name", "status"):
+        ex.look = look(ex.status)
+        by_run.setdefault(ex.run_id, []).append(ex)
     for run in page:
         run.look = look(run.status)
         run.duration = _duration(run.started_at, run.finished_at)
+        found = by_run.get(run.pk, [])
+        run.shown_executions = found[:SERVERS_PER_RUN_ROW]
+        run.more_executions = max(0, len(found) - SERVERS_PER_RUN_ROW)
     tz = job.schedule().zone()
     upcoming = [
         {"at": s.at, "local": f"{s.at.astimezone(tz):%a %Y-%m-%d %H:%M %Z}", "note": s.note}
@@ -300,6 +312,44 @@ def run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
     }
     template = "scheduler/run.html#run" if wants_partial(request) else "scheduler/run.html"
     return vary_on_htmx(render(request, template, context))
+
+
+ERROR_KINDS = {
+    "login_failed": "Login failed",
+    "permission_missing": "Permission missing",
+    "version_unsupported": "Version not supported",
+    "tls_failure": "Encryption (TLS) failed",
+    "unreachable": "Server unreachable",
+    "timeout": "Time limit reached",
+    "query_failed": "Error from the server",
+    "cancelled": "Cancelled",
+    "interrupted": "Worker stopped",
+    "bad_configuration": "Not runnable as configured",
+    "internal": "DbTools error",
+}
+
+
+def execution_detail(request: HttpRequest, pk: int, run_id: int, execution_id: int) -> HttpResponse:
+    """One server's part of a run: its status, attempts, times, error, messages and result. A
+    dialog over the run page (HTMX), or a page of its own."""
+    job = _job(pk)
+    run = get_object_or_404(JobRun, job=job, pk=run_id)
+    ex = get_object_or_404(JobExecution, run=run, pk=execution_id)
+    ex.look = look(ex.status)
+    ex.duration = _duration(ex.started_at, ex.completed_at)
+    context = {
+        "job": job,
+        "run": run,
+        "ex": ex,
+        "error_kind": ERROR_KINDS.get(ex.error_kind, ex.error_kind),
+        "retryable": ex.error_kind not in engine.NOT_RETRYABLE,
+        "result_json": json.dumps(ex.result, indent=2, sort_keys=True) if ex.result else "",
+        "live": ex.status in ACTIVE,
+        "live_seconds": LIVE_SECONDS,
+        "cancellable": run.status in ACTIVE,
+    }
+    partial = "scheduler/execution.html#body" if wants_partial(request) else None
+    return vary_on_htmx(render(request, partial or "scheduler/execution.html", context))
 
 
 # -- actions --------------------------------------------------------------------------------------

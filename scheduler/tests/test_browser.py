@@ -227,8 +227,30 @@ def test_a_failing_script_shows_the_servers_error(page, login, tenant_alpha, fle
     expect(row).to_contain_text("The archive share is full.")
     expect(row).to_contain_text("(error 51000)")
     expect(page.get_by_label("Messages from SQLJOB01")).to_contain_text("archiving")
+    # The execution's details open in a dialog, by keyboard too, and close back to the link.
+    link = page.locator("#executions [data-execution-dialog]")
+    link.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#execution-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#execution-status")).to_have_text("Failed")
+    expect(dialog.locator("#execution-error-kind")).to_contain_text("Error from the server")
+    expect(dialog.locator("#execution-error")).to_contain_text("The archive share is full.")
+    expect(dialog.locator("#execution-attempt")).to_contain_text("1 of 1")
+    expect(dialog.get_by_label("Messages from SQLJOB01")).to_contain_text("archiving")
+    expect(dialog.locator("#execution-result")).to_contain_text('"error_number": 51000')
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(link).to_be_focused()
     page.get_by_role("link", name="Archive").click()
     expect(page.locator("#job-runs [data-status]").first).to_have_text("Failed")
+    # The job's history names the server of each run; its details open from there as well.
+    page.locator("#job-runs [data-execution-dialog]").first.click()
+    expect(dialog.locator("#execution-error")).to_contain_text("The archive share is full.")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+    # The timeline shows the failed run today, with its status in words for screen readers.
+    expect(page.locator("#job-timeline .tl-today [data-status=failed]")).to_contain_text("Failed")
 
 
 def test_keyboard_only_run_now_and_cancel(page, login, tenant_alpha, fleet, worker):

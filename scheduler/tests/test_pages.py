@@ -331,3 +331,24 @@ def test_fleet_timeline_sums_up_busy_days_and_filters(
     assert "96 planned" in body  # a full day every 15 minutes, summed up
     only = c.get("/jobs/timeline", {"q": "quarter"}).content.decode()
     assert "Nightly check" not in only and "Every quarter hour" in only
+
+
+def test_an_executions_details_as_a_page_and_as_a_dialog_part(client, make_user, tenant_alpha, job):
+    from scheduler import engine
+
+    run = actions.run_now(job, acting_user=None)
+    engine.start_runs()
+    ex = run.executions.order_by("server_name").first()
+    ex.status, ex.error_kind, ex.error_message = "failed", "login_failed", "Login failed for x."
+    ex.result, ex.output = {"error_number": 18456}, "PRINT before"
+    ex.save()
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    url = f"/jobs/{job.pk}/runs/{run.pk}/executions/{ex.pk}/"
+    page = c.get(url).content.decode()
+    assert "<html" in page and "Login failed for x." in page
+    assert "not retried" in page and "&quot;error_number&quot;: 18456" in page
+    part = c.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in part and 'id="execution-status"' in part
+    detail = c.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'data-execution-dialog="{ex.pk}"' in detail
+    assert c.get(f"/jobs/{job.pk}/runs/{run.pk}/executions/999999/").status_code == 404
