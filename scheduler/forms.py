@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 
 from scheduler import job_types
-from scheduler.models import Job
+from scheduler.models import Job, JobDependency
 from servers.models import Label, Server, ServerGroup
 
 CRON_TEMPLATES = [
@@ -283,3 +283,38 @@ def initial_for(job: Job) -> dict[str, Any]:
         "event": cfg.get("event", ""),
         "policy": f"{conf['policy_id']}:{conf.get('task', '')}" if "policy_id" in conf else "",
     }
+
+
+class DependencyForm(forms.Form):
+    """One job this job runs after, and when."""
+
+    upstream = forms.ModelChoiceField(
+        label="Runs after", queryset=Job.objects.none(), required=False, empty_label="—"
+    )
+    trigger_rule = forms.ChoiceField(
+        label="When",
+        choices=JobDependency.Trigger.choices,
+        initial=JobDependency.Trigger.ON_SUCCESS,
+    )
+
+    def __init__(self, *args: Any, job: Job, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["upstream"].queryset = Job.objects.alive().exclude(pk=job.pk).order_by("name")
+
+
+DependencyFormSet = forms.formset_factory(DependencyForm, extra=0, max_num=100)
+
+
+def dependency_forms(job: Job, data: Any = None, blank_rows: int = 2) -> Any:
+    """The formset of `job`'s upstream links (as saved, or as posted), with blank rows to add."""
+    initial = [
+        {"upstream": d.upstream_id, "trigger_rule": d.trigger_rule}
+        for d in JobDependency.objects.filter(job=job, upstream__deleted_at__isnull=True)
+        .select_related("upstream")
+        .order_by("upstream__name")
+    ]
+    if data is None:
+        initial += [{} for _ in range(blank_rows)]
+    return DependencyFormSet(
+        data, initial=initial if data is None else None, form_kwargs={"job": job}, prefix="dep"
+    )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/run", views.job_run, name="jobs-run-now"),
     path("<int:pk>/enabled", views.job_toggle, name="jobs-toggle"),
     path("<int:pk>/delete", views.job_delete, name="jobs-delete"),
+    path("<int:pk>/dependencies", views.job_dependencies, name="jobs-dependencies"),
     path("<int:pk>/runs/<int:run_id>/", views.run_detail, name="jobs-run"),
     path("<int:pk>/runs/<int:run_id>/cancel", views.run_cancel, name="jobs-run-cancel"),
     path(

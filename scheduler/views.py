@@ -30,7 +30,15 @@ from dbtools.pages import query_without, sort_headers, vary_on_htmx, wants_parti
 from dbtools.roles import Role
 from scheduler import actions, engine, timeline
 from scheduler.filters import SORTABLE, JobFilter
-from scheduler.forms import CRON_TEMPLATES, REVIEW, STEPS, JobForm, step_of, time_zones
+from scheduler.forms import (
+    CRON_TEMPLATES,
+    REVIEW,
+    STEPS,
+    JobForm,
+    dependency_forms,
+    step_of,
+    time_zones,
+)
 from scheduler.models import ACTIVE, Job, JobDependency, JobExecution, JobRun, RunStatus
 from servers import target_limits
 from servers.models import Server
@@ -350,6 +358,59 @@ def execution_detail(request: HttpRequest, pk: int, run_id: int, execution_id: i
     }
     partial = "scheduler/execution.html#body" if wants_partial(request) else None
     return vary_on_htmx(render(request, partial or "scheduler/execution.html", context))
+
+
+def job_dependencies(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose the jobs this one runs after and when; a cycle is refused with the reason."""
+    if denied := refusal(request, Role.ADMIN):
+        return denied
+    job = _job(pk)
+    status = 200
+    if request.method == "POST":
+        formset = dependency_forms(job, request.POST)
+        if request.POST.get("go") == "add":
+            formset = _with_blank_row(formset, job)
+        elif formset.is_valid():
+            wanted = [
+                (f.cleaned_data["upstream"].pk, f.cleaned_data["trigger_rule"])
+                for f in formset.forms
+                if f.cleaned_data.get("upstream")
+            ]
+            try:
+                actions.set_dependencies(job, wanted, acting_user=request.user)
+            except ActionError as exc:
+                formset.action_errors = [m for msgs in exc.errors.values() for m in msgs]
+                status = 400
+            else:
+                return _done(request, "Dependencies saved.", reverse("jobs-detail", args=[pk]))
+        else:
+            status = 400
+    elif request.method in ("GET", "HEAD"):
+        formset = dependency_forms(job)
+    else:
+        return HttpResponseNotAllowed(["GET", "POST"])
+    context = {"job": job, "formset": formset, "downstream": _downstream(job)}
+    return render(request, "scheduler/dependencies.html", context, status=status)
+
+
+def _with_blank_row(formset: Any, job: Job) -> Any:
+    """The posted rows as they were, plus an empty one (the "Add a row" button)."""
+    data = formset.data.copy()
+    total = int(data.get("dep-TOTAL_FORMS", "0") or 0)
+    data["dep-TOTAL_FORMS"] = str(min(total + 1, 100))
+    fresh = dependency_forms(job, data)
+    fresh._errors = []  # adding a row is not a save: no errors yet
+    fresh._non_form_errors = fresh.error_class()
+    for form in fresh.forms:
+        form._errors = ErrorDict()
+        form.cleaned_data = {}
+    return fresh
+
+
+def _downstream(job: Job) -> QuerySet[JobDependency]:
+    return JobDependency.objects.filter(upstream=job, job__deleted_at__isnull=True).select_related(
+        "job"
+    )
 
 
 # -- actions --------------------------------------------------------------------------------------

@@ -311,3 +311,35 @@ def test_keyboard_only_wizard_creates_a_job(page, login, tenant_alpha, fleet):
         job = Job.objects.get(name="Keyboard job")
         assert job.configuration["script"] == "PRINT 'typed';"
         assert job.servers.count() == 1
+
+
+def test_dependencies_by_keyboard_and_a_cycle_shows_its_reason(page, login, tenant_alpha, fleet):
+    page.set_default_timeout(SLOW)
+    first = make_job(tenant_alpha, fleet[:1], "PRINT 'a'", name="A backup")
+    second = make_job(tenant_alpha, fleet[:1], "PRINT 'b'", name="B checkdb")
+    user(login, tenant_alpha, "admin")
+    page.goto(f"/jobs/{second.pk}/")
+    tab_to(page, "Edit dependencies")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Dependencies of B checkdb")).to_be_visible()
+    tab_to(page, "Runs after (row 1)")
+    page.keyboard.press("ArrowDown")  # the first job offered: A backup
+    expect(page.get_by_label("Runs after (row 1)")).to_have_value(str(first.pk))
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowDown")  # when it fails
+    expect(page.get_by_label("When (row 1)")).to_have_value("on_failure")
+    tab_to(page, "Save dependencies")
+    page.keyboard.press("Enter")
+    deps = page.locator("section[aria-labelledby=deps-h]")
+    expect(deps).to_contain_text("Runs after")
+    expect(deps).to_contain_text("A backup")
+    expect(deps).to_contain_text("when it fails")
+    # A after B would be a cycle: the page says so and nothing changes.
+    page.goto(f"/jobs/{first.pk}/dependencies")
+    page.get_by_label("Runs after (row 1)").select_option(str(second.pk))
+    page.get_by_role("button", name="Save dependencies").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "This would make a cycle: A backup → B checkdb → A backup."
+    )
+    with tenancy.use_tenant(tenant_alpha):
+        assert not first.upstream_links.exists()

@@ -352,3 +352,58 @@ def test_an_executions_details_as_a_page_and_as_a_dialog_part(client, make_user,
     detail = c.get(f"/jobs/{job.pk}/").content.decode()
     assert f'data-execution-dialog="{ex.pk}"' in detail
     assert c.get(f"/jobs/{job.pk}/runs/{run.pk}/executions/999999/").status_code == 404
+
+
+def dep_data(rows):
+    data = {"dep-TOTAL_FORMS": str(len(rows)), "dep-INITIAL_FORMS": "0", "go": "save"}
+    for i, (upstream, rule) in enumerate(rows):
+        data[f"dep-{i}-upstream"] = str(upstream) if upstream else ""
+        data[f"dep-{i}-trigger_rule"] = rule
+    return data
+
+
+def test_dependencies_are_edited_on_the_page_and_a_cycle_is_refused(
+    client, make_user, tenant_alpha, job, servers
+):
+    other = actions.create_job(
+        {
+            "name": "Archive",
+            "job_type": "custom_script",
+            "configuration": {"script": "SELECT 1"},
+            "schedule_type": "cron",
+            "schedule_config": {"expression": "0 4 * * *"},
+            "server_ids": [servers[0].pk],
+        },
+        acting_user=None,
+    )
+    admin = as_role(client, make_user, tenant_alpha, "admin")
+    page = admin.get(f"/jobs/{other.pk}/dependencies").content.decode()
+    assert "Nightly check" in page and 'name="dep-1-upstream"' in page  # blank rows to fill
+    r = admin.post(
+        f"/jobs/{other.pk}/dependencies", dep_data([(job.pk, "on_failure"), (None, "on_success")])
+    )
+    assert r.status_code == 302
+    assert list(other.upstream_links.values_list("upstream_id", "trigger_rule")) == [
+        (job.pk, "on_failure")
+    ]
+    assert ActivityLog.objects.filter(action="job.dependencies_set").exists()
+    detail = admin.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Archive" in detail and "when it fails" in detail
+    # Nightly check after Archive would close the circle: refused, the reason shown, no change.
+    r = admin.post(f"/jobs/{job.pk}/dependencies", dep_data([(other.pk, "on_success")]))
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert "This would make a cycle: Nightly check → Archive → Nightly check." in body
+    assert not job.upstream_links.exists()
+    # Adding a row keeps the rows as chosen and shows no error.
+    r = admin.post(
+        f"/jobs/{job.pk}/dependencies", {**dep_data([(other.pk, "on_success")]), "go": "add"}
+    )
+    body = r.content.decode()
+    assert 'name="dep-1-upstream"' in body and "cycle" not in body
+
+
+def test_only_admins_edit_dependencies(client, make_user, tenant_alpha, job):
+    op = as_role(client, make_user, tenant_alpha, "operator")
+    assert op.get(f"/jobs/{job.pk}/dependencies").status_code == 403
+    assert op.post(f"/jobs/{job.pk}/dependencies", dep_data([])).status_code == 403
