@@ -175,17 +175,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
     ordering = params.get("ordering") or "next_run_at"
     params["ordering"] = ordering
     filterset = JobFilter(params, queryset=_jobs())
-    qs = filterset.qs if filterset.is_valid() else _jobs().none()
-    if ordering.lstrip("-") in ("next_run_at", "last_run_at"):
-        # Jobs with no next (or last) run go last whichever way the column is sorted.
-        field = ordering.lstrip("-")
-        desc = ordering.startswith("-")
-        key = F(field).desc(nulls_last=True) if desc else F(field).asc(nulls_last=True)
-        qs = qs.order_by(key, "name")
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    for job in page:
-        _decorate(job)
-    headers = sort_headers(request, COLUMNS, SORTABLE, ordering)
     filtered = any(request.GET.get(k) for k in ("q", "job_type", "state"))
     bar = filter_bar(
         filterset,
@@ -197,6 +186,17 @@ def job_list(request: HttpRequest) -> HttpResponse:
         clear=filtered,
         clear_icon=True,
     )
+    qs = filterset.qs if filterset.is_valid() else _jobs().none()
+    if ordering.lstrip("-") in ("next_run_at", "last_run_at"):
+        # Jobs with no next (or last) run go last whichever way the column is sorted.
+        field = ordering.lstrip("-")
+        desc = ordering.startswith("-")
+        key = F(field).desc(nulls_last=True) if desc else F(field).asc(nulls_last=True)
+        qs = qs.order_by(key, "name")
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    for job in page:
+        _decorate(job)
+    headers = sort_headers(request, COLUMNS, SORTABLE, ordering)
     context = {
         "filter": filterset,
         "filter_bar": bar,
@@ -226,8 +226,6 @@ TIMELINE_JOBS = 25
 def fleet_timeline(request: HttpRequest) -> HttpResponse:
     """Every job's runs over seven days (UTC), filtered like the list, 25 jobs a page."""
     filterset = JobFilter(request.GET, queryset=_jobs())
-    qs = filterset.qs if filterset.is_valid() else _jobs().none()
-    page = Paginator(qs.order_by("name", "pk"), TIMELINE_JOBS).get_page(request.GET.get("page"))
     first = request.GET.get("from", "")
     bar = filter_bar(
         filterset,
@@ -239,6 +237,8 @@ def fleet_timeline(request: HttpRequest) -> HttpResponse:
         clear_icon=True,
         hidden={"from": first} if first else {},
     )
+    qs = filterset.qs if filterset.is_valid() else _jobs().none()
+    page = Paginator(qs.order_by("name", "pk"), TIMELINE_JOBS).get_page(request.GET.get("page"))
     context = {
         "filter": filterset,
         "filter_bar": bar,

@@ -11,6 +11,7 @@ import threading
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from dbtools import tasks, tenancy
@@ -343,3 +344,43 @@ def test_dependencies_by_keyboard_and_a_cycle_shows_its_reason(page, login, tena
     )
     with tenancy.use_tenant(tenant_alpha):
         assert not first.upstream_links.exists()
+
+
+def test_fleet_timeline_by_keyboard_weeks_and_filter(page, login, tenant_alpha, fleet):
+    page.set_default_timeout(SLOW)
+    make_job(tenant_alpha, fleet[:1], "PRINT 'a'", name="Nightly backup")
+    with tenancy.use_tenant(tenant_alpha):
+        actions.create_job(
+            {
+                "name": "Quarter-hourly log",
+                "job_type": "custom_script",
+                "configuration": {"script": "SELECT 1"},
+                "schedule_type": "interval",
+                "schedule_config": {"interval_seconds": 900},
+                "server_ids": [fleet[1].pk],
+            },
+            acting_user=None,
+        )
+    user(login, tenant_alpha, "viewer")
+    page.goto("/jobs/")
+    tab_to(page, "Timeline")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Jobs timeline")).to_be_visible()
+    rows = page.locator("#timeline-body tbody tr")
+    expect(rows).to_have_count(2)
+    nightly = rows.filter(has_text="Nightly backup")
+    # A planned run a day at 02:00 UTC, each with its status in words for screen readers.
+    today_too = timezone.now().hour < 2  # has 02:00 today still to come?
+    expect(nightly.locator("[data-status=planned]")).to_have_count(7 if today_too else 6)
+    expect(nightly.locator("[data-status=planned]").first).to_contain_text("02:00 Planned")
+    expect(rows.filter(has_text="Quarter-hourly log")).to_contain_text("96 planned")
+    first_day = page.locator("#timeline-body thead th").nth(1)
+    before = first_day.inner_text()
+    tab_to(page, "Later week")
+    page.keyboard.press("Enter")
+    expect(page.locator("#timeline-body thead th").nth(1)).not_to_have_text(before)
+    expect(page.get_by_role("link", name="This week")).to_be_visible()
+    page.get_by_label("Search jobs").fill("quarter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Quarter-hourly log")
+    assert "from=" in page.url  # the week stays while filtering

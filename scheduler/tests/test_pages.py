@@ -407,3 +407,17 @@ def test_only_admins_edit_dependencies(client, make_user, tenant_alpha, job):
     op = as_role(client, make_user, tenant_alpha, "operator")
     assert op.get(f"/jobs/{job.pk}/dependencies").status_code == 403
     assert op.post(f"/jobs/{job.pk}/dependencies", dep_data([])).status_code == 403
+
+
+def test_any_in_the_filter_bar_is_no_filter_on_the_list_and_the_timeline(
+    client, make_user, tenant_alpha, job
+):
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    listing = c.get("/jobs/", {"q": "nightly", "job_type": "", "state": ""}).content.decode()
+    assert "Nightly check" in listing
+    body = c.get(
+        "/jobs/timeline",
+        {"from": "2026-12-03", "q": "nightly", "job_type": "", "state": ""},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "Nightly check" in body
