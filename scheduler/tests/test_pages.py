@@ -421,3 +421,40 @@ def test_any_in_the_filter_bar_is_no_filter_on_the_list_and_the_timeline(
         headers={"HX-Request": "true"},
     ).content.decode()
     assert "Nightly check" in body
+
+
+def test_fleet_timeline_costs_the_same_queries_for_many_jobs(
+    client, make_user, tenant_alpha, servers
+):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from dbtools import tenancy
+
+    def add(n):
+        for _ in range(n):
+            job = actions.create_job(
+                {
+                    "name": f"job {Job.objects.count():03d}",
+                    "job_type": "custom_script",
+                    "configuration": {"script": "SELECT 1"},
+                    "schedule_type": "cron",
+                    "schedule_config": {"expression": "0 2 * * *"},
+                    "server_ids": [s.pk for s in servers],
+                },
+                acting_user=None,
+            )
+            actions.run_now(job, acting_user=None)
+
+    c = as_role(client, make_user, tenant_alpha, "viewer")
+    alias = tenancy.current().alias
+
+    def count():
+        with CaptureQueriesContext(connections[alias]) as queries:
+            assert c.get("/jobs/timeline").status_code == 200
+        return len(queries)
+
+    add(2)
+    few = count()
+    add(20)
+    assert count() == few  # not one query per job (25 a page)
