@@ -240,7 +240,14 @@ class JobForm(forms.Form):
                 "database": data.get("database") or "master",
             }
         elif data["job_type"] == Job.Type.POLICY_EXECUTION and data.get("policy") in self.picks:
-            out["configuration"] = dict(self.picks[data["policy"]].configuration)
+            chosen = dict(self.picks[data["policy"]].configuration)
+            current = (self.job.configuration or {}) if self.job else {}
+            same = ("policy_id", "task")
+            if all(current.get(k) == chosen[k] for k in same) and "policy_version" in current:
+                # Saving other changes keeps the version the job runs (a deployment pins it);
+                # only picking another policy takes that one's latest.
+                chosen["policy_version"] = current["policy_version"]
+            out["configuration"] = chosen
         out["group"] = data.get("group") if data["target_type"] == Job.TargetType.GROUP else None
         out["label"] = data.get("label") if data["target_type"] == Job.TargetType.LABEL else None
         servers = data.get("servers") or []

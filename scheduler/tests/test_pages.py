@@ -295,6 +295,14 @@ def test_a_policy_job_picks_an_active_policy(client, make_user, tenant_alpha, se
     }
     edit = admin.get(f"/jobs/{job.pk}/edit").content.decode()
     assert f'value="{policy.pk}:integrity_check" selected' in edit
+    # A new version of the policy: saving the job's other fields keeps the version it runs.
+    policy_actions.update_policy(
+        policy, {"configuration": {"physical_only": True}}, acting_user=None
+    )
+    r = admin.post(f"/jobs/{job.pk}/edit", {**data, "priority": "9", "step": "5", "go": "save"})
+    assert r.status_code == 302
+    job.refresh_from_db()
+    assert (job.priority, job.configuration["policy_version"]) == (9, 1)
 
 
 def test_job_page_timeline_has_past_and_planned_runs_by_day(client, make_user, tenant_alpha, job):
