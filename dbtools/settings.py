@@ -366,6 +366,13 @@ DBTOOLS_TARGET_REQUESTS_PER_PROCESS = env.int(
 )
 DBTOOLS_TARGET_REQUESTS_PER_USER = env.int("DBTOOLS_TARGET_REQUESTS_PER_USER", default=3)
 
+# Scheduled jobs running at once: per tenant (the PRD's 5), per target server (one heavy job at a
+# time on a server whatever this says), and per worker node over all its clusters, so a burst
+# of jobs cannot take every connection and core a node has.
+DBTOOLS_JOBS_PER_TENANT = env.int("DBTOOLS_JOBS_PER_TENANT", default=5)
+DBTOOLS_JOBS_PER_SERVER = env.int("DBTOOLS_JOBS_PER_SERVER", default=1)
+DBTOOLS_JOBS_PER_NODE = env.int("DBTOOLS_JOBS_PER_NODE", default=8)
+
 
 def _check_engine_settings() -> None:
     """Settings that must agree, checked when any process starts rather than found in production."""

@@ -7,7 +7,8 @@ class PoliciesConfig(AppConfig):
 
     def ready(self) -> None:
         from policies import runner
-        from scheduler import engine
+        from scheduler import engine, job_types
         from scheduler.models import Job
 
         engine.register_handler(Job.Type.POLICY_EXECUTION, runner.run)
+        job_types.register_picker(Job.Type.POLICY_EXECUTION, runner.picks)

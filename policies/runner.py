@@ -19,6 +19,7 @@ from django.utils import timezone
 from policies import facts, render
 from policies.models import FactsCollection, Policy, PolicyVersion
 from policies.selection import Database
+from scheduler import job_types
 from scheduler.engine import Outcome
 from scheduler.models import OUTPUT_LIMIT, JobExecution, RunStatus
 from servers import actions as server_actions
@@ -213,3 +214,36 @@ def _run(execution: JobExecution, deadline: float, cancel: threading.Event) -> O
         )
         return Outcome(RunStatus.FAILED, result, log.text(), "query_failed", message)
     return Outcome(RunStatus.SUCCEEDED, result, log.text())
+
+
+TASK_WORDS = {"full": "full backup", "diff": "differential backup", "log": "log backup"}
+
+
+def picks() -> list[job_types.Pick]:
+    """What the job wizard offers for a policy job: each active policy's latest version, one
+    entry per part it runs (a backup policy's full, differential and log backups)."""
+    found = []
+    for policy in Policy.objects.alive().filter(status=Policy.Status.ACTIVE).order_by("name"):
+        version = policy.versions.filter(number=policy.version).first()
+        if version is None:
+            continue
+        config = version.configuration or {}
+        tasks = (
+            [t for t in ("full", "diff", "log") if config.get(t)]
+            if policy.policy_type == Policy.Type.BACKUP
+            else [policy.policy_type]
+        )
+        for task in tasks:
+            words = TASK_WORDS.get(task, policy.get_policy_type_display().lower())
+            found.append(
+                job_types.Pick(
+                    value=f"{policy.pk}:{task}",
+                    label=f"{policy.name} v{version.number} ({words})",
+                    configuration={
+                        "policy_id": policy.pk,
+                        "policy_version": version.number,
+                        "task": task,
+                    },
+                )
+            )
+    return found

@@ -4,6 +4,7 @@ commit."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +18,7 @@ from dbtools import tenancy
 from dbtools.errors import ActionError
 from dbtools.tasks import enqueue
 from engine import due
-from scheduler import job_types, timing
+from scheduler import engine, job_types, timing
 from scheduler.models import ACTIVE, Job, JobDependency, JobRun, RunStatus
 from servers.models import Server
 
@@ -119,6 +120,37 @@ def create_job(data: dict[str, Any], *, acting_user: User) -> Job:
         )
         due.mark_on_commit(due.JOBS)
     return job
+
+
+def check_job(data: dict[str, Any], job: Job | None = None) -> None:
+    """Every rule `create_job` (or `update_job` of `job`) applies, without writing: the wizard
+    checks each step with it. Raises ActionError with field errors."""
+    draft = copy.copy(job) if job is not None else Job()
+    for key in FIELDS:
+        if key in data:
+            setattr(draft, key, data[key])
+    _validated(draft, data.get("server_ids", [] if job is None else None))
+
+
+def test_script(
+    data: dict[str, Any], server: Server, *, acting_user: User, seconds: int
+) -> engine.Outcome:
+    """Run a custom script once on one server before the job is saved, for at most `seconds`,
+    and say what happened. Nothing is stored but the activity entry, written before the script
+    runs: the script may change the server."""
+    configuration, errors = job_types.validate(Job.Type.CUSTOM_SCRIPT, data.get("configuration"))
+    if errors:
+        raise ActionError(errors)
+    with tenancy.atomic():
+        activity.record(
+            "job.test_run",
+            "server",
+            server.pk,
+            server.name,
+            {"job": data.get("name", ""), "database": configuration["database"]},
+            acting_user,
+        )
+    return engine.try_script(configuration, server, seconds)
 
 
 def update_job(job: Job, data: dict[str, Any], *, acting_user: User) -> Job:

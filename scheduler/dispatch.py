@@ -7,10 +7,11 @@ queues its successor; the per-minute `tick` (routine cluster) queues one when no
 Every DBTOOLS_JOB_DISPATCH_POLL seconds it asks the due index (`engine.due`, kind "jobs") for
 tenants with scheduler work due, claims them, and in each runs one engine `step` (fire due slots,
 recover lost executions, start runs under the limits, claim executions) inside the tenant's
-context. Each claimed execution becomes its own task: a "run now" on the interactive cluster, so
-it starts within seconds whatever the routine cluster is busy with, anything else (schedule,
-event, upstream job) on the routine cluster, so an hour-long maintenance job never holds a worker
-that interactive work needs. A tenant visit ends by recomputing the tenant's due time, which
+context. Each claimed execution becomes its own task: a "run now" of a job whose time limit fits
+the interactive cluster's task limit on that cluster, so it starts within seconds whatever the
+routine cluster is busy with; anything else (schedule, event, upstream job, and "run now" of a
+long job) on the routine cluster, so an hour-long maintenance job never holds a worker that
+interactive work needs. A tenant visit ends by recomputing the tenant's due time, which
 includes its running executions' claim expiry: a worker that died is noticed by the next visit.
 
 "Run now" does not wait for the next poll: its action queues a visit of that tenant on the
@@ -76,7 +77,7 @@ def visit(tenant: Any, owner: str) -> int:
         due.refresh(tenant.pk, JOBS, release=owner)
     for c in claimed:
         trigger, timeout = runs[c.run_id]
-        kind = "interactive" if trigger == JobRun.Trigger.MANUAL else "routine"
+        kind = "interactive" if trigger == JobRun.Trigger.MANUAL and short(timeout) else "routine"
         enqueue(
             "scheduler.dispatch.run_execution",
             tenant.pk,
@@ -90,6 +91,16 @@ def visit(tenant: Any, owner: str) -> int:
             group="jobs",
         )
     return len(claimed)
+
+
+def short(timeout_seconds: int) -> bool:
+    """Can a job with this time limit run on the interactive cluster? Only if it ends within
+    that cluster's task limit: a manual run of a long job (an hour-long index rebuild) would
+    otherwise hold one of its few workers, which connection tests and deploys need, for the
+    whole run. Long ones go to the routine cluster like scheduled runs."""
+    interactive = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get("interactive", {})
+    limit = interactive.get("timeout", settings.Q_CLUSTER.get("timeout", 0))
+    return timeout_seconds + TASK_MARGIN_SECONDS <= limit
 
 
 def claim_tenant(tenant_id: int, owner: str) -> bool:

@@ -20,17 +20,20 @@ once:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -66,6 +69,10 @@ NOT_RETRYABLE = frozenset(
         "bad_configuration",
     }
 )
+# First key of the per-node slot locks ("JN" << 16) + slot; the second key is the node's.
+_NODE_LOCK_SPACE = 0x4A4E << 16
+# How long an execution given back by a full node waits before it is claimed again.
+NODE_FULL_WAIT_SECONDS = 5
 FAILED = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.INTERRUPTED)
 
 
@@ -176,13 +183,26 @@ def fire_event(event: str, details: dict[str, Any] | None = None) -> list[int]:
 # -- 2. starting runs -----------------------------------------------------------------------------
 def targets(job: Job) -> list[Server]:
     """The job's servers as they are now: a server that joined its group since runs too."""
+    if job.target_type == Job.TargetType.SERVERS:
+        return list(Server.objects.alive().filter(jobs=job).order_by("name"))
+    return resolve(job.target_type, group_id=job.group_id, label_id=job.label_id)
+
+
+def resolve(
+    target_type: str,
+    *,
+    group_id: int | None = None,
+    label_id: int | None = None,
+    server_ids: list[int] | None = None,
+) -> list[Server]:
+    """The servers a target means right now (for a job not saved yet too)."""
     servers = Server.objects.alive()
-    if job.target_type == Job.TargetType.GROUP:
-        servers = servers.filter(groups=job.group_id)
-    elif job.target_type == Job.TargetType.LABEL:
-        servers = servers.filter(labels=job.label_id)
+    if target_type == Job.TargetType.GROUP:
+        servers = servers.filter(groups=group_id)
+    elif target_type == Job.TargetType.LABEL:
+        servers = servers.filter(labels=label_id)
     else:
-        servers = servers.filter(jobs=job)
+        servers = servers.filter(pk__in=server_ids or [])
     return list(servers.order_by("name"))
 
 
@@ -318,6 +338,34 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def failure(exc: sqlclient.TargetError) -> Outcome:
+    """The outcome of an execution that ended with an error from the server or the driver."""
+    partial = getattr(exc, "partial", None)
+    status = {"timeout": RunStatus.TIMED_OUT, "cancelled": RunStatus.CANCELLED}.get(
+        exc.kind, RunStatus.FAILED
+    )
+    number = getattr(exc, "number", None)
+    return Outcome(
+        status,
+        {"error_number": number} if number else {},
+        output=partial.output if partial else "",
+        error_kind=exc.kind,
+        # The server's own error number is what a DBA searches for; keep it in the text.
+        error_message=f"{exc.message} (error {number})" if number else exc.message,
+    )
+
+
+def try_script(configuration: dict[str, Any], server: Server, seconds: int) -> Outcome:
+    """Run a custom script's configuration once on `server` as a job would, for at most
+    `seconds` (then its statement is cancelled), without any job or execution row."""
+    job = Job(job_type=Job.Type.CUSTOM_SCRIPT, configuration=configuration)
+    execution = JobExecution(job=job, server=server, server_name=server.name)
+    try:
+        return _custom_script(execution, time.monotonic() + seconds, threading.Event())
+    except sqlclient.TargetError as exc:
+        return failure(exc)
+
+
 def register_handler(job_type: str, handler: Handler) -> None:
     """Apps that own a kind of job (policies, alerts) plug in how it runs."""
     HANDLERS[job_type] = handler
@@ -334,8 +382,64 @@ def begin(execution_id: int, owner: str) -> bool:
     )
 
 
+@contextlib.contextmanager
+def node_slot() -> Iterator[bool]:
+    """Hold one of this node's DBTOOLS_JOBS_PER_NODE execution slots while the block runs; yields
+    False when every slot is taken. The slots are PostgreSQL advisory locks in the system
+    database keyed by the host name, so every worker process of a node (whatever cluster it
+    belongs to) counts against the same limit, and a process that dies frees its slot with its
+    database session."""
+    limit = _setting("DBTOOLS_JOBS_PER_NODE", 8)
+    node = zlib.crc32(socket.gethostname().encode()) & 0x7FFFFFFF
+    connection = connections[DEFAULT_DB_ALIAS]
+    held: int | None = None
+    with connection.cursor() as cur:
+        # One statement per slot, so at most one lock is taken.
+        for slot in range(max(1, limit)):
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [_NODE_LOCK_SPACE + slot, node])
+            if cur.fetchone()[0]:
+                held = slot
+                break
+    try:
+        yield held is not None
+    finally:
+        if held is not None:
+            try:
+                with connection.cursor() as cur:
+                    cur.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)", [_NODE_LOCK_SPACE + held, node]
+                    )
+            except DatabaseError:
+                connection.close()  # ending the session releases its locks too
+
+
+def requeue(execution_id: int, owner: str, seconds: float = NODE_FULL_WAIT_SECONDS) -> bool:
+    """Give a claimed execution that has not begun back to the queue, without using an attempt,
+    to be claimed again after `seconds`."""
+    return bool(
+        JobExecution.objects.filter(
+            pk=execution_id, status=RunStatus.RUNNING, claimed_by=owner, started_at__isnull=True
+        ).update(
+            status=RunStatus.QUEUED,
+            claimed_by="",
+            claimed_until=None,
+            not_before=timezone.now() + dt.timedelta(seconds=seconds),
+        )
+    )
+
+
 def execute(execution_id: int, owner: str) -> str:
-    """Run one claimed execution to its end and record it; returns its final status."""
+    """Run one claimed execution to its end and record it; returns its final status. A node
+    already running its limit of executions gives the execution back to the queue instead."""
+    with node_slot() as free:
+        if not free:
+            requeue(execution_id, owner)
+            log.info("scheduler.node_full", execution=execution_id)
+            return RunStatus.QUEUED
+        return _execute(execution_id, owner)
+
+
+def _execute(execution_id: int, owner: str) -> str:
     if not begin(execution_id, owner):
         # Not ours (claimed elsewhere, cancelled, recovered) or already started elsewhere.
         found = JobExecution.objects.filter(pk=execution_id).values_list("status", flat=True)
@@ -356,19 +460,7 @@ def execute(execution_id: int, owner: str) -> str:
     try:
         outcome = HANDLERS[job.job_type](execution, deadline, cancel)
     except sqlclient.TargetError as exc:
-        partial = getattr(exc, "partial", None)
-        status = {"timeout": RunStatus.TIMED_OUT, "cancelled": RunStatus.CANCELLED}.get(
-            exc.kind, RunStatus.FAILED
-        )
-        number = getattr(exc, "number", None)
-        outcome = Outcome(
-            status,
-            {"error_number": number} if number else {},
-            output=partial.output if partial else "",
-            error_kind=exc.kind,
-            # The server's own error number is what a DBA searches for; keep it in the text.
-            error_message=f"{exc.message} (error {number})" if number else exc.message,
-        )
+        outcome = failure(exc)
     except Exception as exc:  # a bug must end the execution, never leave it running
         log.exception("scheduler.execution_crashed", execution=execution_id)
         outcome = Outcome(
@@ -388,8 +480,6 @@ def _renew(
 ) -> None:
     """Keep the claim alive while the work runs, and stop the work within a second or two when
     its run is cancelled or the claim was taken away (recovered as interrupted elsewhere)."""
-    from django.db import connections
-
     renewed = time.monotonic()
     try:
         while not stop.wait(CANCEL_CHECK_SECONDS):

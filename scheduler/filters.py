@@ -1,5 +1,7 @@
 """Job list filters, shared by the Jobs page and `GET /api/jobs`."""
 
+from typing import Any
+
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -28,6 +30,19 @@ class JobFilter(django_filters.FilterSet):
     class Meta:
         model = Job
         fields = ["q", "job_type", "state"]
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        # An empty value ("Any type" in the filter bar, `?job_type=`) means any, not an invalid
+        # choice: without this, searching with the drop-downs on "any" found nothing.
+        if data is not None and hasattr(data, "getlist"):
+            data = data.copy()
+            for key in list(data.keys()):
+                values = [v for v in data.getlist(key) if v != ""]
+                if values:
+                    data.setlist(key, values)
+                else:
+                    del data[key]
+        super().__init__(data, *args, **kwargs)
 
     def with_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         running = JobRun.objects.filter(job=OuterRef("pk"), status__in=ACTIVE)

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 
-from scheduler.models import Job
+from scheduler import job_types
+from scheduler.models import Job, JobDependency
 from servers.models import Label, Server, ServerGroup
 
-# Policy jobs are made by deploying a policy to a group, not by hand.
-PAGE_TYPES = [c for c in Job.Type.choices if c[0] != Job.Type.POLICY_EXECUTION]
 CRON_TEMPLATES = [
     ("0 2 * * *", "Every day at 02:00"),
     ("0 3 * * 0", "Every Sunday at 03:00"),
@@ -26,9 +26,57 @@ ERROR_FIELDS = {
     "schedule_config": "expression",
     "configuration.script": "script",
     "configuration.database": "database",
+    "configuration.policy_id": "policy",
+    "configuration.policy_version": "policy",
+    "configuration.task": "policy",
     "server_ids": "servers",
     "upstream": None,
 }
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    title: str
+    fields: tuple[str, ...]
+
+
+# The wizard's steps and the fields each one asks for; the review is the step after the last.
+STEPS = (
+    Step(1, "Type", ("job_type", "name", "description")),
+    Step(
+        2,
+        "Configuration",
+        ("policy", "script", "database", "target_type", "servers", "group", "label"),
+    ),
+    Step(
+        3,
+        "Schedule",
+        ("schedule_type", "timezone", "expression", "interval_seconds", "run_at", "event"),
+    ),
+    Step(
+        4,
+        "Options",
+        (
+            "timeout_seconds",
+            "priority",
+            "retry_attempts",
+            "retry_backoff",
+            "retry_delay_seconds",
+            "retry_max_delay_seconds",
+            "overlap_policy",
+            "misfire_policy",
+            "heavy",
+            "is_enabled",
+        ),
+    ),
+)
+REVIEW = len(STEPS) + 1
+
+
+def step_of(field: str | None) -> int:
+    """The step that asks for `field`; errors of no field show on the review."""
+    return next((st.number for st in STEPS if field in st.fields), REVIEW)
 
 
 # Fields that go to the job as they are.
@@ -59,7 +107,18 @@ def time_zones() -> list[str]:
 class JobForm(forms.Form):
     name = forms.CharField(max_length=128)
     description = forms.CharField(max_length=1000, required=False)
-    job_type = forms.ChoiceField(label="Type", choices=PAGE_TYPES, initial=Job.Type.CUSTOM_SCRIPT)
+    job_type = forms.ChoiceField(
+        label="Type",
+        choices=Job.Type.choices,
+        initial=Job.Type.CUSTOM_SCRIPT,
+        widget=forms.RadioSelect,
+    )
+    policy = forms.ChoiceField(
+        label="Policy",
+        required=False,
+        help_text="An active policy's latest version; deploying a policy to a group also "
+        "creates its jobs.",
+    )
     script = forms.CharField(
         label="T-SQL script",
         required=False,
@@ -133,6 +192,19 @@ class JobForm(forms.Form):
         self.fields["servers"].queryset = Server.objects.alive().order_by("name")
         self.fields["group"].queryset = ServerGroup.objects.order_by("name")
         self.fields["label"].queryset = Label.objects.order_by("name")
+        self.picks = {p.value: p for p in job_types.picks(Job.Type.POLICY_EXECUTION)}
+        self.fields["policy"].choices = [("", "Choose a policy…")] + [
+            (p.value, p.label) for p in self.picks.values()
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("job_type") == Job.Type.POLICY_EXECUTION and not data.get("policy"):
+            self.add_error(
+                "policy",
+                "Choose a policy." if self.picks else "There is no active policy to run yet.",
+            )
+        return data
 
     def clean_timezone(self) -> str:
         tz = self.cleaned_data["timezone"].strip()
@@ -161,11 +233,21 @@ class JobForm(forms.Form):
         data = self.cleaned_data
         out: dict[str, Any] = {k: data[k] for k in SIMPLE_FIELDS}
         out["schedule_config"] = self.schedule_config()
-        out["configuration"] = (
-            {"script": data.get("script") or "", "database": data.get("database") or "master"}
-            if data["job_type"] == Job.Type.CUSTOM_SCRIPT
-            else {}
-        )
+        out["configuration"] = {}
+        if data["job_type"] == Job.Type.CUSTOM_SCRIPT:
+            out["configuration"] = {
+                "script": data.get("script") or "",
+                "database": data.get("database") or "master",
+            }
+        elif data["job_type"] == Job.Type.POLICY_EXECUTION and data.get("policy") in self.picks:
+            chosen = dict(self.picks[data["policy"]].configuration)
+            current = (self.job.configuration or {}) if self.job else {}
+            same = ("policy_id", "task")
+            if all(current.get(k) == chosen[k] for k in same) and "policy_version" in current:
+                # Saving other changes keeps the version the job runs (a deployment pins it);
+                # only picking another policy takes that one's latest.
+                chosen["policy_version"] = current["policy_version"]
+            out["configuration"] = chosen
         out["group"] = data.get("group") if data["target_type"] == Job.TargetType.GROUP else None
         out["label"] = data.get("label") if data["target_type"] == Job.TargetType.LABEL else None
         servers = data.get("servers") or []
@@ -206,4 +288,40 @@ def initial_for(job: Job) -> dict[str, Any]:
         "interval_seconds": cfg.get("interval_seconds", 3600),
         "run_at": local.replace(tzinfo=None) if local else None,
         "event": cfg.get("event", ""),
+        "policy": f"{conf['policy_id']}:{conf.get('task', '')}" if "policy_id" in conf else "",
     }
+
+
+class DependencyForm(forms.Form):
+    """One job this job runs after, and when."""
+
+    upstream = forms.ModelChoiceField(
+        label="Runs after", queryset=Job.objects.none(), required=False, empty_label="—"
+    )
+    trigger_rule = forms.ChoiceField(
+        label="When",
+        choices=JobDependency.Trigger.choices,
+        initial=JobDependency.Trigger.ON_SUCCESS,
+    )
+
+    def __init__(self, *args: Any, job: Job, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["upstream"].queryset = Job.objects.alive().exclude(pk=job.pk).order_by("name")
+
+
+DependencyFormSet = forms.formset_factory(DependencyForm, extra=0, max_num=100)
+
+
+def dependency_forms(job: Job, data: Any = None, blank_rows: int = 2) -> Any:
+    """The formset of `job`'s upstream links (as saved, or as posted), with blank rows to add."""
+    initial = [
+        {"upstream": d.upstream_id, "trigger_rule": d.trigger_rule}
+        for d in JobDependency.objects.filter(job=job, upstream__deleted_at__isnull=True)
+        .select_related("upstream")
+        .order_by("upstream__name")
+    ]
+    if data is None:
+        initial += [{} for _ in range(blank_rows)]
+    return DependencyFormSet(
+        data, initial=initial if data is None else None, form_kwargs={"job": job}, prefix="dep"
+    )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -105,3 +107,26 @@ def _message(err: Any) -> str:
         "type": f"Must be of type {limit}.",
     }
     return messages.get(err.validator, err.message[:200])
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One thing a job of a type can run (a policy and its part), as the wizard offers it."""
+
+    value: str
+    label: str
+    configuration: dict[str, Any]
+
+
+# The apps that own a kind of job (policies) say what can be picked for it; the scheduler never
+# imports them.
+PICKERS: dict[str, Callable[[], list[Pick]]] = {}
+
+
+def register_picker(job_type: str, picker: Callable[[], list[Pick]]) -> None:
+    PICKERS[job_type] = picker
+
+
+def picks(job_type: str) -> list[Pick]:
+    picker = PICKERS.get(job_type)
+    return picker() if picker else []

@@ -127,7 +127,7 @@ def test_a_cron_job_runs_through_the_dispatcher_task(server, tenant_alpha):
 def test_run_now_visits_at_once_and_runs_on_the_interactive_cluster(
     server, queued, api, make_user, tenant_alpha
 ):
-    job = make_job(server)
+    job = make_job(server, timeout_seconds=30)
     client = api(make_user("otto", tenant_alpha, "operator"), tenant_alpha)
     started = time.monotonic()
     r = client.post(f"/api/jobs/{job.pk}/run")
@@ -136,6 +136,51 @@ def test_run_now_visits_at_once_and_runs_on_the_interactive_cluster(
     assert (run.trigger, run.status) == ("manual", "succeeded")
     assert queued[:2] == [("visit_now", "interactive"), ("run_execution", "interactive")]
     assert time.monotonic() - started < 10
+
+
+def test_run_now_of_a_long_job_runs_on_the_routine_cluster(server, queued):
+    # Its time limit (30 min) is past the interactive cluster's task limit: it must not hold
+    # one of the interactive workers for the whole run.
+    job = make_job(server, timeout_seconds=1800)
+    run = actions.run_now(job, acting_user=None)
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert queued[:2] == [("visit_now", "interactive"), ("run_execution", "routine")]
+
+
+def test_a_full_node_gives_the_execution_back_and_it_runs_once_a_slot_frees(
+    server, tenant_alpha, settings
+):
+    settings.DBTOOLS_JOBS_PER_NODE = 1
+    job = make_job(server)
+    run = engine.queue_run(job, "manual")
+    engine.start_runs()
+    [claimed] = engine.claim_executions("w1", 5)
+    held, release = threading.Event(), threading.Event()
+
+    def other_execution():  # another worker of this node, in the middle of a long execution
+        try:
+            with engine.node_slot() as free:
+                assert free
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    t = threading.Thread(target=other_execution)
+    t.start()
+    assert held.wait(10)
+    assert engine.execute(claimed.execution_id, "w1") == "queued"
+    ex = JobExecution.objects.get(pk=claimed.execution_id)
+    assert (ex.status, ex.attempt, ex.started_at, ex.claimed_by) == ("queued", 1, None, "")
+    assert ex.not_before > timezone.now()  # not claimed again at once
+    release.set()
+    t.join(10)
+    JobExecution.objects.filter(pk=ex.pk).update(not_before=None)
+    [again] = engine.claim_executions("w2", 5)
+    assert engine.execute(again.execution_id, "w2") == "succeeded"
+    run.refresh_from_db()
+    assert run.status == "succeeded"
 
 
 def test_only_one_dispatcher_runs_at_a_time(tenant_alpha):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.models import ActivityLog
 from dbtools import tenancy
+from dbtools.errors import ActionError
 from scheduler import actions, engine, timing
 from scheduler.models import Job, JobExecution, JobRun
 from servers import actions as server_actions
@@ -380,3 +381,35 @@ def test_next_due_says_when_the_tenant_has_scheduler_work(two):
     assert engine.next_due() == job.next_run_at
     actions.run_now(job, acting_user=None)
     assert engine.next_due() <= timezone.now()
+
+
+# -- the wizard's test run ------------------------------------------------------------------------
+def test_a_test_run_runs_the_script_once_and_is_logged_without_a_run(two):
+    data = {"name": "Try", "configuration": {"script": "PRINT 'tried'\nGO\nSELECT 1"}}
+    outcome = actions.test_script(data, two[0], acting_user=None, seconds=10)
+    assert outcome.status == "succeeded" and "tried" in outcome.output
+    assert ActivityLog.objects.filter(action="job.test_run", entity_name="SQLPROD01").count() == 1
+    assert not JobRun.objects.exists() and not JobExecution.objects.exists()
+
+
+def test_a_test_run_shows_the_servers_error(two):
+    data = {"configuration": {"script": "THROW 51000, 'No share.', 1;"}}
+    outcome = actions.test_script(data, two[0], acting_user=None, seconds=10)
+    assert outcome.status == "failed" and "No share. (error 51000)" in outcome.error_message
+
+
+def test_a_test_run_past_its_limit_is_cancelled_on_the_server(two, sqlsim):
+    before = sqlsim.stats("SQLPROD01")["attentions"]
+    data = {"configuration": {"script": "WAITFOR DELAY '00:00:30';"}}
+    started = time.monotonic()
+    outcome = actions.test_script(data, two[0], acting_user=None, seconds=2)
+    assert outcome.status == "timed_out"
+    assert time.monotonic() - started < 10
+    assert sqlsim.stats("SQLPROD01")["attentions"] > before
+
+
+def test_a_test_run_refuses_a_bad_configuration(two):
+    with pytest.raises(ActionError) as err:
+        actions.test_script({"configuration": {"script": ""}}, two[0], acting_user=None, seconds=5)
+    assert "configuration.script" in err.value.errors
+    assert not ActivityLog.objects.filter(action="job.test_run").exists()

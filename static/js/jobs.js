@@ -35,5 +35,42 @@
     field.focus();
   });
 
-  htmx.onLoad(() => document.querySelectorAll("[data-job-form]").forEach(sync));
+  // After Next or Back the page is new: put the keyboard on the step shown (its first field
+  // with an error, else its first field), not at the top of the page.
+  function focusStep(form) {
+    if (!form.hasAttribute("data-focus-step")) return;
+    form.removeAttribute("data-focus-step");
+    const step = form.querySelector("fieldset.step:not([hidden])");
+    if (!step) return;
+    const visible = (el) => el.offsetParent !== null;
+    const fields = [...step.querySelectorAll("input:not([type=hidden]), select, textarea")];
+    const target =
+      fields.find((el) => el.closest(".has-error") && visible(el)) || fields.find(visible);
+    (target || step).focus();
+  }
+
+  // An execution's details open in a dialog; closing it puts the keyboard back on the link that
+  // opened it (found again by id: a live refresh may have replaced the link meanwhile).
+  let opener = null;
+  document.addEventListener("htmx:afterSwap", (e) => {
+    if (e.detail.target.id !== "execution-dialog-body") return;
+    const dialog = document.getElementById("execution-dialog");
+    const link = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (link && link.dataset && link.dataset.executionDialog) opener = link.dataset.executionDialog;
+    if (dialog && !dialog.open) {
+      dialog.showModal();
+      dialog.onclose = () => {
+        document.getElementById("execution-dialog-body").replaceChildren();
+        const back = opener && document.querySelector(`[data-execution-dialog="${opener}"]`);
+        if (back) back.focus();
+      };
+    }
+  });
+
+  htmx.onLoad(() =>
+    document.querySelectorAll("[data-job-form]").forEach((form) => {
+      sync(form);
+      focusStep(form);
+    }),
+  );
 })();
