@@ -44,6 +44,7 @@ RULE_FIELDS = (
     "group",
     "label",
     "server",
+    "quiet_during_maintenance",
     "enabled",
 )
 SILENCE_FIELDS = (

@@ -78,6 +78,16 @@ class AlertRule(models.Model):
     server = models.ForeignKey(
         Server, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules"
     )
+    # The work DbTools itself schedules (backups, index rebuilds, integrity checks) raises CPU,
+    # I/O latency and log use by design: a rule watching those says so here, and its alerts on
+    # a server are recorded as suppressed, not sent, while such a job runs there.
+    quiet_during_maintenance = models.BooleanField(
+        default=False,
+        db_default=False,
+        verbose_name="Suppress during DbTools maintenance",
+        help_text="While a backup, index or integrity job started by DbTools runs on the server, "
+        "record this rule's alerts as suppressed and send nothing.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -166,6 +176,19 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True)
     ack_comment = models.CharField(max_length=1000, blank=True)
+    # Heavy maintenance by DbTools on the server while the alert fired (its rule being quiet
+    # during maintenance): what ran, from when, until when (empty while it still runs). Kept
+    # after the work ends, so history says why nobody was told.
+    suppressed_by = models.CharField(max_length=200, blank=True, db_default="")
+    suppressed_execution = models.ForeignKey(
+        "scheduler.JobExecution",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="suppressed_alerts",
+    )
+    suppressed_since = models.DateTimeField(null=True, blank=True)
+    suppressed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "alerts"
@@ -181,6 +204,19 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.server_id} ({self.status})"
+
+    @property
+    def suppression(self) -> str:
+        """What the pages say: "suppressed: IndexOptimize running since 02:00 UTC", or, once
+        the work ended, "suppressed during IndexOptimize, 02:00-02:40 UTC"."""
+        if not self.suppressed_by or self.suppressed_since is None:
+            return ""
+        since = self.suppressed_since.astimezone(dt.UTC)
+        if self.suppressed_until is None:
+            return f"suppressed: {self.suppressed_by} running since {since:%H:%M} UTC"
+        until = self.suppressed_until.astimezone(dt.UTC)
+        end = f"{until:%H:%M}" if until.date() == since.date() else f"{until:%Y-%m-%d %H:%M}"
+        return f"suppressed during {self.suppressed_by}, {since:%Y-%m-%d %H:%M}-{end} UTC"
 
 
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}

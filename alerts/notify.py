@@ -3,7 +3,8 @@
 After each evaluation `plan` decides, in one statement, which alerts each enabled contact point
 must hear about: newly firing ones, reminders of alerts still firing (every
 `repeat_interval_minutes`, at most `repeat_cap` times), and resolutions of alerts it was told
-about. Alerts that are acknowledged, silenced, or held behind their server's offline alert are
+about. Alerts that are acknowledged, silenced, held behind their server's offline alert, or
+suppressed by DbTools' own maintenance on their server (and for a grace period after it) are
 left out. The alerts of one contact point and event go out as one message, so a rule firing on
 thirty servers in the same evaluation sends one notification, not thirty.
 
@@ -44,6 +45,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from alerts.evaluator import maintenance_grace_minutes
 from alerts.models import Alert, ContactPoint, DeliveryAttempt, Notification
 from dbtools import crypto, tenancy
 
@@ -69,6 +71,9 @@ WITH cp AS (
             SELECT 1 FROM alerts o JOIN alert_rules orr ON orr.id = o.rule_id
             WHERE o.server_id = a.server_id AND o.status = 'firing'
               AND orr.metric = 'server_offline'))
+      -- suppressed while DbTools' own maintenance runs there, and for a grace period after it
+      AND NOT (a.suppressed_by <> '' AND (a.suppressed_until IS NULL
+               OR a.suppressed_until > %(now)s - make_interval(mins => %(grace)s)))
       AND NOT EXISTS (
             SELECT 1 FROM alert_silences s
             WHERE alert_silence_open(s.starts_at, s.ends_at, s.repeat, s.weekdays, s.time_zone,
@@ -123,7 +128,14 @@ def plan(now: dt.datetime | None = None) -> int:
         with connections[alias].cursor() as cur:
             # Plans of two evaluations at once would both see an alert as not yet notified.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('alerts.notify'))")
-            cur.execute(PLAN_SQL, {"now": now, "resolved_since": now - RESOLVED_LOOKBACK})
+            cur.execute(
+                PLAN_SQL,
+                {
+                    "now": now,
+                    "resolved_since": now - RESOLVED_LOOKBACK,
+                    "grace": maintenance_grace_minutes(),
+                },
+            )
             rows = cur.fetchall()
         if not rows:
             return 0
