@@ -169,8 +169,7 @@ RETURNING a.id, a.rule_id, a.server_id
 # the alerts of rules that are quiet during maintenance. Marked alerts still fire, resolve and
 # are kept; notification planning leaves them out until the grace period after the work. The
 # label is the Maintenance Solution procedure a policy job runs, else the job's name.
-SUPPRESS_SQL = """
-WITH work AS (
+WORK_SQL = """
     SELECT DISTINCT ON (e.server_id) e.server_id, e.id, e.started_at, e.completed_at,
            CASE WHEN j.job_type = 'policy_execution' THEN
                CASE coalesce(j.configuration->>'task', p.policy_type)
@@ -191,7 +190,9 @@ WITH work AS (
       AND (%(servers)s::int[] IS NULL OR e.server_id = ANY(%(servers)s::int[]))
     -- what still runs first, then what ended last
     ORDER BY e.server_id, e.status = 'running' DESC, e.completed_at DESC NULLS FIRST
-), marked AS (
+"""
+SUPPRESS_SQL = f"""
+WITH work AS ({WORK_SQL}), marked AS (
     UPDATE alerts a SET suppressed_by = w.what, suppressed_execution_id = w.id,
                         suppressed_since = w.started_at, suppressed_until = w.completed_at
     FROM work w, alert_rules r
@@ -301,6 +302,27 @@ def evaluate(server_ids: list[int] | None = None, now: dt.datetime | None = None
         cur.execute(SUPPRESS_SQL, {**params, "grace": maintenance_grace_minutes()})
         _log(result, alias)
     return result
+
+
+@dataclass
+class Work:
+    """Heavy maintenance DbTools runs on a server now, as the pages name it."""
+
+    server_id: int
+    execution_id: int
+    started_at: dt.datetime
+    completed_at: dt.datetime | None
+    what: str
+
+
+def running_work(server_ids: list[int]) -> dict[int, Work]:
+    """The heavy maintenance running now on each of `server_ids` (those with none left out)."""
+    alias = tenancy.current().alias
+    params = {"now": timezone.now(), "grace": 0, "servers": server_ids}
+    with connections[alias].cursor() as cur:
+        cur.execute(WORK_SQL, params)
+        found = [Work(*row) for row in cur.fetchall()]
+    return {w.server_id: w for w in found if w.completed_at is None}
 
 
 def maintenance_grace_minutes() -> int:

@@ -33,6 +33,7 @@ from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import query_without, vary_on_htmx, wants_partial
 from dbtools.roles import Role, request_has_role
+from scheduler.models import JobExecution
 from servers.models import Server
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
@@ -195,7 +196,7 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(_alerts(), pk=pk)
+    alert = get_object_or_404(_alerts().select_related("suppressed_execution"), pk=pk)
     _decorate([alert])
     notifications = (
         Notification.objects.filter(alerts=alert)
@@ -212,6 +213,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "notification_columns": NOTIFICATION_COLUMNS,
             "ack_limit": ACK_LIMIT,
             "condition": actions.describe(alert.rule),
+            "grace": evaluator.maintenance_grace_minutes(),
         },
     )
 
@@ -258,6 +260,24 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"{alert.rule.name} on {alert.server.name} snoozed for {minutes} min."
     )
     return _back(request, "alerts")
+
+
+def server_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Alerts card of the server page: its firing alerts, and the heavy maintenance DbTools
+    runs on it now (which holds the alerts of quiet rules)."""
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    alerts = list(
+        Alert.objects.select_related("rule")
+        .filter(server=server, status=Alert.Status.FIRING)
+        .order_by("-triggered_at", "-pk")[:20]
+    )
+    _decorate(alerts)
+    work = evaluator.running_work([server.pk]).get(server.pk)
+    context: dict[str, Any] = {"server": server, "alerts": alerts, "work": work}
+    if work:
+        execution = JobExecution.objects.get(pk=work.execution_id)
+        context |= {"work_job_id": execution.job_id, "work_run_id": execution.run_id}
+    return render(request, "alerts/server_card.html", context)
 
 
 # -- rules ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from alerts import notify
 from alerts.models import Alert, AlertRule, Notification
-from alerts.tests.test_collection import collect, server, sim  # noqa: F401 - fixtures
+from alerts.tests import test_collection
 from core.models import ActivityLog
 from policies import actions as policy_actions
 from scheduler import actions as job_actions
@@ -17,10 +17,12 @@ from scheduler.models import Job, JobExecution
 from servers import actions as server_actions
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
+# The collected sqlsim server of the collection tests.
+sim, server, collect = test_collection.sim, test_collection.server, test_collection.collect
 
 
 @pytest.fixture
-def rules(server):  # noqa: F811 - the fixture imported above
+def rules(server):
     AlertRule.objects.filter(name="CPU now").update(quiet_during_maintenance=True)
     AlertRule.objects.create(
         name="CPU loud",
@@ -44,7 +46,7 @@ def point(admin_user):
 
 
 @pytest.fixture
-def index_work(server):  # noqa: F811
+def index_work(server):
     """An IndexOptimize execution the engine has claimed and a worker has begun: running."""
     group = server_actions.create_group("Prod")
     server_actions.add_to_group(group, [server])
@@ -77,7 +79,7 @@ def test_a_quiet_rule_is_recorded_as_suppressed_while_index_work_runs(
     point,
     index_work,
     sim,
-    server,  # noqa: F811
+    server,
 ):
     sim.spike_cpu("SQLALERT01", 99)
     sim.advance_clock("SQLALERT01", 180)
@@ -101,7 +103,7 @@ def test_after_the_work_and_its_grace_period_the_quiet_alert_is_sent(
     point,
     index_work,
     sim,
-    settings,  # noqa: F811
+    settings,
 ):
     sim.spike_cpu("SQLALERT01", 99)
     sim.advance_clock("SQLALERT01", 180)
@@ -122,7 +124,7 @@ def test_after_the_work_and_its_grace_period_the_quiet_alert_is_sent(
 def test_without_maintenance_a_quiet_rule_fires_and_is_sent_as_usual(
     rules,
     point,
-    sim,  # noqa: F811
+    sim,
 ):
     sim.spike_cpu("SQLALERT01", 99)
     sim.advance_clock("SQLALERT01", 180)
@@ -131,7 +133,7 @@ def test_without_maintenance_a_quiet_rule_fires_and_is_sent_as_usual(
     assert notified_rules() == ["CPU loud", "CPU now"]
 
 
-def test_a_light_job_suppresses_nothing(rules, point, index_work, sim):  # noqa: F811
+def test_a_light_job_suppresses_nothing(rules, point, index_work, sim):
     Job.objects.update(heavy=False)
     sim.spike_cpu("SQLALERT01", 99)
     sim.advance_clock("SQLALERT01", 180)
