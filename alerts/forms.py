@@ -114,7 +114,9 @@ class ContactPointForm(forms.ModelForm):
         model = ContactPoint
         fields = [
             "name",
+            "kind",
             "url",
+            "email_to",
             "secret",
             "payload_format",
             "min_severity",

@@ -5,11 +5,13 @@ and the alerts themselves (one active alert per rule per server, kept as history
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -355,15 +357,29 @@ def switch_off_unrouted(collector: Any, field: Any, sub_objs: Any, using: str) -
 
 
 class ContactPoint(models.Model):
-    """A webhook that receives notifications of alerts at or above a severity, of every server
-    or of one group's or label's."""
+    """A webhook or a list of email addresses that receives notifications of alerts at or above
+    a severity, of every server or of one group's or label's."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        EMAIL = "email", "Email"
 
     class Format(models.TextChoices):
         JSON = "json", "DbTools JSON"
         SLACK = "slack", "Slack-compatible"
 
     name = models.CharField(max_length=128)
-    url = models.URLField(max_length=2000)
+    kind = models.CharField(
+        max_length=8, choices=Kind.choices, default=Kind.WEBHOOK, db_default=Kind.WEBHOOK
+    )
+    url = models.URLField(max_length=2000, blank=True, help_text="Webhook: where to POST.")
+    email_to = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        verbose_name="Email to",
+        help_text="Email: addresses, separated by commas.",
+    )
     # Signs each body (HMAC-SHA256) so the receiver can tell it came from DbTools; stored
     # encrypted like server passwords.
     secret_encrypted = models.TextField(blank=True)
@@ -411,6 +427,42 @@ class ContactPoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in re.split(r"[,;\s]+", self.email_to or "") if a.strip()]
+
+    def clean(self) -> None:
+        """What each kind needs, for the form and the API alike."""
+        errors: dict[str, list[str]] = {}
+        if self.kind == self.Kind.WEBHOOK and not self.url:
+            errors["url"] = ["A webhook needs the address to POST to."]
+        if self.kind == self.Kind.EMAIL:
+            # Without an SMTP server the first alert would fail at night; refuse it now.
+            if not getattr(settings, "DBTOOLS_EMAIL_ENABLED", False):
+                errors["kind"] = [
+                    "Email needs an SMTP server: ask the administrator to set DBTOOLS_EMAIL_URL."
+                ]
+            to = self.recipients()
+            bad = [a for a in to if not _is_email(a)]
+            if not to:
+                errors["email_to"] = ["Enter at least one email address."]
+            elif bad:
+                errors["email_to"] = [f"Not an email address: {', '.join(bad)[:200]}."]
+            elif len(to) > MAX_RECIPIENTS:
+                errors["email_to"] = [f"At most {MAX_RECIPIENTS} addresses."]
+        if errors:
+            raise ValidationError(errors)
+
+
+MAX_RECIPIENTS = 20
+
+
+def _is_email(address: str) -> bool:
+    try:
+        validate_email(address)
+    except ValidationError:
+        return False
+    return True
 
 
 class Notification(models.Model):

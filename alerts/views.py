@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -454,7 +455,7 @@ def contact_list(
     )
     columns = [
         {"title": "Name"},
-        {"title": "URL"},
+        {"title": "Sends to"},
         {"title": "Routes"},
         {"title": "Repeat"},
         {"title": "Signed"},
@@ -466,6 +467,7 @@ def contact_list(
         "log": log,
         "log_columns": _with_actions(request, Role.ADMIN, NOTIFICATION_COLUMNS),
         "form": form or ContactPointForm(),
+        "email_enabled": settings.DBTOOLS_EMAIL_ENABLED,
     }
     return render(request, "alerts/contacts.html", context, status=status)
 
