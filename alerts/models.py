@@ -181,7 +181,7 @@ class Alert(models.Model):
     # Heavy maintenance by DbTools on the server while the alert fired (its rule being quiet
     # during maintenance): what ran, from when, until when (empty while it still runs). Kept
     # after the work ends, so history says why nobody was told.
-    suppressed_by = models.CharField(max_length=200, blank=True, db_default="")
+    suppressed_by = models.CharField(max_length=200, blank=True, default="", db_default="")
     suppressed_execution = models.ForeignKey(
         "scheduler.JobExecution",
         null=True,
@@ -376,6 +376,7 @@ class ContactPoint(models.Model):
     email_to = models.CharField(
         max_length=1000,
         blank=True,
+        default="",
         db_default="",
         verbose_name="Email to",
         help_text="Email: addresses, separated by commas.",

@@ -276,6 +276,8 @@ def email_text(body: dict[str, Any]) -> tuple[str, str]:
 
 def send_email(point: ContactPoint, body: dict[str, Any]) -> str:
     """Send one notification by email through Django's default mailer; "" or the error."""
+    if not settings.DBTOOLS_EMAIL_ENABLED:
+        return "No SMTP server is configured (DBTOOLS_EMAIL_URL)."
     subject, text = email_text(body)
     message = EmailMessage(subject, text, to=point.recipients())
     try:

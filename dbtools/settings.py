@@ -380,7 +380,9 @@ DBTOOLS_ALERT_MAINTENANCE_GRACE_MINUTES = env.int(
 # settings it is retiring.
 _EMAIL_URL = env.str("DBTOOLS_EMAIL_URL", default="")
 DBTOOLS_EMAIL_ENABLED = bool(_EMAIL_URL)
-MAILERS: dict[str, dict] = {}
+# Without one, a default mailer that drops everything: Django wants a default mailer, and
+# alerting checks DBTOOLS_EMAIL_ENABLED itself (an email is never reported as delivered there).
+MAILERS: dict[str, dict] = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
 if _EMAIL_URL:
     _email = env.email_url("DBTOOLS_EMAIL_URL")
     MAILERS["default"] = {

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='contactpoint',
             name='email_to',
-            field=models.CharField(blank=True, db_default='', help_text='Email: addresses, separated by commas.', max_length=1000, verbose_name='Email to'),
+            field=models.CharField(blank=True, db_default='', default='', help_text='Email: addresses, separated by commas.', max_length=1000, verbose_name='Email to'),
         ),
         migrations.AddField(
             model_name='contactpoint',

@@ -428,3 +428,12 @@ def test_email_needs_smtp_settings_and_valid_addresses(admin_user, settings):
         actions.create_contact_point({"name": "Hook", "kind": "webhook"}, acting_user=admin_user)
     assert "url" in refused.value.errors
     assert not ContactPoint.objects.exists()
+
+
+def test_an_email_point_left_without_smtp_settings_fails_visibly(email_point, admin_user, smtp):
+    smtp.DBTOOLS_EMAIL_ENABLED = False  # DBTOOLS_EMAIL_URL removed after the point was made
+    notification = actions.send_test(email_point, acting_user=admin_user)
+    notify.deliver(notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "pending"
+    assert notification.last_error == "No SMTP server is configured (DBTOOLS_EMAIL_URL)."
