@@ -171,6 +171,7 @@ RETURNING a.id, a.rule_id, a.server_id
 # label is the Maintenance Solution procedure a policy job runs, else the job's name.
 WORK_SQL = """
     SELECT DISTINCT ON (e.server_id) e.server_id, e.id, e.started_at, e.completed_at,
+           e.job_id, e.run_id,
            CASE WHEN j.job_type = 'policy_execution' THEN
                CASE coalesce(j.configuration->>'task', p.policy_type)
                    WHEN 'index_maintenance' THEN 'IndexOptimize'
@@ -312,6 +313,8 @@ class Work:
     execution_id: int
     started_at: dt.datetime
     completed_at: dt.datetime | None
+    job_id: int
+    run_id: int
     what: str
 
 

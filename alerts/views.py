@@ -34,7 +34,6 @@ from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
 from dbtools.pages import query_without, vary_on_htmx, wants_partial
 from dbtools.roles import Role, request_has_role
-from scheduler.models import JobExecution
 from servers.models import Server
 
 SEVERITY_ICONS = {"critical": "octagon-x", "warning": "triangle-alert", "info": "circle-alert"}
@@ -274,10 +273,7 @@ def server_card(request: HttpRequest, pk: int) -> HttpResponse:
     )
     _decorate(alerts)
     work = evaluator.running_work([server.pk]).get(server.pk)
-    context: dict[str, Any] = {"server": server, "alerts": alerts, "work": work}
-    if work:
-        execution = JobExecution.objects.get(pk=work.execution_id)
-        context |= {"work_job_id": execution.job_id, "work_run_id": execution.run_id}
+    context = {"server": server, "alerts": alerts, "work": work}
     return render(request, "alerts/server_card.html", context)
 
 
