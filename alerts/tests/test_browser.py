@@ -217,3 +217,35 @@ def test_alerts_held_by_dbtools_maintenance_say_so_on_the_alert_and_server_pages
     page.keyboard.press("Enter")
     expect(page.locator("dd[data-suppressed]")).to_contain_text(text)
     expect(page.locator("dd[data-suppressed]")).to_contain_text("nobody is told")
+
+
+def test_an_email_contact_point_is_added_and_tested_from_the_keyboard(
+    page, login, tenant_alpha, settings, mailoutbox
+):
+    """With SMTP settings given (Django's locmem mailer here): the form by keyboard, the list
+    says where it sends, and Send test lands one email and a Delivered line in the log."""
+    settings.DBTOOLS_EMAIL_ENABLED = True
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    user = get_user_model().objects.create_user("adm", password="Adm-pass-12345")
+    Membership.objects.create(user=user, tenant=tenant_alpha, role="admin")
+    login("adm", "Adm-pass-12345")
+    page.goto("/alerts/contact-points")
+    page.get_by_label("Name").focus()
+    page.keyboard.type("DBA team")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Kind")).to_be_focused()
+    page.get_by_label("Kind").select_option("email")
+    page.get_by_label("Email to").focus()
+    page.keyboard.type("dba@example.com, oncall@example.com")
+    page.get_by_role("button", name="Add contact point").focus()
+    page.keyboard.press("Enter")
+    row = page.get_by_role("row").filter(has_text="DBA team")
+    expect(row).to_contain_text("Email dba@example.com, oncall@example.com")
+    row.get_by_role("button", name="Send a test to DBA team").focus()
+    page.keyboard.press("Enter")
+    # The delivery log's row: event Test, status with its icon and word.
+    log = page.get_by_role("row").filter(has_text="Delivered").filter(has_text="DBA team")
+    expect(log).to_have_count(1)
+    expect(log).to_contain_text("Test")
+    assert [m.subject for m in mailoutbox] == ["[DbTools alpha] TEST: test of DBA team"]
+    assert mailoutbox[0].to == ["dba@example.com", "oncall@example.com"]
