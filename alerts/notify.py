@@ -125,6 +125,28 @@ ORDER BY cp.id, c.id
 """
 
 
+# Whether planning or retrying could find anything, in one cheap round trip: after each
+# collection batch of each tenant, a healthy fleet (nothing firing, nothing recently resolved,
+# nothing waiting for a retry) skips the planning query, which joins eight tables.
+PENDING_SQL = """
+SELECT EXISTS (SELECT 1 FROM alert_contact_points WHERE enabled)
+       AND EXISTS (SELECT 1 FROM alerts
+                   WHERE (status = 'firing' AND acknowledged_at IS NULL)
+                      OR (status = 'resolved' AND resolved_at > %(resolved_since)s)),
+       EXISTS (SELECT 1 FROM alert_notifications
+               WHERE status = 'pending' AND next_attempt_at <= %(now)s)
+"""
+
+
+def pending_work(now: dt.datetime | None = None) -> tuple[bool, bool]:
+    """(plan could create a notification, a delivery awaits its retry) in the current tenant."""
+    now = now or timezone.now()
+    with connections[tenancy.current().alias].cursor() as cur:
+        cur.execute(PENDING_SQL, {"now": now, "resolved_since": now - RESOLVED_LOOKBACK})
+        plan_needed, retry_needed = cur.fetchone()
+    return bool(plan_needed), bool(retry_needed)
+
+
 def plan(now: dt.datetime | None = None) -> int:
     """Create the notifications due now in the current tenant and queue their delivery once
     committed. Returns how many were created."""

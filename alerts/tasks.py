@@ -21,8 +21,9 @@ def evaluate_written(server_ids: list[int]) -> dict[str, Any]:
 
     result = evaluator.evaluate(server_ids)
     # Delivery itself runs in the interactive cluster; here notifications are only planned.
-    notified = notify.plan()
-    retried = notify.retry_due()
+    plan_needed, retry_needed = notify.pending_work()
+    notified = notify.plan() if plan_needed else 0
+    retried = notify.retry_due() if retry_needed else 0
     return {
         "fired": len(result.fired),
         "resolved": len(result.resolved),

@@ -546,18 +546,19 @@ class _Inline:
             fut.set_exception(exc)
         return fut
 
-    submit_write = submit_last = submit
+    submit_write = submit_last = submit_renew = submit
 
     def shutdown(self, wait: bool = True) -> None:
         pass
 
 
 class _DbThread:
-    """One tenant-database thread of a slot, taking writes before visits. A visit only claims
-    more work; a write releases claims. Behind a queue of visits, results waited past their
-    claim lease and the same servers were claimed and collected again."""
+    """One tenant-database thread of a slot, taking lease renewals first, then writes, then
+    visits. A visit only claims more work; a write releases claims. Behind a queue of visits,
+    results waited past their claim lease and the same servers were claimed and collected
+    again; a renewal keeps the claims of results still queued."""
 
-    WRITE, VISIT, LAST = 0, 1, 2
+    RENEW, WRITE, VISIT, LAST = -1, 0, 1, 2
 
     def __init__(self, name: str, initializer: Callable[[], Any]) -> None:
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
@@ -596,6 +597,9 @@ class _DbThread:
     def submit_last(self, fn: Any, *args: Any) -> Future:
         return self._put(self.LAST, fn, args)
 
+    def submit_renew(self, fn: Any, *args: Any) -> Future:
+        return self._put(self.RENEW, fn, args)
+
     def shutdown(self, wait: bool = True) -> None:
         self._queue.put((self.LAST + 1, next(self._seq), None))
         if wait:
@@ -631,6 +635,7 @@ class SlotLoop:
             "late": 0,
             "max_late_s": 0.0,
             "stolen": 0,
+            "renewed": 0,  # claims whose lease was extended while their results waited
             # Seconds of database work (claims on the slot's thread, visits and writes on its
             # database threads), summed: near DBTOOLS_COLLECTOR_DB_THREADS times the run time
             # means the slot is bound by its database round trips.
@@ -646,6 +651,12 @@ class SlotLoop:
         self.visiting: dict[Future, tuple[WorkKey, int]] = {}  # -> (key, servers reserved)
         self.writing: set[Future] = set()
         self.lock = threading.Lock()  # totals written from database threads
+        # Per tenant: when (monotonic) its oldest claim not yet renewed was made, and how many
+        # of its writes are queued on its database thread. A claim outliving half its lease
+        # with results still unwritten is renewed, so nobody claims those servers again.
+        self.lease_from: dict[int, float] = {}
+        self.writes_queued: Counter[int] = Counter()
+        self.visit_started: dict[Future, float] = {}
 
     # -- claiming
     def busy_tenants(self) -> int:
@@ -711,6 +722,7 @@ class SlotLoop:
             limit = min(settings.DBTOOLS_COLLECTOR_BATCH, share, room - got)
             fut = self._db_pool(tenant.pk).submit(self.visit, tenant, row.part, limit, horizon)
             self.visiting[fut] = (WorkKey(tenant.pk, row.part), limit)
+            self.visit_started[fut] = time.monotonic()  # the claim's lease runs from after this
             got += limit
         return got
 
@@ -751,9 +763,11 @@ class SlotLoop:
             # Its reserved room is free again: claim more at once rather than at the next poll.
             self.wrote = True
             key, _ = self.visiting.pop(fut)
+            started = self.visit_started.pop(fut)
             jobs, offline_after = fut.result()
             if jobs:
                 self.offline_after[key.tenant_id] = offline_after
+                self.lease_from.setdefault(key.tenant_id, started)
             for job in jobs:
                 heapq.heappush(self.scheduled, (job.due_at, next(self.seq), key, job))
             self.outstanding[key] += len(jobs)
@@ -830,12 +844,66 @@ class SlotLoop:
 
     def write(self, key: WorkKey, results: list[store.Result]) -> None:
         self.outstanding[key] -= len(results)
+        with self.lock:
+            self.writes_queued[key.tenant_id] += 1
         fut = self._db_pool(key.tenant_id).submit_write(self._write, key, results)
         self.writing.add(fut)
-        fut.add_done_callback(self._written)
+        fut.add_done_callback(lambda f: self._written(f, key.tenant_id))
 
-    def _written(self, fut: Future) -> None:
+    def _written(self, fut: Future, tenant_id: int) -> None:
+        with self.lock:
+            self.writes_queued[tenant_id] -= 1
         self.wrote = True
+
+    def writes_pending(self) -> bool:
+        with self.lock:
+            return any(count > 0 for count in self.writes_queued.values())
+
+    # -- leases
+    def holds(self, tenant_id: int) -> bool:
+        """Does the slot still hold claims of this tenant (claimed, collecting, or results
+        waiting to be written)?"""
+        with self.lock:
+            if self.writes_queued[tenant_id] > 0:
+                return True
+        return any(
+            count > 0 for key, count in self.outstanding.items() if key.tenant_id == tenant_id
+        )
+
+    def renew_leases(self) -> None:
+        """Main thread: renew the claims of tenants whose results are still held past half the
+        lease (the database thread is behind: under overload, writes queue for longer than a
+        lease), ahead of the writes queued on their thread."""
+        now_m = time.monotonic()
+        half = settings.DBTOOLS_COLLECTOR_LEASE_SECONDS / 2
+        for tenant_id, since in list(self.lease_from.items()):
+            if not self.holds(tenant_id):
+                del self.lease_from[tenant_id]
+            elif now_m - since > half:
+                self.lease_from[tenant_id] = now_m
+                self._db_pool(tenant_id).submit_renew(self._renew, tenant_id)
+
+    def _renew(self, tenant_id: int) -> None:
+        """On the tenant's database thread: extend every claim this slot holds in the tenant."""
+        started = time.monotonic()
+        until = timezone.now() + dt.timedelta(seconds=settings.DBTOOLS_COLLECTOR_LEASE_SECONDS)
+        try:
+            tenant = self.tenants[tenant_id]
+            with tenancy.use_tenant(tenant) as ctx, connections[ctx.alias].cursor() as cur:
+                cur.execute(
+                    """UPDATE collector_state SET claimed_until = %s
+                       WHERE claimed_by = %s AND claimed_until IS NOT NULL""",
+                    [until, self.owner],
+                )
+                renewed = cur.rowcount
+            with self.lock:
+                self.totals["renewed"] += renewed
+        except Exception:
+            # The claims run out as they would have; their servers may be collected again.
+            log.exception("collector.renew_failed", tenant=tenant_id)
+        finally:
+            with self.lock:
+                self.totals["db_s"] += time.monotonic() - started
 
     def _write(self, key: WorkKey, results: list[store.Result]) -> None:
         """On the tenant's database thread: store one batch of results and release its claims."""
@@ -910,14 +978,22 @@ class SlotLoop:
                         self.totals["db_s"] += time.monotonic() - started
                         # More may be waiting while there is room: ask again at once.
                         next_poll = now_m + (0 if got and got < room else POLL_SECONDS)
-                    if stopping and not (self.in_flight or self.scheduled or self.visiting):
+                    # Stopping waits for queued writes too, renewing their claims meanwhile.
+                    if stopping and not (
+                        self.in_flight
+                        or self.scheduled
+                        or self.visiting
+                        or self.pending
+                        or self.writes_pending()
+                    ):
                         break
                     wait_for = 0.05 if self.in_flight or self.visiting else 0.1
                     if self.scheduled:
                         until = (self.scheduled[0][0] - timezone.now()).total_seconds()
                         wait_for = max(0.0, min(wait_for, until))
                     self.harvest(wait_for)
-                    self.flush()
+                    self.flush(force=stopping)
+                    self.renew_leases()
             self.flush(force=True)
         finally:
             # Writes under way finish; each database thread closes its own connections.

@@ -144,29 +144,34 @@ def write(results: list[Result]) -> int:
         connections[alias].cursor() as cur,
     ):
         if m_srv:
+            # One statement: the arrays are sent once, and only rows actually inserted go into
+            # the rollups (a batch written twice, say after a lost reply, is not counted twice).
+            # Rollups are kept current as data arrives, so long ranges never scan raw rows.
             cur.execute(
-                """INSERT INTO metrics (server_id, metric_type_id, collected_at, value)
-                   SELECT * FROM unnest(%b::int[], %b::smallint[], %b::timestamptz[],
-                                        %b::float8[])
-                   ON CONFLICT DO NOTHING""",
+                f"""WITH ins AS (
+                      INSERT INTO metrics (server_id, metric_type_id, collected_at, value)
+                      SELECT * FROM unnest(%b::int[], %b::smallint[], %b::timestamptz[],
+                                           %b::float8[])
+                      ON CONFLICT DO NOTHING
+                      RETURNING server_id, metric_type_id, collected_at, value
+                    ), roll AS (
+                      INSERT INTO metric_rollups_5m AS r
+                        (server_id, metric_type_id, bucket, samples, total, minimum, maximum)
+                      SELECT server_id, metric_type_id,
+                             date_bin('{ROLLUP}', collected_at, '2000-01-01'), count(*),
+                             sum(value), min(value), max(value)
+                      FROM ins
+                      GROUP BY 1, 2, 3
+                      ON CONFLICT (server_id, metric_type_id, bucket) DO UPDATE SET
+                        samples = r.samples + excluded.samples,
+                        total = r.total + excluded.total,
+                        minimum = least(r.minimum, excluded.minimum),
+                        maximum = greatest(r.maximum, excluded.maximum)
+                    )
+                    SELECT count(*) FROM ins""",
                 [m_srv, m_type, m_at, m_val],
             )
-            rows += cur.rowcount
-            # Kept current as data arrives, so long ranges never scan raw rows.
-            cur.execute(
-                f"""INSERT INTO metric_rollups_5m AS r
-                      (server_id, metric_type_id, bucket, samples, total, minimum, maximum)
-                    SELECT s, t, date_bin('{ROLLUP}', at, '2000-01-01'), count(*), sum(v),
-                           min(v), max(v)
-                    FROM unnest(%b::int[], %b::smallint[], %b::timestamptz[], %b::float8[])
-                         AS u(s, t, at, v)
-                    GROUP BY 1, 2, 3
-                    ON CONFLICT (server_id, metric_type_id, bucket) DO UPDATE SET
-                      samples = r.samples + excluded.samples, total = r.total + excluded.total,
-                      minimum = least(r.minimum, excluded.minimum),
-                      maximum = greatest(r.maximum, excluded.maximum)""",
-                [m_srv, m_type, m_at, m_val],
-            )
+            rows += cur.fetchone()[0]
         if snaps:
             cur.execute(
                 """INSERT INTO server_snapshots (server_id, collected_at, status, cpu_percent,

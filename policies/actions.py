@@ -231,8 +231,9 @@ def deploy(
                 acting_user,
             )
             done.append(deployment)
-        # Compliance of the new deployment needs facts: read them at the next tick.
-        facts.mark_due_on_commit()
+        # Compliance of the new deployment needs facts, and the fleet figure changes: read and
+        # recompute them at the next tick.
+        facts.invalidate_snapshot()
     return done
 
 
@@ -249,6 +250,7 @@ def _remove(deployment: PolicyDeployment, user: User) -> None:
         {"group": deployment.group.name},
         user,
     )
+    facts.invalidate_snapshot()
 
 
 def undeploy(policy: Policy, group: ServerGroup, *, acting_user: User) -> None:
@@ -291,6 +293,7 @@ def grant_exemption(policy: Policy, data: dict[str, Any], *, acting_user: User) 
             expires_at=expires_at,
             granted_by=activity.actor_name(acting_user),
         )
+        facts.invalidate_snapshot()
         activity.record(
             "policy.exemption_granted",
             "policy",
@@ -314,6 +317,7 @@ def revoke_exemption(exemption: Exemption, *, acting_user: User) -> None:
         exemption.revoked_at = timezone.now()
         exemption.revoked_by = activity.actor_name(acting_user)
         exemption.save(update_fields=["revoked_at", "revoked_by"])
+        facts.invalidate_snapshot()
         activity.record(
             "policy.exemption_revoked",
             "policy",

@@ -245,6 +245,41 @@ def _verdict(
     return verdict(Status.WARNING, *late) if late else verdict(Status.COMPLIANT)
 
 
+def next_change(
+    limits: Limits,
+    facts: list[DatabaseFacts],
+    now: dt.datetime,
+    *,
+    exemptions: list[Exemption] = (),  # type: ignore[assignment]
+    grace: dt.timedelta = DEFAULT_GRACE,
+) -> dt.datetime | None:
+    """The first instant after `now` at which time alone would change a verdict of `evaluate`
+    over the same facts: a backup or CHECKDB turning late or overdue, a grace period or an
+    exemption ending. None: nothing changes until new facts arrive. It may be early (a database
+    the policy does not select counts too), never late: the background fleet figure is
+    recomputed then instead of on a fixed short period."""
+    if not limits.databases:
+        return None
+    times = [e.expires_at for e in exemptions if e.expires_at > now]
+    pairs = (
+        (limits.full, limits.full_due, lambda f: [f.last_full]),
+        (limits.full_or_diff, limits.full_or_diff_due, lambda f: [f.last_full, f.last_diff]),
+        (limits.log, limits.log_every, lambda f: [f.last_log]),
+        (limits.checkdb, limits.checkdb_due, lambda f: [f.last_good_checkdb]),
+    )
+    for f in facts:
+        if f.created:
+            times.append(f.created + grace)
+        for limit, due, lasts in pairs:
+            if limit is None:
+                continue
+            last = max((t for t in lasts(f) if t), default=None)
+            if last is None:
+                continue
+            times += [last + gap for gap in (limit, due) if gap is not None]
+    return min((t for t in times if t > now), default=None)
+
+
 def summary(verdicts: list[Verdict]) -> dict[str, Any]:
     """Counts and the fleet figure: compliant share of the databases that are judged."""
     counts = {s.value: 0 for s in Status}

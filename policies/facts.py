@@ -34,7 +34,12 @@ INTERVAL = dt.timedelta(minutes=15)
 LEASE = dt.timedelta(minutes=5)
 THREADS = 8
 TIMEOUT = 30  # seconds per server: msdb history can be large on a busy server
-SNAPSHOT_AGE = dt.timedelta(minutes=5)
+# The fleet figure is recomputed when time alone changes a verdict (the snapshot's changes_at),
+# after new facts, and at the latest this long after the last time, for what changed meanwhile
+# in configuration (a group's members, a policy edited). Every 5 minutes for every tenant cost a
+# routine task and a tenant connection per tenant per 5 minutes, most of them recomputing the
+# same figure.
+SNAPSHOT_AGE = dt.timedelta(minutes=15)
 TENANTS_PER_TICK = 500
 # The tick's claim on a tenant: the queued task should have run by then, or it was lost.
 VISIT_LEASE = dt.timedelta(minutes=10)
@@ -242,9 +247,14 @@ def next_due() -> dt.datetime | None:
         times.append(now)  # a server never read
     if not times:
         return None
-    snapshot = ComplianceSnapshot.objects.filter(pk=1).values_list("computed_at", flat=True)
-    times.append(snapshot[0] + SNAPSHOT_AGE if snapshot else now)
+    snapshot = ComplianceSnapshot.objects.filter(pk=1).values_list("computed_at", "changes_at")
+    times.append(snapshot_due(*snapshot[0]) if snapshot else now)
     return min(times)
+
+
+def snapshot_due(computed_at: dt.datetime, changes_at: dt.datetime | None) -> dt.datetime:
+    """When the fleet figure computed at `computed_at` must be computed again."""
+    return min(computed_at + SNAPSHOT_AGE, changes_at or computed_at + SNAPSHOT_AGE)
 
 
 def collect_tenant(slug: str, owner: str = "") -> dict[str, Any]:
@@ -256,9 +266,12 @@ def collect_tenant(slug: str, owner: str = "") -> dict[str, Any]:
     with tenancy.use_tenant_slug(slug) as ctx:
         result = collect()
         # The fleet figure follows new facts at once, and time passing (a log backup growing
-        # late) within SNAPSHOT_AGE; judging a large fleet takes seconds, so not every minute.
+        # late) when it changes a verdict; judging a large fleet takes seconds.
         snapshot = ComplianceSnapshot.objects.filter(pk=1).first()
-        stale = snapshot is None or snapshot.computed_at < timezone.now() - SNAPSHOT_AGE
+        stale = (
+            snapshot is None
+            or snapshot_due(snapshot.computed_at, snapshot.changes_at) <= timezone.now()
+        )
         if result["servers"] or stale:
             result["snapshot_ms"] = standing.refresh_snapshot().duration_ms
         due_index.refresh(ctx.id, due_index.FACTS, release=owner)
@@ -296,3 +309,10 @@ def mark_due_on_commit() -> None:
     from engine import due as due_index
 
     due_index.mark_on_commit(due_index.FACTS)
+
+
+def invalidate_snapshot() -> None:
+    """In a write's transaction: what the fleet figure judges changed (a deployment, an
+    exemption); recompute it at the next tick rather than when it next ages out."""
+    ComplianceSnapshot.objects.filter(pk=1).update(changes_at=timezone.now())
+    mark_due_on_commit()

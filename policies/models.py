@@ -215,6 +215,9 @@ class ComplianceSnapshot(models.Model):
     computed_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict)
+    # The first instant time alone changes a verdict (a backup turning overdue, an exemption
+    # ending): the figure is recomputed then, not on a short fixed period for every tenant.
+    changes_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "policy_compliance_snapshot"

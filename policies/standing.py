@@ -81,6 +81,8 @@ class DeploymentStanding:
     rows: list[Row] = field(default_factory=list)
     # Servers of the group whose facts were never read (or could not be), with the reason.
     unknown: list[dict[str, Any]] = field(default_factory=list)
+    # When time alone would next change a verdict here (None: only new facts would).
+    changes_at: dt.datetime | None = None
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -182,9 +184,9 @@ def standings(
                 standing.unknown.append({"server_id": sid, "server_name": name, "reason": reason})
         lim = limits(d.policy.policy_type, configs[(d.policy_id, d.policy_version)], now)
         by_key = {(f.server_id, f.name): f for f in group_facts}
-        verdicts = compliance.evaluate(
-            lim, group_facts, now, exemptions=exemptions.get(d.policy_id, [])
-        )
+        exempt = exemptions.get(d.policy_id, [])
+        verdicts = compliance.evaluate(lim, group_facts, now, exemptions=exempt)
+        standing.changes_at = compliance.next_change(lim, group_facts, now, exemptions=exempt)
         standing.rows = sorted(
             (Row(v, by_key[(v.server_id, v.database)]) for v in verdicts),
             key=lambda r: (SEVERITY[r.verdict.status], r.facts.server_name, r.facts.name),
@@ -227,7 +229,10 @@ def fleet_summary(now: dt.datetime | None = None) -> dict[str, Any]:
     every such policy. A database is counted once, at its worst verdict."""
     worst: dict[tuple[int, str], Status] = {}
     unknown: set[int] = set()
+    changes: list[dt.datetime] = []
     for standing in standings(live_deployments(), now):
+        if standing.changes_at:
+            changes.append(standing.changes_at)
         for row in standing.rows:
             key = (row.facts.server_id, row.facts.name.lower())
             status = row.verdict.status
@@ -247,6 +252,7 @@ def fleet_summary(now: dt.datetime | None = None) -> dict[str, Any]:
         "warning": counts["warning"],
         "counts": counts,
         "servers_without_facts": len(unknown),
+        "changes_at": min(changes, default=None),
     }
 
 
@@ -276,10 +282,16 @@ def refresh_snapshot(now: dt.datetime | None = None) -> ComplianceSnapshot:
 
     started = time.perf_counter()
     summary = fleet_summary(now)
+    changes_at = summary.pop("changes_at")
     took = int((time.perf_counter() - started) * 1000)
     snapshot, _ = ComplianceSnapshot.objects.update_or_create(
         pk=1,
-        defaults={"computed_at": now or timezone.now(), "duration_ms": took, "summary": summary},
+        defaults={
+            "computed_at": now or timezone.now(),
+            "duration_ms": took,
+            "summary": summary,
+            "changes_at": changes_at,
+        },
     )
     return snapshot
 
@@ -290,4 +302,6 @@ def fleet_card() -> dict[str, Any]:
     snapshot = ComplianceSnapshot.objects.filter(pk=1).first()
     if snapshot is not None:
         return {**snapshot.summary, "computed_at": snapshot.computed_at}
-    return {**fleet_summary(), "computed_at": timezone.now()}
+    summary = fleet_summary()
+    summary.pop("changes_at")
+    return {**summary, "computed_at": timezone.now()}

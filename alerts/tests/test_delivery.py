@@ -339,6 +339,23 @@ def test_a_contact_point_routed_to_a_group_hears_of_its_servers_only(
     assert (point.group, point.enabled) == (None, False)
 
 
+def test_planning_runs_only_when_something_could_be_sent(servers, point, receiver, monkeypatch):
+    """After each collection batch: a healthy fleet costs one cheap query, not the planning
+    query; a firing alert with a contact point is planned and sent."""
+    from alerts import tasks
+
+    planned: list[int] = []
+    real_plan = notify.plan
+    monkeypatch.setattr(notify, "plan", lambda: planned.append(1) or real_plan())
+    rule()
+    assert notify.pending_work() == (False, False)
+    tasks.evaluate_written([s.pk for s in servers])
+    assert planned == []
+    fire(servers[:1], timezone.now())
+    assert tasks.evaluate_written([s.pk for s in servers])["fired"] == 1
+    assert planned == [1] and notify.pending_work()[0] is True
+
+
 # -- email --------------------------------------------------------------------------------------
 LOCMEM = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 

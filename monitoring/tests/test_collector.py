@@ -390,6 +390,53 @@ def test_two_slots_racing_collect_every_server_exactly_once(monitored, tenant_al
     assert not CollectorState.objects.exclude(claimed_by="").exists()
 
 
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_results_queued_past_the_lease_keep_their_claims(
+    monitored, tenant_alpha, settings, monkeypatch
+):
+    """Under overload a slot's writes queue behind each other for longer than a claim lease: the
+    slot renews the claims of results still waiting, so no other slot (or node) claims and
+    collects those servers again before they are written."""
+    settings.DBTOOLS_COLLECTOR_LEASE_SECONDS = 3
+    settings.DBTOOLS_COLLECTOR_DB_THREADS = 1
+    servers = [monitored(f"SLOW{n}", f"SQLPROD0{n % 4 + 1}") for n in range(8)]
+    first = min(s.pk for s in servers)
+    real_write, real_collect = collector.write_results, collector.collect_server
+
+    def staggered(job, alias, offline_after):
+        time.sleep((job.server_id - first) * 0.5)  # results arrive over 3.5 s: four batches
+        return real_collect(job, alias, offline_after)
+
+    def slow_write(owner, results, parts):
+        time.sleep(1.5)  # four batches queue: the last waits until about 7 s, twice the lease
+        return real_write(owner, results, parts)
+
+    monkeypatch.setattr(collector, "collect_server", staggered)
+    monkeypatch.setattr(collector, "write_results", slow_write)
+    due_now(*servers)
+    result: dict = {}
+
+    def slot():
+        with tenancy.use_tenant(tenant_alpha):
+            result.update(collector.run_slot(0, 1.0, owner="busy-node"))
+
+    thread = threading.Thread(target=slot)
+    thread.start()
+    stolen: list[int] = []
+    try:
+        for _ in range(14):  # another node asks for due work every half second, for 7 s
+            time.sleep(0.5)
+            jobs = collector.claim_jobs("other-node", 100, timezone.now(), None, 60)
+            stolen += [job.server_id for job in jobs]
+            collector.release_servers("other-node", [job.server_id for job in jobs])
+    finally:
+        thread.join()
+    assert result["collected"] == len(servers)
+    assert stolen == [], "a server was claimed again while its results waited"
+    assert result["renewed"] >= 1
+    assert not CollectorState.objects.exclude(claimed_by="").exists()
+
+
 def test_each_slot_collects_its_own_part_and_takes_over_an_overdue_one(
     monitored, settings, monkeypatch
 ):

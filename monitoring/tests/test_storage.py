@@ -77,6 +77,11 @@ def test_rollups_match_raw_averages():
     assert rollup.samples == len(raw) == 5
     assert rollup.total / rollup.samples == pytest.approx(sum(raw) / len(raw)) == 38
     assert (rollup.minimum, rollup.maximum) == (10, 90)
+    # The same batch written again (a reply lost after the commit) adds no rows and counts
+    # nothing twice in the rollups.
+    assert store.write([result(server, base, cpu=10)]) == 0
+    rollup.refresh_from_db()
+    assert (rollup.samples, rollup.total) == (5, 190)
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,18 @@ def test_fleet_summary(good, bad, percent):
     verdicts = [compliance.Verdict(1, "s", f"g{i}", Status.COMPLIANT) for i in range(good)]
     verdicts += [compliance.Verdict(1, "s", f"b{i}", Status.NON_COMPLIANT) for i in range(bad)]
     assert compliance.summary(verdicts)["percent"] == percent
+
+
+def test_the_next_change_is_the_first_instant_time_alone_changes_a_verdict():
+    limits = backup_limits()  # log every 15 min: late after 15, overdue after 30
+    db = facts(last_log=NOW - 5 * M, last_diff=NOW - H)
+    assert compliance.next_change(limits, [db], NOW) == NOW + 10 * M
+    # Judged again at that instant, the verdict has indeed changed.
+    later = compliance.evaluate(limits, [db], NOW + 10 * M + dt.timedelta(seconds=1))
+    assert later[0].status == Status.WARNING
+    ends = Exemption(1, "Sales", "migration", NOW + 2 * M, "ann")
+    assert compliance.next_change(limits, [db], NOW, exemptions=[ends]) == NOW + 2 * M
+    assert compliance.next_change(limits, [], NOW) is None
+    # Everything already overdue: nothing more time can change.
+    stale = facts(last_full=NOW - 900 * H, last_log=NOW - 900 * H, created=NOW - 2000 * H)
+    assert compliance.next_change(limits, [stale], NOW) is None

@@ -159,6 +159,30 @@ def test_the_tenant_task_collects_and_refreshes_the_fleet_figure(fleet, tenant_a
     assert again["servers"] == 0 and "snapshot_ms" not in again
 
 
+def test_the_fleet_figure_is_recomputed_when_a_verdict_changes_not_every_few_minutes(
+    fleet, tenant_alpha
+):
+    from policies.models import ComplianceSnapshot
+
+    add(fleet, "SQLFACTS02")
+    facts.collect_tenant(tenant_alpha.slug)
+    snapshot = ComplianceSnapshot.objects.get()
+    # Nothing deployed: no instant changes a verdict; next at the configuration safety net.
+    assert snapshot.changes_at is None
+    assert facts.next_due() > timezone.now() + dt.timedelta(minutes=14)  # facts, then figure
+    # The instant a backup turns overdue has come: recomputed.
+    ComplianceSnapshot.objects.update(changes_at=timezone.now() - dt.timedelta(seconds=1))
+    assert "snapshot_ms" in facts.collect_tenant(tenant_alpha.slug)
+    assert "snapshot_ms" not in facts.collect_tenant(tenant_alpha.slug)
+    # A write that changes what is judged (a deployment, an exemption) marks it stale.
+    from dbtools import tenancy
+
+    with tenancy.atomic():
+        facts.invalidate_snapshot()
+    assert facts.next_due() <= timezone.now()
+    assert "snapshot_ms" in facts.collect_tenant(tenant_alpha.slug)
+
+
 def test_the_tick_visits_only_tenants_with_facts_due(fleet, tenant_alpha, tenant_beta, monkeypatch):
     """Finding work is one query on the due index: a tenant with nothing due is not visited
     (no task, no query on its database); one with a server due is, once, and is then due again
