@@ -380,9 +380,9 @@ DBTOOLS_ALERT_MAINTENANCE_GRACE_MINUTES = env.int(
 # settings it is retiring.
 _EMAIL_URL = env.str("DBTOOLS_EMAIL_URL", default="")
 DBTOOLS_EMAIL_ENABLED = bool(_EMAIL_URL)
-# Without one, a default mailer that drops everything: Django wants a default mailer, and
-# alerting checks DBTOOLS_EMAIL_ENABLED itself (an email is never reported as delivered there).
-MAILERS: dict[str, dict] = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+# Without one, Django's own default (SMTP on localhost:25) stands as the default mailer, which
+# `check --deploy` wants; alerting checks DBTOOLS_EMAIL_ENABLED itself and sends nothing then.
+MAILERS: dict[str, dict] = {"default": {"OPTIONS": {"host": "localhost", "port": 25}}}
 if _EMAIL_URL:
     _email = env.email_url("DBTOOLS_EMAIL_URL")
     MAILERS["default"] = {
