@@ -44,6 +44,7 @@ RULE_FIELDS = (
     "group",
     "label",
     "server",
+    "quiet_during_maintenance",
     "enabled",
 )
 SILENCE_FIELDS = (
@@ -62,7 +63,9 @@ SILENCE_FIELDS = (
 )
 CONTACT_FIELDS = (
     "name",
+    "kind",
     "url",
+    "email_to",
     "payload_format",
     "min_severity",
     "timeout_seconds",
@@ -369,7 +372,7 @@ def create_contact_point(data: dict[str, Any], *, acting_user: User) -> ContactP
             "contact_point",
             point.pk,
             point.name,
-            {"url": point.url},
+            {"kind": point.kind, "url": point.url, "email_to": point.email_to},
             acting_user,
         )
     return point

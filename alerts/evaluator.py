@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -163,6 +164,52 @@ RETURNING a.id, a.rule_id, a.server_id
 """
 
 
+# DbTools' own heavy maintenance (a scheduler execution of a heavy job: backups, index and
+# integrity maintenance) running on a server, or finished there within the grace period, marks
+# the alerts of rules that are quiet during maintenance. Marked alerts still fire, resolve and
+# are kept; notification planning leaves them out until the grace period after the work. The
+# label is the Maintenance Solution procedure a policy job runs, else the job's name.
+WORK_SQL = """
+    SELECT DISTINCT ON (e.server_id) e.server_id, e.id, e.started_at, e.completed_at,
+           e.job_id, e.run_id,
+           CASE WHEN j.job_type = 'policy_execution' THEN
+               CASE coalesce(j.configuration->>'task', p.policy_type)
+                   WHEN 'index_maintenance' THEN 'IndexOptimize'
+                   WHEN 'integrity_check' THEN 'DatabaseIntegrityCheck'
+                   WHEN 'backup' THEN 'DatabaseBackup'
+                   WHEN 'full' THEN 'DatabaseBackup (full)'
+                   WHEN 'diff' THEN 'DatabaseBackup (differential)'
+                   WHEN 'log' THEN 'DatabaseBackup (log)'
+                   ELSE j.name END
+           ELSE j.name END AS what
+    FROM job_executions e
+    JOIN jobs j ON j.id = e.job_id AND j.heavy
+    LEFT JOIN policies p
+      ON j.job_type = 'policy_execution' AND p.id = (j.configuration->>'policy_id')::int
+    WHERE e.server_id IS NOT NULL AND e.started_at IS NOT NULL
+      AND (e.status = 'running' OR e.completed_at > %(now)s - make_interval(mins => %(grace)s))
+      AND (%(servers)s::int[] IS NULL OR e.server_id = ANY(%(servers)s::int[]))
+    -- what still runs first, then what ended last
+    ORDER BY e.server_id, e.status = 'running' DESC, e.completed_at DESC NULLS FIRST
+"""
+SUPPRESS_SQL = f"""
+WITH work AS ({WORK_SQL}), marked AS (
+    UPDATE alerts a SET suppressed_by = w.what, suppressed_execution_id = w.id,
+                        suppressed_since = w.started_at, suppressed_until = w.completed_at
+    FROM work w, alert_rules r
+    WHERE a.server_id = w.server_id AND r.id = a.rule_id AND r.quiet_during_maintenance
+      AND (a.status = 'firing' OR a.suppressed_execution_id = w.id)
+      AND (a.suppressed_execution_id, a.suppressed_until) IS DISTINCT FROM (w.id, w.completed_at)
+    RETURNING a.id
+)
+-- work that vanished without an end (its execution deleted): closed now
+UPDATE alerts a SET suppressed_until = %(now)s
+WHERE a.suppressed_by <> '' AND a.suppressed_until IS NULL
+  AND (%(servers)s::int[] IS NULL OR a.server_id = ANY(%(servers)s::int[]))
+  AND NOT EXISTS (SELECT 1 FROM work w WHERE w.server_id = a.server_id)
+"""
+
+
 PREVIEW_SQL = (
     PAIRS_SQL[: PAIRS_SQL.index("), touch AS (")]
     + """)
@@ -253,8 +300,36 @@ def evaluate(server_ids: list[int] | None = None, now: dt.datetime | None = None
         result.fired = [row[0] for row in cur.fetchall()]
         cur.execute(RESOLVE_SQL, params)
         result.resolved = [row[0] for row in cur.fetchall()]
+        cur.execute(SUPPRESS_SQL, {**params, "grace": maintenance_grace_minutes()})
         _log(result, alias)
     return result
+
+
+@dataclass
+class Work:
+    """Heavy maintenance DbTools runs on a server now, as the pages name it."""
+
+    server_id: int
+    execution_id: int
+    started_at: dt.datetime
+    completed_at: dt.datetime | None
+    job_id: int
+    run_id: int
+    what: str
+
+
+def running_work(server_ids: list[int]) -> dict[int, Work]:
+    """The heavy maintenance running now on each of `server_ids` (those with none left out)."""
+    alias = tenancy.current().alias
+    params = {"now": timezone.now(), "grace": 0, "servers": server_ids}
+    with connections[alias].cursor() as cur:
+        cur.execute(WORK_SQL, params)
+        found = [Work(*row) for row in cur.fetchall()]
+    return {w.server_id: w for w in found if w.completed_at is None}
+
+
+def maintenance_grace_minutes() -> int:
+    return int(getattr(settings, "DBTOOLS_ALERT_MAINTENANCE_GRACE_MINUTES", 10))
 
 
 def _log(result: Result, alias: str) -> None:
@@ -276,6 +351,7 @@ def _log(result: Result, alias: str) -> None:
                 "value": a.last_value,
                 "threshold": a.threshold,
                 "alert": a.pk,
+                **({"suppressed": a.suppression} if a.suppression else {}),
             },
             user_id=None,
             user_name="system",

@@ -114,7 +114,9 @@ class ContactPointForm(forms.ModelForm):
         model = ContactPoint
         fields = [
             "name",
+            "kind",
             "url",
+            "email_to",
             "secret",
             "payload_format",
             "min_severity",
@@ -125,6 +127,15 @@ class ContactPointForm(forms.ModelForm):
             "label",
             "enabled",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Webhooks came first: a form posted without a kind (scripts written for them) still
+        # means a webhook.
+        self.fields["kind"].required = False
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or ContactPoint.Kind.WEBHOOK
 
     def validate_unique(self) -> None:
         pass

@@ -5,11 +5,13 @@ and the alerts themselves (one active alert per rule per server, kept as history
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -77,6 +79,16 @@ class AlertRule(models.Model):
     )
     server = models.ForeignKey(
         Server, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules"
+    )
+    # The work DbTools itself schedules (backups, index rebuilds, integrity checks) raises CPU,
+    # I/O latency and log use by design: a rule watching those says so here, and its alerts on
+    # a server are recorded as suppressed, not sent, while such a job runs there.
+    quiet_during_maintenance = models.BooleanField(
+        default=False,
+        db_default=False,
+        verbose_name="Suppress during DbTools maintenance",
+        help_text="While a backup, index or integrity job started by DbTools runs on the server, "
+        "record this rule's alerts as suppressed and send nothing.",
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -166,6 +178,19 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True)
     ack_comment = models.CharField(max_length=1000, blank=True)
+    # Heavy maintenance by DbTools on the server while the alert fired (its rule being quiet
+    # during maintenance): what ran, from when, until when (empty while it still runs). Kept
+    # after the work ends, so history says why nobody was told.
+    suppressed_by = models.CharField(max_length=200, blank=True, default="", db_default="")
+    suppressed_execution = models.ForeignKey(
+        "scheduler.JobExecution",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="suppressed_alerts",
+    )
+    suppressed_since = models.DateTimeField(null=True, blank=True)
+    suppressed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "alerts"
@@ -181,6 +206,19 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.server_id} ({self.status})"
+
+    @property
+    def suppression(self) -> str:
+        """What the pages say: "suppressed: IndexOptimize running since 02:00 UTC", or, once
+        the work ended, "suppressed during IndexOptimize, 02:00-02:40 UTC"."""
+        if not self.suppressed_by or self.suppressed_since is None:
+            return ""
+        since = self.suppressed_since.astimezone(dt.UTC)
+        if self.suppressed_until is None:
+            return f"suppressed: {self.suppressed_by} running since {since:%H:%M} UTC"
+        until = self.suppressed_until.astimezone(dt.UTC)
+        end = f"{until:%H:%M}" if until.date() == since.date() else f"{until:%Y-%m-%d %H:%M}"
+        return f"suppressed during {self.suppressed_by}, {since:%Y-%m-%d %H:%M}-{end} UTC"
 
 
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
@@ -319,15 +357,30 @@ def switch_off_unrouted(collector: Any, field: Any, sub_objs: Any, using: str) -
 
 
 class ContactPoint(models.Model):
-    """A webhook that receives notifications of alerts at or above a severity, of every server
-    or of one group's or label's."""
+    """A webhook or a list of email addresses that receives notifications of alerts at or above
+    a severity, of every server or of one group's or label's."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        EMAIL = "email", "Email"
 
     class Format(models.TextChoices):
         JSON = "json", "DbTools JSON"
         SLACK = "slack", "Slack-compatible"
 
     name = models.CharField(max_length=128)
-    url = models.URLField(max_length=2000)
+    kind = models.CharField(
+        max_length=8, choices=Kind.choices, default=Kind.WEBHOOK, db_default=Kind.WEBHOOK
+    )
+    url = models.URLField(max_length=2000, blank=True, help_text="Webhook: where to POST.")
+    email_to = models.CharField(
+        max_length=1000,
+        blank=True,
+        default="",
+        db_default="",
+        verbose_name="Email to",
+        help_text="Email: addresses, separated by commas.",
+    )
     # Signs each body (HMAC-SHA256) so the receiver can tell it came from DbTools; stored
     # encrypted like server passwords.
     secret_encrypted = models.TextField(blank=True)
@@ -375,6 +428,42 @@ class ContactPoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in re.split(r"[,;\s]+", self.email_to or "") if a.strip()]
+
+    def clean(self) -> None:
+        """What each kind needs, for the form and the API alike."""
+        errors: dict[str, list[str]] = {}
+        if self.kind == self.Kind.WEBHOOK and not self.url:
+            errors["url"] = ["A webhook needs the address to POST to."]
+        if self.kind == self.Kind.EMAIL:
+            # Without an SMTP server the first alert would fail at night; refuse it now.
+            if not getattr(settings, "DBTOOLS_EMAIL_ENABLED", False):
+                errors["kind"] = [
+                    "Email needs an SMTP server: ask the administrator to set DBTOOLS_EMAIL_URL."
+                ]
+            to = self.recipients()
+            bad = [a for a in to if not _is_email(a)]
+            if not to:
+                errors["email_to"] = ["Enter at least one email address."]
+            elif bad:
+                errors["email_to"] = [f"Not an email address: {', '.join(bad)[:200]}."]
+            elif len(to) > MAX_RECIPIENTS:
+                errors["email_to"] = [f"At most {MAX_RECIPIENTS} addresses."]
+        if errors:
+            raise ValidationError(errors)
+
+
+MAX_RECIPIENTS = 20
+
+
+def _is_email(address: str) -> bool:
+    try:
+        validate_email(address)
+    except ValidationError:
+        return False
+    return True
 
 
 class Notification(models.Model):

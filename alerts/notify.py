@@ -1,9 +1,10 @@
-"""Notifications: who is told what, and the webhook delivery.
+"""Notifications: who is told what, and the delivery by webhook or email.
 
 After each evaluation `plan` decides, in one statement, which alerts each enabled contact point
 must hear about: newly firing ones, reminders of alerts still firing (every
 `repeat_interval_minutes`, at most `repeat_cap` times), and resolutions of alerts it was told
-about. Alerts that are acknowledged, silenced, or held behind their server's offline alert are
+about. Alerts that are acknowledged, silenced, held behind their server's offline alert, or
+suppressed by DbTools' own maintenance on their server (and for a grace period after it) are
 left out. The alerts of one contact point and event go out as one message, so a rule firing on
 thirty servers in the same evaluation sends one notification, not thirty.
 
@@ -25,6 +26,10 @@ Webhook body (JSON, `payload_format` "json")::
 "slack" sends `{"text": "..."}` with one line per alert. With a secret, the header
 `X-DbTools-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`
 lets the receiver check origin and freshness.
+
+An email contact point gets the same grouped message as plain text (`email_text`: the subject
+names the first alert and how many more, one line per alert) through Django's default mailer,
+configured by DBTOOLS_EMAIL_URL; an SMTP error is retried like a failed webhook.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import smtplib
 import time
 import urllib.error
 import urllib.request
@@ -41,9 +47,11 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.mail import EmailMessage, MailerDoesNotExist
 from django.db import connections, transaction
 from django.utils import timezone
 
+from alerts.evaluator import maintenance_grace_minutes
 from alerts.models import Alert, ContactPoint, DeliveryAttempt, Notification
 from dbtools import crypto, tenancy
 
@@ -69,6 +77,9 @@ WITH cp AS (
             SELECT 1 FROM alerts o JOIN alert_rules orr ON orr.id = o.rule_id
             WHERE o.server_id = a.server_id AND o.status = 'firing'
               AND orr.metric = 'server_offline'))
+      -- suppressed while DbTools' own maintenance runs there, and for a grace period after it
+      AND NOT (a.suppressed_by <> '' AND (a.suppressed_until IS NULL
+               OR a.suppressed_until > %(now)s - make_interval(mins => %(grace)s)))
       AND NOT EXISTS (
             SELECT 1 FROM alert_silences s
             WHERE alert_silence_open(s.starts_at, s.ends_at, s.repeat, s.weekdays, s.time_zone,
@@ -145,7 +156,14 @@ def plan(now: dt.datetime | None = None) -> int:
         with connections[alias].cursor() as cur:
             # Plans of two evaluations at once would both see an alert as not yet notified.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('alerts.notify'))")
-            cur.execute(PLAN_SQL, {"now": now, "resolved_since": now - RESOLVED_LOOKBACK})
+            cur.execute(
+                PLAN_SQL,
+                {
+                    "now": now,
+                    "resolved_since": now - RESOLVED_LOOKBACK,
+                    "grace": maintenance_grace_minutes(),
+                },
+            )
             rows = cur.fetchall()
         if not rows:
             return 0
@@ -220,14 +238,19 @@ def payload(point: ContactPoint, event: str, alerts: list[Alert], now: dt.dateti
         "sent_at": now.isoformat(),
         "alerts": [_alert_dict(a) for a in alerts],
     }
-    if point.payload_format == ContactPoint.Format.SLACK:
+    if (
+        point.kind == ContactPoint.Kind.WEBHOOK
+        and point.payload_format == ContactPoint.Format.SLACK
+    ):
         return {"text": slack_text(body)}
     return body
 
 
+WORDS = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED", "test": "TEST"}
+
+
 def slack_text(body: dict[str, Any]) -> str:
-    words = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED", "test": "TEST"}
-    head = f"[{words.get(body['event'], body['event'])}] DbTools ({body['tenant']})"
+    head = f"[{WORDS.get(body['event'], body['event'])}] DbTools ({body['tenant']})"
     if not body["alerts"]:
         return f"{head}: test message from contact point {body['contact_point']}."
     lines = [
@@ -236,6 +259,56 @@ def slack_text(body: dict[str, Any]) -> str:
         for a in body["alerts"]
     ]
     return "\n".join([head, *lines])
+
+
+def email_text(body: dict[str, Any]) -> tuple[str, str]:
+    """(subject, plain-text body) of one notification: the alerts of one evaluation, grouped
+    as in the webhook, one line each."""
+    event, alerts = body["event"], body["alerts"]
+    head = f"[DbTools {body['tenant']}] {WORDS.get(event, event)}"
+    if not alerts:
+        text = (
+            f"Test message from DbTools to contact point {body['contact_point']}: "
+            "email delivery works.\n"
+        )
+        return f"{head}: test of {body['contact_point']}", text
+    first = alerts[0]
+    subject = f"{head}: {first['rule']} on {first['server']['name']}"
+    if len(alerts) > 1:
+        subject += f" and {len(alerts) - 1} more"
+    state = {"resolved": "resolved", "test": "test"}.get(event, "firing")
+    lines = [f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} {state}:", ""]
+    for a in alerts:
+        since = a["triggered_at"][:16].replace("T", " ")
+        line = (
+            f"{a['severity'].upper():<8} {a['rule']} on {a['server']['name']}: "
+            f"value {a['value']}, threshold {a['threshold']}, since {since} UTC"
+        )
+        if a.get("resolved_at"):
+            line += f", resolved {a['resolved_at'][:16].replace('T', ' ')} UTC"
+        lines.append(line)
+    lines += [
+        "",
+        f"Sent by DbTools (tenant {body['tenant']}, contact point {body['contact_point']}) at "
+        f"{body['sent_at'][:19].replace('T', ' ')} UTC.",
+        "Acknowledge an alert in DbTools to stop its reminders.",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def send_email(point: ContactPoint, body: dict[str, Any]) -> str:
+    """Send one notification by email through Django's default mailer; "" or the error."""
+    if not settings.DBTOOLS_EMAIL_ENABLED:
+        return "No SMTP server is configured (DBTOOLS_EMAIL_URL)."
+    subject, text = email_text(body)
+    message = EmailMessage(subject, text, to=point.recipients())
+    try:
+        message.send()
+    except MailerDoesNotExist:
+        return "No SMTP server is configured (DBTOOLS_EMAIL_URL)."
+    except (smtplib.SMTPException, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:1000]
+    return ""
 
 
 def signature(secret: str, body: bytes, at: int) -> str:
@@ -289,11 +362,14 @@ def deliver(notification_id: int, now: dt.datetime | None = None) -> str:
     point = notification.contact_point
     if not _claim(notification_id, now, point.timeout_seconds + 30):
         return notification.status
-    body = json.dumps(notification.payload, separators=(",", ":")).encode()
     started = time.monotonic()
-    code, error = post(point, body)
+    if point.kind == ContactPoint.Kind.EMAIL:
+        code, error = None, send_email(point, notification.payload)
+        ok = not error
+    else:
+        code, error = post(point, json.dumps(notification.payload, separators=(",", ":")).encode())
+        ok = code is not None and 200 <= code < 300
     elapsed = round((time.monotonic() - started) * 1000, 1)
-    ok = code is not None and 200 <= code < 300
     attempts = notification.attempts + 1
     done_at = timezone.now()
     if ok:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -195,7 +196,7 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(_alerts(), pk=pk)
+    alert = get_object_or_404(_alerts().select_related("suppressed_execution"), pk=pk)
     _decorate([alert])
     notifications = (
         Notification.objects.filter(alerts=alert)
@@ -212,6 +213,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "notification_columns": NOTIFICATION_COLUMNS,
             "ack_limit": ACK_LIMIT,
             "condition": actions.describe(alert.rule),
+            "grace": evaluator.maintenance_grace_minutes(),
         },
     )
 
@@ -258,6 +260,21 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"{alert.rule.name} on {alert.server.name} snoozed for {minutes} min."
     )
     return _back(request, "alerts")
+
+
+def server_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Alerts card of the server page: its firing alerts, and the heavy maintenance DbTools
+    runs on it now (which holds the alerts of quiet rules)."""
+    server = get_object_or_404(Server.objects.alive(), pk=pk)
+    alerts = list(
+        Alert.objects.select_related("rule")
+        .filter(server=server, status=Alert.Status.FIRING)
+        .order_by("-triggered_at", "-pk")[:20]
+    )
+    _decorate(alerts)
+    work = evaluator.running_work([server.pk]).get(server.pk)
+    context = {"server": server, "alerts": alerts, "work": work}
+    return render(request, "alerts/server_card.html", context)
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -434,7 +451,7 @@ def contact_list(
     )
     columns = [
         {"title": "Name"},
-        {"title": "URL"},
+        {"title": "Sends to"},
         {"title": "Routes"},
         {"title": "Repeat"},
         {"title": "Signed"},
@@ -446,6 +463,7 @@ def contact_list(
         "log": log,
         "log_columns": _with_actions(request, Role.ADMIN, NOTIFICATION_COLUMNS),
         "form": form or ContactPointForm(),
+        "email_enabled": settings.DBTOOLS_EMAIL_ENABLED,
     }
     return render(request, "alerts/contacts.html", context, status=status)
 

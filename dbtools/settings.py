@@ -373,6 +373,39 @@ DBTOOLS_JOBS_PER_TENANT = env.int("DBTOOLS_JOBS_PER_TENANT", default=5)
 DBTOOLS_JOBS_PER_SERVER = env.int("DBTOOLS_JOBS_PER_SERVER", default=1)
 DBTOOLS_JOBS_PER_NODE = env.int("DBTOOLS_JOBS_PER_NODE", default=8)
 
+# Alerting. A failed webhook is retried after this many seconds, doubling each time. DbTools'
+# own heavy maintenance on a server (backups, index and integrity jobs) holds the notifications
+# of rules quiet during maintenance while it runs and for this many minutes after: a 5-minute
+# CPU average stays high for a few checks after the work ends.
+DBTOOLS_ALERT_RETRY_SECONDS = env.int("DBTOOLS_ALERT_RETRY_SECONDS", default=30)
+DBTOOLS_ALERT_MAINTENANCE_GRACE_MINUTES = env.int(
+    "DBTOOLS_ALERT_MAINTENANCE_GRACE_MINUTES", default=10
+)
+# Email contact points need an SMTP server: `smtp+tls://user:password@mail.example.com:587`
+# (or `smtp+ssl://...:465`, `smtp://host:25`). Without it they cannot be created, rather than
+# failing at 3 a.m. when the first alert fires. Django's mailers (MAILERS), not the EMAIL_*
+# settings it is retiring.
+_EMAIL_URL = env.str("DBTOOLS_EMAIL_URL", default="")
+DBTOOLS_EMAIL_ENABLED = bool(_EMAIL_URL)
+# Without one, Django's own default (SMTP on localhost:25) stands as the default mailer, which
+# `check --deploy` wants; alerting checks DBTOOLS_EMAIL_ENABLED itself and sends nothing then.
+MAILERS: dict[str, dict] = {"default": {"OPTIONS": {"host": "localhost", "port": 25}}}
+if _EMAIL_URL:
+    _email = env.email_url("DBTOOLS_EMAIL_URL")
+    MAILERS["default"] = {
+        "BACKEND": _email["EMAIL_BACKEND"],
+        "OPTIONS": {
+            "host": _email["EMAIL_HOST"],
+            "port": _email["EMAIL_PORT"],
+            "username": _email["EMAIL_HOST_USER"],
+            "password": _email["EMAIL_HOST_PASSWORD"],
+            "use_tls": bool(_email.get("EMAIL_USE_TLS")),
+            "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
+            "timeout": env.int("DBTOOLS_EMAIL_TIMEOUT", default=10),
+        },
+    }
+DEFAULT_FROM_EMAIL = env.str("DBTOOLS_EMAIL_FROM", default="DbTools <dbtools@localhost>")
+
 
 def _check_engine_settings() -> None:
     """Settings that must agree, checked when any process starts rather than found in production."""

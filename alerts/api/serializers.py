@@ -73,6 +73,9 @@ class AlertSerializer(serializers.ModelSerializer):
             "acknowledged_at",
             "acknowledged_by",
             "ack_comment",
+            "suppressed_by",
+            "suppressed_since",
+            "suppressed_until",
         ]
 
     def get_acknowledged(self, alert: Alert) -> bool:
@@ -184,7 +187,9 @@ class ContactPointSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "kind",
             "url",
+            "email_to",
             "secret",
             "has_secret",
             "payload_format",

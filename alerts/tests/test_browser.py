@@ -167,3 +167,85 @@ def test_a_weekly_maintenance_window_is_made_from_the_keyboard(operator_page, te
     page.keyboard.press("Enter")
     row = page.get_by_role("row").filter(has_text="weekend index maintenance")
     expect(row).to_contain_text("weekly Sat, Sun 02:00-05:00 Europe/Paris")
+
+
+def test_alerts_held_by_dbtools_maintenance_say_so_on_the_alert_and_server_pages(
+    fleet, operator_page, sim, tenant_alpha
+):
+    """An IndexOptimize job of a deployed policy runs on the server while its CPU spikes: the
+    quiet CPU rule's alert reads "suppressed: IndexOptimize running since ..." on the Alerts
+    page, the server page and the alert itself, reached from the keyboard."""
+    from policies import actions as policy_actions
+    from scheduler import engine
+    from scheduler.models import Job, JobExecution
+
+    with tenancy.use_tenant(tenant_alpha):
+        AlertRule.objects.filter(name="CPU spike").update(quiet_during_maintenance=True)
+        group = actions.create_group("Prod")
+        actions.add_to_group(group, [fleet])
+        policy = policy_actions.create_policy(
+            {"name": "Nightly index", "policy_type": "index_maintenance", "status": "active"},
+            acting_user=None,
+        )
+        policy_actions.deploy(policy, [group], acting_user=None)
+        # Queued as the dispatcher would (run now would also start a worker in these sync
+        # tests, which would finish the work before the page is looked at).
+        engine.queue_run(Job.objects.get(job_type="policy_execution"), "manual")
+        (claimed,) = engine.step("w1", 10)
+        assert engine.begin(claimed.execution_id, "w1")
+        since = JobExecution.objects.get(pk=claimed.execution_id).started_at.strftime("%H:%M")
+    sim.spike_cpu("SQLALRT01", 99)
+    sim.advance_clock("SQLALRT01", 180)
+    collect(tenant_alpha)
+    text = f"Suppressed: IndexOptimize running since {since} UTC"
+
+    page = operator_page
+    page.goto("/alerts/")
+    row = page.locator("tr[data-alert]").filter(has_text="SQLALRT01")
+    expect(row).to_contain_text(text)
+    expect(row.locator("[data-suppressed] svg")).to_have_count(1)  # icon and words
+
+    row.get_by_role("link", name="SQLALRT01").focus()
+    page.keyboard.press("Enter")
+    card = page.locator("#server-alerts")
+    expect(card.locator("[data-maintenance]")).to_contain_text(
+        f"DbTools maintenance running: IndexOptimize since {since} UTC"
+    )
+    expect(card.locator("li[data-alert]")).to_contain_text(text)
+
+    card.get_by_role("link", name="CPU spike").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("dd[data-suppressed]")).to_contain_text(text)
+    expect(page.locator("dd[data-suppressed]")).to_contain_text("nobody is told")
+
+
+def test_an_email_contact_point_is_added_and_tested_from_the_keyboard(
+    page, login, tenant_alpha, settings, mailoutbox
+):
+    """With SMTP settings given (Django's locmem mailer here): the form by keyboard, the list
+    says where it sends, and Send test lands one email and a Delivered line in the log."""
+    settings.DBTOOLS_EMAIL_ENABLED = True
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    user = get_user_model().objects.create_user("adm", password="Adm-pass-12345")
+    Membership.objects.create(user=user, tenant=tenant_alpha, role="admin")
+    login("adm", "Adm-pass-12345")
+    page.goto("/alerts/contact-points")
+    page.get_by_label("Name").focus()
+    page.keyboard.type("DBA team")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Kind")).to_be_focused()
+    page.get_by_label("Kind").select_option("email")
+    page.get_by_label("Email to").focus()
+    page.keyboard.type("dba@example.com, oncall@example.com")
+    page.get_by_role("button", name="Add contact point").focus()
+    page.keyboard.press("Enter")
+    row = page.get_by_role("row").filter(has_text="DBA team")
+    expect(row).to_contain_text("Email dba@example.com, oncall@example.com")
+    row.get_by_role("button", name="Send a test to DBA team").focus()
+    page.keyboard.press("Enter")
+    # The delivery log's row: event Test, status with its icon and word.
+    log = page.get_by_role("row").filter(has_text="Delivered").filter(has_text="DBA team")
+    expect(log).to_have_count(1)
+    expect(log).to_contain_text("Test")
+    assert [m.subject for m in mailoutbox] == ["[DbTools alpha] TEST: test of DBA team"]
+    assert mailoutbox[0].to == ["dba@example.com", "oncall@example.com"]

@@ -6,17 +6,20 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import smtplib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from alerts import actions, evaluator, notify
 from alerts.models import Alert, AlertRule, ContactPoint, DeliveryAttempt, Notification
 from alerts.tests.test_evaluator import collected, rule, sample
 from dbtools import tenancy
+from dbtools.errors import ActionError
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("use_alpha")]
 MIN = dt.timedelta(minutes=1)
@@ -351,3 +354,103 @@ def test_planning_runs_only_when_something_could_be_sent(servers, point, receive
     fire(servers[:1], timezone.now())
     assert tasks.evaluate_written([s.pk for s in servers])["fired"] == 1
     assert planned == [1] and notify.pending_work()[0] is True
+
+
+# -- email --------------------------------------------------------------------------------------
+LOCMEM = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+
+class RefusingBackend(BaseEmailBackend):
+    """An SMTP server that turns every message away."""
+
+    def send_messages(self, messages):
+        raise smtplib.SMTPRecipientsRefused({"dba@example.com": (550, b"mailbox unavailable")})
+
+
+@pytest.fixture
+def smtp(settings):
+    """SMTP settings given (as DBTOOLS_EMAIL_URL would), delivered to Django's locmem mailer."""
+    settings.DBTOOLS_EMAIL_ENABLED = True
+    settings.MAILERS = LOCMEM
+    return settings
+
+
+@pytest.fixture
+def email_point(smtp, admin_user):
+    return actions.create_contact_point(
+        {
+            "name": "DBA team",
+            "kind": "email",
+            "email_to": "dba@example.com, oncall@example.com",
+            "min_severity": "warning",
+        },
+        acting_user=admin_user,
+    )
+
+
+def test_an_email_contact_point_gets_one_grouped_message(servers, email_point, run, mailoutbox):
+    rule()
+    t = timezone.now()
+    fire(servers, t)
+    run(t)
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["dba@example.com", "oncall@example.com"]
+    assert message.subject.startswith("[DbTools alpha] FIRING: cpu on SQL")
+    assert message.subject.endswith(" and 2 more")
+    assert "3 alerts firing:" in message.body
+    for name in ("SQL0", "SQL1", "SQL2"):
+        assert f"CRITICAL cpu on {name}: value 99.0, threshold 90.0" in message.body
+    n = Notification.objects.get()
+    assert n.status == "delivered" and n.last_error == ""
+    assert DeliveryAttempt.objects.get().status_code is None
+
+
+def test_send_test_by_email(
+    email_point, admin_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(using=tenancy.current().alias, execute=True):
+        actions.send_test(email_point, acting_user=admin_user)
+    assert mailoutbox[0].subject == "[DbTools alpha] TEST: test of DBA team"
+    assert email_point.notifications.get().status == "delivered"
+
+
+def test_a_refused_email_is_kept_with_the_error_and_retried(servers, email_point, run, smtp):
+    smtp.MAILERS = {"default": {"BACKEND": f"{__name__}.RefusingBackend"}}
+    rule()
+    t = timezone.now()
+    fire(servers[:1], t)
+    run(t)
+    n = Notification.objects.get()
+    assert n.status == "pending" and n.attempts == 1 and n.next_attempt_at > timezone.now()
+    assert "SMTPRecipientsRefused" in n.last_error
+
+
+def test_email_needs_smtp_settings_and_valid_addresses(admin_user, settings):
+    settings.DBTOOLS_EMAIL_ENABLED = False
+    with pytest.raises(ActionError) as refused:
+        actions.create_contact_point(
+            {"name": "DBA", "kind": "email", "email_to": "dba@example.com"},
+            acting_user=admin_user,
+        )
+    assert "DBTOOLS_EMAIL_URL" in refused.value.errors["kind"][0]
+    settings.DBTOOLS_EMAIL_ENABLED = True
+    with pytest.raises(ActionError) as refused:
+        actions.create_contact_point(
+            {"name": "DBA", "kind": "email", "email_to": "dba@example.com, not-an-address"},
+            acting_user=admin_user,
+        )
+    assert refused.value.errors["email_to"] == ["Not an email address: not-an-address."]
+    with pytest.raises(ActionError) as refused:
+        actions.create_contact_point({"name": "Hook", "kind": "webhook"}, acting_user=admin_user)
+    assert "url" in refused.value.errors
+    assert not ContactPoint.objects.exists()
+
+
+def test_an_email_point_left_without_smtp_settings_fails_visibly(email_point, admin_user, smtp):
+    smtp.DBTOOLS_EMAIL_ENABLED = False  # DBTOOLS_EMAIL_URL removed after the point was made
+    notification = actions.send_test(email_point, acting_user=admin_user)
+    notify.deliver(notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "pending"
+    assert notification.last_error == "No SMTP server is configured (DBTOOLS_EMAIL_URL)."

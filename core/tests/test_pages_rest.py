@@ -100,3 +100,29 @@ def test_first_landing_is_the_last_chosen_else_the_busiest(page, login, tenant_a
     page.get_by_role("button", name="Log out").click()
     login("lan", "Lan-pass-12345")
     expect(page.get_by_label("Tenant")).to_have_value("alpha")  # the one last chosen
+
+
+def test_activity_csv_export_downloads_the_filtered_set_from_the_keyboard(
+    page, login, tenant_alpha
+):
+    ann = get_user_model().objects.create_user("ann", password="Ann-pass-12345")
+    Membership.objects.create(user=ann, tenant=tenant_alpha, role="operator")
+    bob = get_user_model().objects.create_user("bob", password="Bob-pass-12345")
+    Membership.objects.create(user=bob, tenant=tenant_alpha, role="operator")
+    with use_tenant(tenant_alpha):
+        actions.create_group("Nightly", "", acting_user=bob)
+        actions.create_group("Weekly", "", acting_user=ann)
+    login("ann", "Ann-pass-12345")
+    page.goto("/activity/")
+    page.get_by_label("User").select_option(label="bob")
+    expect(page.locator("#activity-rows tbody tr")).to_have_count(1)
+    export = page.get_by_role("link", name="Export CSV")
+    expect(export).to_have_attribute("href", re.compile(r"user_id=\d"))  # follows the filters
+    export.focus()
+    with page.expect_download() as info:
+        page.keyboard.press("Enter")
+    with open(info.value.path(), encoding="utf-8-sig") as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 2, lines  # the header and bob's one entry
+    assert "group.created" in lines[1] and "bob" in lines[1] and "Nightly" in lines[1]
+    assert not any("Weekly" in line for line in lines)
