@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from monitoring import counter_state
+from monitoring import counter_state, extra
 from monitoring.counter_state import CounterState
 
 MAX_GAP_MS = 36 * 3600 * 1000
@@ -23,6 +23,7 @@ TOP_WAITS = 10
 PER_SECOND_COUNTERS = {
     "Batch Requests/sec": "batch_requests_sec",
     "SQL Compilations/sec": "sql_compilations_sec",
+    "Number of Deadlocks/sec": "deadlocks_sec",  # the Locks object's _Total instance
 }
 RAW_COUNTERS = {
     "Page life expectancy": "page_life_expectancy",
@@ -203,6 +204,7 @@ class Raw:
     epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
     numa_nodes: int = 1
     server_name: str | None = None  # @@SERVERNAME: with epoch_ms, which instance this is
+    extra: extra.Extra | None = None  # sets 8 to 13 (version 12): blocking, AG, space, jobs
 
 
 @dataclass
@@ -215,6 +217,7 @@ class Computed:
     counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
     last_cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
+    extra: extra.Extra | None = None  # the latest detail (monitoring.extra), stored per server
 
 
 def _row[R: tuple](kind: type[R], values: tuple) -> R:
@@ -367,6 +370,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
         epoch_ms=_epoch_ms(inst.sqlserver_start_time),
         numa_nodes=max(1, int(inst.numa_nodes or 1)),
         server_name=str(inst.server_name).upper() if inst.server_name else None,
+        extra=extra.parse(sets),
     )
 
 
@@ -422,6 +426,16 @@ def compute(
         out.last_cpu_ms_ticks = prev.cpu_ms_ticks  # nothing new: still the last one seen
     if latest_cpu is None and prev is not None and prev.cpu and not restarted:
         latest_cpu = CpuReading(*prev.cpu)  # no new record this time: the last one still holds
+    same_instance = not (
+        prev is not None
+        and prev.server_name is not None
+        and raw.server_name is not None
+        and prev.server_name != raw.server_name
+    )
+    space_ticks, job_instance = extra.apply(
+        raw.extra, prev, raw.ms_ticks, same_instance, lambda name, value: add(name, at, value)
+    )
+    out.extra = raw.extra
     if new_epoch:
         prev = None  # another life of the instance (restart, failover): nothing to subtract
 
@@ -527,6 +541,8 @@ def compute(
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},
             waits=raw.waits,
             files=raw.files,
+            space_ms_ticks=space_ticks,
+            job_instance_id=job_instance,
         )
     )
     return out
