@@ -198,7 +198,9 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
     previous = counter_state.decode(job.counters) if job.counters else None
     # Version 12 on: blocking, availability groups and, on their slower cadence, space and
     # Agent jobs in the same round trip (monitoring.extra).
-    call = extra.procedure_call(job.deployed_version, previous, job.last_cpu_record_id, job.interval)
+    call = extra.procedure_call(
+        job.deployed_version, previous, job.last_cpu_record_id, job.interval
+    )
     if call is None and (job.deployed_version or 0) >= CPU_SINCE_VERSION:
         since = previous.cpu_ms_ticks if previous else None
         call = (COLLECT_SINCE_SQL, job.last_cpu_record_id or 0, since)
