@@ -157,8 +157,11 @@ def _run_at(date: int | None, time: int | None, offset_minutes: int) -> str | No
     """msdb's run_date (yyyymmdd) and run_time (hhmmss), local to the instance, in UTC ISO."""
     if not date:
         return None
-    try:
-        local = dt.datetime.strptime(f"{int(date):08d}{int(time or 0):06d}", "%Y%m%d%H%M%S")
+    d, t = int(date), int(time or 0)
+    try:  # by arithmetic: strptime cost more than the rest of the set
+        local = dt.datetime(
+            d // 10000, d // 100 % 100, d % 100, t // 10000, t // 100 % 100, t % 100
+        )
     except ValueError:
         return None
     return (local - dt.timedelta(minutes=offset_minutes)).replace(tzinfo=dt.UTC).isoformat()
