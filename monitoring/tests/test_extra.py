@@ -274,3 +274,31 @@ def test_an_older_procedure_is_called_as_before():
     # Servers still on version 11 are called with its two parameters until they are upgraded.
     assert extra.procedure_call(11, None, 5, 60) is None
     assert extra.procedure_call(12, None, 5, 60)[3] == 1  # first call: space and jobs too
+
+
+def test_alert_templates_for_the_minimum_set_are_valid_rules():
+    from alerts.actions import RULE_FIELDS
+    from alerts.defaults import TEMPLATES
+    from alerts.forms import AlertRuleForm
+    from alerts.models import AlertRule
+
+    defaults = {f: getattr(AlertRule(), f, None) for f in RULE_FIELDS}
+    mine = [
+        t
+        for t in TEMPLATES
+        if t["metric"] in extra.figures(extra.Extra())
+        or t["metric"]
+        in {
+            "volume_free_min_percent",
+            "log_used_max_percent",
+            "agent_failed_jobs",
+            "ag_unhealthy_replicas",
+            "ag_redo_queue_kb",
+        }
+    ]
+    assert len(mine) == 6
+    for template in mine:
+        data = {k: v for k, v in {**defaults, **template}.items() if v is not None}
+        data.pop("server", None)
+        form = AlertRuleForm(data)
+        assert form.is_valid(), (template["name"], form.errors)
