@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.template.defaultfilters import filesizeformat
+
 from monitoring import extra
 from monitoring.models import ServerDetail
 from servers.models import Server
@@ -19,6 +21,10 @@ DATABASES_SHOWN = 8
 
 def _level(bad: bool, worse: bool = False) -> str:
     return "critical" if worse else "warning" if bad else "healthy"
+
+
+def _kb(value: int | None) -> str:
+    return "–" if value is None else str(filesizeformat(int(value) * 1024))
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -46,12 +52,15 @@ def dba_context(server: Server) -> dict[str, Any]:
     databases = sorted(row.databases, key=lambda d: -(d.get("log_used_percent") or 0))
     for d in databases:
         d["level"] = _level((d.get("log_used_percent") or 0) >= LOG_WARNING_PERCENT)
+        d["data"], d["log"] = _kb(d.get("data_kb")), _kb(d.get("log_kb"))
     jobs = [{**j, "last_run": _when(j.get("last_run_at"))} for j in row.jobs]
     availability = [
         {
             **a,
             "level": _level(a["health"] != extra.HEALTHY, a["health"] == "NOT_HEALTHY"),
             "health_label": str(a["health"] or "unknown").replace("_", " ").lower(),
+            "send": _kb(a["log_send_queue_kb"]),
+            "redo": _kb(a["redo_queue_kb"]),
         }
         for a in row.availability
     ]

@@ -2,6 +2,7 @@
 by the collector over real TDS from sqlsim instances steered into trouble."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from sqlsim.instance import InstanceConfig
 from tenants.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, databases="__all__")]
+OUT = Path(__file__).resolve().parents[2] / "test-results"  # not committed
 
 
 @pytest.fixture
@@ -109,7 +111,11 @@ def test_server_page_shows_blocking_space_jobs_and_ag_state(servers, logged_in):
     ag = page.locator("#ag-card")
     behind = ag.get_by_role("row", name=re.compile("SQLDR01"))
     expect(behind).to_contain_text("Not synchronizing, not healthy")
-    expect(behind).to_contain_text("812000 KB")
+    expect(behind).to_contain_text(re.compile(r"793\.0\sMB"))  # 812,000 KB
+
+    OUT.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path=OUT / "server-dba.png", full_page=True)
 
     # From the keyboard: the Metrics tab, then the space chart of the same figures.
     page.get_by_role("link", name="Metrics", exact=True).focus()
