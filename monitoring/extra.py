@@ -281,23 +281,38 @@ def figures(extra: Extra) -> dict[str, float | None]:
     return out
 
 
+@dataclass
+class Kept:
+    """What the counter state keeps of this call for the next one, and whether the detail is
+    worth writing."""
+
+    space_ms_ticks: int | None
+    job_instance_id: int | None
+    write_detail: bool
+    detail_busy: bool
+
+
 def apply(
     extra: Extra | None,
     previous: CounterState | None,
     ms_ticks: int,
     same_instance: bool,
     add: Callable[[str, float | None], None],
-) -> tuple[int | None, int | None]:
-    """Add the figures as metrics; returns what the counter state keeps for the next call:
-    (ms_ticks of the last space read, msdb history row last seen). Another instance behind the
-    same address (a failover) counts its job failures from its own history."""
+) -> Kept:
+    """Add the figures as metrics and say what to keep. Another instance behind the same address
+    (a failover) counts its job failures from its own history. The detail row is written when it
+    says something: space was read, there are blockers or replicas, or the last one written had
+    some (to clear them); a quiet minute of a server without HADR writes nothing."""
     keep_space = previous.space_ms_ticks if previous else None
     keep_job = previous.job_instance_id if previous and same_instance else None
+    was_busy = previous.detail_busy if previous else True
     if extra is None:
-        return keep_space, keep_job
+        return Kept(keep_space, keep_job, False, was_busy)
     for name, value in figures(extra).items():
         add(name, value)
+    busy = bool(extra.blockers or extra.availability)
+    write = busy or was_busy or extra.space_collected or previous is None
     if not extra.space_collected:
-        return keep_space, keep_job
+        return Kept(keep_space, keep_job, write, busy)
     job = extra.last_job_instance_id if extra.agent_status == "ok" else keep_job
-    return ms_ticks, job
+    return Kept(ms_ticks, job, write, busy)

@@ -1,10 +1,11 @@
 """From the collection procedure's result sets to rows worth storing.
 
 Pure functions, no database: `parse` reads the seven result sets of `DbTools.usp_CollectMetrics`
-(in the order the procedure returns them), `compute` turns cumulative counters into rates and
-deltas against the previous sample, timed by the instance's own clock (`ms_ticks`, `sample_ms`),
-and discards any delta across a counter reset, a new epoch of the instance (another start time)
-or a gap over 36 hours. The previous sample comes in and goes out packed (`counter_state`).
+(in the order the procedure returns them; sets 8 to 13 of version 12 go to `monitoring.extra`),
+`compute` turns cumulative counters into rates and deltas against the previous sample, timed by
+the instance's own clock (`ms_ticks`, `sample_ms`), and discards any delta across a counter
+reset, a new epoch of the instance (another start time) or a gap over 36 hours. The previous
+sample comes in and goes out packed (`counter_state`).
 File I/O is kept per database (the sum of its files): per-file rows cost hundreds of rows per
 collection on a large instance and nothing reads them per file.
 """
@@ -217,7 +218,7 @@ class Computed:
     counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
     last_cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
-    extra: extra.Extra | None = None  # the latest detail (monitoring.extra), stored per server
+    extra: extra.Extra | None = None  # the latest detail (monitoring.extra), when worth storing
 
 
 def _row[R: tuple](kind: type[R], values: tuple) -> R:
@@ -432,10 +433,10 @@ def compute(
         and raw.server_name is not None
         and prev.server_name != raw.server_name
     )
-    space_ticks, job_instance = extra.apply(
+    kept = extra.apply(
         raw.extra, prev, raw.ms_ticks, same_instance, lambda name, value: add(name, at, value)
     )
-    out.extra = raw.extra
+    out.extra = raw.extra if kept.write_detail else None
     if new_epoch:
         prev = None  # another life of the instance (restart, failover): nothing to subtract
 
@@ -541,8 +542,9 @@ def compute(
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},
             waits=raw.waits,
             files=raw.files,
-            space_ms_ticks=space_ticks,
-            job_instance_id=job_instance,
+            space_ms_ticks=kept.space_ms_ticks,
+            job_instance_id=kept.job_instance_id,
+            detail_busy=kept.detail_busy,
         )
     )
     return out

@@ -73,6 +73,14 @@ def test_blocking_chain_shows_its_head_blocker(monitored, sqlsim):
     assert values(server, "blocked_requests")[-1] == 6
     assert values(server, "head_blockers")[-1] == 1
 
+    # The chain ends: the next collection clears it.
+    sqlsim.steer("SQLPROD01", blocking=None)
+    time.sleep(0.2)
+    collect(server)
+    detail.refresh_from_db()
+    assert detail.blockers == []
+    assert values(server, "head_blockers")[-1] == 0
+
 
 def test_deadlocks_per_second_from_the_total_counter(monitored, sqlsim_factory):
     fleet = own(sqlsim_factory, "SQLDEADLOCK01")
@@ -108,8 +116,11 @@ def test_space_read_on_its_own_cadence_and_a_volume_filling_up(monitored, sqlsim
         log_used={"Sales": {"percent": 97, "reuse_wait": "LOG_BACKUP"}},
     )
     minutes_pass(fleet, "SQLSPACE01", server, 1)
+    before = detail.collected_at
     detail.refresh_from_db()
     assert detail.space_collected_at == first_read
+    # No blocking, no HADR, no space read: the stored detail says it all, nothing is rewritten.
+    assert detail.collected_at == before
     assert len(values(server, "volume_free_min_percent")) == 1
     assert len(values(server, "head_blockers")) == 2  # blocking is read every time
 
