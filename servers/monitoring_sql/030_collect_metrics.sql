@@ -245,7 +245,9 @@ BEGIN
     GROUP BY vs.volume_mount_point;
 
     -- 11. space per database (with @space): sizes from the Databases counters (all databases in
-    --     one read, no per-database USE), and why the log cannot be reused yet.
+    --     one read, no per-database USE), and why the log cannot be reused yet. The counters'
+    --     instance_name has the DMV's own collation, not necessarily the server's: compared in
+    --     the database default, or error 468 on a server installed with another collation.
     SELECT d.name AS database_name,
            d.state_desc,
            d.recovery_model_desc,
@@ -256,7 +258,7 @@ BEGIN
            pc.percent_log_used
     FROM sys.databases AS d
     LEFT JOIN (
-        SELECT RTRIM(instance_name) AS database_name,
+        SELECT RTRIM(instance_name) COLLATE DATABASE_DEFAULT AS database_name,
                MAX(CASE WHEN counter_name = N'Data File(s) Size (KB)' THEN cntr_value END) AS data_kb,
                MAX(CASE WHEN counter_name = N'Log File(s) Size (KB)' THEN cntr_value END) AS log_kb,
                MAX(CASE WHEN counter_name = N'Log File(s) Used Size (KB)' THEN cntr_value END)
