@@ -128,7 +128,12 @@ def test_space_read_on_its_own_cadence_and_a_volume_filling_up(monitored, sqlsim
     minutes_pass(fleet, "SQLSPACE01", server, 3)
     detail.refresh_from_db()
     assert detail.space_collected_at == first_read
+    seen = fleet.statements("SQLSPACE01")
+    since = seen[-1]["seq"] if seen else 0
     minutes_pass(fleet, "SQLSPACE01", server, 1)
+    # Still one round trip, space and jobs included.
+    (sent,) = fleet.statements("SQLSPACE01", since=since)
+    assert "usp_CollectMetrics" in sent["sql"], sent
     detail.refresh_from_db()
     assert detail.space_collected_at > first_read
     data = next(v for v in detail.volumes if v["volume"] == "D:\\")
