@@ -318,3 +318,20 @@ def test_alert_templates_for_the_minimum_set_are_valid_rules():
         data.pop("server", None)
         form = AlertRuleForm(data)
         assert form.is_valid(), (template["name"], form.errors)
+
+
+def test_api_detail_before_and_after_collection(monitored, sqlsim, api, admin_user, tenant_alpha):
+    server = monitored("SQLPROD01")
+    client = api(admin_user, tenant_alpha)
+    before = client.get(f"/api/servers/{server.pk}/detail")
+    assert before.status_code == 200
+    assert before.json()["collected_at"] is None and before.json()["volumes"] == []
+    sqlsim.steer("SQLPROD01", blocking={"head": 55, "blocked": 3})
+    collect(server)
+    body = client.get(f"/api/servers/{server.pk}/detail").json()
+    assert body["blockers"][0]["session_id"] == 55
+    assert {v["volume"] for v in body["volumes"]} >= {"D:\\", "L:\\"}
+    assert body["agent_status"] == "ok" and body["hadr_enabled"] is False
+    assert client.get("/api/servers/999999/detail").status_code == 404
+    space = client.get(f"/api/servers/{server.pk}/metrics?range=1h&metric=space").json()
+    assert any(s["name"] == "volume_free_min_percent" and s["points"] for s in space["series"])
