@@ -295,6 +295,9 @@ DBTOOLS_REDIS_URL = env.str("DBTOOLS_REDIS_URL", default="")
 DBTOOLS_COLLECT_SLOTS = env.int("DBTOOLS_COLLECT_SLOTS", default=2)
 DBTOOLS_COLLECTOR_THREADS = env.int("DBTOOLS_COLLECTOR_THREADS", default=64)
 DBTOOLS_COLLECTOR_TIMEOUT = env.int("DBTOOLS_COLLECTOR_TIMEOUT", default=5)
+# How often a collection also reads space (volumes, files, logs) and SQL Agent jobs: they change
+# slowly and cost more than the per-minute sets. 300-900 s; outside that range it is clamped.
+DBTOOLS_SPACE_INTERVAL_SECONDS = env.int("DBTOOLS_SPACE_INTERVAL_SECONDS", default=600)
 DBTOOLS_COLLECTOR_RUN_SECONDS = env.int("DBTOOLS_COLLECTOR_RUN_SECONDS", default=600)
 DBTOOLS_COLLECTOR_LOOKAHEAD = env.int("DBTOOLS_COLLECTOR_LOOKAHEAD", default=3)
 DBTOOLS_COLLECTOR_LEASE_SECONDS = env.int("DBTOOLS_COLLECTOR_LEASE_SECONDS", default=30)

@@ -11,5 +11,5 @@ class MonitoringConfig(AppConfig):
 
         # The servers pages and API show health; monitoring computes it.
         register_source(
-            HealthSource(fleet_health=health.fleet_health, detail_context=views.health_context)
+            HealthSource(fleet_health=health.fleet_health, detail_context=views.detail_context)
         )

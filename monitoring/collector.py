@@ -42,7 +42,7 @@ from core import settings_store
 from dbtools import tenancy
 from engine import due
 from engine.models import CollectorSlot
-from monitoring import counter_state, rates, store
+from monitoring import counter_state, extra, rates, store
 from servers import actions, sqlclient
 from servers.models import Server
 
@@ -196,10 +196,15 @@ def collect_server(job: Job, alias: str, offline_after: int) -> store.Result:
     key = (alias, job.server_id)
     timeout = settings.DBTOOLS_COLLECTOR_TIMEOUT
     previous = counter_state.decode(job.counters) if job.counters else None
-    if (job.deployed_version or 0) >= CPU_SINCE_VERSION:
+    # Version 12 on: blocking, availability groups and, on their slower cadence, space and
+    # Agent jobs in the same round trip (monitoring.extra).
+    call = extra.procedure_call(
+        job.deployed_version, previous, job.last_cpu_record_id, job.interval
+    )
+    if call is None and (job.deployed_version or 0) >= CPU_SINCE_VERSION:
         since = previous.cpu_ms_ticks if previous else None
         call = (COLLECT_SINCE_SQL, job.last_cpu_record_id or 0, since)
-    else:
+    elif call is None:
         call = (COLLECT_SQL, job.last_cpu_record_id or 0)
     try:
         conn, reused = CONNECTIONS.get(key, job.target, timeout)

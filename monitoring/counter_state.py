@@ -54,6 +54,13 @@ class CounterState:
     # an availability group listener the same address reaches another replica after failover)
     server_name: str | None = None
     cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
+    # The slower sets (space, SQL Agent jobs; monitoring.extra): when they were last read (the
+    # instance's ms_ticks) and the msdb job history row failures are counted from.
+    space_ms_ticks: int | None = None
+    job_instance_id: int | None = None
+    # The detail last stored showed blockers or replicas: the next one must be written even if
+    # empty (to clear them); otherwise an empty one changes nothing and is not written.
+    detail_busy: bool = False
 
 
 def _shuffle(raw: bytes) -> bytes:
@@ -132,6 +139,9 @@ def encode(state: CounterState) -> bytes:
             _pack_section(state.files, FILE_COLUMNS),
             _pack_name(state.server_name),
             _TICKS.pack(-1 if state.cpu_ms_ticks is None else state.cpu_ms_ticks),
+            _TICKS.pack(-1 if state.space_ms_ticks is None else state.space_ms_ticks),
+            _TICKS.pack(-1 if state.job_instance_id is None else state.job_instance_id),
+            _TICKS.pack(int(state.detail_busy)),
         )
     )
     packer = zlib.compressobj(1, zdict=_ZDICT)
@@ -159,6 +169,12 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         server_name = _unpack_name(data, at)
         at += _NAME.size + len((server_name or "").encode("utf-8")) if at < len(data) else 0
         cpu_ticks = _TICKS.unpack_from(data, at)[0] if at < len(data) else -1
+        at += _TICKS.size
+        space_ticks = _TICKS.unpack_from(data, at)[0] if at < len(data) else -1
+        at += _TICKS.size
+        job_id = _TICKS.unpack_from(data, at)[0] if at < len(data) else -1
+        at += _TICKS.size
+        busy = _TICKS.unpack_from(data, at)[0] if at < len(data) else 1
     except (zlib.error, struct.error, ValueError, UnicodeDecodeError):
         return None
     return CounterState(
@@ -170,4 +186,7 @@ def decode(blob: bytes | memoryview | None) -> CounterState | None:
         files=files,
         server_name=server_name,
         cpu_ms_ticks=None if cpu_ticks == -1 else cpu_ticks,
+        space_ms_ticks=None if space_ticks == -1 else space_ticks,
+        job_instance_id=None if job_id == -1 else job_id,
+        detail_busy=bool(busy),
     )

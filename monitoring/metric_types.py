@@ -22,4 +22,18 @@ METRIC_TYPES = [
     ("sql_target_memory_mb", "MB", "Target Server Memory"),
     ("memory_grants_pending", "count", "Memory Grants Pending"),
     ("memory_low", "flag", "Low-memory signal raised (OS or SQL Server process)"),
+    # monitoring.extra: blocking and availability groups every collection; space and SQL Agent
+    # jobs every DBTOOLS_SPACE_INTERVAL_SECONDS
+    ("deadlocks_sec", "/s", "Deadlocks per second (Number of Deadlocks/sec, _Total)"),
+    ("longest_block_seconds", "s", "Longest wait of a request blocked by another session"),
+    ("head_blockers", "count", "Sessions at the head of a blocking chain"),
+    ("volume_free_min_percent", "%", "Free space of the fullest volume holding database files"),
+    ("log_used_max_percent", "%", "Highest Percent Log Used of any database"),
+    ("data_files_mb", "MB", "Size of all data files"),
+    ("log_files_mb", "MB", "Size of all log files"),
+    ("agent_failed_jobs", "count", "Enabled SQL Agent jobs whose last run failed"),
+    ("agent_job_failures", "count", "SQL Agent job failures since the previous check"),
+    ("ag_unhealthy_replicas", "count", "Availability group database replicas not HEALTHY"),
+    ("ag_log_send_queue_kb", "KB", "Largest availability group log send queue"),
+    ("ag_redo_queue_kb", "KB", "Largest availability group redo queue"),
 ]

@@ -169,3 +169,30 @@ class FileIoStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id}@{self.collected_at} {self.database_name}"
+
+
+class ServerDetail(models.Model):
+    """The latest blocking, availability group, space and SQL Agent detail of a server
+    (`monitoring.extra`), one row per server, replaced as collections arrive: what the server page
+    shows. The history of these lives in `metrics` (head blockers, volume free %, log used %,
+    failed jobs, queues), kept and dropped like every metric. Space and jobs are read every
+    DBTOOLS_SPACE_INTERVAL_SECONDS, so their columns keep the last read between two."""
+
+    server = models.OneToOneField(
+        Server, on_delete=models.CASCADE, primary_key=True, related_name="detail"
+    )
+    collected_at = models.DateTimeField()
+    blockers = models.JSONField(default=list)
+    hadr_enabled = models.BooleanField(default=False)
+    availability = models.JSONField(default=list)
+    space_collected_at = models.DateTimeField(null=True)
+    volumes = models.JSONField(default=list)
+    databases = models.JSONField(default=list)
+    agent_status = models.CharField(max_length=20, default="not_collected")
+    jobs = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "server_details"
+
+    def __str__(self) -> str:
+        return f"detail of {self.server_id}@{self.collected_at}"

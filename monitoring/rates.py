@@ -1,10 +1,11 @@
 """From the collection procedure's result sets to rows worth storing.
 
 Pure functions, no database: `parse` reads the seven result sets of `DbTools.usp_CollectMetrics`
-(in the order the procedure returns them), `compute` turns cumulative counters into rates and
-deltas against the previous sample, timed by the instance's own clock (`ms_ticks`, `sample_ms`),
-and discards any delta across a counter reset, a new epoch of the instance (another start time)
-or a gap over 36 hours. The previous sample comes in and goes out packed (`counter_state`).
+(in the order the procedure returns them; sets 8 to 13 of version 12 go to `monitoring.extra`),
+`compute` turns cumulative counters into rates and deltas against the previous sample, timed by
+the instance's own clock (`ms_ticks`, `sample_ms`), and discards any delta across a counter
+reset, a new epoch of the instance (another start time) or a gap over 36 hours. The previous
+sample comes in and goes out packed (`counter_state`).
 File I/O is kept per database (the sum of its files): per-file rows cost hundreds of rows per
 collection on a large instance and nothing reads them per file.
 """
@@ -15,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from monitoring import counter_state
+from monitoring import counter_state, extra
 from monitoring.counter_state import CounterState
 
 MAX_GAP_MS = 36 * 3600 * 1000
@@ -23,6 +24,7 @@ TOP_WAITS = 10
 PER_SECOND_COUNTERS = {
     "Batch Requests/sec": "batch_requests_sec",
     "SQL Compilations/sec": "sql_compilations_sec",
+    "Number of Deadlocks/sec": "deadlocks_sec",  # the Locks object's _Total instance
 }
 RAW_COUNTERS = {
     "Page life expectancy": "page_life_expectancy",
@@ -203,6 +205,7 @@ class Raw:
     epoch_ms: int | None = None  # sqlserver_start_time: which life of the instance this is
     numa_nodes: int = 1
     server_name: str | None = None  # @@SERVERNAME: with epoch_ms, which instance this is
+    extra: extra.Extra | None = None  # sets 8 to 13 (version 12): blocking, AG, space, jobs
 
 
 @dataclass
@@ -215,6 +218,7 @@ class Computed:
     counters: bytes = b""  # the packed state to keep for the next collection
     last_cpu_record_id: int | None = None
     last_cpu_ms_ticks: int | None = None  # [timestamp] of the last CPU record seen
+    extra: extra.Extra | None = None  # the latest detail (monitoring.extra), when worth storing
 
 
 def _row[R: tuple](kind: type[R], values: tuple) -> R:
@@ -367,6 +371,7 @@ def parse(sets: list[list[tuple]]) -> Raw:
         epoch_ms=_epoch_ms(inst.sqlserver_start_time),
         numa_nodes=max(1, int(inst.numa_nodes or 1)),
         server_name=str(inst.server_name).upper() if inst.server_name else None,
+        extra=extra.parse(sets),
     )
 
 
@@ -422,6 +427,16 @@ def compute(
         out.last_cpu_ms_ticks = prev.cpu_ms_ticks  # nothing new: still the last one seen
     if latest_cpu is None and prev is not None and prev.cpu and not restarted:
         latest_cpu = CpuReading(*prev.cpu)  # no new record this time: the last one still holds
+    same_instance = not (
+        prev is not None
+        and prev.server_name is not None
+        and raw.server_name is not None
+        and prev.server_name != raw.server_name
+    )
+    kept = extra.apply(
+        raw.extra, prev, raw.ms_ticks, same_instance, lambda name, value: add(name, at, value)
+    )
+    out.extra = raw.extra if kept.write_detail else None
     if new_epoch:
         prev = None  # another life of the instance (restart, failover): nothing to subtract
 
@@ -527,6 +542,9 @@ def compute(
             counters={k: v for k, (v, _t) in raw.counters.items() if k in PER_SECOND_COUNTERS},
             waits=raw.waits,
             files=raw.files,
+            space_ms_ticks=kept.space_ms_ticks,
+            job_instance_id=kept.job_instance_id,
+            detail_busy=kept.detail_busy,
         )
     )
     return out

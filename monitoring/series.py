@@ -22,6 +22,9 @@ METRICS = {
     "batch_requests": ["batch_requests_sec", "sql_compilations_sec"],
     "waits": ["wait_time_ms"],
     "io": ["disk_io_reads", "disk_io_writes", "read_latency_ms", "write_latency_ms"],
+    "blocking": ["blocked_requests", "longest_block_seconds", "deadlocks_sec"],
+    "space": ["volume_free_min_percent", "log_used_max_percent"],
+    "ag": ["ag_log_send_queue_kb", "ag_redo_queue_kb"],
 }
 
 

@@ -4,6 +4,7 @@ handful of set-based statements per batch, whatever the number of servers in it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +109,13 @@ def write(results: list[Result]) -> int:
     snaps = _Columns(SNAPSHOT_COLUMNS)
     w_rows = _Columns(WAIT_COLUMNS)
     f_rows = _Columns(FILE_COLUMNS)
+    details: list[dict[str, Any]] = []
     for r in results:
         c = r.computed
         if c is None:
             continue
+        if c.extra is not None:
+            details.append(_detail_row(r.server_id, c.collected_at, c.extra))
         for point in c.metrics:
             if point.name in types:
                 m_srv.append(r.server_id)
@@ -205,8 +209,59 @@ def write(results: list[Result]) -> int:
                 f_rows.arrays(floats=FILE_FLOATS),
             )
             rows += cur.rowcount
+        if details:
+            _write_details(cur, details)
         _write_state(cur, results)
     return rows
+
+
+def _detail_row(server_id: int, at: dt.datetime, extra: Any) -> dict[str, Any]:
+    space = extra.space_collected
+    return {
+        "server_id": server_id,
+        "collected_at": at.isoformat(),
+        "blockers": extra.blockers,
+        "hadr_enabled": extra.hadr_enabled,
+        "availability": extra.availability,
+        # None: not read this time, the stored ones stay
+        "space_collected_at": at.isoformat() if space else None,
+        "volumes": extra.volumes if space else None,
+        "databases": extra.databases if space else None,
+        "agent_status": extra.agent_status if space else None,
+        "jobs": extra.jobs if space else None,
+    }
+
+
+def _write_details(cur: Any, details: list[dict[str, Any]]) -> None:
+    """Upsert each server's latest detail (monitoring.extra) in one statement: the batch goes as
+    one JSON document. Space and job columns change only when they were read, so between two
+    reads PostgreSQL keeps their (TOASTed) values instead of rewriting them every minute."""
+    cur.execute(
+        """INSERT INTO server_details AS d (server_id, collected_at, blockers, hadr_enabled,
+             availability, space_collected_at, volumes, databases, agent_status, jobs)
+           SELECT r.server_id, r.collected_at, r.blockers, r.hadr_enabled, r.availability,
+                  r.space_collected_at, coalesce(r.volumes, '[]'), coalesce(r.databases, '[]'),
+                  coalesce(r.agent_status, 'not_collected'), coalesce(r.jobs, '[]')
+           FROM jsonb_to_recordset(%s::jsonb) AS r(server_id int, collected_at timestamptz,
+                blockers jsonb, hadr_enabled bool, availability jsonb,
+                space_collected_at timestamptz, volumes jsonb, databases jsonb,
+                agent_status varchar, jobs jsonb)
+           WHERE EXISTS (SELECT 1 FROM servers s WHERE s.id = r.server_id)
+           ON CONFLICT (server_id) DO UPDATE SET
+             collected_at = excluded.collected_at, blockers = excluded.blockers,
+             hadr_enabled = excluded.hadr_enabled, availability = excluded.availability,
+             space_collected_at = coalesce(excluded.space_collected_at, d.space_collected_at),
+             volumes = CASE WHEN excluded.space_collected_at IS NULL THEN d.volumes
+                            ELSE excluded.volumes END,
+             databases = CASE WHEN excluded.space_collected_at IS NULL THEN d.databases
+                              ELSE excluded.databases END,
+             agent_status = CASE WHEN excluded.space_collected_at IS NULL THEN d.agent_status
+                                 ELSE excluded.agent_status END,
+             jobs = CASE WHEN excluded.space_collected_at IS NULL THEN d.jobs
+                         ELSE excluded.jobs END
+           WHERE d.collected_at <= excluded.collected_at""",
+        [json.dumps(details)],
+    )
 
 
 class _Columns:

@@ -16,6 +16,7 @@ from dbtools.pages import render_page
 from dbtools.roles import Role
 from monitoring import health, series
 from monitoring.actions import config_for, save_config
+from monitoring.detail import dba_context
 from monitoring.forms import CollectionForm
 from monitoring.models import CollectorState
 from servers.health import ORDER, Health
@@ -102,6 +103,11 @@ def health_context(server: Server) -> dict[str, Any]:
     }
 
 
+def detail_context(server: Server) -> dict[str, Any]:
+    """The server page's health and its blocking, space, Agent jobs and availability groups."""
+    return {**health_context(server), **dba_context(server)}
+
+
 def server_health(request: HttpRequest, pk: int) -> HttpResponse:
     """The Health card alone (and the header badge), for live refreshes."""
     server = get_object_or_404(Server.objects.alive(), pk=pk)
@@ -122,6 +128,9 @@ def server_metrics(request: HttpRequest, pk: int) -> HttpResponse:
         ("batch_requests", "Batch requests / s", "/s"),
         ("waits", "Wait time (ms per s)", "ms/s"),
         ("io", "File I/O", ""),
+        ("blocking", "Blocking and deadlocks", ""),
+        ("space", "Space: fullest volume free, fullest log used (%)", "%"),
+        ("ag", "Availability group queues (KB)", "KB"),
     ]
     state = CollectorState.objects.filter(server=server).first()
     next_due = state.next_due_at if state else None

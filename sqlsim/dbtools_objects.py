@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import dbtools_extra
 from .control import ControlClient
 from .engine import (
     Context,
@@ -1323,6 +1324,9 @@ class Metrics:
             "latch_waits": 1 + int(3 * (1 + _noise(minute + 9)) * cpu / 100),
             "system_over_50": 4,
         }
+        chain = dbtools_extra.blocked_requests(self.inst)
+        if chain is not None:
+            req = {**req, "blocked": chain}
         if shape.user_requests_only:
             active = req["user"]
         else:  # session_id > 50: system requests and the collector's own count too
@@ -1351,6 +1355,9 @@ class Metrics:
             (p + "Buffer Manager", "Buffer cache hit ratio", "", hits, _RATIO),
             (p + "Buffer Manager", "Buffer cache hit ratio base", "", hit_base, _BASE),
         ]
+        if shape.deadlocks:
+            deadlocks = dbtools_extra.deadlock_counter(self.inst)
+            set5.append((p + "Locks", "Number of Deadlocks/sec", "_Total", deadlocks, _CUMULATIVE))
 
         set6 = []
         for j, wait in enumerate(self.waits):
@@ -1431,7 +1438,8 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     if not (_has_view_server_state(ctx) or vsps):
         raise permission_denied_view_server_state()
     shape = _shape(proc)
-    if len(args) > 1 and not shape.ring_by_timestamp:
+    allowed = 4 if shape.extra_sets else 2 if shape.ring_by_timestamp else 1
+    if len(args) > allowed:
         raise SqlError(
             8144, "Procedure or function usp_CollectMetrics has too many arguments specified.", 2
         )
@@ -1440,13 +1448,18 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     try:
         last_id = int(last) if last is not None else 0
         since_ticks = int(since) if since is not None else None
+        space = bool(int(args[2])) if len(args) > 2 and args[2] is not None else False
+        last_job = int(args[3]) if len(args) > 3 and args[3] is not None else None
     except (TypeError, ValueError):
         raise SqlError(8114, "Error converting data type nvarchar to bigint.", 5, 16) from None
     dep = _dep(ctx)
     sees = any(dep.has(ctx, p) for p in _MASTER_FILES_PERMISSIONS)
-    return metrics(ctx.instance).collect(
-        last_id, shape.benign, shape, sees, since_ticks=since_ticks
-    )
+    m = metrics(ctx.instance)
+    sets = m.collect(last_id, shape.benign, shape, sees, since_ticks=since_ticks)
+    if shape.extra_sets:
+        msdb = dep.has(ctx, dbtools_extra.MSDB_PERMISSION)
+        sets += dbtools_extra.extra_sets(ctx, space, last_job, m.data_sizes, msdb)
+    return sets
 
 
 # Any of these lets a login see the rows of sys.master_files (Microsoft's documented minimum).
@@ -1468,6 +1481,8 @@ class ProcShape:
     memory_signal: bool = False  # the memory row has system_low_memory_signal_state
     server_name: bool = False  # the instance row has @@SERVERNAME
     ring_by_timestamp: bool = False  # @last_cpu_ms_ticks: ring filtered on [timestamp] first
+    extra_sets: bool = False  # version 12: sets 8 to 13 (sqlsim.dbtools_extra), @space
+    deadlocks: bool = False  # set 5 reads Number of Deadlocks/sec
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1490,6 +1505,8 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             memory_signal="system_low_memory_signal_state" in text.lower(),
             server_name="@@servername" in text.lower(),
             ring_by_timestamp="@last_cpu_ms_ticks" in text.lower(),
+            extra_sets="@last_job_instance_id" in text.lower(),
+            deadlocks="number of deadlocks/sec" in text.lower(),
             blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
             user_requests_only=bool(
                 re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
@@ -1530,6 +1547,7 @@ STEERING_KEYS = (
     "advance_seconds",
     "drop_objects",
     "permissions",
+    *dbtools_extra.STEERING_KEYS,
 )
 
 
@@ -1557,7 +1575,11 @@ async def apply_steering(fleet: Fleet, inst: Instance, changes: dict[str, Any]) 
         metrics(inst).advance_clock(float(changes["advance_seconds"]))
     if changes.get("clear_wait_stats"):
         metrics(inst).clear_wait_stats()
+    extra = {k: changes[k] for k in dbtools_extra.STEERING_KEYS if k in changes}
+    if extra:
+        dbtools_extra.apply_steering(inst, extra)
     if changes.get("restart"):
+        dbtools_extra.restart(inst)
         running = inst.running
         if running:
             await inst.stop()  # a restart drops every connection
@@ -1610,6 +1632,7 @@ def _install() -> None:
                 m = metrics(inst)  # steering a reset can undo (a failover, like a restart, stays)
                 m.odd_cpu, m.memory_pressure, m.requests = False, False, {}
                 m.numa_nodes = max(1, inst.config.cpus // 16)
+            dbtools_extra.reset(inst)  # chains, groups, full volumes and job failures
 
     async def route(self: Fleet, method: str, path: str, body: bytes) -> tuple[int, Any]:
         parts = [p for p in path.split("?")[0].split("/") if p]

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from monitoring.models import MAX_INTERVAL, MIN_INTERVAL, CollectionConfig
+from monitoring.models import MAX_INTERVAL, MIN_INTERVAL, CollectionConfig, ServerDetail
 from monitoring.series import METRICS, RANGES
 from monitoring.store import metric_type_ids
 from servers.health import Health
@@ -56,3 +56,26 @@ class MetricsQuerySerializer(serializers.Serializer):
 
 class RetentionSerializer(serializers.Serializer):
     metrics_retention_days = serializers.IntegerField(min_value=1, max_value=365)
+
+
+class ServerDetailSerializer(serializers.ModelSerializer):
+    """The latest blocking, availability group, space and SQL Agent detail (monitoring.extra);
+    null times before the first collection that read them."""
+
+    collected_at = serializers.DateTimeField(allow_null=True, read_only=True)
+    space_collected_at = serializers.DateTimeField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = ServerDetail
+        fields = [
+            "collected_at",
+            "blockers",
+            "hadr_enabled",
+            "availability",
+            "space_collected_at",
+            "volumes",
+            "databases",
+            "agent_status",
+            "jobs",
+        ]
+        read_only_fields = fields

@@ -6,6 +6,7 @@ urlpatterns = [
     path("servers/health", views.FleetHealthView.as_view(), name="api-fleet-health"),
     path("servers/<int:pk>/health", views.ServerHealthView.as_view(), name="api-server-health"),
     path("servers/<int:pk>/metrics", views.ServerMetricsView.as_view(), name="api-server-metrics"),
+    path("servers/<int:pk>/detail", views.ServerDetailView.as_view(), name="api-server-detail"),
     path(
         "servers/<int:pk>/collection-config",
         views.CollectionConfigView.as_view(),

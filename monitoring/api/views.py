@@ -13,9 +13,10 @@ from monitoring.api.serializers import (
     CollectionConfigSerializer,
     MetricsQuerySerializer,
     RetentionSerializer,
+    ServerDetailSerializer,
     ServerHealthSerializer,
 )
-from monitoring.models import CollectionConfig
+from monitoring.models import CollectionConfig, ServerDetail
 from servers.health import ORDER
 from servers.models import Server
 
@@ -72,6 +73,17 @@ class ServerMetricsView(APIView):
         if q.validated_data["metric"] == "waits":
             body["top_waits"] = series.top_waits(server.pk, q.validated_data["range"])
         return Response(body)
+
+
+class ServerDetailView(APIView):
+    """Head blockers, availability group replicas, space per volume and database and SQL Agent
+    jobs from the latest collections (what the server page shows)."""
+
+    @extend_schema(responses={200: ServerDetailSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        server = _server(pk)
+        row = ServerDetail.objects.filter(server=server).first()
+        return Response(ServerDetailSerializer(row or ServerDetail(server=server)).data)
 
 
 def _config(pk: int) -> CollectionConfig:

@@ -5,7 +5,11 @@ IF OBJECT_ID(N'DbTools.usp_CollectMetrics', N'P') IS NULL
 GO
 ALTER PROCEDURE DbTools.usp_CollectMetrics
     @last_cpu_record_id bigint = NULL,
-    @last_cpu_ms_ticks bigint = NULL  -- [timestamp] of the last CPU record seen (version 11)
+    @last_cpu_ms_ticks bigint = NULL,  -- [timestamp] of the last CPU record seen (version 11)
+    -- Version 12: @space = 1 adds space and SQL Agent jobs (sets 10 to 12), which change slowly
+    -- and cost more (every file's volume, msdb), so DbTools asks for them every few minutes.
+    @space bit = 0,
+    @last_job_instance_id int = NULL  -- msdb.dbo.sysjobhistory.instance_id last seen
 AS
 BEGIN
     SET NOCOUNT ON;
@@ -100,6 +104,7 @@ BEGIN
                                N'Processes blocked', N'Memory Grants Pending',
                                N'Target Server Memory (KB)', N'Total Server Memory (KB)',
                                N'Page life expectancy', N'Lock Waits/sec',
+                               N'Number of Deadlocks/sec',
                                N'Buffer cache hit ratio', N'Buffer cache hit ratio base')
            AND pc.instance_name IN (N'', N'_Total'))
        OR (pc.counter_name = N'Page life expectancy' AND pc.[object_name] LIKE N'%Buffer Manager%');
@@ -175,4 +180,151 @@ BEGIN
            MAX(vfs.sample_ms) AS sample_ms
     FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
     GROUP BY vfs.database_id;
+
+    -- 8. blocking: each head blocker (blocks others, blocked by no session itself) with every
+    --    request waiting behind it, directly or down the chain, and what the longest waiter of
+    --    its direct victims waits on. One recursive pass over the blocked requests only.
+    WITH waiting AS (
+        SELECT r.session_id, r.blocking_session_id, r.wait_time, r.wait_type, r.wait_resource
+        FROM sys.dm_exec_requests AS r
+        WHERE r.blocking_session_id > 0 AND r.blocking_session_id <> r.session_id
+    ), chain AS (
+        SELECT w.blocking_session_id AS head, w.session_id, w.wait_time, 1 AS depth
+        FROM waiting AS w
+        WHERE NOT EXISTS (SELECT 1 FROM waiting AS up WHERE up.session_id = w.blocking_session_id)
+        UNION ALL
+        SELECT c.head, w.session_id, w.wait_time, c.depth + 1
+        FROM chain AS c
+        JOIN waiting AS w ON w.blocking_session_id = c.session_id
+        WHERE c.depth < 32
+    )
+    SELECT TOP (5) h.head AS session_id,
+           s.login_name,
+           s.[host_name],
+           s.[program_name],
+           h.blocked_count,
+           h.longest_wait_ms,
+           d.wait_type,
+           d.wait_resource
+    FROM (SELECT head, COUNT(*) AS blocked_count, MAX(wait_time) AS longest_wait_ms
+          FROM chain GROUP BY head) AS h
+    LEFT JOIN sys.dm_exec_sessions AS s ON s.session_id = h.head
+    OUTER APPLY (SELECT TOP (1) w.wait_type, w.wait_resource FROM waiting AS w
+                 WHERE w.blocking_session_id = h.head ORDER BY w.wait_time DESC) AS d
+    ORDER BY h.blocked_count DESC, h.longest_wait_ms DESC;
+
+    -- 9. availability groups: each database replica this instance knows of (every replica's on
+    --    a primary, its own on a secondary), from the DMVs (VIEW SERVER STATE) rather than the
+    --    catalog views, whose rows need VIEW ANY DEFINITION. Queues are in KB. No rows when
+    --    HADR is off.
+    SELECT ag.ag_name,
+           rcs.replica_server_name,
+           DB_NAME(drs.database_id) AS database_name,
+           ars.role_desc,
+           drs.synchronization_state_desc,
+           drs.synchronization_health_desc,
+           drs.log_send_queue_size AS log_send_queue_kb,
+           drs.redo_queue_size AS redo_queue_kb,
+           drs.is_local
+    FROM sys.dm_hadr_database_replica_states AS drs
+    JOIN sys.dm_hadr_availability_replica_states AS ars ON ars.replica_id = drs.replica_id
+    JOIN sys.dm_hadr_availability_replica_cluster_states AS rcs ON rcs.replica_id = drs.replica_id
+    JOIN sys.dm_hadr_name_id_map AS ag ON ag.ag_id = drs.group_id
+    WHERE CAST(SERVERPROPERTY('IsHadrEnabled') AS int) = 1;
+
+    -- 10. space per volume (with @space): every volume holding a database file, through the
+    --     file stats (not sys.master_files, which a login without VIEW ANY DEFINITION sees empty).
+    SELECT vs.volume_mount_point,
+           MAX(vs.logical_volume_name) AS volume_name,
+           MAX(vs.total_bytes) AS total_bytes,
+           MIN(vs.available_bytes) AS available_bytes,
+           COUNT(*) AS files
+    FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
+    CROSS APPLY sys.dm_os_volume_stats(vfs.database_id, vfs.file_id) AS vs
+    WHERE @space = 1
+    GROUP BY vs.volume_mount_point;
+
+    -- 11. space per database (with @space): sizes from the Databases counters (all databases in
+    --     one read, no per-database USE), and why the log cannot be reused yet. The counters'
+    --     instance_name has the DMV's own collation, not necessarily the server's: compared in
+    --     the database default, or error 468 on a server installed with another collation.
+    SELECT d.name AS database_name,
+           d.state_desc,
+           d.recovery_model_desc,
+           d.log_reuse_wait_desc,
+           pc.data_kb,
+           pc.log_kb,
+           pc.log_used_kb,
+           pc.percent_log_used
+    FROM sys.databases AS d
+    LEFT JOIN (
+        SELECT RTRIM(instance_name) COLLATE DATABASE_DEFAULT AS database_name,
+               MAX(CASE WHEN counter_name = N'Data File(s) Size (KB)' THEN cntr_value END) AS data_kb,
+               MAX(CASE WHEN counter_name = N'Log File(s) Size (KB)' THEN cntr_value END) AS log_kb,
+               MAX(CASE WHEN counter_name = N'Log File(s) Used Size (KB)' THEN cntr_value END)
+                   AS log_used_kb,
+               MAX(CASE WHEN counter_name = N'Percent Log Used' THEN cntr_value END)
+                   AS percent_log_used
+        FROM sys.dm_os_performance_counters
+        WHERE [object_name] LIKE N'%:Databases%'
+          AND counter_name IN (N'Data File(s) Size (KB)', N'Log File(s) Size (KB)',
+                               N'Log File(s) Used Size (KB)', N'Percent Log Used')
+        GROUP BY instance_name
+    ) AS pc ON pc.database_name = d.name
+    WHERE @space = 1;
+
+    -- 12. SQL Agent jobs (with @space): each job's last outcome and its failures since the
+    --     history row last seen. Express has no Agent; a login without SELECT in msdb (no user
+    --     there, or a DENY) gets "not available", never an error that loses the whole collection.
+    DECLARE @agent varchar(20) = 'not_collected', @max_job_instance_id int = NULL;
+    DECLARE @jobs TABLE (
+        job_name sysname NOT NULL,
+        enabled bit NOT NULL,
+        last_run_status int NULL,
+        last_run_date int NULL,
+        last_run_time int NULL,
+        failures int NOT NULL
+    );
+    IF @space = 1
+    BEGIN
+        IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 4
+            SET @agent = 'express';
+        ELSE IF ISNULL(HAS_PERMS_BY_NAME(N'msdb.dbo.sysjobs', N'OBJECT', N'SELECT'), 0) = 0
+             OR ISNULL(HAS_PERMS_BY_NAME(N'msdb.dbo.sysjobhistory', N'OBJECT', N'SELECT'), 0) = 0
+            SET @agent = 'no_permission';
+        ELSE
+        BEGIN
+            BEGIN TRY
+                INSERT INTO @jobs (job_name, enabled, last_run_status, last_run_date,
+                                   last_run_time, failures)
+                SELECT j.name, j.enabled, lr.run_status, lr.run_date, lr.run_time,
+                       ISNULL(f.failures, 0)
+                FROM msdb.dbo.sysjobs AS j
+                OUTER APPLY (SELECT TOP (1) h.run_status, h.run_date, h.run_time
+                             FROM msdb.dbo.sysjobhistory AS h
+                             WHERE h.job_id = j.job_id AND h.step_id = 0
+                             ORDER BY h.instance_id DESC) AS lr
+                OUTER APPLY (SELECT COUNT(*) AS failures
+                             FROM msdb.dbo.sysjobhistory AS h
+                             WHERE h.job_id = j.job_id AND h.step_id = 0 AND h.run_status = 0
+                               AND h.instance_id > @last_job_instance_id) AS f;
+                SET @max_job_instance_id = (SELECT MAX(instance_id) FROM msdb.dbo.sysjobhistory);
+                SET @agent = 'ok';
+            END TRY
+            BEGIN CATCH
+                SET @agent = 'no_permission';  -- 229 (a DENY), 916 (no user in msdb)
+            END CATCH
+        END
+    END
+    SELECT job_name, enabled, last_run_status, last_run_date, last_run_time, failures
+    FROM @jobs;
+
+    -- 13. what this collection covered: HADR on or off, the Agent's availability, the history
+    --     row to count failures from next time, and the instance's offset from UTC (msdb keeps
+    --     local times).
+    SELECT CAST(SERVERPROPERTY('IsHadrEnabled') AS int) AS hadr_enabled,
+           @space AS space_collected,
+           @agent AS agent_status,
+           ISNULL(@max_job_instance_id, @last_job_instance_id) AS last_job_instance_id,
+           DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME()) AS utc_offset_minutes;
 END

@@ -188,7 +188,11 @@ def test_collection_parses_and_gives_rates(sqlsim_factory):
     fleet, name = _deployed(sqlsim_factory)
     with _connect(fleet, name) as conn:
         sets = _collect(conn)
-        assert [len(s[0]) for s in sets] == COLUMNS
+        assert [len(s[0]) for s in sets[:7]] == COLUMNS
+        # Version 12's sets: no blocking, HADR off, no space or jobs unless asked (@space = 1),
+        # and the row saying what the call covered.
+        assert [len(s) for s in sets[7:]] == [0, 0, 0, 0, 0, 1]
+        assert len(sets[12][0]) == 5
         first = rates.compute(rates.parse(sets), {})
         assert first.last_cpu_record_id is not None
         assert len(sets[1]) == 256  # a first poll with 0 gets the whole ring buffer
@@ -489,7 +493,7 @@ def test_plain_batch_form_stub_only_and_steering(sqlsim_factory):
         assert conn.query_sets("EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = 0") == [[]]
         monitoring_objects.deploy_objects(conn)
         sets = conn.query_sets("EXEC DbTools.usp_CollectMetrics @last_cpu_record_id = 5")
-        assert [len(s[0]) for s in sets] == COLUMNS
+        assert [len(s[0]) for s in sets[:7]] == COLUMNS
         fleet.slow(name, 0.4)
         started = time.monotonic()
         rates.parse(_collect(conn))

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dbtools import tenancy
-from monitoring import collector
+from monitoring import collector, extra
 from servers.models import Server
 
 
@@ -66,7 +66,64 @@ class Command(BaseCommand):
             f"{_pct(snap['memory_percent'])}, {snap['connection_count']} connections, "
             f"{len(r.computed.files)} database files, top waits: {top or 'none yet'} "
             f"({r.duration_ms:.0f} ms)"
+            + "".join(f"\n  {line}" for line in extra_lines(r.computed.extra))
         )
+
+
+def extra_lines(x: Any) -> list[str]:
+    """Blocking, space, Agent jobs and availability groups (monitoring.extra), one line each."""
+    if x is None:
+        return ["blocking, space, jobs, availability groups: upgrade the monitoring objects"]
+    lines = []
+    if x.blockers:
+        b = x.blockers[0]
+        lines.append(
+            f"blocking: {b['blocked']} blocked behind session {b['session_id']} "
+            f"({b['login'] or '?'} on {b['host'] or '?'}, {b['program'] or '?'}), longest "
+            f"{b['longest_wait_ms'] / 1000:.0f} s on {b['wait_resource'] or b['wait_type']}"
+        )
+    else:
+        lines.append("blocking: none")
+    if x.space_collected:
+        volumes = ", ".join(f"{v['volume']} {_pct(v['free_percent'])} free" for v in x.volumes)
+        logs = [d for d in x.databases if d["log_used_percent"] is not None]
+        fullest = max(logs, key=lambda d: d["log_used_percent"], default=None)
+        lines.append(f"volumes: {volumes or 'none'}")
+        if fullest:
+            lines.append(
+                f"logs: fullest {fullest['database']} {fullest['log_used_percent']} % used "
+                f"(reuse wait {fullest['log_reuse_wait']}), {len(x.databases)} databases"
+            )
+        if x.agent_status == "ok":
+            failed = [j["job"] for j in x.jobs if j["outcome"] == "failed"]
+            lines.append(
+                f"agent jobs: {len(x.jobs)}, {len(failed)} failed"
+                + (f" ({', '.join(failed)})" if failed else "")
+            )
+        else:
+            lines.append(f"agent jobs: {extra.AGENT_STATUS.get(x.agent_status, x.agent_status)}")
+    else:
+        lines.append(
+            f"space and agent jobs: read every {extra.space_interval_seconds() // 60} min, "
+            "not in this collection"
+        )
+    if not x.hadr_enabled:
+        lines.append("availability groups: HADR off")
+    else:
+        worst = sorted(x.availability, key=lambda a: a["health"] == "HEALTHY")
+        lines.append(
+            "availability groups: "
+            + (
+                "; ".join(
+                    f"{a['group']} {a['replica']} {a['database']} {a['role']} {a['state']} "
+                    f"{a['health']}, send {a['log_send_queue_kb'] or 0} KB, redo "
+                    f"{a['redo_queue_kb'] or 0} KB"
+                    for a in worst[:5]
+                )
+                or "HADR on, no replica"
+            )
+        )
+    return lines
 
 
 def _pct(value: float | None) -> str:
