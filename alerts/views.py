@@ -73,11 +73,16 @@ def _silenced_now() -> Exists:
     return Exists(matching)
 
 
-def _alerts() -> QuerySet[Alert]:
+def alerts_with_silence() -> QuerySet[Alert]:
+    """Alerts with their rule and server, and whether a silence covers them now."""
     return Alert.objects.select_related("rule", "server").annotate(silenced=_silenced_now())
 
 
-def _decorate(alerts: Any) -> None:
+_alerts = alerts_with_silence
+
+
+def decorate(alerts: Any) -> None:
+    """What a row shows besides the model: severity icon, unit, how long it has lasted."""
     now = timezone.now()
     for a in alerts:
         a.icon = SEVERITY_ICONS.get(a.severity, "circle-alert")
@@ -152,7 +157,7 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
     valid = filterset.is_valid()
     rows = filterset.qs if valid else Alert.objects.none()
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    _decorate(page)
+    decorate(page)
     firing = Alert.objects.filter(status=Alert.Status.FIRING)
     context = {
         "filter": filterset,
@@ -196,7 +201,7 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(_alerts(), pk=pk)
-    _decorate([alert])
+    decorate([alert])
     notifications = (
         Notification.objects.filter(alerts=alert)
         .select_related("contact_point")
@@ -216,10 +221,14 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+# Pages that acknowledge alerts and get the user back: the Alerts pages and a server's page.
+BACK_PREFIXES = ("/alerts/", "/servers/", "/groups/")
+
+
 def _back(request: HttpRequest, default: str) -> HttpResponse:
     target = request.POST.get("next", "")
     # Only our own pages: a path, never another site.
-    return redirect(target if target.startswith("/alerts/") else default)
+    return redirect(target if target.startswith(BACK_PREFIXES) else default)
 
 
 @role_required(Role.OPERATOR)

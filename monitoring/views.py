@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import settings_store
+from dbtools import sections
 from dbtools.decorators import role_required
 from dbtools.pages import render_page
 from dbtools.roles import Role
@@ -19,7 +20,7 @@ from monitoring.actions import config_for, save_config
 from monitoring.forms import CollectionForm
 from monitoring.models import CollectorState
 from servers.health import ORDER, Health
-from servers.models import Server, ServerGroupMember
+from servers.models import Server, ServerGroup, ServerGroupMember
 
 RATE_CHARTS = {"batch_requests", "waits", "io"}
 STATUS_ORDER = sorted(ORDER, key=ORDER.get)
@@ -89,6 +90,7 @@ def _board() -> dict[str, Any]:
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = _board()
+    context["panels"] = sections.build(sections.DASHBOARD, request)
     return render_page(request, "monitoring/dashboard.html", context, part="board")
 
 
@@ -182,3 +184,42 @@ def collection_save(request: HttpRequest, pk: int) -> HttpResponse:
     context = _collection_context(server)
     context["saved"] = True
     return render(request, "monitoring/collection_card.html", context)
+
+
+GROUP_CHARTS = [
+    ("cpu", "CPU %", "%"),
+    ("memory", "Memory %", "%"),
+    ("batch_requests", "Batch requests / s", "/s"),
+    ("waits", "Wait time (ms per s)", "ms/s"),
+]
+
+
+def group_metrics(request: HttpRequest, pk: int) -> HttpResponse:
+    """The group page's Metrics section: members' average or worst member, per range."""
+    group = get_object_or_404(ServerGroup, pk=pk)
+    range_ = request.GET.get("range", "1h")
+    if range_ not in series.RANGES:
+        range_ = "1h"
+    aggregate = request.GET.get("agg", "avg")
+    if aggregate not in series.GROUP_AGGREGATES:
+        aggregate = "avg"
+    charts = [
+        {
+            "key": key,
+            "title": title,
+            "unit": unit,
+            "id": f"group-series-{key}",
+            "data": series.group_series(group.pk, key, range_, aggregate),
+        }
+        for key, title, unit in GROUP_CHARTS
+    ]
+    context = {
+        "group": group,
+        "range": range_,
+        "ranges": list(series.RANGES),
+        "aggregate": aggregate,
+        "aggregates": list(series.GROUP_AGGREGATES.items()),
+        "charts": charts,
+        "has_data": any(s["points"] for c in charts for s in c["data"]["series"]),
+    }
+    return render(request, "monitoring/panels/group_metrics_charts.html", context)

@@ -11,3 +11,14 @@ class PoliciesConfig(AppConfig):
         from scheduler.models import Job
 
         engine.register_handler(Job.Type.POLICY_EXECUTION, runner.run)
+
+        from dbtools import sections
+        from policies import panels
+
+        # Compliance on the dashboard, the server page and the group page.
+        for place, template, context, order in (
+            (sections.DASHBOARD, "policies/panels/dashboard.html", panels.dashboard, 20),
+            (sections.SERVER, "policies/panels/deployments.html", panels.server_section, 20),
+            (sections.GROUP, "policies/panels/deployments.html", panels.group_section, 30),
+        ):
+            sections.register(place, sections.Section("policies", template, context, order))

@@ -59,7 +59,7 @@ EVIDENCE_COLUMNS = {"backup": ["Last full", "Last diff", "Last log"]}
 CHECKDB_COLUMNS = ["Last good CHECKDB"]
 
 
-def _show(s: standing.DeploymentStanding, rows: list[standing.Row], limit: int) -> None:
+def show_rows(s: standing.DeploymentStanding, rows: list[standing.Row], limit: int) -> None:
     """What `_standing.html` draws of `s`: the first `limit` of `rows` (the rest counted) under
     its columns, which its empty row and its servers without facts span."""
     s.shown, s.hidden = rows[:limit], max(0, len(rows) - limit)
@@ -260,7 +260,7 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
         d.standing = standings.get(d.pk)
         if d.standing:
             # The rows come worst first: the ones to act on come before the cap.
-            _show(d.standing, d.standing.rows, ROW_LIMIT)
+            show_rows(d.standing, d.standing.rows, ROW_LIMIT)
         d.live_jobs = [j for j in d.jobs.all() if j.deleted_at is None]
     job_ids = [j.pk for d in policy.deployments.prefetch_related("jobs") for j in d.jobs.all()]
     executions = (
@@ -413,7 +413,7 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
         )
     for s in found:
         rows = [r for r in s.rows if not only or r.verdict.status.value == only]
-        _show(s, rows, FLEET_ROW_LIMIT)
+        show_rows(s, rows, FLEET_ROW_LIMIT)
     bar = filter_bar(
         filterset,
         COMPLIANCE_BAR[1:] if server else COMPLIANCE_BAR,

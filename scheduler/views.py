@@ -68,7 +68,8 @@ FILTER_BAR = [
 ]
 
 
-def _jobs() -> QuerySet[Job]:
+def jobs_with_runs() -> QuerySet[Job]:
+    """Live jobs with their targets, last finished run (when, status) and whether one runs."""
     last = JobRun.objects.filter(job=OuterRef("pk")).exclude(status__in=ACTIVE)
     last = last.order_by("-scheduled_for", "-id")
     return (
@@ -83,6 +84,9 @@ def _jobs() -> QuerySet[Job]:
         )
         .order_by("name", "pk")
     )
+
+
+_jobs = jobs_with_runs
 
 
 def _job(pk: int) -> Job:
@@ -117,7 +121,8 @@ def targets_text(job: Job) -> str:
     return ", ".join(names) or "No servers"
 
 
-def _decorate(job: Job) -> Job:
+def decorate(job: Job) -> Job:
+    """What a row shows besides the model: the last run's look, the targets in words."""
     job.last_look = look(job.last_status) if getattr(job, "last_status", None) else None
     job.targets_text = targets_text(job)
     return job
@@ -138,7 +143,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         qs = qs.order_by(key, "name")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     for job in page:
-        _decorate(job)
+        decorate(job)
     headers = sort_headers(request, COLUMNS, SORTABLE, ordering)
     filtered = any(request.GET.get(k) for k in ("q", "job_type", "state"))
     bar = filter_bar(
@@ -169,7 +174,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 # -- job page -------------------------------------------------------------------------------------
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _decorate(_job(pk))
+    job = decorate(_job(pk))
     runs = Paginator(JobRun.objects.filter(job=job).order_by("-created_at", "-id"), RUNS_PER_PAGE)
     page = runs.get_page(request.GET.get("page"))
     for run in page:
