@@ -22,7 +22,7 @@ DASHBOARD = "dashboard"
 SERVER = "server"
 SERVER_HEADER = "server_header"
 GROUP = "group"
-SERVER_LIST = "server_list"  # extra bulk controls of the server list (context only)
+SERVER_LIST = "server_list"  # more controls in the server list's bulk bar
 PLACES = (DASHBOARD, SERVER, SERVER_HEADER, GROUP, SERVER_LIST)
 
 
@@ -60,12 +60,3 @@ def sections(place: str) -> list[Section]:
 def build(place: str, request: HttpRequest, obj: Any = None) -> list[Rendered]:
     """Every part of `place`, each with its context computed for `obj`."""
     return [Rendered(s.key, s.template, s.context(request, obj)) for s in sections(place)]
-
-
-def merged(place: str, request: HttpRequest, obj: Any = None) -> dict[str, Any]:
-    """The contexts of every part of `place` in one dict (places whose parts add variables to
-    a template the page already has, such as the server list's bulk bar)."""
-    out: dict[str, Any] = {}
-    for s in sections(place):
-        out.update(s.context(request, obj))
-    return out

@@ -22,3 +22,9 @@ class PoliciesConfig(AppConfig):
             (sections.GROUP, "policies/panels/deployments.html", panels.group_section, 30),
         ):
             sections.register(place, sections.Section("policies", template, context, order))
+        sections.register(
+            sections.SERVER_LIST,
+            sections.Section(
+                "policies", "policies/panels/bulk_deploy.html", panels.bulk_deploy, order=20
+            ),
+        )

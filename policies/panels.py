@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from policies import standing
+from policies.models import Policy
 from policies.views import show_rows
 
 SECTION_ROW_LIMIT = 20  # databases per deployment on a server or group page; the worst first
@@ -41,3 +42,9 @@ def server_section(request: HttpRequest, server: Any) -> dict[str, Any]:
 def group_section(request: HttpRequest, group: Any) -> dict[str, Any]:
     deployments = standing.live_deployments().filter(group=group).order_by("policy__name")
     return {"deployments": _sections(standing.for_group(group.pk), deployments), "group": group}
+
+
+def bulk_deploy(request: HttpRequest, obj: Any = None) -> dict[str, Any]:
+    """Active policies only: a draft cannot be deployed."""
+    policies = Policy.objects.alive().filter(status=Policy.Status.ACTIVE).order_by("name")
+    return {"policies": list(policies.only("pk", "name"))}

@@ -17,3 +17,7 @@ class SchedulerConfig(AppConfig):
             (sections.GROUP, "scheduler/panels/jobs.html", panels.group_section, 40),
         ):
             sections.register(place, sections.Section("jobs", template, context, order))
+        sections.register(
+            sections.SERVER_LIST,
+            sections.Section("jobs", "scheduler/panels/bulk_run.html", panels.bulk_run, 10),
+        )

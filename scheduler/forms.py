@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 
 from scheduler.models import Job
+from servers.forms import ServerIdsForm
 from servers.models import Label, Server, ServerGroup
 
 # Policy jobs are made by deploying a policy to a group, not by hand.
@@ -207,3 +208,16 @@ def initial_for(job: Job) -> dict[str, Any]:
         "run_at": local.replace(tzinfo=None) if local else None,
         "event": cfg.get("event", ""),
     }
+
+
+class BulkRunForm(ServerIdsForm):
+    """The server list's bulk "run job": one job, run now on the ticked servers."""
+
+    job = forms.ModelChoiceField(
+        queryset=Job.objects.none(),
+        error_messages={"required": "Choose a job to run.", "invalid_choice": "Unknown job."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["job"].queryset = Job.objects.alive()

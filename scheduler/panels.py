@@ -58,3 +58,7 @@ def server_header(request: HttpRequest, server: Any) -> dict[str, Any]:
 def group_section(request: HttpRequest, group: Any) -> dict[str, Any]:
     jobs = jobs_with_runs().filter(target_type=Job.TargetType.GROUP, group=group)
     return {"jobs": _rows(jobs.order_by("next_run_at", "name", "pk")), "group": group}
+
+
+def bulk_run(request: HttpRequest, obj: Any = None) -> dict[str, Any]:
+    return {"jobs": list(Job.objects.alive().order_by("name").only("pk", "name"))}

@@ -23,11 +23,11 @@ from dbtools import roles
 from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
-from dbtools.pages import query_without, sort_headers, vary_on_htmx, wants_partial
+from dbtools.pages import back_to, query_without, sort_headers, vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from scheduler import actions
 from scheduler.filters import SORTABLE, JobFilter
-from scheduler.forms import CRON_TEMPLATES, JobForm, time_zones
+from scheduler.forms import CRON_TEMPLATES, BulkRunForm, JobForm, time_zones
 from scheduler.models import ACTIVE, Job, JobDependency, JobExecution, JobRun, RunStatus
 
 RUNS_PER_PAGE = 20
@@ -375,3 +375,22 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
     """GET, from the form's schedule fields as they are typed (HTMX): never writes."""
     context = {"preview": _preview_from(request.GET)}
     return render(request, "scheduler/form.html#preview", context)
+
+
+@role_required(Role.OPERATOR)
+def bulk_run(request: HttpRequest) -> HttpResponse:
+    """The server list's bulk "run job": the chosen job now, on the ticked servers only."""
+    back = back_to(request, reverse("servers"), reverse("servers"))
+    form = BulkRunForm(request.POST)
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+        return _done(request, " ".join(errors), back, messages.ERROR)
+    job, servers = form.cleaned_data["job"], form.cleaned_data["servers"]
+    try:
+        run = actions.run_now(job, acting_user=request.user, servers=servers)
+    except ActionError as exc:
+        text = " ".join(m for msgs in exc.errors.values() for m in msgs)
+        return _done(request, text, back, messages.ERROR)
+    count = len(servers)
+    text = f"{job.name} started on {count} server{'s' if count != 1 else ''}."
+    return _done(request, text, reverse("jobs-run", args=[job.pk, run.pk]))

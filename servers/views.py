@@ -168,8 +168,8 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "page": page,
         "ordering": ordering,
         "headers": headers,
-        # The checkbox column of operators counts too.
-        "column_count": len(headers) + request_has_role(request, Role.OPERATOR),
+        # The checkbox column of operators counts too, and the row menu's.
+        "column_count": len(headers) + request_has_role(request, Role.OPERATOR) + 1,
         "query_no_page": query_without(request),
         "query_no_label": query_without(request, "label"),
         "current_labels": current_labels,
@@ -185,6 +185,9 @@ def server_list(
     request: HttpRequest, bulk_form: BulkForm | None = None, status: int = 200
 ) -> HttpResponse:
     context = _list_context(request)
+    if not wants_partial(request) and request_has_role(request, Role.OPERATOR):
+        # Bulk "run job" and "deploy policy" come from the apps that own them.
+        context["bulk_parts"] = sections.build(sections.SERVER_LIST, request)
     context["bulk_form"] = bulk_form
     context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
     return render_page(
