@@ -326,3 +326,158 @@ def test_group_page_sections_say_when_there_is_nothing(ops, tenant_alpha):
     expect(page.locator("#group-alerts")).to_contain_text("No alerts firing")
     expect(page.locator("#group-policies")).to_contain_text("No policy deployed to this group")
     expect(page.locator("#group-jobs")).to_contain_text("No job targets this group")
+
+
+# -- the server list's row menu and bulk actions, the server page's inline editing -------------
+def focused_text(page):
+    return page.evaluate("document.activeElement.textContent.trim()")
+
+
+def test_row_menu_with_the_mouse(fleet, ops, tenant_alpha):
+    page = ops
+    page.goto("/servers/")
+    row = page.locator("tr", has=page.get_by_role("link", name="SQLSCR02", exact=True))
+    button = row.get_by_role("button", name="Actions for SQLSCR02")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    button.click()
+    menu = row.get_by_role("menu")
+    expect(menu).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    names = [i.strip() for i in menu.get_by_role("menuitem").all_inner_texts()]
+    assert names == [
+        "Open",
+        "Test connection",
+        "Deploy monitoring",
+        "Run a job…",
+        "Add to group…",
+        "Add label…",
+        "Delete",
+    ], names
+    page.locator("h1").click()  # a click elsewhere closes it
+    expect(menu).to_be_hidden()
+
+    # Add label: the row is selected and the bulk bar's label field takes over.
+    button.click()
+    menu.get_by_role("menuitem", name="Add label…").click()
+    expect(row.get_by_label("Select SQLSCR02")).to_be_checked()
+    expect(page.locator("#bulk-label")).to_be_focused()
+    page.locator("#bulk-label").fill("reporting")
+    page.get_by_role("button", name="Add label").click()
+    expect(page.get_by_text("Label “reporting” added to 1 server(s).")).to_be_visible()
+    expect(row.get_by_role("link", name="reporting")).to_be_visible()
+
+    # Test connection: the server's page with the result.
+    row.get_by_role("button", name="Actions for SQLSCR02").click()
+    row.get_by_role("menuitem", name="Test connection").click()
+    expect(page).to_have_url(re.compile(rf"/servers/{fleet.servers[1].pk}/$"))
+    expect(page.locator("#toasts")).to_contain_text("Connected to")
+
+    # Delete asks first, naming the server.
+    page.goto("/servers/")
+    row.get_by_role("button", name="Actions for SQLSCR02").click()
+    row.get_by_role("menuitem", name="Delete").click()
+    expect(page.locator("#confirm-title")).to_have_text("Delete server SQLSCR02?")
+    page.get_by_role("button", name="Delete SQLSCR02").click()
+    expect(page.get_by_text("Server SQLSCR02 deleted.")).to_be_visible()
+    expect(page.get_by_role("link", name="SQLSCR02", exact=True)).to_have_count(0)
+
+
+def test_row_menu_with_the_keyboard_runs_a_job_on_that_server(fleet, ops, tenant_alpha):
+    page = ops
+    page.goto("/servers/")
+    row = page.locator("tr", has=page.get_by_role("link", name="SQLSCR01", exact=True))
+    button = row.get_by_role("button", name="Actions for SQLSCR01")
+    menu = row.get_by_role("menu")
+    tab_to(page, button)
+    page.keyboard.press("Enter")
+    expect(menu).to_be_visible()
+    assert focused_text(page) == "Open"
+    page.keyboard.press("ArrowDown")
+    assert focused_text(page) == "Test connection"
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")  # wraps to the last item
+    assert focused_text(page) == "Delete"
+    page.keyboard.press("Home")
+    assert focused_text(page) == "Open"
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(button).to_be_focused()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("ArrowUp")  # opens on the last item
+    expect(menu).to_be_visible()
+    assert focused_text(page) == "Delete"
+    page.keyboard.press("Escape")
+
+    # Run a job on this server only: the menu selects the row, the bulk bar finishes it.
+    page.keyboard.press("Enter")
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    assert focused_text(page) == "Run a job…"
+    page.keyboard.press("Enter")
+    expect(row.get_by_label("Select SQLSCR01")).to_be_checked()
+    expect(page.locator("#bulk-job")).to_be_focused()
+    with tenancy.use_tenant(tenant_alpha):
+        full = Job.objects.get(configuration__task="full")
+    # The jobs in name order: differential, full, log; arrow keys move a closed select.
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#bulk-job")).to_have_value(str(full.pk))
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Run job")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/jobs/{full.pk}/runs/\d+/$"))
+    expect(page.get_by_text(f"{full.name} started on 1 server.")).to_be_visible()
+    with tenancy.use_tenant(tenant_alpha):
+        run = JobRun.objects.filter(job=full).latest("pk")
+        assert run.only_servers == [fleet.servers[0].pk]
+        engine.start_runs()
+        assert list(run.executions.values_list("server_name", flat=True)) == ["SQLSCR01"]
+
+
+def test_bulk_deploy_policy_to_the_groups_of_the_selected_servers(fleet, ops, tenant_alpha):
+    with tenancy.use_tenant(tenant_alpha):
+        policy_actions.create_policy(
+            {
+                "name": "Nightly CHECKDB",
+                "policy_type": "integrity_check",
+                "status": "active",
+                "configuration": {"databases": "USER_DATABASES"},
+            },
+            acting_user=None,
+        )
+    page = ops
+    page.goto("/servers/")
+    page.get_by_label("Select SQLSCR01").check()
+    page.get_by_label("Policy to deploy to the groups of the selected servers").select_option(
+        label="Nightly CHECKDB"
+    )
+    page.get_by_role("button", name="Deploy to their groups").click()
+    expect(page.get_by_text("Nightly CHECKDB v1 deployed to Production.")).to_be_visible()
+    page.goto(f"/groups/{fleet.group.pk}/")
+    expect(page.locator("#group-policies [data-policy='Nightly CHECKDB']")).to_be_visible()
+
+
+def test_labels_and_groups_edited_inline_on_the_server_page(fleet, ops, tenant_alpha):
+    with tenancy.use_tenant(tenant_alpha):
+        actions.create_group("Reporting")
+    page = ops
+    server = fleet.servers[0]
+    page.goto(f"/servers/{server.pk}/")
+    page.evaluate("window.__stayed = true")
+    tab_to(page, page.get_by_label("Add labels"))
+    page.keyboard.type("tier1, emea")
+    page.keyboard.press("Enter")
+    labels = page.locator("#labels-card")
+    expect(labels.get_by_role("link", name="tier1")).to_be_visible()
+    expect(labels.get_by_role("link", name="emea")).to_be_visible()
+    tab_to(page, page.get_by_role("button", name="Remove label emea"))
+    page.keyboard.press("Enter")
+    expect(labels.get_by_role("link", name="emea")).to_have_count(0)
+    groups = page.locator("#groups-card")
+    groups.get_by_label("Add to group").select_option(label="Reporting")
+    groups.get_by_role("button", name="Add").click()
+    expect(groups.get_by_role("link", name="Reporting")).to_be_visible()
+    groups.get_by_role("button", name="Remove from Production").click()
+    expect(groups.get_by_role("link", name="Production")).to_have_count(0)
+    assert page.evaluate("window.__stayed") is True, "the page was reloaded"
+    expect(page).to_have_url(re.compile(rf"/servers/{server.pk}/$"))
