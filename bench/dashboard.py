@@ -214,6 +214,29 @@ def panel_data(alias: str, have: int) -> None:
         cur.execute("ANALYZE")
 
 
+def parts(user, runs: int) -> dict[str, list[float]]:
+    """Where the dashboard's time goes, in-process: the status board, then each panel."""
+    from django.test import RequestFactory
+
+    from dbtools import sections
+    from monitoring import views
+
+    request = RequestFactory().get("/")
+    request.user = user
+    steps = {"  board (health, tiles, groups)": views._board}
+    for s in sections.sections(sections.DASHBOARD):
+        steps[f"  panel {s.key}"] = lambda s=s: s.context(request, None)
+    out: dict[str, list[float]] = {}
+    for label, step in steps.items():
+        step()  # warm
+        out[label] = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            step()
+            out[label].append((time.perf_counter() - started) * 1000)
+    return out
+
+
 def timed(client: Client, url: str, runs: int, **headers: str) -> list[float]:
     client.get(url, headers=headers)  # warm
     out = []
@@ -269,6 +292,8 @@ def main() -> int:
                         client.defaults.update(api)
                     print(f"  {label:<42} {summary(timed(client, url, args.runs, **headers))}")
                     client.defaults.pop("HTTP_X_TENANT_SLUG", None)
+                for label, values in parts(user, args.runs).items():
+                    print(f"  {label:<42} {summary(values)}")
     finally:
         drop_tenant(SLUG)
         get_user_model().objects.filter(username="bench-dash").delete()

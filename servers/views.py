@@ -345,12 +345,15 @@ def wizard_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 # -- server detail ---------------------------------------------------------------------------------
-def _detail_context(request: HttpRequest, server: Server, **extra: Any) -> dict[str, Any]:
+def _detail_context(
+    request: HttpRequest, server: Server, *, parts: bool = True, **extra: Any
+) -> dict[str, Any]:
     member_of = [g.pk for g in server.groups.all()]
     return {
-        # Alerts, policies and jobs of this server, each app's own section (dbtools.sections).
-        "header_parts": sections.build(sections.SERVER_HEADER, request, server),
-        "server_sections": sections.build(sections.SERVER, request, server),
+        # Alerts, policies and jobs of this server, each app's own section (dbtools.sections);
+        # not for a poll of one card (`parts=False`).
+        "header_parts": sections.build(sections.SERVER_HEADER, request, server) if parts else [],
+        "server_sections": sections.build(sections.SERVER, request, server) if parts else [],
         "server": server,
         "deploy": deployment.status_of(server),
         "other_groups": ServerGroup.objects.exclude(pk__in=member_of),
@@ -387,7 +390,8 @@ def _detail_error(request: HttpRequest, server: Server, **extra: Any) -> HttpRes
 
 def server_monitoring(request: HttpRequest, pk: int) -> HttpResponse:
     """The monitoring card alone: polled while a deployment runs."""
-    return render(request, "servers/detail.html#monitoring", _detail_context(request, _server(pk)))
+    context = _detail_context(request, _server(pk), parts=False)
+    return render(request, "servers/detail.html#monitoring", context)
 
 
 @role_required(Role.OPERATOR)
