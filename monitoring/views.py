@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -51,6 +52,11 @@ def _board() -> dict[str, Any]:
     ]
     # Built here rather than in the template: a thousand tiles is where template tags add up.
     base = reverse("servers-detail", args=[0]).replace("/0/", "/")
+    # Each health's icon drawn once, not once per tile (an include and a static lookup each).
+    icons = {
+        h["icon"]: render_to_string("_icon.html", {"name": h["icon"]})
+        for h in {h["icon"]: h for h in items}.values()
+    }
     tiles = []
     for h in items:
         cpu, mem = h["cpu"], h["memory"]
@@ -73,6 +79,7 @@ def _board() -> dict[str, Any]:
                 "name": h["name"],
                 "status": h["status"],
                 "icon": h["icon"],
+                "icon_html": icons[h["icon"]],
                 "href": href,
                 "metrics": metrics,
                 "title": title,
