@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from html import escape
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from core import settings_store
 from dbtools import sections
@@ -24,6 +26,12 @@ from servers.health import ORDER, Health
 from servers.models import Server, ServerGroup, ServerGroupMember
 
 RATE_CHARTS = {"batch_requests", "waits", "io"}
+# One server's tile on the dashboard: name, health in words and its icon (never colour alone).
+TILE = (
+    '<li><a class="tile tile-{status}" data-server="{id}" data-status="{status}" href="{href}"'
+    ' title="{title}"><span class="tile-name">{icon}<span class="truncate">{name}</span></span>'
+    '<span class="tile-metrics">{metrics}</span></a></li>'
+)
 STATUS_ORDER = sorted(ORDER, key=ORDER.get)
 
 
@@ -50,7 +58,8 @@ def _board() -> dict[str, Any]:
         }
         for (gid, name), c in sorted(groups.items(), key=lambda kv: kv[0][1].lower())
     ]
-    # Built here rather than in the template: a thousand tiles is where template tags add up.
+    # Built here rather than in the template (TILE): a thousand tiles is where template tags
+    # add up.
     base = reverse("servers-detail", args=[0]).replace("/0/", "/")
     # Each health's icon drawn once, not once per tile (an include and a static lookup each).
     icons = {
@@ -73,21 +82,24 @@ def _board() -> dict[str, Any]:
         if h["error"]:
             title += f" — {h['error']}"
         href = f"{base}{h['server_id']}/"
+        # The standard library's escaping: Django's lazy-aware wrappers cost more than the rest
+        # of a tile, and nothing here is lazy.
         tiles.append(
-            {
-                "id": h["server_id"],
-                "name": h["name"],
-                "status": h["status"],
-                "icon": h["icon"],
-                "icon_html": icons[h["icon"]],
-                "href": href,
-                "metrics": metrics,
-                "title": title,
-            }
+            TILE.format(
+                id=int(h["server_id"]),
+                name=escape(h["name"]),
+                status=escape(h["status"]),
+                icon=icons[h["icon"]],
+                href=escape(href),
+                metrics=escape(metrics),
+                title=escape(title),
+            )
         )
     return {
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
-        "tiles": tiles,
+        # One string: at a thousand tiles the template's per-variable rendering (escaping,
+        # localisation) cost more than everything else on the page.
+        "tiles_html": mark_safe("".join(tiles)),  # noqa: S308 - every value escaped above
         "health": items,
         "summary": health.summary(items),
         "groups": group_rows,

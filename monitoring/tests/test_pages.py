@@ -124,3 +124,20 @@ def test_reading_collection_settings_writes_nothing(viewer_client, api, make_use
     assert CollectionConfig.objects.get(pk=server.pk).enabled is False
     entry = ActivityLog.objects.get(action="server.collection_configured")
     assert entry.user_name == "writer"
+
+
+def test_dashboard_tiles_escape_what_users_typed(viewer_client):
+    # Tiles are built as one string for speed (monitoring.views.TILE): nothing typed may run.
+    make_server('<script>x</script>"q')
+    html = viewer_client.get("/").content.decode()
+    assert "<script>x</script>" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;&quot;q" in html
+
+
+def test_dashboard_panels_have_their_empty_states(viewer_client):
+    make_server("CALM")
+    html = viewer_client.get("/").content.decode()
+    assert "No alerts firing, none in the last day." in html
+    assert "Nothing measured yet" in html
+    assert "No job failed in the last 24 hours." in html
+    assert "No backup of this tenant yet" in html
