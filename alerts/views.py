@@ -78,9 +78,6 @@ def alerts_with_silence() -> QuerySet[Alert]:
     return Alert.objects.select_related("rule", "server").annotate(silenced=_silenced_now())
 
 
-_alerts = alerts_with_silence
-
-
 def decorate(alerts: Any) -> None:
     """What a row shows besides the model: severity icon, unit, how long it has lasted."""
     now = timezone.now()
@@ -153,7 +150,7 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
     params = request.GET.copy()
     if not params.get("state"):
         params["state"] = "resolved" if history else "active"
-    filterset = AlertFilter(params, queryset=_alerts().order_by("-triggered_at", "-pk"))
+    filterset = AlertFilter(params, queryset=alerts_with_silence().order_by("-triggered_at", "-pk"))
     valid = filterset.is_valid()
     rows = filterset.qs if valid else Alert.objects.none()
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
@@ -200,7 +197,7 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(_alerts(), pk=pk)
+    alert = get_object_or_404(alerts_with_silence(), pk=pk)
     decorate([alert])
     notifications = (
         Notification.objects.filter(alerts=alert)

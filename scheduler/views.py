@@ -86,11 +86,8 @@ def jobs_with_runs() -> QuerySet[Job]:
     )
 
 
-_jobs = jobs_with_runs
-
-
 def _job(pk: int) -> Job:
-    return get_object_or_404(_jobs(), pk=pk)
+    return get_object_or_404(jobs_with_runs(), pk=pk)
 
 
 # The page's shared status colours (the deploy states'): green, red, yellow, the spinning blue.
@@ -133,8 +130,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     ordering = params.get("ordering") or "next_run_at"
     params["ordering"] = ordering
-    filterset = JobFilter(params, queryset=_jobs())
-    qs = filterset.qs if filterset.is_valid() else _jobs().none()
+    filterset = JobFilter(params, queryset=jobs_with_runs())
+    qs = filterset.qs if filterset.is_valid() else jobs_with_runs().none()
     if ordering.lstrip("-") in ("next_run_at", "last_run_at"):
         # Jobs with no next (or last) run go last whichever way the column is sorted.
         field = ordering.lstrip("-")
