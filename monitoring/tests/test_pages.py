@@ -141,3 +141,32 @@ def test_dashboard_panels_have_their_empty_states(viewer_client):
     assert "Nothing measured yet" in html
     assert "No job failed in the last 24 hours." in html
     assert "No backup of this tenant yet" in html
+
+
+def test_dashboard_queries_do_not_grow_with_alerts_and_servers(viewer_client):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.models import Alert, AlertRule
+    from dbtools import tenancy
+
+    rule = AlertRule.objects.first()
+    alias = tenancy.current().alias
+
+    def fire(servers):
+        now = timezone.now()
+        Alert.objects.bulk_create(
+            Alert(rule=rule, server=s, severity="critical", threshold=90, triggered_at=now)
+            for s in servers
+        )
+
+    def queries():
+        with CaptureQueriesContext(connections[alias]) as captured:
+            assert viewer_client.get("/").status_code == 200
+        return len(captured)
+
+    fire([make_server(f"A{i}") for i in range(2)])
+    few = queries()
+    fire([make_server(f"B{i}") for i in range(20)])
+    # One fewer with a full panel of firing alerts: no need to fill it with resolved ones.
+    assert queries() <= few
