@@ -343,6 +343,12 @@ def test_row_menu_with_the_mouse(fleet, ops, tenant_alpha):
     menu = row.get_by_role("menu")
     expect(menu).to_be_visible()
     expect(button).to_have_attribute("aria-expanded", "true")
+    box = menu.bounding_box()  # whole on screen, not clipped by the table's scroll box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+    bottom = [box["x"] + 20, box["y"] + box["height"] - 8]  # the last item is what shows there
+    assert page.evaluate(
+        "([x, y]) => !!document.elementFromPoint(x, y).closest('[role=menu]')", bottom
+    )
     names = [i.strip() for i in menu.get_by_role("menuitem").all_inner_texts()]
     assert names == [
         "Open",

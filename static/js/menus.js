@@ -25,15 +25,40 @@
     });
   }
 
+  // The menu is placed against the viewport (fixed), next to its button: a table that scrolls
+  // sideways would otherwise clip it. Below the button, or above it when there is no room.
+  function place(btn, menu) {
+    const r = btn.getBoundingClientRect();
+    menu.style.position = "fixed";
+    menu.style.left = "auto";
+    menu.style.right = `${Math.max(4, document.documentElement.clientWidth - r.right)}px`;
+    menu.style.top = `${r.bottom + 2}px`;
+    const height = menu.offsetHeight;
+    if (r.bottom + height + 4 > window.innerHeight && r.top - height - 2 > 0) {
+      menu.style.top = `${r.top - height - 2}px`;
+    }
+  }
+
   function open(btn, which) {
     closeAll(btn);
     const menu = menuOf(btn);
     if (!menu) return;
     menu.hidden = false;
+    place(btn, menu);
     btn.setAttribute("aria-expanded", "true");
     const items = itemsOf(menu);
-    (which === "last" ? items[items.length - 1] : items[0])?.focus();
+    (which === "last" ? items[items.length - 1] : items[0])?.focus({ preventScroll: true });
   }
+
+  // A fixed menu follows its button when the page or the table scrolls.
+  const follow = () => {
+    document.querySelectorAll(`${BUTTON}[aria-expanded="true"]`).forEach((b) => {
+      const menu = menuOf(b);
+      if (menu) place(b, menu);
+    });
+  };
+  window.addEventListener("resize", follow);
+  document.addEventListener("scroll", follow, true);
 
   document.addEventListener("click", (e) => {
     const btn = e.target.closest(BUTTON);
@@ -78,7 +103,7 @@
     }[e.key];
     if (move !== undefined) {
       e.preventDefault();
-      items[move]?.focus();
+      items[move]?.focus({ preventScroll: true });
     } else if (e.key === "Escape") {
       e.preventDefault();
       e.stopPropagation();
