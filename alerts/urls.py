@@ -11,7 +11,6 @@ urlpatterns = [
     path("alerts/<int:pk>/", views.alert_detail, name="alerts-detail"),
     path("alerts/<int:pk>/acknowledge", views.acknowledge, name="alerts-acknowledge"),
     path("alerts/<int:pk>/snooze", views.snooze, name="alerts-snooze"),
-    path("servers/<int:pk>/alerts", views.server_card, name="servers-alerts"),
     path("alerts/rules", views.rule_list, name="alert-rules"),
     path(
         "alerts/rules/new",

@@ -74,11 +74,13 @@ def _silenced_now() -> Exists:
     return Exists(matching)
 
 
-def _alerts() -> QuerySet[Alert]:
+def alerts_with_silence() -> QuerySet[Alert]:
+    """Alerts with their rule and server, and whether a silence covers them now."""
     return Alert.objects.select_related("rule", "server").annotate(silenced=_silenced_now())
 
 
-def _decorate(alerts: Any) -> None:
+def decorate(alerts: Any) -> None:
+    """What a row shows besides the model: severity icon, unit, how long it has lasted."""
     now = timezone.now()
     for a in alerts:
         a.icon = SEVERITY_ICONS.get(a.severity, "circle-alert")
@@ -149,11 +151,11 @@ def _list(request: HttpRequest, history: bool) -> HttpResponse:
     params = request.GET.copy()
     if not params.get("state"):
         params["state"] = "resolved" if history else "active"
-    filterset = AlertFilter(params, queryset=_alerts().order_by("-triggered_at", "-pk"))
+    filterset = AlertFilter(params, queryset=alerts_with_silence().order_by("-triggered_at", "-pk"))
     valid = filterset.is_valid()
     rows = filterset.qs if valid else Alert.objects.none()
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    _decorate(page)
+    decorate(page)
     firing = Alert.objects.filter(status=Alert.Status.FIRING)
     context = {
         "filter": filterset,
@@ -196,8 +198,8 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(_alerts().select_related("suppressed_execution"), pk=pk)
-    _decorate([alert])
+    alert = get_object_or_404(alerts_with_silence().select_related("suppressed_execution"), pk=pk)
+    decorate([alert])
     notifications = (
         Notification.objects.filter(alerts=alert)
         .select_related("contact_point")
@@ -218,10 +220,14 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+# Pages that acknowledge alerts and get the user back: the Alerts pages and a server's page.
+BACK_PREFIXES = ("/alerts/", "/servers/", "/groups/")
+
+
 def _back(request: HttpRequest, default: str) -> HttpResponse:
     target = request.POST.get("next", "")
     # Only our own pages: a path, never another site.
-    return redirect(target if target.startswith("/alerts/") else default)
+    return redirect(target if target.startswith(BACK_PREFIXES) else default)
 
 
 @role_required(Role.OPERATOR)
@@ -260,21 +266,6 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"{alert.rule.name} on {alert.server.name} snoozed for {minutes} min."
     )
     return _back(request, "alerts")
-
-
-def server_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """The Alerts card of the server page: its firing alerts, and the heavy maintenance DbTools
-    runs on it now (which holds the alerts of quiet rules)."""
-    server = get_object_or_404(Server.objects.alive(), pk=pk)
-    alerts = list(
-        Alert.objects.select_related("rule")
-        .filter(server=server, status=Alert.Status.FIRING)
-        .order_by("-triggered_at", "-pk")[:20]
-    )
-    _decorate(alerts)
-    work = evaluator.running_work([server.pk]).get(server.pk)
-    context = {"server": server, "alerts": alerts, "work": work}
-    return render(request, "alerts/server_card.html", context)
 
 
 # -- rules ------------------------------------------------------------------------------------

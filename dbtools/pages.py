@@ -81,3 +81,15 @@ def sort_headers(
             head["url"] = "?" + "&".join(filter(None, [query, f"ordering={nxt}"]))
         headers.append(head)
     return headers
+
+
+def back_to(request: HttpRequest, prefix: str, fallback: str) -> str:
+    """Where an action posted from a list returns: the form's `next` when it is a page of ours
+    under `prefix` (never another site), else `fallback`."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    if target and allowed and target.startswith(prefix):
+        return target
+    return fallback

@@ -85,3 +85,75 @@ def top_waits(server_id: int, range_: str, limit: int = 10) -> list[dict[str, An
             }
             for w, ms, n, sig in cur.fetchall()
         ]
+
+
+# Group charts: one metric per chart, aggregated over the group's live members.
+GROUP_METRICS = {
+    "cpu": "cpu_percent",
+    "memory": "memory_percent",
+    "batch_requests": "batch_requests_sec",
+    "waits": "wait_time_ms",
+}
+# How a group chart reduces its members at each instant: their average, or the worst member.
+GROUP_AGGREGATES = {"avg": "Average of members", "max": "Worst member"}
+# Raw samples are put in buckets first, so members collected a few seconds apart line up.
+GROUP_RAW_BUCKET_MINUTES = {"1h": 1, "6h": 2, "24h": 5}
+
+GROUP_RAW_SQL = """
+WITH per_server AS (
+    SELECT m.server_id, date_bin(%(width)s, m.collected_at, '2000-01-01') AS b, avg(m.value) AS v
+    FROM metrics m
+    JOIN server_group_members g ON g.server_id = m.server_id AND g.group_id = %(group)s
+    JOIN servers s ON s.id = m.server_id AND s.deleted_at IS NULL
+    WHERE m.metric_type_id = %(type)s AND m.collected_at >= %(since)s
+    GROUP BY 1, 2
+)
+SELECT b, avg(v), max(v) FROM per_server GROUP BY b ORDER BY b
+"""
+GROUP_ROLLUP_SQL = """
+WITH per_server AS (
+    SELECT r.server_id, date_bin(%(width)s, r.bucket, '2000-01-01') AS b,
+           sum(r.total) / sum(r.samples) AS v
+    FROM metric_rollups_5m r
+    JOIN server_group_members g ON g.server_id = r.server_id AND g.group_id = %(group)s
+    JOIN servers s ON s.id = r.server_id AND s.deleted_at IS NULL
+    WHERE r.metric_type_id = %(type)s AND r.bucket >= %(since)s
+    GROUP BY 1, 2
+)
+SELECT b, avg(v), max(v) FROM per_server GROUP BY b ORDER BY b
+"""
+
+
+def group_series(group_id: int, metric: str, range_: str, aggregate: str) -> dict[str, Any]:
+    """A group's metric over `range_`: at each bucket each member's average, then their
+    average (`avg`) or the highest of them (`max`, the worst member), in `series()`'s shape."""
+    hours = RANGES[range_]
+    now = timezone.now()
+    since = now - dt.timedelta(hours=hours)
+    alias = tenancy.current().alias
+    types = metric_type_ids(alias)
+    name = GROUP_METRICS[metric]
+    rollup = hours > RAW_UP_TO_HOURS
+    width = BUCKET_MINUTES[range_] if rollup else GROUP_RAW_BUCKET_MINUTES[range_]
+    points: list[list[Any]] = []
+    if name in types:
+        params = {
+            "width": dt.timedelta(minutes=width),
+            "group": group_id,
+            "type": types[name],
+            "since": since,
+        }
+        with connections[alias].cursor() as cur:
+            cur.execute(GROUP_ROLLUP_SQL if rollup else GROUP_RAW_SQL, params)
+            column = 1 if aggregate == "avg" else 2
+            points = [[row[0].isoformat(), round(row[column], 3)] for row in cur.fetchall()]
+    return {
+        "group_id": group_id,
+        "metric": metric,
+        "range": range_,
+        "aggregate": aggregate,
+        "resolution": f"{width}m",
+        "from": since.isoformat(),
+        "to": now.isoformat(),
+        "series": [{"name": GROUP_AGGREGATES[aggregate], "points": points}],
+    }

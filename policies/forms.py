@@ -14,6 +14,7 @@ from django.http import QueryDict
 
 from policies import schemas
 from policies.models import Exemption, Policy
+from servers.forms import ServerIdsForm
 from servers.models import Server
 
 AT_MOST = "At most %(limit_value)d characters."
@@ -248,3 +249,20 @@ def config_from_post(policy_type: str, data: QueryDict) -> dict[str, Any]:
         else:
             config[f.key] = value
     return config
+
+
+class BulkDeployForm(ServerIdsForm):
+    """The server list's bulk "deploy policy": a policy, deployed to every group the ticked
+    servers belong to."""
+
+    policy = forms.ModelChoiceField(
+        queryset=Policy.objects.none(),
+        error_messages={
+            "required": "Choose a policy to deploy.",
+            "invalid_choice": "Unknown policy.",
+        },
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = Policy.objects.alive()

@@ -6,6 +6,7 @@ urlpatterns = [
     path("policies/", views.policy_list, name="policies"),
     path("policies/new", views.policy_new, name="policies-new"),
     path("policies/new/<slug:policy_type>", views.policy_create, name="policies-create"),
+    path("policies/bulk-deploy", views.bulk_deploy, name="policies-bulk-deploy"),
     path("policies/compliance", views.compliance_view, name="policies-compliance"),
     path("policies/<int:pk>/", views.policy_detail, name="policies-detail"),
     path("policies/<int:pk>/edit", views.policy_edit, name="policies-edit"),

@@ -21,7 +21,7 @@ from django.utils import timezone
 from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
-from dbtools.pages import vary_on_htmx, wants_partial
+from dbtools.pages import back_to, vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from policies import actions, forms, schemas, standing
 from policies import render as tsql
@@ -59,7 +59,7 @@ EVIDENCE_COLUMNS = {"backup": ["Last full", "Last diff", "Last log"]}
 CHECKDB_COLUMNS = ["Last good CHECKDB"]
 
 
-def _show(s: standing.DeploymentStanding, rows: list[standing.Row], limit: int) -> None:
+def show_rows(s: standing.DeploymentStanding, rows: list[standing.Row], limit: int) -> None:
     """What `_standing.html` draws of `s`: the first `limit` of `rows` (the rest counted) under
     its columns, which its empty row and its servers without facts span."""
     s.shown, s.hidden = rows[:limit], max(0, len(rows) - limit)
@@ -260,7 +260,7 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
         d.standing = standings.get(d.pk)
         if d.standing:
             # The rows come worst first: the ones to act on come before the cap.
-            _show(d.standing, d.standing.rows, ROW_LIMIT)
+            show_rows(d.standing, d.standing.rows, ROW_LIMIT)
         d.live_jobs = [j for j in d.jobs.all() if j.deleted_at is None]
     job_ids = [j.pk for d in policy.deployments.prefetch_related("jobs") for j in d.jobs.all()]
     executions = (
@@ -413,7 +413,7 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
         )
     for s in found:
         rows = [r for r in s.rows if not only or r.verdict.status.value == only]
-        _show(s, rows, FLEET_ROW_LIMIT)
+        show_rows(s, rows, FLEET_ROW_LIMIT)
     bar = filter_bar(
         filterset,
         COMPLIANCE_BAR[1:] if server else COMPLIANCE_BAR,
@@ -433,3 +433,26 @@ def compliance_view(request: HttpRequest) -> HttpResponse:
     if wants_partial(request):
         template += "#results"
     return vary_on_htmx(render(request, template, context))
+
+
+@role_required(Role.OPERATOR)
+def bulk_deploy(request: HttpRequest) -> HttpResponse:
+    """The server list's bulk "deploy policy": to every group of the ticked servers."""
+    back = back_to(request, reverse("servers"), reverse("servers"))
+    form = forms.BulkDeployForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return redirect(back)
+    policy, servers = form.cleaned_data["policy"], form.cleaned_data["servers"]
+    groups = list(ServerGroup.objects.filter(servers__in=servers).distinct().order_by("name"))
+    if not groups:
+        messages.error(request, "The selected servers are in no group: add them to one first.")
+        return redirect(back)
+    try:
+        actions.deploy(policy, groups, acting_user=request.user)
+    except ActionError as exc:
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+        return redirect(back)
+    names = ", ".join(g.name for g in groups)
+    messages.success(request, f"{policy.name} v{policy.version} deployed to {names}.")
+    return redirect(back)

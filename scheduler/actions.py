@@ -208,8 +208,12 @@ def delete_job(job: Job, *, acting_user: User) -> None:
         due.mark_on_commit(due.JOBS)
 
 
-def run_now(job: Job, *, acting_user: User) -> JobRun:
-    """Queue a run at once, whatever the schedule says; the overlap policy still applies."""
+def run_now(job: Job, *, acting_user: User, servers: list[Server] | None = None) -> JobRun:
+    """Queue a run at once, whatever the schedule says; the overlap policy still applies.
+    `servers`: run on these servers instead of the job's targets (the server list's bulk
+    "run job")."""
+    if servers is not None and not servers:
+        raise ActionError({"servers": ["Select at least one server."]})
     if job.deleted_at:
         raise ActionError("This job was deleted.")
     if job.overlap_policy != Job.Overlap.ALLOW and job.runs.filter(status__in=ACTIVE).exists():
@@ -222,8 +226,12 @@ def run_now(job: Job, *, acting_user: User) -> JobRun:
             scheduled_for=now,
             priority=job.priority,
             requested_by=activity.actor_name(acting_user),
+            only_servers=sorted(s.pk for s in servers) if servers else [],
         )
-        activity.record("job.run_requested", "job", job.pk, job.name, {"run": run.pk}, acting_user)
+        details: dict[str, Any] = {"run": run.pk}
+        if servers:
+            details["servers"] = sorted(s.name for s in servers)
+        activity.record("job.run_requested", "job", job.pk, job.name, details, acting_user)
         due.mark_on_commit(due.JOBS)
         # A user is waiting: visit the tenant now on the interactive cluster rather than at the
         # dispatcher's next poll (which still finds it if this visit cannot claim the tenant).

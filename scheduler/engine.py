@@ -219,7 +219,11 @@ def start_runs(now: dt.datetime | None = None) -> list[int]:
                 status=RunStatus.RUNNING, started_at=now
             ):
                 continue
-            servers = targets(run.job)
+            if run.only_servers:
+                alive = Server.objects.alive().filter(pk__in=run.only_servers)
+                servers = list(alive.order_by("name"))
+            else:
+                servers = targets(run.job)
             if not servers:
                 _end_run(run, RunStatus.SKIPPED, "The job has no target servers right now.")
                 continue

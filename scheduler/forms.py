@@ -13,6 +13,7 @@ from django import forms
 
 from scheduler import job_types
 from scheduler.models import Job, JobDependency
+from servers.forms import ServerIdsForm
 from servers.models import Label, Server, ServerGroup
 
 CRON_TEMPLATES = [
@@ -325,3 +326,16 @@ def dependency_forms(job: Job, data: Any = None, blank_rows: int = 2) -> Any:
     return DependencyFormSet(
         data, initial=initial if data is None else None, form_kwargs={"job": job}, prefix="dep"
     )
+
+
+class BulkRunForm(ServerIdsForm):
+    """The server list's bulk "run job": one job, run now on the ticked servers."""
+
+    job = forms.ModelChoiceField(
+        queryset=Job.objects.none(),
+        error_messages={"required": "Choose a job to run.", "invalid_choice": "Unknown job."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["job"].queryset = Job.objects.alive()

@@ -295,6 +295,9 @@ class JobRun(models.Model):
     missed_slots = models.PositiveIntegerField(default=0)
     priority = models.IntegerField(default=0)
     requested_by = models.CharField(max_length=150, blank=True)
+    # Server ids a run asked for on chosen servers runs on (the server list's bulk "run job");
+    # empty: the job's own targets as they are when the run starts.
+    only_servers = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,7 @@ from scheduler import views
 urlpatterns = [
     path("", views.job_list, name="jobs"),
     path("new", views.job_new, name="jobs-new"),
+    path("bulk-run", views.bulk_run, name="jobs-bulk-run"),
     path("schedule-preview", views.schedule_preview, name="jobs-schedule-preview"),
     path("test-run", views.test_run, name="jobs-test-run"),
     path("timeline", views.fleet_timeline, name="jobs-timeline"),

@@ -26,7 +26,7 @@ from dbtools import roles
 from dbtools.decorators import refusal, role_required
 from dbtools.errors import ActionError
 from dbtools.filterbar import Control, filter_bar
-from dbtools.pages import query_without, sort_headers, vary_on_htmx, wants_partial
+from dbtools.pages import back_to, query_without, sort_headers, vary_on_htmx, wants_partial
 from dbtools.roles import Role
 from scheduler import actions, engine, timeline
 from scheduler.filters import SORTABLE, JobFilter
@@ -34,6 +34,7 @@ from scheduler.forms import (
     CRON_TEMPLATES,
     REVIEW,
     STEPS,
+    BulkRunForm,
     JobForm,
     dependency_forms,
     step_of,
@@ -82,7 +83,8 @@ FILTER_BAR = [
 ]
 
 
-def _jobs() -> QuerySet[Job]:
+def jobs_with_runs() -> QuerySet[Job]:
+    """Live jobs with their targets, last finished run (when, status) and whether one runs."""
     last = JobRun.objects.filter(job=OuterRef("pk")).exclude(status__in=ACTIVE)
     last = last.order_by("-scheduled_for", "-id")
     return (
@@ -100,7 +102,7 @@ def _jobs() -> QuerySet[Job]:
 
 
 def _job(pk: int) -> Job:
-    return get_object_or_404(_jobs(), pk=pk)
+    return get_object_or_404(jobs_with_runs(), pk=pk)
 
 
 # The page's shared status colours (the deploy states'): green, red, yellow, the spinning blue.
@@ -163,7 +165,8 @@ def targets_text(job: Job) -> str:
     return ", ".join(names) or "No servers"
 
 
-def _decorate(job: Job) -> Job:
+def decorate(job: Job) -> Job:
+    """What a row shows besides the model: the last run's look, the targets in words."""
     job.last_look = look(job.last_status) if getattr(job, "last_status", None) else None
     job.targets_text = targets_text(job)
     return job
@@ -174,7 +177,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     ordering = params.get("ordering") or "next_run_at"
     params["ordering"] = ordering
-    filterset = JobFilter(params, queryset=_jobs())
+    filterset = JobFilter(params, queryset=jobs_with_runs())
     filtered = any(request.GET.get(k) for k in ("q", "job_type", "state"))
     bar = filter_bar(
         filterset,
@@ -186,7 +189,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         clear=filtered,
         clear_icon=True,
     )
-    qs = filterset.qs if filterset.is_valid() else _jobs().none()
+    qs = filterset.qs if filterset.is_valid() else jobs_with_runs().none()
     if ordering.lstrip("-") in ("next_run_at", "last_run_at"):
         # Jobs with no next (or last) run go last whichever way the column is sorted.
         field = ordering.lstrip("-")
@@ -195,7 +198,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         qs = qs.order_by(key, "name")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     for job in page:
-        _decorate(job)
+        decorate(job)
     headers = sort_headers(request, COLUMNS, SORTABLE, ordering)
     context = {
         "filter": filterset,
@@ -225,7 +228,7 @@ TIMELINE_JOBS = 25
 
 def fleet_timeline(request: HttpRequest) -> HttpResponse:
     """Every job's runs over seven days (UTC), filtered like the list, 25 jobs a page."""
-    filterset = JobFilter(request.GET, queryset=_jobs())
+    filterset = JobFilter(request.GET, queryset=jobs_with_runs())
     first = request.GET.get("from", "")
     bar = filter_bar(
         filterset,
@@ -237,7 +240,7 @@ def fleet_timeline(request: HttpRequest) -> HttpResponse:
         clear_icon=True,
         hidden={"from": first} if first else {},
     )
-    qs = filterset.qs if filterset.is_valid() else _jobs().none()
+    qs = filterset.qs if filterset.is_valid() else jobs_with_runs().none()
     page = Paginator(qs.order_by("name", "pk"), TIMELINE_JOBS).get_page(request.GET.get("page"))
     context = {
         "filter": filterset,
@@ -251,7 +254,7 @@ def fleet_timeline(request: HttpRequest) -> HttpResponse:
 
 # -- job page -------------------------------------------------------------------------------------
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _decorate(_job(pk))
+    job = decorate(_job(pk))
     runs = Paginator(JobRun.objects.filter(job=job).order_by("-created_at", "-id"), RUNS_PER_PAGE)
     page = runs.get_page(request.GET.get("page"))
     by_run: dict[int, list[JobExecution]] = {}
@@ -679,3 +682,22 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
     """GET, from the form's schedule fields as they are typed (HTMX): never writes."""
     context = {"preview": _preview_from(request.GET)}
     return render(request, "scheduler/form.html#preview", context)
+
+
+@role_required(Role.OPERATOR)
+def bulk_run(request: HttpRequest) -> HttpResponse:
+    """The server list's bulk "run job": the chosen job now, on the ticked servers only."""
+    back = back_to(request, reverse("servers"), reverse("servers"))
+    form = BulkRunForm(request.POST)
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+        return _done(request, " ".join(errors), back, messages.ERROR)
+    job, servers = form.cleaned_data["job"], form.cleaned_data["servers"]
+    try:
+        run = actions.run_now(job, acting_user=request.user, servers=servers)
+    except ActionError as exc:
+        text = " ".join(m for msgs in exc.errors.values() for m in msgs)
+        return _done(request, text, back, messages.ERROR)
+    count = len(servers)
+    text = f"{job.name} started on {count} server{'s' if count != 1 else ''}."
+    return _done(request, text, reverse("jobs-run", args=[job.pk, run.pk]))

@@ -20,9 +20,10 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from core import settings_store
 from core.models import ActivityLog
+from dbtools import sections
 from dbtools.decorators import needs_role, role_required
 from dbtools.filterbar import Control, filter_bar
-from dbtools.pages import query_without, render_page, sort_headers
+from dbtools.pages import query_without, render_page, sort_headers, wants_partial
 from dbtools.roles import Role, request_has_role
 from servers import actions, deployment, health, target_limits
 from servers.filters import SORTABLE, ServerFilter
@@ -167,8 +168,8 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "page": page,
         "ordering": ordering,
         "headers": headers,
-        # The checkbox column of operators counts too.
-        "column_count": len(headers) + request_has_role(request, Role.OPERATOR),
+        # The checkbox column of operators counts too, and the row menu's.
+        "column_count": len(headers) + request_has_role(request, Role.OPERATOR) + 1,
         "query_no_page": query_without(request),
         "query_no_label": query_without(request, "label"),
         "current_labels": current_labels,
@@ -184,6 +185,9 @@ def server_list(
     request: HttpRequest, bulk_form: BulkForm | None = None, status: int = 200
 ) -> HttpResponse:
     context = _list_context(request)
+    if not wants_partial(request) and request_has_role(request, Role.OPERATOR):
+        # Bulk "run job" and "deploy policy" come from the apps that own them.
+        context["bulk_parts"] = sections.build(sections.SERVER_LIST, request)
     context["bulk_form"] = bulk_form
     context["selected"] = request.POST.getlist("server_ids") if bulk_form else []
     return render_page(
@@ -341,9 +345,15 @@ def wizard_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 # -- server detail ---------------------------------------------------------------------------------
-def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
+def _detail_context(
+    request: HttpRequest, server: Server, *, parts: bool = True, **extra: Any
+) -> dict[str, Any]:
     member_of = [g.pk for g in server.groups.all()]
     return {
+        # Alerts, policies and jobs of this server, each app's own section (dbtools.sections);
+        # not for a poll of one card (`parts=False`).
+        "header_parts": sections.build(sections.SERVER_HEADER, request, server) if parts else [],
+        "server_sections": sections.build(sections.SERVER, request, server) if parts else [],
         "server": server,
         "deploy": deployment.status_of(server),
         "other_groups": ServerGroup.objects.exclude(pk__in=member_of),
@@ -357,7 +367,7 @@ def _detail_context(server: Server, **extra: Any) -> dict[str, Any]:
 
 
 def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "servers/detail.html", _detail_context(_server(pk)))
+    return render(request, "servers/detail.html", _detail_context(request, _server(pk)))
 
 
 def _detail_done(
@@ -368,17 +378,20 @@ def _detail_done(
     if not request.htmx:
         getattr(messages, level)(request, text)
         return redirect("servers-detail", pk=pk)
-    response = render(request, "servers/detail.html", _detail_context(_server(pk), **extra))
+    context = _detail_context(request, _server(pk), **extra)
+    response = render(request, "servers/detail.html", context)
     return _toast(response, text, level)
 
 
 def _detail_error(request: HttpRequest, server: Server, **extra: Any) -> HttpResponse:
-    return render(request, "servers/detail.html", _detail_context(server, **extra), status=400)
+    context = _detail_context(request, server, **extra)
+    return render(request, "servers/detail.html", context, status=400)
 
 
 def server_monitoring(request: HttpRequest, pk: int) -> HttpResponse:
     """The monitoring card alone: polled while a deployment runs."""
-    return render(request, "servers/detail.html#monitoring", _detail_context(_server(pk)))
+    context = _detail_context(request, _server(pk), parts=False)
+    return render(request, "servers/detail.html#monitoring", context)
 
 
 @role_required(Role.OPERATOR)
@@ -399,7 +412,7 @@ def server_retest(request: HttpRequest, pk: int) -> HttpResponse:
         if not request.htmx:
             messages.error(request, exc.message)
             return redirect("servers-detail", pk=pk)
-        context = _detail_context(server, test_result=_described(_busy(exc)))
+        context = _detail_context(request, server, test_result=_described(_busy(exc)))
         response = render(request, "servers/detail.html", context, status=429)
         return _retry_later(_toast(response, exc.message, "error"), exc)
     level = "success" if result["ok"] else "error"
@@ -503,6 +516,8 @@ def group_detail(
         "picker": picker,
         "refresh_seconds": settings_store.get("dashboard_refresh_seconds"),
     }
+    if not wants_partial(request):  # a live refresh redraws the member table only
+        context["group_sections"] = sections.build(sections.GROUP, request, group)
     by_id = {h["server_id"]: h for h in health.fleet_health(server_ids=[m.pk for m in members])}
     for member in members:
         member.health = by_id.get(member.pk)

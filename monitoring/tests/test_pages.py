@@ -124,3 +124,49 @@ def test_reading_collection_settings_writes_nothing(viewer_client, api, make_use
     assert CollectionConfig.objects.get(pk=server.pk).enabled is False
     entry = ActivityLog.objects.get(action="server.collection_configured")
     assert entry.user_name == "writer"
+
+
+def test_dashboard_tiles_escape_what_users_typed(viewer_client):
+    # Tiles are built as one string for speed (monitoring.views.TILE): nothing typed may run.
+    make_server('<script>x</script>"q')
+    html = viewer_client.get("/").content.decode()
+    assert "<script>x</script>" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;&quot;q" in html
+
+
+def test_dashboard_panels_have_their_empty_states(viewer_client):
+    make_server("CALM")
+    html = viewer_client.get("/").content.decode()
+    assert "No alerts firing, none in the last day." in html
+    assert "Nothing measured yet" in html
+    assert "No job failed in the last 24 hours." in html
+    assert "No backup of this tenant yet" in html
+
+
+def test_dashboard_queries_do_not_grow_with_alerts_and_servers(viewer_client):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.models import Alert, AlertRule
+    from dbtools import tenancy
+
+    rule = AlertRule.objects.first()
+    alias = tenancy.current().alias
+
+    def fire(servers):
+        now = timezone.now()
+        Alert.objects.bulk_create(
+            Alert(rule=rule, server=s, severity="critical", threshold=90, triggered_at=now)
+            for s in servers
+        )
+
+    def queries():
+        with CaptureQueriesContext(connections[alias]) as captured:
+            assert viewer_client.get("/").status_code == 200
+        return len(captured)
+
+    fire([make_server(f"A{i}") for i in range(2)])
+    few = queries()
+    fire([make_server(f"B{i}") for i in range(20)])
+    # One fewer with a full panel of firing alerts: no need to fill it with resolved ones.
+    assert queries() <= few
