@@ -58,25 +58,58 @@ WITH rules AS (
     LEFT JOIN collection_config cc ON cc.server_id = s.id
     WHERE s.deleted_at IS NULL
       AND (%(servers)s::int[] IS NULL OR s.id = ANY(%(servers)s::int[]))
+), wins AS (
+    -- Each metric's distinct aggregate windows, shortest first, and the widest window of any of
+    -- its rules: the samples are read once per (server, metric), however many rules use them.
+    SELECT metric_type_id, max(window_minutes) AS widest,
+           array_agg(DISTINCT window_minutes ORDER BY window_minutes)
+             FILTER (WHERE aggregation <> 'last') AS bands
+    FROM rules WHERE metric_type_id IS NOT NULL
+    GROUP BY metric_type_id
 ), samples AS (
-    -- One pass over the widest window: the rules then aggregate their own part of it.
-    SELECT m.server_id, m.metric_type_id, m.collected_at, m.value
-    FROM metrics m
-    WHERE m.collected_at > %(now)s - make_interval(mins => (SELECT max(window_minutes) FROM rules))
-      AND m.metric_type_id IN (SELECT metric_type_id FROM rules)
+    -- A sample `k` whole minutes old is inside the windows longer than k minutes: `band` counts
+    -- the windows it is outside of (width_bucket over the sorted windows).
+    SELECT m.server_id, m.metric_type_id, m.collected_at, m.value,
+           width_bucket(floor(extract(epoch FROM %(now)s - m.collected_at) / 60)::int, w.bands)
+             AS band
+    FROM metrics m JOIN wins w ON w.metric_type_id = m.metric_type_id
+    WHERE m.collected_at > %(now)s - make_interval(mins => (SELECT max(widest) FROM wins))
+      AND m.collected_at > %(now)s - make_interval(mins => w.widest)
       AND (%(servers)s::int[] IS NULL OR m.server_id = ANY(%(servers)s::int[]))
+), banded AS (
+    -- Partial aggregates per band: one hash aggregation over the samples, no sort.
+    SELECT s.server_id, s.metric_type_id, s.band, sum(s.value) AS total, count(*) AS n,
+           min(s.value) AS lo, max(s.value) AS hi
+    FROM samples s JOIN wins w ON w.metric_type_id = s.metric_type_id
+    WHERE s.band < cardinality(w.bands)
+    GROUP BY s.server_id, s.metric_type_id, s.band
+), cumulative AS (
+    -- Window bands[j] holds bands 0 .. j-1: running totals over the few bands of each (server,
+    -- metric); a band's totals also serve the windows up to the next band that has samples.
+    SELECT b.server_id, b.metric_type_id, b.band, w.bands,
+           coalesce(lead(b.band) OVER c, cardinality(w.bands)) AS next_band,
+           sum(b.total) OVER c / sum(b.n) OVER c AS avg_value,
+           min(b.lo) OVER c AS min_value, max(b.hi) OVER c AS max_value
+    FROM banded b JOIN wins w ON w.metric_type_id = b.metric_type_id
+    WINDOW c AS (PARTITION BY b.server_id, b.metric_type_id ORDER BY b.band)
+), windows AS (
+    SELECT c.server_id, c.metric_type_id, c.bands[j] AS window_minutes,
+           c.avg_value, c.min_value, c.max_value
+    FROM cumulative c, generate_series(c.band + 1, c.next_band) j
+), newest AS (
+    SELECT server_id, metric_type_id, max(collected_at) AS collected_at
+    FROM samples GROUP BY server_id, metric_type_id
 ), latest AS (
-    SELECT DISTINCT ON (server_id, metric_type_id) server_id, metric_type_id, collected_at, value
-    FROM samples ORDER BY server_id, metric_type_id, collected_at DESC
+    SELECT s.server_id, s.metric_type_id, s.collected_at, s.value
+    FROM samples s JOIN newest n USING (server_id, metric_type_id, collected_at)
 ), agg AS (
     SELECT t.rule_id, t.server_id,
-           CASE t.aggregation WHEN 'avg' THEN avg(x.value) WHEN 'min' THEN min(x.value)
-                              ELSE max(x.value) END AS value
+           CASE t.aggregation WHEN 'avg' THEN w.avg_value WHEN 'min' THEN w.min_value
+                              ELSE w.max_value END AS value
     FROM targets t
-    JOIN samples x ON x.server_id = t.server_id AND x.metric_type_id = t.metric_type_id
-                  AND x.collected_at > %(now)s - make_interval(mins => t.window_minutes)
+    JOIN windows w ON w.server_id = t.server_id AND w.metric_type_id = t.metric_type_id
+                  AND w.window_minutes = t.window_minutes
     WHERE t.aggregation <> 'last'
-    GROUP BY t.rule_id, t.server_id, t.aggregation
     UNION ALL
     SELECT t.rule_id, t.server_id, l.value
     FROM targets t
@@ -102,6 +135,7 @@ WITH rules AS (
     SELECT v.rule_id, v.server_id, v.value, v.value IS NULL AS no_data,
            v.pending_checks, v.resolve_checks,
            coalesce(st.breach_count, 0) AS old_breach, coalesce(st.normal_count, 0) AS old_normal,
+           st.rule_id IS NULL AS fresh, st.no_data AS old_no_data,
            CASE v.operator WHEN 'gt' THEN v.value > v.threshold
                            WHEN 'gte' THEN v.value >= v.threshold
                            WHEN 'lt' THEN v.value < v.threshold
@@ -117,7 +151,7 @@ WITH rules AS (
     LEFT JOIN alert_states st ON st.rule_id = v.rule_id AND st.server_id = v.server_id
 ), counted AS (
     -- Counters saturate at the rule's limits, so a pair that stays as it is writes nothing.
-    SELECT rule_id, server_id, value, no_data,
+    SELECT rule_id, server_id, value, no_data, fresh, old_breach, old_normal, old_no_data,
            CASE WHEN no_data THEN old_breach
                 WHEN breach THEN least(old_breach + 1, pending_checks) ELSE 0 END AS breach_count,
            CASE WHEN no_data THEN old_normal
@@ -132,6 +166,10 @@ WITH rules AS (
 INSERT INTO alert_states AS a (rule_id, server_id, breach_count, normal_count, no_data,
                                last_value, checked_at)
 SELECT rule_id, server_id, breach_count, normal_count, no_data, value, %(now)s FROM counted
+-- Only new and changed pairs reach the insert: most checks change nothing, and each row sent
+-- to ON CONFLICT costs an index probe and a row lock even when its WHERE then skips it.
+WHERE fresh OR (breach_count, normal_count, no_data)
+               IS DISTINCT FROM (old_breach, old_normal, old_no_data)
 ON CONFLICT (rule_id, server_id) DO UPDATE SET
     breach_count = excluded.breach_count, normal_count = excluded.normal_count,
     no_data = excluded.no_data, last_value = coalesce(excluded.last_value, a.last_value),
