@@ -63,45 +63,58 @@ WITH rules AS (
     -- its rules: the samples are read once per (server, metric), however many rules use them.
     SELECT metric_type_id, max(window_minutes) AS widest,
            array_agg(DISTINCT window_minutes ORDER BY window_minutes)
-             FILTER (WHERE aggregation <> 'last') AS bands
+             FILTER (WHERE aggregation <> 'last') AS bands,
+           -- the windows' first instants, widest first (a microsecond after `now - window`,
+           -- as a window holds the samples strictly after its start)
+           array_agg(DISTINCT %(now)s - make_interval(mins => window_minutes, secs => -0.000001)
+                     ORDER BY %(now)s - make_interval(mins => window_minutes, secs => -0.000001))
+             FILTER (WHERE aggregation <> 'last') AS starts
     FROM rules WHERE metric_type_id IS NOT NULL
     GROUP BY metric_type_id
 ), samples AS (
-    -- A sample `k` whole minutes old is inside the windows longer than k minutes: `band` counts
-    -- the windows it is outside of (width_bucket over the sorted windows).
+    -- `band` counts the windows a sample is outside of: their number less the windows that
+    -- started before it (width_bucket over the sorted start instants, plain timestamp
+    -- comparisons). The server and metric lists make the metrics primary key (server, metric,
+    -- time) serve the read as ranges, not a scan of the day's partition.
     SELECT m.server_id, m.metric_type_id, m.collected_at, m.value,
-           width_bucket(floor(extract(epoch FROM %(now)s - m.collected_at) / 60)::int, w.bands)
-             AS band
+           cardinality(w.starts) - width_bucket(m.collected_at, w.starts) AS band,
+           coalesce(cardinality(w.starts), 0) AS outside
     FROM metrics m JOIN wins w ON w.metric_type_id = m.metric_type_id
     WHERE m.collected_at > %(now)s - make_interval(mins => (SELECT max(widest) FROM wins))
       AND m.collected_at > %(now)s - make_interval(mins => w.widest)
-      AND (%(servers)s::int[] IS NULL OR m.server_id = ANY(%(servers)s::int[]))
+      AND m.metric_type_id = ANY((SELECT array_agg(metric_type_id) FROM wins)::int[])
+      AND m.server_id = ANY(coalesce(%(servers)s::int[], (
+            SELECT array_agg(id) FROM servers WHERE deleted_at IS NULL)))
 ), banded AS (
-    -- Partial aggregates per band: one hash aggregation over the samples, no sort.
-    SELECT s.server_id, s.metric_type_id, s.band, sum(s.value) AS total, count(*) AS n,
-           min(s.value) AS lo, max(s.value) AS hi
-    FROM samples s JOIN wins w ON w.metric_type_id = s.metric_type_id
-    WHERE s.band < cardinality(w.bands)
-    GROUP BY s.server_id, s.metric_type_id, s.band
+    -- Partial aggregates per band, and the band's newest sample time: one hash aggregation over
+    -- the samples, no sort (samples outside every window are there for the newest only).
+    SELECT server_id, metric_type_id, band, outside, sum(value) AS total, count(*) AS n,
+           min(value) AS lo, max(value) AS hi, max(collected_at) AS newest
+    FROM samples
+    GROUP BY server_id, metric_type_id, band, outside
 ), cumulative AS (
     -- Window bands[j] holds bands 0 .. j-1: running totals over the few bands of each (server,
     -- metric); a band's totals also serve the windows up to the next band that has samples.
     SELECT b.server_id, b.metric_type_id, b.band, w.bands,
-           coalesce(lead(b.band) OVER c, cardinality(w.bands)) AS next_band,
+           coalesce(lead(b.band) OVER c, b.outside) AS next_band,
            sum(b.total) OVER c / sum(b.n) OVER c AS avg_value,
            min(b.lo) OVER c AS min_value, max(b.hi) OVER c AS max_value
     FROM banded b JOIN wins w ON w.metric_type_id = b.metric_type_id
+    WHERE b.band < b.outside
     WINDOW c AS (PARTITION BY b.server_id, b.metric_type_id ORDER BY b.band)
-), windows AS (
+), windows AS MATERIALIZED (
+    -- Expanded before the pairs join it, so the join is one hash join on (server, metric,
+    -- window) rather than a per-pair function call.
     SELECT c.server_id, c.metric_type_id, c.bands[j] AS window_minutes,
            c.avg_value, c.min_value, c.max_value
     FROM cumulative c, generate_series(c.band + 1, c.next_band) j
-), newest AS (
-    SELECT server_id, metric_type_id, max(collected_at) AS collected_at
-    FROM samples GROUP BY server_id, metric_type_id
-), latest AS (
+), latest AS MATERIALIZED (
+    -- The newest sample of each (server, metric), before the pairs join it.
     SELECT s.server_id, s.metric_type_id, s.collected_at, s.value
-    FROM samples s JOIN newest n USING (server_id, metric_type_id, collected_at)
+    FROM samples s
+    JOIN (SELECT server_id, metric_type_id, max(newest) AS collected_at
+          FROM banded GROUP BY server_id, metric_type_id) n
+      USING (server_id, metric_type_id, collected_at)
 ), agg AS (
     SELECT t.rule_id, t.server_id,
            CASE t.aggregation WHEN 'avg' THEN w.avg_value WHEN 'min' THEN w.min_value
