@@ -37,7 +37,10 @@ WITH rules AS (
     LEFT JOIN metric_types mt ON mt.name = r.metric
     WHERE r.enabled
 ), targets AS (
-    SELECT r.id AS rule_id, s.id AS server_id, r.metric_type_id, r.aggregation, r.window_minutes
+    -- The rule's fields travel with each pair: joining the rules back costs a pass per pair.
+    SELECT r.id AS rule_id, s.id AS server_id, r.metric_type_id, r.aggregation, r.window_minutes,
+           r.metric, r.operator, r.threshold, r.recovery_threshold, r.pending_checks,
+           r.resolve_checks
     FROM rules r JOIN servers s ON s.deleted_at IS NULL
     WHERE (%(servers)s::int[] IS NULL OR s.id = ANY(%(servers)s::int[]))
       AND (r.scope = 'all'
@@ -115,35 +118,29 @@ WITH rules AS (
     JOIN (SELECT server_id, metric_type_id, max(newest) AS collected_at
           FROM banded GROUP BY server_id, metric_type_id) n
       USING (server_id, metric_type_id, collected_at)
-), agg AS (
-    SELECT t.rule_id, t.server_id,
-           CASE t.aggregation WHEN 'avg' THEN w.avg_value WHEN 'min' THEN w.min_value
-                              ELSE w.max_value END AS value
-    FROM targets t
-    JOIN windows w ON w.server_id = t.server_id AND w.metric_type_id = t.metric_type_id
-                  AND w.window_minutes = t.window_minutes
-    WHERE t.aggregation <> 'last'
-    UNION ALL
-    SELECT t.rule_id, t.server_id, l.value
-    FROM targets t
-    JOIN latest l ON l.server_id = t.server_id AND l.metric_type_id = t.metric_type_id
-                 AND l.collected_at > %(now)s - make_interval(mins => t.window_minutes)
-    WHERE t.aggregation = 'last'
 ), vals AS (
-    SELECT t.rule_id, t.server_id, r.operator, r.threshold, r.recovery_threshold,
-           r.pending_checks, r.resolve_checks,
+    SELECT t.rule_id, t.server_id, t.operator, t.threshold, t.recovery_threshold,
+           t.pending_checks, t.resolve_checks,
            CASE
              WHEN NOT reach.collected THEN NULL
-             WHEN r.metric = 'server_offline' THEN CASE WHEN reach.offline THEN 1.0 ELSE 0.0 END
-             WHEN r.metric = 'collection_stale_minutes'
+             WHEN t.metric = 'server_offline' THEN CASE WHEN reach.offline THEN 1.0 ELSE 0.0 END
+             WHEN t.metric = 'collection_stale_minutes'
                THEN extract(epoch FROM %(now)s - reach.last_success_at) / 60
              WHEN reach.offline THEN NULL  -- held behind the server's offline alert
-             ELSE agg.value
+             WHEN t.aggregation = 'avg' THEN w.avg_value
+             WHEN t.aggregation = 'min' THEN w.min_value
+             WHEN t.aggregation = 'max' THEN w.max_value
+             ELSE l.value
            END AS value
     FROM targets t
-    JOIN rules r ON r.id = t.rule_id
     JOIN reach ON reach.server_id = t.server_id
-    LEFT JOIN agg ON agg.rule_id = t.rule_id AND agg.server_id = t.server_id
+    -- each pair finds its window's aggregates, or its newest sample, by equality: hash joins
+    LEFT JOIN windows w ON t.aggregation <> 'last' AND w.server_id = t.server_id
+                       AND w.metric_type_id = t.metric_type_id
+                       AND w.window_minutes = t.window_minutes
+    LEFT JOIN latest l ON t.aggregation = 'last' AND l.server_id = t.server_id
+                      AND l.metric_type_id = t.metric_type_id
+                      AND l.collected_at > %(now)s - make_interval(mins => t.window_minutes)
 ), judged AS (
     SELECT v.rule_id, v.server_id, v.value, v.value IS NULL AS no_data,
            v.pending_checks, v.resolve_checks,
