@@ -37,7 +37,10 @@ WITH rules AS (
     LEFT JOIN metric_types mt ON mt.name = r.metric
     WHERE r.enabled
 ), targets AS (
-    SELECT r.id AS rule_id, s.id AS server_id, r.metric_type_id, r.aggregation, r.window_minutes
+    -- The rule's fields travel with each pair: joining the rules back costs a pass per pair.
+    SELECT r.id AS rule_id, s.id AS server_id, r.metric_type_id, r.aggregation, r.window_minutes,
+           r.metric, r.operator, r.threshold, r.recovery_threshold, r.pending_checks,
+           r.resolve_checks
     FROM rules r JOIN servers s ON s.deleted_at IS NULL
     WHERE (%(servers)s::int[] IS NULL OR s.id = ANY(%(servers)s::int[]))
       AND (r.scope = 'all'
@@ -58,50 +61,91 @@ WITH rules AS (
     LEFT JOIN collection_config cc ON cc.server_id = s.id
     WHERE s.deleted_at IS NULL
       AND (%(servers)s::int[] IS NULL OR s.id = ANY(%(servers)s::int[]))
+), wins AS (
+    -- Each metric's distinct aggregate windows, shortest first, and the widest window of any of
+    -- its rules: the samples are read once per (server, metric), however many rules use them.
+    SELECT metric_type_id, max(window_minutes) AS widest,
+           array_agg(DISTINCT window_minutes ORDER BY window_minutes)
+             FILTER (WHERE aggregation <> 'last') AS bands,
+           -- the windows' first instants, widest first (a microsecond after `now - window`,
+           -- as a window holds the samples strictly after its start)
+           array_agg(DISTINCT %(now)s - make_interval(mins => window_minutes, secs => -0.000001)
+                     ORDER BY %(now)s - make_interval(mins => window_minutes, secs => -0.000001))
+             FILTER (WHERE aggregation <> 'last') AS starts
+    FROM rules WHERE metric_type_id IS NOT NULL
+    GROUP BY metric_type_id
 ), samples AS (
-    -- One pass over the widest window: the rules then aggregate their own part of it.
-    SELECT m.server_id, m.metric_type_id, m.collected_at, m.value
-    FROM metrics m
-    WHERE m.collected_at > %(now)s - make_interval(mins => (SELECT max(window_minutes) FROM rules))
-      AND m.metric_type_id IN (SELECT metric_type_id FROM rules)
-      AND (%(servers)s::int[] IS NULL OR m.server_id = ANY(%(servers)s::int[]))
-), latest AS (
-    SELECT DISTINCT ON (server_id, metric_type_id) server_id, metric_type_id, collected_at, value
-    FROM samples ORDER BY server_id, metric_type_id, collected_at DESC
-), agg AS (
-    SELECT t.rule_id, t.server_id,
-           CASE t.aggregation WHEN 'avg' THEN avg(x.value) WHEN 'min' THEN min(x.value)
-                              ELSE max(x.value) END AS value
-    FROM targets t
-    JOIN samples x ON x.server_id = t.server_id AND x.metric_type_id = t.metric_type_id
-                  AND x.collected_at > %(now)s - make_interval(mins => t.window_minutes)
-    WHERE t.aggregation <> 'last'
-    GROUP BY t.rule_id, t.server_id, t.aggregation
-    UNION ALL
-    SELECT t.rule_id, t.server_id, l.value
-    FROM targets t
-    JOIN latest l ON l.server_id = t.server_id AND l.metric_type_id = t.metric_type_id
-                 AND l.collected_at > %(now)s - make_interval(mins => t.window_minutes)
-    WHERE t.aggregation = 'last'
+    -- `band` counts the windows a sample is outside of: their number less the windows that
+    -- started before it (width_bucket over the sorted start instants, plain timestamp
+    -- comparisons). The server and metric lists make the metrics primary key (server, metric,
+    -- time) serve the read as ranges, not a scan of the day's partition.
+    SELECT m.server_id, m.metric_type_id, m.collected_at, m.value,
+           cardinality(w.starts) - width_bucket(m.collected_at, w.starts) AS band,
+           coalesce(cardinality(w.starts), 0) AS outside
+    FROM metrics m JOIN wins w ON w.metric_type_id = m.metric_type_id
+    WHERE m.collected_at > %(now)s - make_interval(mins => (SELECT max(widest) FROM wins))
+      AND m.collected_at > %(now)s - make_interval(mins => w.widest)
+      AND m.metric_type_id = ANY((SELECT array_agg(metric_type_id) FROM wins)::int[])
+      AND m.server_id = ANY(coalesce(%(servers)s::int[], (
+            SELECT array_agg(id) FROM servers WHERE deleted_at IS NULL)))
+), banded AS (
+    -- Partial aggregates per band, and the band's newest sample time: one hash aggregation over
+    -- the samples, no sort (samples outside every window are there for the newest only).
+    SELECT server_id, metric_type_id, band, outside, sum(value) AS total, count(*) AS n,
+           min(value) AS lo, max(value) AS hi, max(collected_at) AS newest
+    FROM samples
+    GROUP BY server_id, metric_type_id, band, outside
+), cumulative AS (
+    -- Window bands[j] holds bands 0 .. j-1: running totals over the few bands of each (server,
+    -- metric); a band's totals also serve the windows up to the next band that has samples.
+    SELECT b.server_id, b.metric_type_id, b.band, w.bands,
+           coalesce(lead(b.band) OVER c, b.outside) AS next_band,
+           sum(b.total) OVER c / sum(b.n) OVER c AS avg_value,
+           min(b.lo) OVER c AS min_value, max(b.hi) OVER c AS max_value
+    FROM banded b JOIN wins w ON w.metric_type_id = b.metric_type_id
+    WHERE b.band < b.outside
+    WINDOW c AS (PARTITION BY b.server_id, b.metric_type_id ORDER BY b.band)
+), windows AS MATERIALIZED (
+    -- Expanded before the pairs join it, so the join is one hash join on (server, metric,
+    -- window) rather than a per-pair function call.
+    SELECT c.server_id, c.metric_type_id, c.bands[j] AS window_minutes,
+           c.avg_value, c.min_value, c.max_value
+    FROM cumulative c, generate_series(c.band + 1, c.next_band) j
+), latest AS MATERIALIZED (
+    -- The newest sample of each (server, metric), before the pairs join it.
+    SELECT s.server_id, s.metric_type_id, s.collected_at, s.value
+    FROM samples s
+    JOIN (SELECT server_id, metric_type_id, max(newest) AS collected_at
+          FROM banded GROUP BY server_id, metric_type_id) n
+      USING (server_id, metric_type_id, collected_at)
 ), vals AS (
-    SELECT t.rule_id, t.server_id, r.operator, r.threshold, r.recovery_threshold,
-           r.pending_checks, r.resolve_checks,
+    SELECT t.rule_id, t.server_id, t.operator, t.threshold, t.recovery_threshold,
+           t.pending_checks, t.resolve_checks,
            CASE
              WHEN NOT reach.collected THEN NULL
-             WHEN r.metric = 'server_offline' THEN CASE WHEN reach.offline THEN 1.0 ELSE 0.0 END
-             WHEN r.metric = 'collection_stale_minutes'
+             WHEN t.metric = 'server_offline' THEN CASE WHEN reach.offline THEN 1.0 ELSE 0.0 END
+             WHEN t.metric = 'collection_stale_minutes'
                THEN extract(epoch FROM %(now)s - reach.last_success_at) / 60
              WHEN reach.offline THEN NULL  -- held behind the server's offline alert
-             ELSE agg.value
+             WHEN t.aggregation = 'avg' THEN w.avg_value
+             WHEN t.aggregation = 'min' THEN w.min_value
+             WHEN t.aggregation = 'max' THEN w.max_value
+             ELSE l.value
            END AS value
     FROM targets t
-    JOIN rules r ON r.id = t.rule_id
     JOIN reach ON reach.server_id = t.server_id
-    LEFT JOIN agg ON agg.rule_id = t.rule_id AND agg.server_id = t.server_id
+    -- each pair finds its window's aggregates, or its newest sample, by equality: hash joins
+    LEFT JOIN windows w ON t.aggregation <> 'last' AND w.server_id = t.server_id
+                       AND w.metric_type_id = t.metric_type_id
+                       AND w.window_minutes = t.window_minutes
+    LEFT JOIN latest l ON t.aggregation = 'last' AND l.server_id = t.server_id
+                      AND l.metric_type_id = t.metric_type_id
+                      AND l.collected_at > %(now)s - make_interval(mins => t.window_minutes)
 ), judged AS (
     SELECT v.rule_id, v.server_id, v.value, v.value IS NULL AS no_data,
            v.pending_checks, v.resolve_checks,
            coalesce(st.breach_count, 0) AS old_breach, coalesce(st.normal_count, 0) AS old_normal,
+           st.rule_id IS NULL AS fresh, st.no_data AS old_no_data,
            CASE v.operator WHEN 'gt' THEN v.value > v.threshold
                            WHEN 'gte' THEN v.value >= v.threshold
                            WHEN 'lt' THEN v.value < v.threshold
@@ -117,7 +161,7 @@ WITH rules AS (
     LEFT JOIN alert_states st ON st.rule_id = v.rule_id AND st.server_id = v.server_id
 ), counted AS (
     -- Counters saturate at the rule's limits, so a pair that stays as it is writes nothing.
-    SELECT rule_id, server_id, value, no_data,
+    SELECT rule_id, server_id, value, no_data, fresh, old_breach, old_normal, old_no_data,
            CASE WHEN no_data THEN old_breach
                 WHEN breach THEN least(old_breach + 1, pending_checks) ELSE 0 END AS breach_count,
            CASE WHEN no_data THEN old_normal
@@ -132,6 +176,10 @@ WITH rules AS (
 INSERT INTO alert_states AS a (rule_id, server_id, breach_count, normal_count, no_data,
                                last_value, checked_at)
 SELECT rule_id, server_id, breach_count, normal_count, no_data, value, %(now)s FROM counted
+-- Only new and changed pairs reach the insert: most checks change nothing, and each row sent
+-- to ON CONFLICT costs an index probe and a row lock even when its WHERE then skips it.
+WHERE fresh OR (breach_count, normal_count, no_data)
+               IS DISTINCT FROM (old_breach, old_normal, old_no_data)
 ON CONFLICT (rule_id, server_id) DO UPDATE SET
     breach_count = excluded.breach_count, normal_count = excluded.normal_count,
     no_data = excluded.no_data, last_value = coalesce(excluded.last_value, a.last_value),

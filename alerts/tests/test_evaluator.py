@@ -129,6 +129,41 @@ def test_average_over_the_window(servers):
     assert Alert.objects.get().value == pytest.approx(91.2)
 
 
+def test_rules_sharing_a_metric_get_each_window_exactly(servers):
+    """The samples of a metric are aggregated once for all its rules' windows: each window
+    holds the samples strictly after its start, including a window whose own stretch since the
+    next shorter one has no sample."""
+    specs = {
+        "avg 5": ("avg", 5),
+        "min 7": ("min", 7),
+        "avg 10": ("avg", 10),  # nothing between 7 and 10 minutes old
+        "min 15": ("min", 15),
+        "max 15": ("max", 15),
+        "last 3": ("last", 3),
+        "avg 1": ("avg", 1),  # nothing newer than a minute: no data
+    }
+    rules = {
+        name: rule(name=name, aggregation=agg, window_minutes=w, threshold=1000)
+        for name, (agg, w) in specs.items()
+    }
+    t = timezone.now()
+    for ago, v in ((12, 40), (5, 70), (2, 90), (1, 80)):  # 5 minutes old is outside "5"
+        sample(servers[0], "cpu_percent", v, t - ago * MIN)
+    evaluator.evaluate(now=t)
+    states = {s.rule_id: s for s in AlertState.objects.filter(server=servers[0])}
+    values = {name: states[r.pk].last_value for name, r in rules.items()}
+    assert values == {
+        "avg 5": pytest.approx(85),
+        "min 7": 70,
+        "avg 10": pytest.approx(80),
+        "min 15": 40,
+        "max 15": 90,
+        "last 3": 80,
+        "avg 1": None,
+    }
+    assert states[rules["avg 1"].pk].no_data
+
+
 def test_scope_by_group_and_label(servers):
     group = server_actions.create_group("Prod")
     server_actions.add_to_group(group, [servers[0]])
