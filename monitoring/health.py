@@ -31,7 +31,7 @@ SELECT s.id, s.name, s.host, s.instance_name, s.port, s.status, s.monitoring_sta
        coalesce(cc.enabled, true) AS enabled, coalesce(cc.interval_seconds, 60) AS interval,
        st.next_due_at, st.last_success_at, st.last_attempt_at,
        st.last_error, snap.collected_at, snap.cpu_percent, snap.memory_percent,
-       snap.connection_count, snap.batch_requests_sec
+       snap.connection_count, snap.batch_requests_sec, al.alert_rank
 FROM servers s
 LEFT JOIN collection_config cc ON cc.server_id = s.id
 LEFT JOIN collector_state st ON st.server_id = s.id
@@ -41,6 +41,15 @@ LEFT JOIN LATERAL (
     WHERE ss.server_id = s.id AND ss.collected_at > %s
     ORDER BY ss.collected_at DESC LIMIT 1
 ) snap ON true
+-- The worst alert firing on the server (2 critical, 1 warning): a rule a DBA wrote says more
+-- about this server's health than the default CPU and memory thresholds. Read as a table, as
+-- alerting reads the collector's: the apps sit side by side, neither imports the other.
+LEFT JOIN LATERAL (
+    SELECT max(CASE a.severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END)
+           AS alert_rank
+    FROM alerts a
+    WHERE a.server_id = s.id AND a.status = 'firing'
+) al ON true
 WHERE s.deleted_at IS NULL {where}
 ORDER BY s.name
 """
@@ -68,12 +77,17 @@ def classify(row: dict[str, Any], thresholds: dict[str, Any], now: dt.datetime) 
     if (now - row["last_success_at"]).total_seconds() > thresholds["offline_after_seconds"]:
         return OFFLINE
     cpu, mem = row["cpu_percent"], row["memory_percent"]
-    if (cpu is not None and cpu > thresholds["cpu_critical_percent"]) or (
-        mem is not None and mem > thresholds["memory_critical_percent"]
+    alert = row.get("alert_rank") or 0
+    if (
+        alert >= 2
+        or (cpu is not None and cpu > thresholds["cpu_critical_percent"])
+        or (mem is not None and mem > thresholds["memory_critical_percent"])
     ):
         return CRITICAL
-    if (cpu is not None and cpu > thresholds["cpu_warning_percent"]) or (
-        mem is not None and mem > thresholds["memory_warning_percent"]
+    if (
+        alert >= 1
+        or (cpu is not None and cpu > thresholds["cpu_warning_percent"])
+        or (mem is not None and mem > thresholds["memory_warning_percent"])
     ):
         return WARNING
     return HEALTHY

@@ -226,3 +226,26 @@ def test_new_tenants_start_with_the_default_rules(scratch_tenants, settings):
     with tenancy.use_tenant(tenant):
         names = set(AlertRule.objects.values_list("name", flat=True))
     assert names == {r["name"] for r in DEFAULT_RULES}
+
+
+def test_a_firing_alert_sets_the_server_health(servers):
+    """Health is the worse of the default thresholds and the alerts firing on the server: a
+    critical rule firing makes the server critical on the dashboard and its page, a warning one
+    at least warning; once resolved, the thresholds alone decide again."""
+    from monitoring import health
+
+    def status(server):
+        return health.fleet_health(server_id=server.pk)[0]["status"]
+
+    rule()
+    rule(name="conns", metric="connection_count", threshold=500, severity="warning")
+    t = timezone.now()
+    collected(servers[0], t)
+    collected(servers[1], t)
+    assert status(servers[0]) == status(servers[1]) == "healthy"
+    check(servers[0], 95, t)
+    check(servers[1], 900, t, metric="connection_count")
+    assert (status(servers[0]), status(servers[1])) == ("critical", "warning")
+    for n in (1, 2):
+        check(servers[0], 10, t + n * MIN)
+    assert status(servers[0]) == "healthy"
