@@ -74,7 +74,7 @@ def dba_context(server: Server) -> dict[str, Any]:
             "databases": databases[:DATABASES_SHOWN],
             "database_count": len(databases),
             "agent_status": row.agent_status,
-            "agent_label": extra.AGENT_STATUS.get(row.agent_status, row.agent_status),
+            "agent_label": extra.agent_label(row.agent_status),
             "jobs": jobs,
             "failed_jobs": [j for j in jobs if j["outcome"] == "failed"],
             "hadr_enabled": row.hadr_enabled,

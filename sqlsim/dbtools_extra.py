@@ -197,10 +197,10 @@ SET13 = [
 ]
 SET13_MORE = [
     col("agent_running", "bit"),
-    col("blocking_status", "varchar", 20),
-    col("ag_status", "varchar", 20),
-    col("volumes_status", "varchar", 20),
-    col("databases_status", "varchar", 20),
+    col("blocking_status", "nvarchar", 20),
+    col("ag_status", "nvarchar", 20),
+    col("volumes_status", "nvarchar", 20),
+    col("databases_status", "nvarchar", 20),
     col("volumes_truncated", "bit"),
 ]
 
