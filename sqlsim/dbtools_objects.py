@@ -1603,6 +1603,9 @@ def describe_dbtools(inst: Instance) -> dict[str, Any]:
     if "dbtools_metrics" in inst.__dict__:
         info["ms_ticks"] = inst.state.ms_ticks
         info["ring_records_parsed"] = metrics(inst).ring_parsed
+    if "dbtools_extra" in inst.__dict__:
+        # files the last space read gave sys.dm_os_volume_stats (one OS call each)
+        info["volume_calls"] = dbtools_extra.state(inst).volume_calls
     return info
 
 
