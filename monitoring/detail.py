@@ -75,6 +75,7 @@ def dba_context(server: Server) -> dict[str, Any]:
             "database_count": len(databases),
             "agent_status": row.agent_status,
             "agent_label": extra.agent_label(row.agent_status),
+            "jobs_read": row.agent_status in extra.JOBS_READ,
             "jobs": jobs,
             "failed_jobs": [j for j in jobs if j["outcome"] == "failed"],
             "hadr_enabled": row.hadr_enabled,
