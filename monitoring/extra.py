@@ -28,15 +28,41 @@ COLLECT_SQL = (
     "@space = ?, @last_job_instance_id = ?"
 )
 SPACE_MIN_SECONDS, SPACE_MAX_SECONDS = 300, 900
-# sysjobhistory.run_status
-JOB_OUTCOMES = {0: "failed", 1: "succeeded", 2: "retry", 3: "canceled", 4: "in progress"}
+# sysjobhistory.run_status and sysjobservers.last_run_outcome (version 13: 5 is unknown)
+JOB_OUTCOMES = {
+    0: "failed",
+    1: "succeeded",
+    2: "retry",
+    3: "canceled",
+    4: "in progress",
+    5: "unknown",
+}
+# Statuses whose job rows were read (a stopped Agent's jobs are read, and run no more).
+JOBS_READ = ("ok", "stopped")
 AGENT_STATUS = {
     "ok": "collected",
+    "stopped": "SQL Server Agent is not running: no job runs until it is started",
     "express": "not available: Express edition has no SQL Server Agent",
     "no_permission": "not available: the login cannot read msdb's job tables",
     "not_collected": "not collected in this call",
 }
 HEALTHY = "HEALTHY"
+# Sets 8 to 11 (version 13): each read in its own TRY/CATCH, its status in set 13.
+SETS = ("blocking", "availability", "volumes", "databases")
+
+
+def agent_label(status: str) -> str:
+    """What the page and `manage.py collect` say of the Agent status ('error:1222' included)."""
+    if status.startswith("error:"):
+        return f"not collected: msdb read failed with error {status[6:]}"
+    return AGENT_STATUS.get(status, status)
+
+
+def volume_label(key: str | None) -> str:
+    """A volume's mount point; on Linux (no mount point) the procedure keys it by its size."""
+    if key and key.startswith("#") and key[1:].isdigit():
+        return f"volume of {int(key[1:]) / 2**30:.0f} GB (no mount point)"
+    return key or "unknown volume"
 
 
 def space_interval_seconds() -> int:
@@ -84,6 +110,10 @@ class BlockerRow(NamedTuple):
     longest_wait_ms: int | None
     wait_type: str | None
     wait_resource: str | None
+    # version 13: a sleeping head with an open transaction is the usual culprit
+    session_status: str | None = None
+    open_transaction_count: int | None = None
+    last_request_end_time: dt.datetime | None = None
 
 
 class AgRow(NamedTuple):
@@ -96,6 +126,10 @@ class AgRow(NamedTuple):
     log_send_queue_kb: int | None
     redo_queue_kb: int | None
     is_local: bool | None
+    is_suspended: bool | None = None  # version 13
+    suspend_reason_desc: str | None = None
+    secondary_lag_seconds: int | None = None
+    last_commit_time: dt.datetime | None = None
 
 
 class VolumeRow(NamedTuple):
@@ -132,6 +166,12 @@ class CoverageRow(NamedTuple):
     agent_status: str | None
     last_job_instance_id: int | None
     utc_offset_minutes: int | None
+    agent_running: bool | None = None  # version 13
+    blocking_status: str | None = None
+    ag_status: str | None = None
+    volumes_status: str | None = None
+    databases_status: str | None = None
+    volumes_truncated: bool | None = None
 
 
 @dataclass
@@ -147,6 +187,15 @@ class Extra:
     agent_status: str = "not_collected"
     jobs: list[dict[str, Any]] = field(default_factory=list)
     last_job_instance_id: int | None = None
+    # version 13: a set of 8 to 11 that failed ('error:1222'), by SETS name; the others stand
+    set_errors: dict[str, str] = field(default_factory=dict)
+    volumes_truncated: bool = False
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=value.tzinfo or dt.UTC).isoformat()
+    return None
 
 
 def _row[R: tuple](kind: type[R], values: tuple) -> R:
@@ -178,11 +227,21 @@ def parse(sets: list[list[tuple]]) -> Extra | None:
     blocking, ag, volumes, databases, jobs, coverage = sets[7:13]
     cov = _row(CoverageRow, coverage[0]) if coverage else CoverageRow(0, False, None, None, 0)
     offset = int(cov.utc_offset_minutes or 0)
+    agent = str(cov.agent_status or "not_collected")
+    if agent == "ok" and cov.agent_running is not None and not cov.agent_running:
+        agent = "stopped"
+    statuses = (cov.blocking_status, cov.ag_status, cov.volumes_status, cov.databases_status)
     out = Extra(
         hadr_enabled=bool(cov.hadr_enabled),
         space_collected=bool(cov.space_collected),
-        agent_status=str(cov.agent_status or "not_collected"),
+        agent_status=agent,
         last_job_instance_id=cov.last_job_instance_id,
+        set_errors={
+            name: str(st)
+            for name, st in zip(SETS, statuses, strict=True)
+            if st and st != "ok" and st != "not_collected"
+        },
+        volumes_truncated=bool(cov.volumes_truncated),
     )
     for r in (_row(BlockerRow, row) for row in blocking):
         out.blockers.append(
@@ -195,6 +254,9 @@ def parse(sets: list[list[tuple]]) -> Extra | None:
                 "longest_wait_ms": int(r.longest_wait_ms or 0),
                 "wait_type": r.wait_type,
                 "wait_resource": r.wait_resource,
+                "status": r.session_status,
+                "open_transactions": r.open_transaction_count,
+                "last_request_end_at": _iso(r.last_request_end_time),
             }
         )
     for r in (_row(AgRow, row) for row in ag):
@@ -209,12 +271,16 @@ def parse(sets: list[list[tuple]]) -> Extra | None:
                 "log_send_queue_kb": r.log_send_queue_kb,
                 "redo_queue_kb": r.redo_queue_kb,
                 "local": bool(r.is_local),
+                "suspended": bool(r.is_suspended),
+                "suspend_reason": r.suspend_reason_desc,
+                "lag_seconds": r.secondary_lag_seconds,
+                "last_commit_at": _iso(r.last_commit_time),
             }
         )
     for r in (_row(VolumeRow, row) for row in volumes):
         out.volumes.append(
             {
-                "volume": r.volume_mount_point,
+                "volume": volume_label(r.volume_mount_point),
                 "name": r.volume_name,
                 "total_bytes": r.total_bytes,
                 "free_bytes": r.available_bytes,
@@ -237,7 +303,9 @@ def parse(sets: list[list[tuple]]) -> Extra | None:
             }
         )
     for r in (_row(JobRow, row) for row in jobs):
-        outcome = None if r.last_run_status is None else int(r.last_run_status)
+        # sysjobservers says 0 for the date of a job that never ran
+        ran = r.last_run_status is not None and bool(r.last_run_date)
+        outcome = int(r.last_run_status) if ran else None
         out.jobs.append(
             {
                 "job": r.job_name,
@@ -254,30 +322,33 @@ def parse(sets: list[list[tuple]]) -> Extra | None:
 def figures(extra: Extra) -> dict[str, float | None]:
     """The metrics sets 8 to 13 give (alert rules and charts read them); space and job figures
     only in a collection that read them."""
-    out: dict[str, float | None] = {
-        "longest_block_seconds": round(
+    failed = extra.set_errors
+    out: dict[str, float | None] = {}
+    if "blocking" not in failed:  # a failed read is no proof of no blocking
+        out["longest_block_seconds"] = round(
             max((b["longest_wait_ms"] for b in extra.blockers), default=0) / 1000.0, 1
-        ),
-        "head_blockers": len(extra.blockers),
-    }
-    if extra.hadr_enabled:
+        )
+        out["head_blockers"] = len(extra.blockers)
+    if extra.hadr_enabled and "availability" not in failed:
         ag = extra.availability
-        out["ag_unhealthy_replicas"] = sum(a["health"] != HEALTHY for a in ag)
+        # Replicas with an unhealthy database, not database rows (one per database replica).
+        out["ag_unhealthy_replicas"] = len({a["replica"] for a in ag if a["health"] != HEALTHY})
         out["ag_log_send_queue_kb"] = max((a["log_send_queue_kb"] or 0 for a in ag), default=0)
         out["ag_redo_queue_kb"] = max((a["redo_queue_kb"] or 0 for a in ag), default=0)
-    if extra.space_collected:
+    if extra.space_collected and "volumes" not in failed:
         free = [v["free_percent"] for v in extra.volumes if v["free_percent"] is not None]
         out["volume_free_min_percent"] = min(free) if free else None
+    if extra.space_collected and "databases" not in failed:
         logs = [d["log_used_percent"] for d in extra.databases if d["log_used_percent"] is not None]
         out["log_used_max_percent"] = max(logs) if logs else None
         data = [d["data_kb"] for d in extra.databases if d["data_kb"] is not None]
         out["data_files_mb"] = round(sum(data) / 1024, 1) if data else None
         log_sizes = [d["log_kb"] for d in extra.databases if d["log_kb"] is not None]
         out["log_files_mb"] = round(sum(log_sizes) / 1024, 1) if log_sizes else None
-        if extra.agent_status == "ok":
-            enabled = [j for j in extra.jobs if j["enabled"]]
-            out["agent_failed_jobs"] = sum(j["outcome"] == "failed" for j in enabled)
-            out["agent_job_failures"] = sum(j["failures"] for j in extra.jobs)
+    if extra.space_collected and extra.agent_status in JOBS_READ:
+        enabled = [j for j in extra.jobs if j["enabled"]]
+        out["agent_failed_jobs"] = sum(j["outcome"] == "failed" for j in enabled)
+        out["agent_job_failures"] = sum(j["failures"] for j in extra.jobs)
     return out
 
 
@@ -314,5 +385,5 @@ def apply(
     write = busy or was_busy or extra.space_collected or previous is None
     if not extra.space_collected:
         return Kept(keep_space, keep_job, write, busy)
-    job = extra.last_job_instance_id if extra.agent_status == "ok" else keep_job
+    job = extra.last_job_instance_id if extra.agent_status in JOBS_READ else keep_job
     return Kept(ms_ticks, job, write, busy)

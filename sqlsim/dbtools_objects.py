@@ -74,7 +74,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1458,7 +1458,14 @@ def usp_collect_metrics(ctx: Context, args: list[Any]) -> list[Output]:
     sets = m.collect(last_id, shape.benign, shape, sees, since_ticks=since_ticks)
     if shape.extra_sets:
         msdb = dep.has(ctx, dbtools_extra.MSDB_PERMISSION)
-        sets += dbtools_extra.extra_sets(ctx, space, last_job, m.data_sizes, msdb)
+        # guest is enabled in msdb by default (Agent and Database Mail need it): every login
+        # enters msdb unless a hardening script disabled it (steered off).
+        mine = dep.permissions.get(ctx.session.login.lower(), {})
+        access = mine.get(dbtools_extra.MSDB_ACCESS, True)
+        sees_files = any(dep.has(ctx, p) for p in _MASTER_FILES_PERMISSIONS)
+        sets += dbtools_extra.extra_sets(
+            ctx, space, last_job, m.data_sizes, msdb, shape.extra, access, sees_files
+        )
     return sets
 
 
@@ -1483,6 +1490,7 @@ class ProcShape:
     ring_by_timestamp: bool = False  # @last_cpu_ms_ticks: ring filtered on [timestamp] first
     extra_sets: bool = False  # version 12: sets 8 to 13 (sqlsim.dbtools_extra), @space
     deadlocks: bool = False  # set 5 reads Number of Deadlocks/sec
+    extra: dbtools_extra.ExtraShape = field(default_factory=dbtools_extra.ExtraShape)
 
 
 def _shape(proc: dict[str, Any]) -> ProcShape:
@@ -1507,6 +1515,7 @@ def _shape(proc: dict[str, Any]) -> ProcShape:
             ring_by_timestamp="@last_cpu_ms_ticks" in text.lower(),
             extra_sets="@last_job_instance_id" in text.lower(),
             deadlocks="number of deadlocks/sec" in text.lower(),
+            extra=dbtools_extra.shape_of(text),
             blocked_by_sessions_only=bool(re.search(r"(?i)blocking_session_id ?> ?0", text)),
             user_requests_only=bool(
                 re.search(r"(?i)is_user_process ?= ?1", requests) and "@@spid" in requests.lower()
@@ -1594,6 +1603,9 @@ def describe_dbtools(inst: Instance) -> dict[str, Any]:
     if "dbtools_metrics" in inst.__dict__:
         info["ms_ticks"] = inst.state.ms_ticks
         info["ring_records_parsed"] = metrics(inst).ring_parsed
+    if "dbtools_extra" in inst.__dict__:
+        # files the last space read gave sys.dm_os_volume_stats (one OS call each)
+        info["volume_calls"] = dbtools_extra.state(inst).volume_calls
     return info
 
 

@@ -61,6 +61,7 @@ def servers(fleet, tenant_alpha, settings):
         volumes={"D:\\": {"free_percent": 3.5}},
         log_used={"AppDB": {"percent": 97, "reuse_wait": "LOG_BACKUP"}},
         job_failures={"job": "DatabaseBackup - USER_DATABASES - LOG", "count": 2},
+        agent_running=False,
         availability_group={
             "name": "AGSALES",
             "replicas": ["SQLTROUBLE01", "SQLDR01"],
@@ -94,6 +95,8 @@ def test_server_page_shows_blocking_space_jobs_and_ag_state(servers, logged_in):
     row = blocking.get_by_role("row", name=re.compile("73"))
     for text in ("CORP\\etl", "ETL01", "Nightly load", "6", "184 s", "OBJECT: 7:245575913:0"):
         expect(row).to_contain_text(text)
+    # The usual culprit: a head that sleeps holding a transaction.
+    expect(row).to_contain_text("sleeping, 1 open transaction")
 
     space = page.locator("#space-card")
     data = space.locator('tr[data-volume="D:\\\\"]')
@@ -106,6 +109,9 @@ def test_server_page_shows_blocking_space_jobs_and_ag_state(servers, logged_in):
 
     agent = page.locator("#agent-card")
     expect(agent).to_contain_text("1 failed")
+    # Agent stopped: said with an icon and words, the jobs still listed.
+    expect(agent.locator('[data-status="agent-stopped"]')).to_contain_text("Agent stopped")
+    expect(agent).to_contain_text("SQL Server Agent is not running")
     expect(agent.get_by_role("row", name=re.compile("USER_DATABASES - LOG"))).to_be_visible()
 
     ag = page.locator("#ag-card")

@@ -335,3 +335,143 @@ def test_api_detail_before_and_after_collection(monitored, sqlsim, api, admin_us
     assert client.get("/api/servers/999999/detail").status_code == 404
     space = client.get(f"/api/servers/{server.pk}/metrics?range=1h&metric=space").json()
     assert any(s["name"] == "volume_free_min_percent" and s["points"] for s in space["series"])
+
+
+# -- version 13: the DBA review of the version 12 T-SQL (issue 16), each driven by what SQL Server
+# does and failing on the version 12 procedure ---------------------------------------------------
+def test_a_login_with_no_user_in_msdb_still_collects(monitored, sqlsim_factory):
+    # guest disabled in msdb by hardening: a static msdb read raises 916 when the procedure
+    # compiles, which no TRY at that level catches: version 12 lost the whole collection.
+    fleet = own(sqlsim_factory, "SQLHARDENED01")
+    fleet.set_permissions("SQLHARDENED01", ACCESS_MSDB=False)
+    server = monitored("SQLHARDENED01", fleet=fleet)
+    collect(server)
+    server.refresh_from_db()
+    assert server.status == "online"
+    detail = ServerDetail.objects.get(pk=server.pk)
+    assert (detail.agent_status, detail.jobs) == ("no_permission", [])
+    assert detail.volumes and values(server, "head_blockers") == [0]
+
+
+def test_an_msdb_error_is_not_called_a_permission_problem(monitored, sqlsim_factory):
+    fleet = own(sqlsim_factory, "SQLMSDBLOCK01")
+    fleet.steer("SQLMSDBLOCK01", msdb_error=1222)
+    server = monitored("SQLMSDBLOCK01", fleet=fleet)
+    collect(server)
+    detail = ServerDetail.objects.get(pk=server.pk)
+    assert detail.agent_status == "error:1222"
+    assert extra.agent_label(detail.agent_status) == (
+        "not collected: msdb read failed with error 1222"
+    )
+    assert values(server, "agent_failed_jobs") == []
+
+
+def test_last_outcome_survives_the_history_purge_and_a_stopped_agent_shows(
+    monitored, sqlsim_factory, settings
+):
+    settings.DBTOOLS_SPACE_INTERVAL_SECONDS = 300
+    fleet = own(sqlsim_factory, "SQLPURGE01")
+    server = monitored("SQLPURGE01", fleet=fleet)
+    collect(server)
+    # Eleven busy jobs run 100 times each: Agent keeps 1,000 history rows, so the daily jobs'
+    # rows are purged. Their last outcome stays in sysjobservers.
+    for n in range(11):
+        fleet.steer("SQLPURGE01", job_failures={"job": f"Busy {n}", "count": 100, "succeeded": 1})
+    fleet.steer("SQLPURGE01", agent_running=False)
+    minutes_pass(fleet, "SQLPURGE01", server, 5)
+    detail = ServerDetail.objects.get(pk=server.pk)
+    daily = next(j for j in detail.jobs if j["job"] == "DatabaseIntegrityCheck - USER_DATABASES")
+    assert daily["outcome"] == "succeeded" and daily["last_run_at"]
+    assert detail.agent_status == "stopped"
+    assert "not running" in extra.agent_label(detail.agent_status)
+    assert values(server, "agent_failed_jobs")[-1] == 0  # jobs still read
+
+
+def test_failures_counted_after_msdb_was_rebuilt(monitored, sqlsim_factory, settings):
+    settings.DBTOOLS_SPACE_INTERVAL_SECONDS = 300
+    fleet = own(sqlsim_factory, "SQLREBUILT01")
+    server = monitored("SQLREBUILT01", fleet=fleet)
+    fleet.steer("SQLREBUILT01", job_failures={"job": "Nightly", "count": 50, "succeeded": 1})
+    collect(server)
+    # msdb restored from an empty one: history ids start again below the last one seen.
+    fleet.steer("SQLREBUILT01", msdb_rebuilt=True)
+    fleet.steer("SQLREBUILT01", job_failures={"job": "Nightly", "count": 2})
+    minutes_pass(fleet, "SQLREBUILT01", server, 5)
+    assert values(server, "agent_job_failures")[-1] == 2
+
+
+def test_sub_second_waits_are_no_blocking_and_a_sleeping_head_shows(monitored, sqlsim):
+    server = monitored("SQLPROD01")
+    sqlsim.steer("SQLPROD01", blocking={"head": 70, "blocked": 3, "wait_seconds": 0.4})
+    time.sleep(0.2)
+    collect(server)
+    detail = ServerDetail.objects.get(pk=server.pk)
+    assert detail.blockers == []
+    assert values(server, "head_blockers")[-1] == 0
+    sqlsim.steer(
+        "SQLPROD01",
+        blocking={"head": 70, "blocked": 3, "wait_seconds": 95, "idle_seconds": 300},
+    )
+    time.sleep(0.2)
+    collect(server)
+    detail.refresh_from_db()
+    (head,) = detail.blockers
+    assert (head["status"], head["open_transactions"]) == ("sleeping", 1)
+    assert head["last_request_end_at"]
+
+
+def test_a_lock_timeout_on_sys_databases_loses_that_set_only(monitored, sqlsim_factory, capsys):
+    fleet = own(sqlsim_factory, "SQLRESTORE01")
+    fleet.steer("SQLRESTORE01", lock_timeout=["databases"])
+    server = monitored("SQLRESTORE01", fleet=fleet)
+    results = collect(server)
+    x = results[0].computed.extra
+    assert x.set_errors == {"databases": "error:1222"}
+    assert x.databases == [] and x.volumes
+    server.refresh_from_db()
+    assert server.status == "online"  # version 12: query_failed, CPU, waits and I/O lost too
+    assert values(server, "head_blockers") == [0]
+    assert values(server, "volume_free_min_percent")
+    assert values(server, "log_used_max_percent") == []  # not a misleading figure
+
+
+def test_volume_stats_get_few_files_and_linux_volumes_stay_apart(monitored, sqlsim_factory):
+    names = ["master", "tempdb", "model", "msdb"] + [f"Shop{n:03}" for n in range(300)]
+    fleet = own(sqlsim_factory, "SQLMANYDB01", databases=names)
+    server = monitored("SQLMANYDB01", fleet=fleet)
+    collect(server)
+    calls = fleet.steer("SQLMANYDB01", linux_volumes=False)["dbtools"]["volume_calls"]
+    assert calls <= 100  # version 12: 608, one OS call per file every read
+    detail = ServerDetail.objects.get(pk=server.pk)
+    assert {v["volume"] for v in detail.volumes} == {"C:\\", "D:\\", "L:\\"}
+
+    linux = own(sqlsim_factory, "SQLLINUX01")
+    linux.steer("SQLLINUX01", linux_volumes=True)
+    on_linux = monitored("SQLLINUX01", fleet=linux)
+    collect(on_linux)
+    detail = ServerDetail.objects.get(pk=on_linux.pk)
+    assert len(detail.volumes) == 3  # version 12: one row, the NULL mount point
+    assert all("no mount point" in v["volume"] for v in detail.volumes)
+
+
+def test_a_replica_missing_from_one_dmv_is_kept_and_suspension_shows(monitored, sqlsim):
+    server = monitored("SQLPROD01")
+    sqlsim.steer(
+        "SQLPROD01",
+        availability_group={
+            "name": "AGSALES",
+            "replicas": ["SQLPROD01", "SQLDR01", "SQLDR02"],
+            "databases": ["AppDB", "Orders"],
+            "unknown_state": "SQLDR02",
+            "lagging": {"replica": "SQLDR01", "suspended": True, "lag_seconds": 640},
+        },
+    )
+    time.sleep(0.2)
+    collect(server)
+    detail = ServerDetail.objects.get(pk=server.pk)
+    assert {a["replica"] for a in detail.availability} == {"SQLPROD01", "SQLDR01", "SQLDR02"}
+    behind = next(a for a in detail.availability if a["replica"] == "SQLDR01")
+    assert (behind["suspended"], behind["suspend_reason"]) == (True, "SUSPEND_FROM_USER")
+    assert behind["lag_seconds"] == 640 and behind["last_commit_at"]
+    # Two databases of one replica are one unhealthy replica.
+    assert values(server, "ag_unhealthy_replicas")[-1] == 1

@@ -10,6 +10,8 @@ ALTER PROCEDURE DbTools.usp_CollectMetrics
     -- and cost more (every file's volume, msdb), so DbTools asks for them every few minutes.
     @space bit = 0,
     @last_job_instance_id int = NULL  -- msdb.dbo.sysjobhistory.instance_id last seen
+    -- Version 13: same parameters; sets 8, 9 and 13 have more columns (monitoring.extra reads
+    -- both shapes).
 AS
 BEGIN
     SET NOCOUNT ON;
@@ -181,102 +183,265 @@ BEGIN
     FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
     GROUP BY vfs.database_id;
 
+    -- Sets 8 to 11 each fill a table variable inside their own TRY/CATCH and are returned
+    -- afterwards: one error (1222 under LOCK_TIMEOUT on sys.databases during a RESTORE or ALTER
+    -- DATABASE, a DMV missing on a build) loses that set only, with its status in set 13,
+    -- never the CPU, waits and I/O of this round trip.
+    DECLARE @blocking_status varchar(20) = 'ok', @ag_status varchar(20) = 'ok',
+            @volumes_status varchar(20) = 'not_collected',
+            @databases_status varchar(20) = 'not_collected', @volumes_truncated bit = 0;
+
     -- 8. blocking: each head blocker (blocks others, blocked by no session itself) with every
     --    request waiting behind it, directly or down the chain, and what the longest waiter of
-    --    its direct victims waits on. One recursive pass over the blocked requests only.
-    WITH waiting AS (
+    --    its direct victims waits on. sys.dm_exec_requests is read once into @waiting: read
+    --    again per reference, a chain changing between reads gave phantom or double heads.
+    --    Only chains whose longest wait is at least 1 s count (DBA Dash: wait_time > 1000):
+    --    sub-second lock waits are normal work. The head's status, open transactions and last
+    --    request end show a sleeping session holding a transaction (an application that forgot
+    --    to commit), the usual head blocker.
+    DECLARE @waiting TABLE (
+        session_id smallint NOT NULL,
+        blocking_session_id smallint NOT NULL,
+        wait_time int NULL,
+        wait_type nvarchar(60) NULL,
+        wait_resource nvarchar(256) NULL
+    );
+    DECLARE @blockers TABLE (
+        session_id smallint NOT NULL,
+        login_name nvarchar(128) NULL,
+        [host_name] nvarchar(128) NULL,
+        [program_name] nvarchar(128) NULL,
+        blocked_count int NOT NULL,
+        longest_wait_ms int NULL,
+        wait_type nvarchar(60) NULL,
+        wait_resource nvarchar(256) NULL,
+        session_status nvarchar(30) NULL,
+        open_transaction_count int NULL,
+        last_request_end_time datetime NULL
+    );
+    BEGIN TRY
+        INSERT INTO @waiting (session_id, blocking_session_id, wait_time, wait_type, wait_resource)
         SELECT r.session_id, r.blocking_session_id, r.wait_time, r.wait_type, r.wait_resource
         FROM sys.dm_exec_requests AS r
-        WHERE r.blocking_session_id > 0 AND r.blocking_session_id <> r.session_id
-    ), chain AS (
-        SELECT w.blocking_session_id AS head, w.session_id, w.wait_time, 1 AS depth
-        FROM waiting AS w
-        WHERE NOT EXISTS (SELECT 1 FROM waiting AS up WHERE up.session_id = w.blocking_session_id)
-        UNION ALL
-        SELECT c.head, w.session_id, w.wait_time, c.depth + 1
-        FROM chain AS c
-        JOIN waiting AS w ON w.blocking_session_id = c.session_id
-        WHERE c.depth < 32
-    )
-    SELECT TOP (5) h.head AS session_id,
-           s.login_name,
-           s.[host_name],
-           s.[program_name],
-           h.blocked_count,
-           h.longest_wait_ms,
-           d.wait_type,
-           d.wait_resource
-    FROM (SELECT head, COUNT(*) AS blocked_count, MAX(wait_time) AS longest_wait_ms
-          FROM chain GROUP BY head) AS h
-    LEFT JOIN sys.dm_exec_sessions AS s ON s.session_id = h.head
-    OUTER APPLY (SELECT TOP (1) w.wait_type, w.wait_resource FROM waiting AS w
-                 WHERE w.blocking_session_id = h.head ORDER BY w.wait_time DESC) AS d
-    ORDER BY h.blocked_count DESC, h.longest_wait_ms DESC;
+        WHERE r.blocking_session_id > 0 AND r.blocking_session_id <> r.session_id;
+
+        WITH chain AS (
+            SELECT w.blocking_session_id AS head, w.session_id, w.wait_time, 1 AS depth
+            FROM @waiting AS w
+            WHERE NOT EXISTS (SELECT 1 FROM @waiting AS up WHERE up.session_id = w.blocking_session_id)
+            UNION ALL
+            SELECT c.head, w.session_id, w.wait_time, c.depth + 1
+            FROM chain AS c
+            JOIN @waiting AS w ON w.blocking_session_id = c.session_id
+            WHERE c.depth < 32
+        )
+        INSERT INTO @blockers (session_id, login_name, [host_name], [program_name], blocked_count,
+                               longest_wait_ms, wait_type, wait_resource, session_status,
+                               open_transaction_count, last_request_end_time)
+        SELECT TOP (5) h.head,
+               s.login_name,
+               s.[host_name],
+               s.[program_name],
+               h.blocked_count,
+               h.longest_wait_ms,
+               d.wait_type,
+               d.wait_resource,
+               s.[status],
+               s.open_transaction_count,
+               s.last_request_end_time
+        FROM (SELECT head, COUNT(*) AS blocked_count, MAX(wait_time) AS longest_wait_ms
+              FROM chain GROUP BY head HAVING MAX(wait_time) >= 1000) AS h
+        LEFT JOIN sys.dm_exec_sessions AS s ON s.session_id = h.head
+        OUTER APPLY (SELECT TOP (1) w.wait_type, w.wait_resource FROM @waiting AS w
+                     WHERE w.blocking_session_id = h.head ORDER BY w.wait_time DESC) AS d
+        ORDER BY h.blocked_count DESC, h.longest_wait_ms DESC;
+    END TRY
+    BEGIN CATCH
+        SET @blocking_status = 'error:' + CONVERT(varchar(11), ERROR_NUMBER());
+    END CATCH
+    SELECT session_id, login_name, [host_name], [program_name], blocked_count, longest_wait_ms,
+           wait_type, wait_resource, session_status, open_transaction_count, last_request_end_time
+    FROM @blockers
+    ORDER BY blocked_count DESC, longest_wait_ms DESC;
 
     -- 9. availability groups: each database replica this instance knows of (every replica's on
     --    a primary, its own on a secondary), from the DMVs (VIEW SERVER STATE) rather than the
-    --    catalog views, whose rows need VIEW ANY DEFINITION. Queues are in KB. No rows when
-    --    HADR is off.
-    SELECT ag.ag_name,
-           rcs.replica_server_name,
-           DB_NAME(drs.database_id) AS database_name,
-           ars.role_desc,
-           drs.synchronization_state_desc,
-           drs.synchronization_health_desc,
-           drs.log_send_queue_size AS log_send_queue_kb,
-           drs.redo_queue_size AS redo_queue_kb,
-           drs.is_local
-    FROM sys.dm_hadr_database_replica_states AS drs
-    JOIN sys.dm_hadr_availability_replica_states AS ars ON ars.replica_id = drs.replica_id
-    JOIN sys.dm_hadr_availability_replica_cluster_states AS rcs ON rcs.replica_id = drs.replica_id
-    JOIN sys.dm_hadr_name_id_map AS ag ON ag.ag_id = drs.group_id
-    WHERE CAST(SERVERPROPERTY('IsHadrEnabled') AS int) = 1;
+    --    catalog views, whose rows need VIEW ANY DEFINITION. Queues are in KB. LEFT JOINs: a
+    --    replica whose row in another DMV is missing (disconnected, mid-failover) is the one a
+    --    DBA must see, not one to drop. No rows when HADR is off.
+    DECLARE @ag TABLE (
+        ag_name nvarchar(128) NULL,
+        replica_server_name nvarchar(256) NULL,
+        database_name nvarchar(128) NULL,
+        role_desc nvarchar(60) NULL,
+        synchronization_state_desc nvarchar(60) NULL,
+        synchronization_health_desc nvarchar(60) NULL,
+        log_send_queue_kb bigint NULL,
+        redo_queue_kb bigint NULL,
+        is_local bit NULL,
+        is_suspended bit NULL,
+        suspend_reason_desc nvarchar(60) NULL,
+        secondary_lag_seconds bigint NULL,
+        last_commit_time datetime NULL
+    );
+    BEGIN TRY
+        IF CAST(SERVERPROPERTY('IsHadrEnabled') AS int) = 1
+            INSERT INTO @ag (ag_name, replica_server_name, database_name, role_desc,
+                             synchronization_state_desc, synchronization_health_desc,
+                             log_send_queue_kb, redo_queue_kb, is_local, is_suspended,
+                             suspend_reason_desc, secondary_lag_seconds, last_commit_time)
+            SELECT ag.ag_name,
+                   rcs.replica_server_name,
+                   DB_NAME(drs.database_id),
+                   ars.role_desc,
+                   drs.synchronization_state_desc,
+                   drs.synchronization_health_desc,
+                   drs.log_send_queue_size,
+                   drs.redo_queue_size,
+                   drs.is_local,
+                   drs.is_suspended,
+                   drs.suspend_reason_desc,
+                   drs.secondary_lag_seconds,
+                   drs.last_commit_time
+            FROM sys.dm_hadr_database_replica_states AS drs
+            LEFT JOIN sys.dm_hadr_availability_replica_states AS ars
+                ON ars.replica_id = drs.replica_id
+            LEFT JOIN sys.dm_hadr_availability_replica_cluster_states AS rcs
+                ON rcs.replica_id = drs.replica_id
+            LEFT JOIN sys.dm_hadr_name_id_map AS ag ON ag.ag_id = drs.group_id;
+    END TRY
+    BEGIN CATCH
+        SET @ag_status = 'error:' + CONVERT(varchar(11), ERROR_NUMBER());
+    END CATCH
+    SELECT ag_name, replica_server_name, database_name, role_desc, synchronization_state_desc,
+           synchronization_health_desc, log_send_queue_kb, redo_queue_kb, is_local, is_suspended,
+           suspend_reason_desc, secondary_lag_seconds, last_commit_time
+    FROM @ag;
 
-    -- 10. space per volume (with @space): every volume holding a database file, through the
-    --     file stats (not sys.master_files, which a login without VIEW ANY DEFINITION sees empty).
-    SELECT vs.volume_mount_point,
-           MAX(vs.logical_volume_name) AS volume_name,
-           MAX(vs.total_bytes) AS total_bytes,
-           MIN(vs.available_bytes) AS available_bytes,
-           COUNT(*) AS files
-    FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
-    CROSS APPLY sys.dm_os_volume_stats(vfs.database_id, vfs.file_id) AS vs
-    WHERE @space = 1
-    GROUP BY vs.volume_mount_point;
+    -- 10. space per volume (with @space). sys.dm_os_volume_stats makes an OS call per file it is
+    --     given (sp_Blitz caps it: First Responder Kit #2568): one file per directory finds every
+    --     volume, at most 100 files, truncation reported in set 13. sys.master_files gives the
+    --     directories to a login with VIEW ANY DEFINITION; without it (no rows, no error) the
+    --     first data and log file of each database from the file stats. On Linux
+    --     volume_mount_point is NULL (documented): grouped by size instead, not into one row.
+    DECLARE @files TABLE (n int NOT NULL, database_id int NOT NULL, [file_id] int NOT NULL);
+    DECLARE @volumes TABLE (
+        volume_mount_point nvarchar(256) NOT NULL,
+        volume_name nvarchar(256) NULL,
+        total_bytes bigint NULL,
+        available_bytes bigint NULL,
+        files int NOT NULL
+    );
+    IF @space = 1
+    BEGIN
+        BEGIN TRY
+            INSERT INTO @files (n, database_id, [file_id])
+            SELECT TOP (101) ROW_NUMBER() OVER (ORDER BY f.database_id, f.[file_id]),
+                   f.database_id, f.[file_id]
+            FROM (SELECT mf.database_id, mf.[file_id],
+                         ROW_NUMBER() OVER (
+                             PARTITION BY LEFT(REPLACE(mf.physical_name, N'/', N'\'),
+                                               LEN(mf.physical_name)
+                                               - CHARINDEX(N'\', REVERSE(REPLACE(mf.physical_name, N'/', N'\'))))
+                             ORDER BY mf.database_id, mf.[file_id]) AS per_directory
+                  FROM sys.master_files AS mf) AS f
+            WHERE f.per_directory = 1
+            ORDER BY f.database_id, f.[file_id];
+            IF @@ROWCOUNT = 0
+                INSERT INTO @files (n, database_id, [file_id])
+                SELECT TOP (101) ROW_NUMBER() OVER (ORDER BY vfs.database_id, vfs.[file_id]),
+                       vfs.database_id, vfs.[file_id]
+                FROM sys.dm_io_virtual_file_stats(NULL, NULL) AS vfs
+                WHERE vfs.[file_id] IN (1, 2)
+                ORDER BY vfs.database_id, vfs.[file_id];
+            DELETE FROM @files WHERE n > 100;
+            IF @@ROWCOUNT > 0
+                SET @volumes_truncated = 1;
+            INSERT INTO @volumes (volume_mount_point, volume_name, total_bytes, available_bytes,
+                                  files)
+            SELECT ISNULL(vs.volume_mount_point, N'#' + CONVERT(nvarchar(20), vs.total_bytes)),
+                   MAX(vs.logical_volume_name),
+                   MAX(vs.total_bytes),
+                   MIN(vs.available_bytes),
+                   COUNT(*)
+            FROM @files AS f
+            CROSS APPLY sys.dm_os_volume_stats(f.database_id, f.[file_id]) AS vs
+            GROUP BY ISNULL(vs.volume_mount_point, N'#' + CONVERT(nvarchar(20), vs.total_bytes));
+            SET @volumes_status = 'ok';
+        END TRY
+        BEGIN CATCH
+            SET @volumes_status = 'error:' + CONVERT(varchar(11), ERROR_NUMBER());
+        END CATCH
+    END
+    SELECT volume_mount_point, volume_name, total_bytes, available_bytes, files
+    FROM @volumes;
 
     -- 11. space per database (with @space): sizes from the Databases counters (all databases in
     --     one read, no per-database USE), and why the log cannot be reused yet. The counters'
     --     instance_name has the DMV's own collation, not necessarily the server's: compared in
     --     the database default, or error 468 on a server installed with another collation.
-    SELECT d.name AS database_name,
-           d.state_desc,
-           d.recovery_model_desc,
-           d.log_reuse_wait_desc,
-           pc.data_kb,
-           pc.log_kb,
-           pc.log_used_kb,
-           pc.percent_log_used
-    FROM sys.databases AS d
-    LEFT JOIN (
-        SELECT RTRIM(instance_name) COLLATE DATABASE_DEFAULT AS database_name,
-               MAX(CASE WHEN counter_name = N'Data File(s) Size (KB)' THEN cntr_value END) AS data_kb,
-               MAX(CASE WHEN counter_name = N'Log File(s) Size (KB)' THEN cntr_value END) AS log_kb,
-               MAX(CASE WHEN counter_name = N'Log File(s) Used Size (KB)' THEN cntr_value END)
-                   AS log_used_kb,
-               MAX(CASE WHEN counter_name = N'Percent Log Used' THEN cntr_value END)
-                   AS percent_log_used
-        FROM sys.dm_os_performance_counters
-        WHERE [object_name] LIKE N'%:Databases%'
-          AND counter_name IN (N'Data File(s) Size (KB)', N'Log File(s) Size (KB)',
-                               N'Log File(s) Used Size (KB)', N'Percent Log Used')
-        GROUP BY instance_name
-    ) AS pc ON pc.database_name = d.name
-    WHERE @space = 1;
+    DECLARE @databases TABLE (
+        database_name sysname NOT NULL,
+        state_desc nvarchar(60) NULL,
+        recovery_model_desc nvarchar(60) NULL,
+        log_reuse_wait_desc nvarchar(60) NULL,
+        data_kb bigint NULL,
+        log_kb bigint NULL,
+        log_used_kb bigint NULL,
+        percent_log_used bigint NULL
+    );
+    IF @space = 1
+    BEGIN
+        BEGIN TRY
+            INSERT INTO @databases (database_name, state_desc, recovery_model_desc,
+                                    log_reuse_wait_desc, data_kb, log_kb, log_used_kb,
+                                    percent_log_used)
+            SELECT d.name,
+                   d.state_desc,
+                   d.recovery_model_desc,
+                   d.log_reuse_wait_desc,
+                   pc.data_kb,
+                   pc.log_kb,
+                   pc.log_used_kb,
+                   pc.percent_log_used
+            FROM sys.databases AS d
+            LEFT JOIN (
+                SELECT RTRIM(instance_name) COLLATE DATABASE_DEFAULT AS database_name,
+                       MAX(CASE WHEN counter_name = N'Data File(s) Size (KB)' THEN cntr_value END)
+                           AS data_kb,
+                       MAX(CASE WHEN counter_name = N'Log File(s) Size (KB)' THEN cntr_value END)
+                           AS log_kb,
+                       MAX(CASE WHEN counter_name = N'Log File(s) Used Size (KB)' THEN cntr_value END)
+                           AS log_used_kb,
+                       MAX(CASE WHEN counter_name = N'Percent Log Used' THEN cntr_value END)
+                           AS percent_log_used
+                FROM sys.dm_os_performance_counters
+                WHERE [object_name] LIKE N'%:Databases%'
+                  AND counter_name IN (N'Data File(s) Size (KB)', N'Log File(s) Size (KB)',
+                                       N'Log File(s) Used Size (KB)', N'Percent Log Used')
+                GROUP BY instance_name
+            ) AS pc ON pc.database_name = d.name;
+            SET @databases_status = 'ok';
+        END TRY
+        BEGIN CATCH
+            SET @databases_status = 'error:' + CONVERT(varchar(11), ERROR_NUMBER());
+        END CATCH
+    END
+    SELECT database_name, state_desc, recovery_model_desc, log_reuse_wait_desc, data_kb, log_kb,
+           log_used_kb, percent_log_used
+    FROM @databases;
 
-    -- 12. SQL Agent jobs (with @space): each job's last outcome and its failures since the
-    --     history row last seen. Express has no Agent; a login without SELECT in msdb (no user
-    --     there, or a DENY) gets "not available", never an error that loses the whole collection.
-    DECLARE @agent varchar(20) = 'not_collected', @max_job_instance_id int = NULL;
+    -- 12. SQL Agent jobs (with @space): each job's last outcome from msdb.dbo.sysjobservers
+    --     (Agent's history limits, 1,000 rows and 100 per job by default, purge sysjobhistory,
+    --     so a weekly job would look never run), whether Agent runs at all (its sessions), and
+    --     failures since the history row last seen, one seek on the clustered instance_id (as
+    --     DBA Dash). A last id above the newest means msdb was rebuilt or its history cleared:
+    --     counted from the start. Express has no Agent. A login with no user in msdb (guest
+    --     disabled) would get error 916 when the statement compiles, which a TRY at the same
+    --     level does not catch and which would fail the whole collection: HAS_DBACCESS first,
+    --     and the reads as dynamic SQL, compiled one level down where the CATCH sees it.
+    DECLARE @agent varchar(20) = 'not_collected', @max_job_instance_id int = NULL,
+            @agent_running bit = NULL, @job_since int = NULL;
     DECLARE @jobs TABLE (
         job_name sysname NOT NULL,
         enabled bit NOT NULL,
@@ -289,30 +454,42 @@ BEGIN
     BEGIN
         IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 4
             SET @agent = 'express';
-        ELSE IF ISNULL(HAS_PERMS_BY_NAME(N'msdb.dbo.sysjobs', N'OBJECT', N'SELECT'), 0) = 0
-             OR ISNULL(HAS_PERMS_BY_NAME(N'msdb.dbo.sysjobhistory', N'OBJECT', N'SELECT'), 0) = 0
+        ELSE IF ISNULL(HAS_DBACCESS(N'msdb'), 0) = 0
             SET @agent = 'no_permission';
         ELSE
         BEGIN
             BEGIN TRY
+                SET @agent_running = CASE WHEN EXISTS (
+                    SELECT 1 FROM sys.dm_exec_sessions
+                    WHERE [program_name] LIKE N'SQLAgent - %') THEN 1 ELSE 0 END;
+                EXEC sys.sp_executesql
+                    N'SELECT @max = MAX(instance_id) FROM msdb.dbo.sysjobhistory;',
+                    N'@max int OUTPUT', @max = @max_job_instance_id OUTPUT;
+                SET @job_since = CASE WHEN @last_job_instance_id > @max_job_instance_id THEN 0
+                                      ELSE @last_job_instance_id END;
                 INSERT INTO @jobs (job_name, enabled, last_run_status, last_run_date,
                                    last_run_time, failures)
-                SELECT j.name, j.enabled, lr.run_status, lr.run_date, lr.run_time,
-                       ISNULL(f.failures, 0)
-                FROM msdb.dbo.sysjobs AS j
-                OUTER APPLY (SELECT TOP (1) h.run_status, h.run_date, h.run_time
-                             FROM msdb.dbo.sysjobhistory AS h
-                             WHERE h.job_id = j.job_id AND h.step_id = 0
-                             ORDER BY h.instance_id DESC) AS lr
-                OUTER APPLY (SELECT COUNT(*) AS failures
-                             FROM msdb.dbo.sysjobhistory AS h
-                             WHERE h.job_id = j.job_id AND h.step_id = 0 AND h.run_status = 0
-                               AND h.instance_id > @last_job_instance_id) AS f;
-                SET @max_job_instance_id = (SELECT MAX(instance_id) FROM msdb.dbo.sysjobhistory);
+                EXEC sys.sp_executesql N'
+                    SELECT j.name, j.enabled, js.last_run_outcome, js.last_run_date,
+                           js.last_run_time, ISNULL(f.failures, 0)
+                    FROM msdb.dbo.sysjobs AS j
+                    LEFT JOIN msdb.dbo.sysjobservers AS js
+                        ON js.job_id = j.job_id AND js.server_id = 0
+                    LEFT JOIN (SELECT h.job_id, COUNT(*) AS failures
+                               FROM msdb.dbo.sysjobhistory AS h
+                               WHERE h.instance_id > @since AND h.step_id = 0
+                                 AND h.run_status = 0
+                               GROUP BY h.job_id) AS f ON f.job_id = j.job_id;',
+                    N'@since int', @since = @job_since;
                 SET @agent = 'ok';
             END TRY
             BEGIN CATCH
-                SET @agent = 'no_permission';  -- 229 (a DENY), 916 (no user in msdb)
+                -- 229: SELECT denied; 916: no user in msdb. Anything else (1222 lock timeout,
+                -- 1205 deadlock) is not a permission problem and says so.
+                SET @agent = CASE WHEN ERROR_NUMBER() IN (229, 916) THEN 'no_permission'
+                                  ELSE 'error:' + CONVERT(varchar(11), ERROR_NUMBER()) END;
+                DELETE FROM @jobs;
+                SET @max_job_instance_id = NULL;
             END CATCH
         END
     END
@@ -320,11 +497,17 @@ BEGIN
     FROM @jobs;
 
     -- 13. what this collection covered: HADR on or off, the Agent's availability, the history
-    --     row to count failures from next time, and the instance's offset from UTC (msdb keeps
-    --     local times).
+    --     row to count failures from next time, the instance's offset from UTC (msdb keeps
+    --     local times), whether Agent runs, each of sets 8 to 11's status (version 13).
     SELECT CAST(SERVERPROPERTY('IsHadrEnabled') AS int) AS hadr_enabled,
            @space AS space_collected,
            @agent AS agent_status,
            ISNULL(@max_job_instance_id, @last_job_instance_id) AS last_job_instance_id,
-           DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME()) AS utc_offset_minutes;
+           DATEDIFF(minute, SYSUTCDATETIME(), SYSDATETIME()) AS utc_offset_minutes,
+           @agent_running AS agent_running,
+           @blocking_status AS blocking_status,
+           @ag_status AS ag_status,
+           @volumes_status AS volumes_status,
+           @databases_status AS databases_status,
+           @volumes_truncated AS volumes_truncated;
 END

@@ -192,7 +192,10 @@ def test_collection_parses_and_gives_rates(sqlsim_factory):
         # Version 12's sets: no blocking, HADR off, no space or jobs unless asked (@space = 1),
         # and the row saying what the call covered.
         assert [len(s) for s in sets[7:]] == [0, 0, 0, 0, 0, 1]
-        assert len(sets[12][0]) == 5
+        # Version 13: the five of version 12, then Agent running, the status of sets 8 to 11
+        # (not read: not_collected for space) and volume truncation.
+        assert len(sets[12][0]) == 11
+        assert sets[12][0][6:10] == ("ok", "ok", "not_collected", "not_collected")
         first = rates.compute(rates.parse(sets), {})
         assert first.last_cpu_record_id is not None
         assert len(sets[1]) == 256  # a first poll with 0 gets the whole ring buffer

@@ -87,3 +87,33 @@ def test_login7_password_round_trip() -> None:
     login = tds.parse_login7(head + body)
     assert (login.username, login.password, login.database) == ("dbtools", "DbTools!2026", "master")
     assert not login.integrated_security
+
+
+def test_agent_history_purged_to_agents_limits_last_outcome_kept():
+    import datetime as dt
+
+    from sqlsim import dbtools_extra
+
+    st = dbtools_extra.Extra()
+    now = dt.datetime(2026, 1, 1)
+    for _ in range(150):
+        dbtools_extra._run(st, "Weekly", 1, now)
+    assert sum(h[1] == "Weekly" for h in st.history) == 100  # 100 rows per job
+    for n in range(11):
+        for _ in range(100):
+            dbtools_extra._run(st, f"Busy {n}", 0, now)
+    assert len(st.history) == 1000  # 1,000 in all, oldest first
+    assert not any(h[1] == "Weekly" for h in st.history)
+    assert st.job_servers["Weekly"] == (1, now)  # sysjobservers is never purged
+
+
+def test_the_shipped_procedure_reads_sets_8_to_13_as_reviewed():
+    from pathlib import Path
+
+    from sqlsim import dbtools_extra
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "servers/monitoring_sql/030_collect_metrics.sql").read_text()
+    shape = dbtools_extra.shape_of(text)
+    assert all(vars(shape).values()), shape
+    assert not any(vars(dbtools_extra.ExtraShape()).values())

@@ -81,6 +81,11 @@ def extra_lines(x: Any) -> list[str]:
             f"blocking: {b['blocked']} blocked behind session {b['session_id']} "
             f"({b['login'] or '?'} on {b['host'] or '?'}, {b['program'] or '?'}), longest "
             f"{b['longest_wait_ms'] / 1000:.0f} s on {b['wait_resource'] or b['wait_type']}"
+            + (
+                f"; head {b['status']}, {b['open_transactions']} open transaction(s)"
+                if b.get("status")
+                else ""
+            )
         )
     else:
         lines.append("blocking: none")
@@ -88,25 +93,31 @@ def extra_lines(x: Any) -> list[str]:
         volumes = ", ".join(f"{v['volume']} {_pct(v['free_percent'])} free" for v in x.volumes)
         logs = [d for d in x.databases if d["log_used_percent"] is not None]
         fullest = max(logs, key=lambda d: d["log_used_percent"], default=None)
-        lines.append(f"volumes: {volumes or 'none'}")
+        lines.append(
+            f"volumes: {volumes or 'none'}"
+            + (" (first 100 files only)" if x.volumes_truncated else "")
+        )
         if fullest:
             lines.append(
                 f"logs: fullest {fullest['database']} {fullest['log_used_percent']} % used "
                 f"(reuse wait {fullest['log_reuse_wait']}), {len(x.databases)} databases"
             )
-        if x.agent_status == "ok":
+        if x.agent_status in extra.JOBS_READ:
             failed = [j["job"] for j in x.jobs if j["outcome"] == "failed"]
             lines.append(
                 f"agent jobs: {len(x.jobs)}, {len(failed)} failed"
                 + (f" ({', '.join(failed)})" if failed else "")
+                + ("; SQL Server Agent is not running" if x.agent_status == "stopped" else "")
             )
         else:
-            lines.append(f"agent jobs: {extra.AGENT_STATUS.get(x.agent_status, x.agent_status)}")
+            lines.append(f"agent jobs: {extra.agent_label(x.agent_status)}")
     else:
         lines.append(
             f"space and agent jobs: read every {extra.space_interval_seconds() // 60} min, "
             "not in this collection"
         )
+    for name, status in x.set_errors.items():
+        lines.append(f"{name}: not read this time ({status}), the other sets were")
     if not x.hadr_enabled:
         lines.append("availability groups: HADR off")
     else:
