@@ -424,6 +424,19 @@ def _unreachable_text(target: Target) -> str:
     )
 
 
+def _permission_hint(native: int | None, who: str) -> str:
+    """What to grant, by the error: the server-state DMVs, a database the login has no user in
+    (916 names it), or the object permission the message names."""
+    if native in (297, 300):
+        return f"DbTools needs VIEW SERVER STATE (GRANT VIEW SERVER STATE TO [{who}])."
+    if native == 916:
+        return (
+            f"The login has no user in that database: create one there "
+            f"(CREATE USER [{who}] FOR LOGIN [{who}]); the README lists what DbTools reads."
+        )
+    return f"Grant [{who}] the permission the message names; the README lists what DbTools needs."
+
+
 def classify_query_error(exc: BaseException, target: Target, timeout: int) -> TargetError:
     state, text, native = _driver_text(exc)
     detail = str(exc)
@@ -434,7 +447,7 @@ def classify_query_error(exc: BaseException, target: Target, timeout: int) -> Ta
     if native in _PERMISSION_ERRORS or (state == "42000" and "permission" in text.lower()):
         return PermissionMissing(
             f"The login '{_who(target)}' is missing a permission on {target.address}: {text} "
-            f"DbTools needs VIEW SERVER STATE (GRANT VIEW SERVER STATE TO [{_who(target)}]).",
+            + _permission_hint(native, _who(target)),
             detail=detail,
         )
     if state.startswith("08") or native in (20006, 20017, 20004):

@@ -338,3 +338,13 @@ def test_client_requires_tls_but_server_has_no_certificate(sqlsim_factory) -> No
     with pytest.raises(sqlclient.TLSFailure, match="does not support encryption"):
         sqlclient.test_connection(target(fleet, "SQLNOCERT01", encrypt=True), timeout=FAST)
     assert sqlclient.test_connection(target(fleet, "SQLNOCERT01", encrypt=False), timeout=FAST).ok
+
+
+def test_a_permission_error_says_what_to_grant_for_its_number() -> None:
+    """300 asks for VIEW SERVER STATE; 916 (no user in a database, e.g. msdb) asks for a user
+    there, not for VIEW SERVER STATE the login may well have."""
+    hint = sqlclient._permission_hint
+    assert "GRANT VIEW SERVER STATE TO [dbtools]" in hint(300, "dbtools")
+    assert "CREATE USER [dbtools] FOR LOGIN [dbtools]" in hint(916, "dbtools")
+    assert "VIEW SERVER STATE" not in hint(916, "dbtools")
+    assert "permission the message names" in hint(229, "dbtools")
