@@ -158,7 +158,10 @@ WITH rules AS (
                  WHEN 'lte' THEN v.value <= coalesce(v.recovery_threshold, v.threshold)
                  ELSE v.value = coalesce(v.recovery_threshold, v.threshold) END AS normal
     FROM vals v
+    -- The batch's servers again, on the stored side: without them the hash join reads every
+    -- state of the tenant for a batch of 50 servers (40,000 rows at 2,000 servers).
     LEFT JOIN alert_states st ON st.rule_id = v.rule_id AND st.server_id = v.server_id
+      AND (%(servers)s::int[] IS NULL OR st.server_id = ANY(%(servers)s::int[]))
 ), counted AS (
     -- Counters saturate at the rule's limits, so a pair that stays as it is writes nothing.
     SELECT rule_id, server_id, value, no_data, fresh, old_breach, old_normal, old_no_data,
@@ -171,6 +174,7 @@ WITH rules AS (
     UPDATE alerts a SET last_value = c.value
     FROM counted c
     WHERE a.status = 'firing' AND a.rule_id = c.rule_id AND a.server_id = c.server_id
+      AND (%(servers)s::int[] IS NULL OR a.server_id = ANY(%(servers)s::int[]))
       AND c.value IS NOT NULL AND a.last_value IS DISTINCT FROM c.value
 )
 INSERT INTO alert_states AS a (rule_id, server_id, breach_count, normal_count, no_data,

@@ -217,6 +217,27 @@ def test_only_the_servers_just_collected_are_evaluated(servers):
     assert active() == [("SQL1", "cpu")]
 
 
+def test_a_batch_continues_its_servers_counters_and_leaves_the_others_alone(servers):
+    """A batch reads only its own servers' stored states and firing alerts: its counters carry
+    on from their last batch, and another server's alert keeps its value."""
+    rule(pending_checks=2)
+    t = timezone.now()
+    a, b = servers[0], servers[1]
+    for n, value in enumerate([95, 96]):
+        sample(a, "cpu_percent", value, t + n * MIN)
+        evaluator.evaluate([a.pk], now=t + n * MIN)
+    assert active() == [("SQL0", "cpu")]
+    sample(b, "cpu_percent", 99, t + 2 * MIN)
+    sample(a, "cpu_percent", 98, t + 2 * MIN)  # written, but not in the batch evaluated
+    evaluator.evaluate([b.pk], now=t + 2 * MIN)
+    assert active() == [("SQL0", "cpu")]  # one breach of two for SQL1
+    assert Alert.objects.get(server=a).last_value == 96
+    sample(b, "cpu_percent", 99, t + 3 * MIN)
+    evaluator.evaluate([b.pk], now=t + 3 * MIN)
+    assert sorted(active()) == [("SQL0", "cpu"), ("SQL1", "cpu")]
+    assert AlertState.objects.get(server=a).breach_count == 2
+
+
 def test_new_tenants_start_with_the_default_rules(scratch_tenants, settings):
     from alerts.defaults import DEFAULT_RULES
     from tenants import provisioning
