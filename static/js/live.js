@@ -68,8 +68,11 @@
       if (resp.ok && !resp.redirected) {
         const html = await resp.text();
         const current = document.getElementById(id);
-        // The user may have navigated meanwhile: only swap the element we asked for.
-        if (current === el) htmx.swap(el, html, { swapStyle: "outerHTML" });
+        // The user may have navigated meanwhile: only swap the element we asked for. And they may
+        // have started what the swap would lose (focused a comment, ticked a box) while the answer
+        // was on its way: drop it, the next cycle asks again.
+        const held = hold && el.querySelector(hold);
+        if (current === el && !held) htmx.swap(el, html, { swapStyle: "outerHTML" });
         ok = true;
       }
     } catch (err) {
